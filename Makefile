@@ -1,0 +1,45 @@
+# Corral: `make demo` brings up the example project; `make test` runs the whole suite.
+# Both call `make setup`, which is idempotent and safe to rerun.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+CORRAL := $(VENV)/bin/corral
+DEB_PACKAGES := qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-dev pkg-config \
+	dnsmasq-base busybox-static cpio e2fsprogs iproute2 iputils-ping gcc python3-venv python3-dev
+DEMO := examples/demo.corral
+
+.PHONY: setup demo test lint unit bench clean-demo
+
+setup: .setup-debs $(VENV)/.installed
+	@sh scripts/fetch-kernel.sh
+	@sh scripts/start-daemons.sh
+
+.setup-debs:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "setup: installing Debian packages:" $$missing; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e '.[test,libvirt]'
+	@touch $@
+
+demo: setup
+	@$(CORRAL) template list --json | grep -q '"tiny"' || $(CORRAL) template build tiny
+	$(CORRAL) up $(DEMO)
+	$(CORRAL) status -p demo
+	@echo
+	@echo "Reach the guests: 'corral vm console demo.HOST' (serial console) or ping their addresses above."
+	@echo "Remove them:      '$(CORRAL) remove -p demo --yes'"
+
+lint: setup
+	$(VENV)/bin/ruff check corral tests bench
+
+test: setup lint
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+bench: setup
+	$(PY) bench/parse_resolve.py

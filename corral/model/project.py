@@ -1,0 +1,193 @@
+"""Frozen pydantic models of a resolved project.
+
+These are what every stage after ``resolve`` consumes: the planner, the
+backends, the seed builder, the CLI and the server. They hold values, never
+source text; where a value came from lives in ``Host.origin`` so that later
+checks (for example "template not registered") can still name a position.
+
+``Project.contract()`` is the stable JSON shape of ``corral show --json``
+(DESIGN.md, "The resolved model as JSON"): keys may be added, never removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Virt(StrEnum):
+    """Virtualization kind chosen by a hypervisor flag in the host stanza."""
+
+    KVM = "kvm"
+    QEMU = "qemu"
+    XEN = "xen"
+    VMWARE = "vmware"
+    UML = "uml"
+    LXC = "lxc"
+
+
+class SwitchMode(StrEnum):
+    """How a switch reaches the outside: not at all, NAT, routed, or an existing bridge."""
+
+    ISOLATED = "isolated"
+    NAT = "nat"
+    ROUTE = "route"
+    BRIDGE = "bridge"
+
+
+class WaitKind(StrEnum):
+    """What "ready" means for a guest when ``up``/``start`` wait for it."""
+
+    AUTO = "auto"  # the corral-ready/cloud-init console signal, else a DHCP lease
+    DHCP = "dhcp"
+    CONSOLE = "console"
+    PING = "ping"
+    SSH = "ssh"
+    NONE = "none"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Origin(_Frozen):
+    """Source position of a stanza: ``file:line:column``."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+class Interface(_Frozen):
+    """One NIC: ``network IF { switch S; address dhcp|IP; netmask; gateway; mac }``."""
+
+    name: str
+    switch: str | None = None
+    address: str | None = None  # "dhcp", an IPv4 address, or None (unconfigured)
+    netmask: str | None = None
+    gateway: str | None = None
+    mac: str
+
+    @property
+    def is_static(self) -> bool:
+        return self.address not in (None, "dhcp")
+
+    @property
+    def prefix_length(self) -> int | None:
+        """CIDR prefix of ``netmask`` (``255.255.255.0`` -> 24), None when unset."""
+        if not self.netmask:
+            return None
+        import ipaddress
+
+        return ipaddress.IPv4Network(f"0.0.0.0/{self.netmask}").prefixlen
+
+
+class Disk(_Frozen):
+    """An extra disk beyond the root run copy."""
+
+    name: str
+    size_mib: int
+
+
+class FileSpec(_Frozen):
+    """A file written into the guest at first boot (cloud-init ``write_files``)."""
+
+    path: str
+    content: str
+    owner: str = "root:root"
+    permissions: str = "0644"
+
+
+class WaitSpec(_Frozen):
+    kind: WaitKind = WaitKind.AUTO
+    timeout_s: int = 180
+
+
+class Host(_Frozen):
+    """A virtual machine of a project."""
+
+    name: str
+    virt: Virt = Virt.KVM
+    template: str | None = None
+    memory_mib: int = 64
+    maxmem_mib: int | None = None
+    vcpus: int = 1
+    maxvcpus: int | None = None
+    cpus: str | None = None  # pinning, e.g. "0,1" or "0-3"
+    size_mib: int | None = None
+    free_space_mib: int | None = None
+    service_host: str = "local"
+    nameservers: tuple[str, ...] = ()
+    interfaces: tuple[Interface, ...] = ()
+    disks: tuple[Disk, ...] = ()
+    users: dict[str, str] = Field(default_factory=dict)  # name -> password hash
+    root_passwd: str | None = None
+    ssh_keys: dict[str, tuple[str, ...]] = Field(default_factory=dict)  # user -> keys
+    files: tuple[FileSpec, ...] = ()
+    packages: tuple[str, ...] = ()
+    runcmd: tuple[str, ...] = ()
+    vncdisplay: int | None = None
+    vncpasswd: str | None = None
+    hvm: bool = False
+    lvm: bool = False
+    lvm_vg: str | None = None
+    filepath: str | None = None
+    boot: str | None = None
+    wait: WaitSpec = Field(default_factory=WaitSpec)
+    plugins: dict[str, Any] = Field(default_factory=dict)  # plugin name -> its merged settings
+    origin: Origin | None = None
+
+    def model_hash(self) -> str:
+        """A short digest of everything that defines this host (not where it was written)."""
+        data = self.model_dump(mode="json", exclude={"origin"})
+        blob = json.dumps(data, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def contract(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json", exclude={"origin", "name"})
+        data["interfaces"] = [i.model_dump(mode="json") for i in self.interfaces]
+        return data
+
+
+class Switch(_Frozen):
+    """A virtual LAN; ``address`` (``A.B.C.D/P``) gives the host side an IP and DHCP."""
+
+    name: str
+    mode: SwitchMode = SwitchMode.ISOLATED
+    address: str | None = None
+    bridge: str | None = None
+    dhcp: bool = True
+    service_host: str | None = None
+    virt: Virt | None = None
+    origin: Origin | None = None
+
+    def model_hash(self) -> str:
+        data = self.model_dump(mode="json", exclude={"origin"})
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class Project(_Frozen):
+    """A named set of hosts and switches, resolved from one project file and its includes."""
+
+    name: str
+    hosts: dict[str, Host] = Field(default_factory=dict)
+    switches: dict[str, Switch] = Field(default_factory=dict)
+    source: str | None = None
+
+    def contract(self) -> dict[str, Any]:
+        """The stable JSON of ``corral show --json``."""
+        return {
+            "project": self.name,
+            "hosts": {name: host.contract() for name, host in self.hosts.items()},
+            "switches": {
+                name: sw.model_dump(mode="json", exclude={"origin", "name"})
+                for name, sw in self.switches.items()
+            },
+        }
