@@ -1,0 +1,174 @@
+"""The planner: ``plan_project(model, observed) -> Plan``, a pure function.
+
+Every host field falls in one class, which decides how a change is applied:
+
+* live: ``memory_mib`` and ``vcpus`` (within ``maxmem``/``maxvcpus``) and the
+  set of NICs change on a running guest;
+* seed: users, keys, files, packages, commands, addresses and name servers go
+  into a new NoCloud seed that the guest reads at its next boot;
+* config: the domain definition changes and takes effect at the next boot;
+* rebuild: template, size, virtualization kind, disks and placement need a new
+  run copy, which destroys the guest's disk; ``upgrade`` refuses these unless
+  told ``--recreate``.
+"""
+
+from __future__ import annotations
+
+from corral.model import Host, Interface, Project, Switch
+from corral.plan.actions import Action, ActionKind, Change, Plan
+from corral.plan.observed import ObservedHost, ObservedProject, ObservedSwitch
+
+REBUILD_FIELDS = (
+    "template", "virt", "size_mib", "free_space_mib", "disks", "service_host",
+    "hvm", "lvm", "lvm_vg", "filepath",
+)
+SEED_FIELDS = (
+    "users", "root_passwd", "ssh_keys", "files", "packages", "runcmd", "nameservers",
+)
+CONFIG_FIELDS = ("maxmem_mib", "maxvcpus", "cpus", "vncdisplay", "vncpasswd", "boot")
+# Interface fields the guest learns from its seed rather than from the domain.
+_SEED_INTERFACE_FIELDS = ("address", "netmask", "gateway")
+# Fields that change nothing Corral builds; they still change the model hash.
+_INERT_FIELDS = ("wait", "plugins", "origin", "name")
+
+
+def plan_project(model: Project, observed: ObservedProject) -> Plan:
+    """Order: switches created/updated, hosts created/updated, hosts removed, switches removed."""
+    actions: list[Action] = []
+    actions += _switch_actions(model, observed)
+    actions += _host_actions(model, observed)
+    actions += [
+        Action(ActionKind.REMOVE_HOST, name, reason="not in the project file")
+        for name in sorted(set(observed.hosts) - set(model.hosts))
+    ]
+    actions += [
+        Action(ActionKind.REMOVE_SWITCH, name, reason="not in the project file")
+        for name in sorted(set(observed.switches) - set(model.switches))
+    ]
+    return Plan(model.name, tuple(actions))
+
+
+def _switch_actions(model: Project, observed: ObservedProject) -> list[Action]:
+    actions = []
+    for name, switch in sorted(model.switches.items()):
+        seen = observed.switches.get(name)
+        if seen is None:
+            actions.append(Action(ActionKind.CREATE_SWITCH, name, switch=switch))
+        elif seen.model_hash != switch.model_hash():
+            actions.append(_switch_update(switch, seen))
+        elif not seen.active:
+            actions.append(Action(ActionKind.START_SWITCH, name, switch=switch, reason="inactive"))
+    return actions
+
+
+def _switch_update(switch: Switch, seen: ObservedSwitch) -> Action:
+    changes: tuple[Change, ...] = ()
+    if seen.model is not None:
+        changes = tuple(
+            Change(f, getattr(seen.model, f), getattr(switch, f))
+            for f in ("mode", "address", "bridge", "dhcp")
+            if getattr(seen.model, f) != getattr(switch, f)
+        )
+    return Action(
+        ActionKind.UPDATE_SWITCH, switch.name, switch=switch, changes=changes,
+        reason="network redefined; attached guests are reconnected",
+    )
+
+
+def _host_actions(model: Project, observed: ObservedProject) -> list[Action]:
+    actions = []
+    for name, host in sorted(model.hosts.items()):
+        seen = observed.hosts.get(name)
+        if seen is None:
+            reason = "disk kept from an interrupted build" if name in observed.orphan_disks else ""
+            actions.append(Action(ActionKind.CREATE_HOST, name, host=host, reason=reason))
+        elif seen.model_hash != host.model_hash():
+            actions.append(_host_update(host, seen))
+    return actions
+
+
+def _host_update(host: Host, seen: ObservedHost) -> Action:
+    if seen.model is None:
+        return Action(
+            ActionKind.UPDATE_HOST, host.name, host=host,
+            reason="definition differs from the one recorded in libvirt",
+        )
+    old = seen.model
+    rebuild = [Change(f, getattr(old, f), getattr(host, f)) for f in REBUILD_FIELDS
+               if getattr(old, f) != getattr(host, f)]
+    if rebuild:
+        return Action(
+            ActionKind.RECREATE_HOST, host.name, host=host, changes=tuple(rebuild),
+            reason="needs a new run copy; the guest's disk is lost",
+        )
+    changes = _live_changes(old, host)
+    changes += [Change(f, _brief(f, getattr(old, f)), _brief(f, getattr(host, f)))
+                for f in SEED_FIELDS + CONFIG_FIELDS if getattr(old, f) != getattr(host, f)]
+    changes += _interface_changes(old.interfaces, host.interfaces)
+    return Action(ActionKind.UPDATE_HOST, host.name, host=host, changes=tuple(changes))
+
+
+def _live_changes(old: Host, new: Host) -> list[Change]:
+    changes = []
+    if old.memory_mib != new.memory_mib:
+        ceiling = new.maxmem_mib or new.memory_mib
+        live = new.maxmem_mib == old.maxmem_mib and new.memory_mib <= ceiling and (
+            old.maxmem_mib is not None
+        )
+        changes.append(Change("memory_mib", old.memory_mib, new.memory_mib, live=live))
+    if old.vcpus != new.vcpus:
+        live = new.maxvcpus == old.maxvcpus and old.maxvcpus is not None
+        changes.append(Change("vcpus", old.vcpus, new.vcpus, live=live))
+    return changes
+
+
+def _interface_changes(old: tuple[Interface, ...], new: tuple[Interface, ...]) -> list[Change]:
+    before = {i.name: i for i in old}
+    after = {i.name: i for i in new}
+    changes = []
+    for name in sorted(set(before) | set(after)):
+        a, b = before.get(name), after.get(name)
+        if a is None:
+            changes.append(Change(f"interface {name}", None, b.switch if b else None, live=True))
+        elif b is None:
+            changes.append(Change(f"interface {name}", a.switch, None, live=True))
+        elif (a.switch, a.mac) != (b.switch, b.mac):
+            changes.append(Change(f"interface {name}", _nic(a), _nic(b), live=True))
+        else:
+            changes += [
+                Change(f"interface {name} {f}", getattr(a, f), getattr(b, f))
+                for f in _SEED_INTERFACE_FIELDS if getattr(a, f) != getattr(b, f)
+            ]
+    return changes
+
+
+def _nic(interface: Interface) -> str:
+    return f"{interface.switch} {interface.mac}"
+
+
+_SECRET_FIELDS = ("root_passwd", "vncpasswd")
+
+
+def _brief(field: str, value: object) -> object:
+    """Secrets and long values shown as a count or a marker, not spelled out."""
+    if field in _SECRET_FIELDS and value is not None:
+        return "(secret)"
+    if isinstance(value, dict):
+        return tuple(sorted(value))
+    if isinstance(value, tuple) and value and not isinstance(value[0], str):
+        return f"{len(value)} item(s)"
+    return value
+
+
+def nic_changes(action: Action) -> list[Change]:
+    """The NIC additions, removals and replacements of an update, for live attach/detach."""
+    return [c for c in action.changes if c.field.startswith("interface ") and c.live]
+
+
+def seed_changed(action: Action) -> bool:
+    seed_fields = set(SEED_FIELDS)
+    return any(
+        c.field in seed_fields
+        or (c.field.startswith("interface ") and c.field.split()[-1] in _SEED_INTERFACE_FIELDS)
+        for c in action.changes
+    ) or bool(nic_changes(action))

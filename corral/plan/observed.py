@@ -1,0 +1,42 @@
+"""What exists of one project, as the planner needs to see it.
+
+The operations layer builds this from the backends' observations (libvirt
+metadata alone, so planning works without Corral's database). ``model`` is the
+host or switch model recorded in the object's metadata when Corral created it;
+it lets the planner say *what* changed, not only *that* something did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from corral.model import Host, Switch
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedHost:
+    name: str
+    model_hash: str
+    state: str  # running, paused, suspended, shutoff, crashed, unknown
+    service_host: str
+    domain: str
+    model: Host | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedSwitch:
+    name: str
+    model_hash: str
+    active: bool
+    service_host: str
+    network: str
+    model: Switch | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedProject:
+    name: str
+    hosts: dict[str, ObservedHost] = field(default_factory=dict)
+    switches: dict[str, ObservedSwitch] = field(default_factory=dict)
+    # run-copy volumes whose domain does not exist (an interrupted build)
+    orphan_disks: frozenset[str] = frozenset()
