@@ -1,0 +1,108 @@
+"""The planner is pure: model + observed state in, ordered actions out."""
+
+from corral.model import Host, Interface, Project, Switch
+from corral.plan import ActionKind, ObservedHost, ObservedProject, ObservedSwitch, plan_project
+from corral.plan.diff import seed_changed
+
+
+def _host(name: str = "web", **kw) -> Host:
+    nic = Interface(name="eth0", switch="lan", address="dhcp", mac="52:54:00:00:00:01")
+    return Host(**{"name": name, "template": "tiny", "interfaces": (nic,), **kw})
+
+
+def _project(*hosts: Host) -> Project:
+    return Project(
+        name="lab", hosts={h.name: h for h in hosts}, switches={"lan": Switch(name="lan")}
+    )
+
+
+def _seen(project: Project, **states: str) -> ObservedProject:
+    hosts = {
+        n: ObservedHost(n, h.model_hash(), states.get(n, "running"), "local", f"lab-{n}", h)
+        for n, h in project.hosts.items()
+    }
+    switches = {
+        n: ObservedSwitch(n, s.model_hash(), True, "local", f"lab-{n}", s)
+        for n, s in project.switches.items()
+    }
+    return ObservedProject("lab", hosts, switches)
+
+
+def test_fresh_project_creates_switches_before_hosts():
+    plan = plan_project(_project(_host("a"), _host("b")), ObservedProject("lab"))
+    kinds = [a.kind for a in plan.actions]
+    assert kinds == [ActionKind.CREATE_SWITCH, ActionKind.CREATE_HOST, ActionKind.CREATE_HOST]
+    assert [a.target for a in plan.actions] == ["lan", "a", "b"]
+
+
+def test_unchanged_project_plans_nothing():
+    project = _project(_host())
+    plan = plan_project(project, _seen(project))
+    assert plan.empty
+    assert plan.describe() == "project lab: nothing to change"
+
+
+def test_memory_within_maxmem_is_live():
+    before = _project(_host(memory_mib=128, maxmem_mib=512))
+    after = _project(_host(memory_mib=256, maxmem_mib=512))
+    (action,) = plan_project(after, _seen(before)).actions
+    assert action.kind is ActionKind.UPDATE_HOST
+    (change,) = action.changes
+    assert (change.field, change.old, change.new, change.live) == ("memory_mib", 128, 256, True)
+
+
+def test_memory_without_maxmem_is_not_live():
+    before = _project(_host(memory_mib=128))
+    after = _project(_host(memory_mib=256))
+    (action,) = plan_project(after, _seen(before)).actions
+    assert action.changes[0].live is False
+
+
+def test_template_change_needs_recreate():
+    before = _project(_host(template="tiny"))
+    after = _project(_host(template="debian"))
+    (action,) = plan_project(after, _seen(before)).actions
+    assert action.kind is ActionKind.RECREATE_HOST
+    assert action.destructive
+    assert "template: tiny -> debian" in action.describe()
+
+
+def test_removed_host_and_switch_are_removed_last():
+    before = _project(_host("a"), _host("b"))
+    after = Project(name="lab", hosts={"a": _host("a")}, switches={})
+    seen = _seen(before)
+    plan = plan_project(after, seen)
+    assert [(a.kind, a.target) for a in plan.actions] == [
+        (ActionKind.REMOVE_HOST, "b"),
+        (ActionKind.REMOVE_SWITCH, "lan"),
+    ]
+
+
+def test_added_nic_is_live_and_reseeds():
+    before = _project(_host())
+    nic2 = Interface(name="eth1", switch="lan", address="10.0.0.5", mac="52:54:00:00:00:02")
+    after = _project(_host().model_copy(update={"interfaces": (*_host().interfaces, nic2)}))
+    (action,) = plan_project(after, _seen(before)).actions
+    assert [c.field for c in action.changes] == ["interface eth1"]
+    assert action.changes[0].live
+    assert seed_changed(action)
+
+
+def test_secrets_are_not_printed():
+    before = _project(_host(root_passwd="old-hash"))
+    after = _project(_host(root_passwd="new-hash"))
+    text = plan_project(after, _seen(before)).describe()
+    assert "new-hash" not in text and "root_passwd" in text
+
+
+def test_inactive_switch_is_started_and_orphan_disk_noted():
+    project = _project(_host())
+    seen = _seen(project)
+    lan = seen.switches["lan"]
+    seen = ObservedProject(
+        "lab", {}, {"lan": ObservedSwitch("lan", lan.model_hash, False, "local", "lab-lan")},
+        frozenset({"web"}),
+    )
+    plan = plan_project(project, seen)
+    assert [a.kind for a in plan.actions] == [ActionKind.START_SWITCH, ActionKind.CREATE_HOST]
+    assert "interrupted build" in plan.actions[1].reason
