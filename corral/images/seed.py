@@ -1,0 +1,205 @@
+"""NoCloud seed ISOs: how one template becomes many individual guests.
+
+A guest reads its identity from a small ISO9660 volume labelled ``cidata``
+holding three YAML documents, the cloud-init NoCloud convention, so real cloud
+images and Corral's ``tiny`` template read the same seed:
+
+* ``meta-data``: ``instance-id`` and ``local-hostname``. The instance id is
+  ``PROJECT-HOST-MODELHASH``: it changes whenever the host's model changes, so
+  per-instance work (users, files, ``runcmd``) runs again after such a change,
+  and only then.
+* ``user-data``: ``#cloud-config`` with hostname, users (password hashes as
+  given in the model), root password, ssh keys, packages, ``write_files`` and
+  ``runcmd``; ``final_message`` makes cloud-init print ``corral-ready HOST`` on
+  the console at the end of every boot, the signal Corral waits for.
+* ``network-config``: version 2; one ``ethernets`` entry per configured
+  interface, matched by MAC and renamed to the model's interface name.
+
+Layout contract with the tiny guest's parser (``corral/images/tiny/flatyaml.awk``):
+the documents are PyYAML block style (``safe_dump``, no flow style, no key
+sorting, no line folding), two-space indented mappings, sequences written as
+``- item`` at the indentation of their key, scalars plain or quoted on one line
+(single quotes double an inner quote; double quotes use backslash escapes).
+Nothing else (anchors, block literals, folded lines) is ever emitted, and file
+contents travel base64-encoded (``encoding: b64``) so they never need more.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import pycdlib
+import yaml
+
+from corral.model.project import FileSpec, Host, Interface
+
+VOLUME_ID = "cidata"
+READY_MARKER = "corral-ready"
+
+# (ISO9660 8.3 name, Rock Ridge / Joliet name). ISO9660 level-1 names cannot
+# hold '-', so the short names differ; every reader Corral cares about (Linux
+# isofs, cloud-init) sees the Rock Ridge or Joliet names.
+_SEED_FILES = (
+    ("META_DAT.;1", "meta-data"),
+    ("USER_DAT.;1", "user-data"),
+    ("NETWORK_.;1", "network-config"),
+)
+
+# MLN lets a static address omit its netmask; Debian's installer and MLN's own
+# templates assume a /24 in that case, and cloud-init needs some prefix.
+_DEFAULT_PREFIX = 24
+
+
+@dataclass(frozen=True, slots=True)
+class SeedDocuments:
+    """The three NoCloud documents of one host, as text."""
+
+    meta_data: str
+    user_data: str
+    network_config: str
+
+    def by_name(self) -> dict[str, str]:
+        """The documents keyed by their file names on the seed volume."""
+        return {
+            "meta-data": self.meta_data,
+            "user-data": self.user_data,
+            "network-config": self.network_config,
+        }
+
+
+def instance_id(host: Host, project: str) -> str:
+    """``PROJECT-HOST-MODELHASH``: stable while the model is, new when it changes."""
+    return f"{project}-{host.name}-{host.model_hash()}"
+
+
+def ready_line(hostname: str) -> str:
+    """The console line a guest prints when it is individualised and up."""
+    return f"{READY_MARKER} {hostname}"
+
+
+def seed_documents(host: Host, project: str) -> SeedDocuments:
+    """Render the meta-data, user-data and network-config of ``host``."""
+    meta = {"instance-id": instance_id(host, project), "local-hostname": host.name}
+    return SeedDocuments(
+        meta_data=_dump(meta),
+        user_data="#cloud-config\n" + _dump(_cloud_config(host)),
+        network_config=_dump(_network_config(host)),
+    )
+
+
+def build_seed(host: Host, project: str) -> bytes:
+    """The seed ISO of ``host`` (volume ``cidata``, Joliet + Rock Ridge) as bytes."""
+    iso = pycdlib.PyCdlib()
+    iso.new(interchange_level=1, vol_ident=VOLUME_ID, joliet=3, rock_ridge="1.09")
+    try:
+        for (iso_name, name), text in zip(
+            _SEED_FILES, seed_documents(host, project).by_name().values(), strict=True
+        ):
+            data = text.encode("utf-8")
+            iso.add_fp(
+                io.BytesIO(data),
+                len(data),
+                iso_path=f"/{iso_name}",
+                rr_name=name,
+                joliet_path=f"/{name}",
+            )
+        out = io.BytesIO()
+        iso.write_fp(out)
+        return out.getvalue()
+    finally:
+        iso.close()
+
+
+def _dump(document: dict[str, Any]) -> str:
+    # width=inf: never fold a long runcmd line; the guest parser reads one line per scalar.
+    return yaml.safe_dump(
+        document, default_flow_style=False, sort_keys=False, width=float("inf")
+    )
+
+
+def _cloud_config(host: Host) -> dict[str, Any]:
+    config: dict[str, Any] = {"hostname": host.name, "preserve_hostname": False}
+    users = _users(host)
+    if users:
+        config["users"] = users
+    if "root" in host.ssh_keys:
+        config["disable_root"] = False
+    if host.users or host.root_passwd:
+        config["ssh_pwauth"] = True
+    if host.root_passwd:
+        config["chpasswd"] = {
+            "expire": False,
+            "users": [{"name": "root", "password": host.root_passwd, "type": "hash"}],
+        }
+    if host.packages:
+        config["packages"] = list(host.packages)
+    if host.files:
+        config["write_files"] = [_write_file(spec) for spec in host.files]
+    if host.runcmd:
+        config["runcmd"] = list(host.runcmd)
+    config["final_message"] = ready_line(host.name)
+    return config
+
+
+def _users(host: Host) -> list[dict[str, Any]]:
+    """Model users, plus anyone (root included) who only has ssh keys."""
+    names = list(host.users)
+    names += [name for name in host.ssh_keys if name not in host.users]
+    entries = []
+    for name in names:
+        entry: dict[str, Any] = {"name": name}
+        password = host.users.get(name)
+        if password is not None:
+            entry["lock_passwd"] = False
+            entry["passwd"] = password
+        keys = host.ssh_keys.get(name, ())
+        if keys:
+            entry["ssh_authorized_keys"] = list(keys)
+        entries.append(entry)
+    return entries
+
+
+def _write_file(spec: FileSpec) -> dict[str, Any]:
+    return {
+        "path": spec.path,
+        "encoding": "b64",
+        "content": base64.b64encode(spec.content.encode("utf-8")).decode("ascii"),
+        "owner": spec.owner,
+        "permissions": spec.permissions,
+    }
+
+
+def _network_config(host: Host) -> dict[str, Any]:
+    ethernets = {
+        iface.name: _ethernet(iface, host.nameservers)
+        for iface in host.interfaces
+        if iface.address is not None
+    }
+    return {"version": 2, "ethernets": ethernets}
+
+
+def _ethernet(iface: Interface, nameservers: tuple[str, ...]) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "match": {"macaddress": iface.mac.lower()},
+        "set-name": iface.name,
+    }
+    if iface.is_static:
+        entry["addresses"] = [_cidr(iface)]
+        if iface.gateway:
+            entry["routes"] = [{"to": "0.0.0.0/0", "via": iface.gateway}]
+    else:
+        entry["dhcp4"] = True
+    if nameservers:
+        entry["nameservers"] = {"addresses": list(nameservers)}
+    return entry
+
+
+def _cidr(iface: Interface) -> str:
+    address = iface.address or ""
+    if "/" in address:
+        return address
+    prefix = iface.prefix_length if iface.netmask else _DEFAULT_PREFIX
+    return f"{address}/{prefix}"
