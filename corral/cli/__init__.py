@@ -1,0 +1,1 @@
+"""The ``corral`` command: a thin translator of argv into operations."""

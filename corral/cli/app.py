@@ -1,0 +1,57 @@
+"""The ``corral`` Typer application: global options and command groups.
+
+Command names follow MLN (``build -f``, ``start -p -h``, ``status``,
+``remove``, ``rt``) so its users feel at home; ``-h`` therefore means
+*host*, and help is ``--help``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from corral.cli.errors import run_guarded
+from corral.cli.state import CliState
+
+app = typer.Typer(
+    name="corral",
+    help=(
+        "Manage networks of virtual machines on libvirt from one project file.\n\n"
+        "Example: corral up lab.corral && corral status -p lab"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["--help"]},
+)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="Site configuration (corral.toml); else $CORRAL_CONFIG, "
+            "/etc/corral/corral.toml, ~/.config/corral/corral.toml, built-in defaults."
+        ),
+    ] = None,
+) -> None:
+    """Manage networks of virtual machines on libvirt from one project file."""
+    ctx.obj = CliState(config_path=config)
+
+
+def _register() -> None:
+    # Imported for their side effect of adding commands to ``app``.
+    from corral.cli import project_cmds, template_cmds, vm_cmds  # noqa: F401
+
+
+def run() -> None:
+    """Console-script entry point."""
+    _register()
+    code = run_guarded(lambda: app(standalone_mode=False))
+    sys.exit(code)

@@ -1,0 +1,52 @@
+"""The CLI's reporter: notes on stderr, rich progress bars when stderr is a terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+class _Bar:
+    def __init__(self, progress: Progress | None, task: int | None, console: Console) -> None:
+        self._progress, self._task, self._console = progress, task, console
+
+    def advance(self, label: str = "") -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.advance(self._task)
+            if label:
+                self._progress.console.print(f"  {label}", highlight=False)
+        elif label:
+            self._console.print(f"  {label}", highlight=False)
+
+
+class RichReporter:
+    """Implements :class:`corral.ops.reporting.Reporter` for a person at a terminal (or a log)."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.console = Console(stderr=True, highlight=False)
+        self.quiet = quiet
+
+    def note(self, message: str) -> None:
+        if not self.quiet:
+            self.console.print(message, highlight=False, markup=False)
+
+    def warn(self, message: str) -> None:
+        self.console.print(f"warning: {message}", highlight=False, markup=False)
+
+    @contextmanager
+    def progress(self, description: str, total: int) -> Iterator[_Bar]:
+        if self.quiet or not self.console.is_terminal or total < 2:
+            if not self.quiet:
+                self.console.print(f"{description} ({total})", highlight=False, markup=False)
+            yield _Bar(None, None, self.console if not self.quiet else Console(quiet=True))
+            return
+        columns = (
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=self.console, transient=False) as progress:
+            task = progress.add_task(description, total=total)
+            yield _Bar(progress, task, self.console)

@@ -1,0 +1,87 @@
+"""Template commands: add (rt), list, remove, build."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from corral.cli import render
+from corral.cli.app import app
+from corral.cli.state import state_of
+
+template = typer.Typer(
+    help="Registered, read-only base images that hosts are cloned from.\n\n"
+    "Example: corral template add debian12 debian-12.qcow2",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["--help"]},
+)
+app.add_typer(template, name="template")
+
+
+@template.command()
+def add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Template name used by `template NAME`.")],
+    file: Annotated[Path | None, typer.Argument(help="Disk image (any qemu-img format).")] = None,
+    kernel: Annotated[Path | None, typer.Option(help="Kernel for direct boot.")] = None,
+    initrd: Annotated[Path | None, typer.Option(help="Initrd for direct boot.")] = None,
+    cmdline: Annotated[str | None, typer.Option(help="Kernel command line.")] = None,
+) -> None:
+    """Register a template (copied in, checksummed, read-only from then on).
+
+    Example: corral template add debian12 debian-12-generic.qcow2
+    """
+    from corral.ops.templates import add_template
+
+    tpl = add_template(state_of(ctx).session(), name, file, kernel, initrd, cmdline)
+    print(f"template {tpl.name} registered ({tpl.kind}, {tpl.format or 'no disk'})")
+
+
+app.command(name="rt", help="Alias of `template add`.\n\nExample: corral rt debian12 d.qcow2")(add)
+
+
+@template.command(name="list")
+def list_(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List registered templates.
+
+    Example: corral template list --json
+    """
+    from corral.ops.templates import list_templates
+
+    rows = list_templates(state_of(ctx).session(quiet=as_json))
+    if as_json:
+        json.dump([r.model_dump(mode="json") for r in rows], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        render.templates(rows)
+
+
+@template.command()
+def remove(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> None:
+    """Unregister a template; refused while any host uses it.
+
+    Example: corral template remove debian12
+    """
+    from corral.ops.templates import remove_template
+
+    remove_template(state_of(ctx).session(), name)
+    print(f"template {name} removed")
+
+
+@template.command()
+def build(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Which builder: `tiny`.")],
+) -> None:
+    """Build a template from Debian packages and register it (`tiny`: busybox + Debian kernel).
+
+    Example: corral template build tiny
+    """
+    from corral.ops.templates import build_template
+
+    tpl = build_template(state_of(ctx).session(), name)
+    print(f"template {tpl.name} built and registered")

@@ -1,0 +1,118 @@
+"""Per-VM operations on PROJECT.HOST (xman's set)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from corral.cli.app import app
+from corral.cli.state import state_of
+
+vm = typer.Typer(
+    help="Operate on one VM, named PROJECT.HOST.\n\nExample: corral vm reboot lab.web1",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["--help"]},
+)
+app.add_typer(vm, name="vm")
+
+Target = Annotated[str, typer.Argument(help="PROJECT.HOST, e.g. lab.web1")]
+
+
+def _simple(action: str, summary: str):
+    def command(ctx: typer.Context, target: Target) -> None:
+        from corral.ops.vms import vm_action
+
+        print(vm_action(state_of(ctx).session(), target, action))
+
+    command.__doc__ = f"{summary}\n\nExample: corral vm {action} lab.web1"
+    return command
+
+
+for _name, _summary in [
+    ("reboot", "Reboot the guest (ACPI)."),
+    ("destroy", "Power the guest off at once (its disk is kept)."),
+    ("pause", "Pause the guest's CPUs."),
+    ("resume", "Resume a paused guest."),
+    ("suspend", "Save the guest's memory to disk and stop it (managed save)."),
+    ("restore", "Start a suspended guest from its saved memory."),
+]:
+    vm.command(name=_name)(_simple(_name, _summary))
+
+
+@vm.command()
+def shutdown(
+    ctx: typer.Context,
+    target: Target,
+    timeout: Annotated[int, typer.Option(help="Seconds of ACPI shutdown before force.")] = 60,
+) -> None:
+    """Shut the guest down (ACPI), forcing it off after --timeout seconds.
+
+    Example: corral vm shutdown lab.web1 --timeout 30
+    """
+    from corral.ops.vms import vm_shutdown
+
+    print(vm_shutdown(state_of(ctx).session(), target, timeout))
+
+
+@vm.command(name="mem-set")
+def mem_set(
+    ctx: typer.Context,
+    target: Target,
+    memory: Annotated[str, typer.Argument(help="New memory, e.g. 256M or 1G.")],
+) -> None:
+    """Set the guest's current memory (live, within its maxmem).
+
+    Example: corral vm mem-set lab.web1 256M
+    """
+    from corral.ops.vms import vm_set_memory
+
+    print(vm_set_memory(state_of(ctx).session(), target, memory))
+
+
+@vm.command(name="vcpu-set")
+def vcpu_set(
+    ctx: typer.Context,
+    target: Target,
+    count: Annotated[int, typer.Argument(help="Number of virtual CPUs.")],
+) -> None:
+    """Set the guest's number of virtual CPUs (live, within its maxvcpus).
+
+    Example: corral vm vcpu-set lab.web1 2
+    """
+    from corral.ops.vms import vm_set_vcpus
+
+    print(vm_set_vcpus(state_of(ctx).session(), target, count))
+
+
+@vm.command()
+def describe(ctx: typer.Context, target: Target) -> None:
+    """Print the domain's libvirt XML.
+
+    Example: corral vm describe lab.web1
+    """
+    from corral.ops.vms import vm_describe
+
+    print(vm_describe(state_of(ctx).session(), target))
+
+
+@vm.command()
+def log(ctx: typer.Context, target: Target) -> None:
+    """Print what the guest's serial console has shown so far.
+
+    Example: corral vm log lab.web1
+    """
+    from corral.ops.vms import vm_console_log
+
+    print(vm_console_log(state_of(ctx).session(), target), end="")
+
+
+@vm.command()
+def console(ctx: typer.Context, target: Target) -> None:
+    """Attach to the guest's serial console (leave with Ctrl-]).
+
+    Example: corral vm console lab.web1
+    """
+    from corral.ops.vms import vm_console
+
+    vm_console(state_of(ctx).session(), target)
