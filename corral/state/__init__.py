@@ -1,0 +1,19 @@
+"""State: recorded projects and the operation log (a convenience; libvirt is the truth)."""
+
+from corral.state.store import (
+    DEFAULT_PATH,
+    OperationNote,
+    OperationRecord,
+    ProjectRecord,
+    StateStore,
+    current_user,
+)
+
+__all__ = [
+    "DEFAULT_PATH",
+    "OperationNote",
+    "OperationRecord",
+    "ProjectRecord",
+    "StateStore",
+    "current_user",
+]

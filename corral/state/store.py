@@ -1,0 +1,275 @@
+"""The state store: recorded projects and the operation log, in SQLite.
+
+The database is a convenience, not the truth. Libvirt is the source of truth
+for what exists: every domain, network and volume Corral creates carries its
+own metadata (project, host, model hash), so ``status``, ``plan`` and
+``remove`` work from libvirt alone. Losing this file loses only history — the
+last recorded project files and the operation log — and a missing file is
+simply created again, empty, on next use. Nothing may ever depend on a row
+being here.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from corral.errors import BackendError, ConfigError
+from corral.state.db import OperationRow, ProjectRow, create_schema, open_engine
+
+DEFAULT_PATH = Path("/var/lib/corral/state.db")
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectRecord:
+    """The last recorded version of a project: its file, resolved model and hash."""
+
+    name: str
+    source_path: str
+    model_json: str
+    model_hash: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OperationRecord:
+    """One entry of the operation log.
+
+    ``outcome`` is ``started`` while an operation runs (and stays so if the
+    process died), then ``ok`` or ``error``; ``duration_s`` is set at the end.
+    """
+
+    id: int
+    started_at: datetime
+    project: str
+    action: str
+    target: str
+    outcome: str
+    detail: str
+    user: str
+    duration_s: float | None
+
+
+@dataclass(slots=True)
+class OperationNote:
+    """Handed to the body of :meth:`StateStore.operation` to add a detail line."""
+
+    detail: str = ""
+
+
+def current_user() -> str:
+    """The OS user running Corral, for the operation log."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid:{os.getuid()}"
+
+
+class StateStore:
+    """Projects and operations in the SQLite file at ``path``.
+
+    The file and its directory are created on first use. Several processes
+    may share one file: it runs in WAL mode with a busy timeout, and every
+    write is a single statement in its own short transaction.
+    """
+
+    def __init__(self, path: Path = DEFAULT_PATH) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"state database directory {self.path.parent} is not usable: {exc.strerror}",
+                hint="check the 'state' path in the site config",
+            ) from exc
+        self._engine = open_engine(self.path)
+        with self._guard():
+            create_schema(self._engine)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self._engine.dispose()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- projects ---------------------------------------------------------------
+
+    def record_project(
+        self, name: str, source_path: str | Path, model_json: str, model_hash: str
+    ) -> ProjectRecord:
+        """Insert or replace the recorded version of project ``name``."""
+        now = _now()
+        values = {
+            "name": name,
+            "source_path": str(source_path),
+            "model_json": model_json,
+            "model_hash": model_hash,
+            "created_at": now,
+            "updated_at": now,
+        }
+        statement = (
+            insert(ProjectRow)
+            .values(**values)
+            .on_conflict_do_update(
+                index_elements=[ProjectRow.name],
+                set_={k: v for k, v in values.items() if k not in ("name", "created_at")},
+            )
+        )
+        with self._guard(), Session(self._engine) as session, session.begin():
+            session.execute(statement)
+        record = self.get_project(name)
+        if record is None:  # only if another process forgot it in between
+            raise BackendError(f"project {name} vanished from {self.path} while recording it")
+        return record
+
+    def get_project(self, name: str) -> ProjectRecord | None:
+        """The recorded project ``name``, or None if it was never recorded."""
+        with self._guard(), Session(self._engine) as session:
+            row = session.get(ProjectRow, name)
+            return _project(row) if row is not None else None
+
+    def list_projects(self) -> list[ProjectRecord]:
+        """Every recorded project, sorted by name."""
+        with self._guard(), Session(self._engine) as session:
+            rows = session.scalars(select(ProjectRow).order_by(ProjectRow.name))
+            return [_project(row) for row in rows]
+
+    def forget_project(self, name: str) -> bool:
+        """Drop project ``name``'s record (its log stays); True if there was one."""
+        with self._guard(), Session(self._engine) as session, session.begin():
+            result = session.execute(delete(ProjectRow).where(ProjectRow.name == name))
+            return bool(result.rowcount)
+
+    # -- operation log ----------------------------------------------------------
+
+    def log_operation(
+        self,
+        project: str,
+        action: str,
+        target: str,
+        outcome: str,
+        detail: str = "",
+        user: str | None = None,
+        duration_s: float | None = None,
+    ) -> int:
+        """Append one finished (or started) operation to the log; return its id."""
+        row = OperationRow(
+            started_at=_now(),
+            project=project,
+            action=action,
+            target=target,
+            outcome=outcome,
+            detail=detail,
+            user=user or current_user(),
+            duration_s=duration_s,
+        )
+        with self._guard(), Session(self._engine) as session, session.begin():
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def operations(self, project: str | None = None, limit: int = 100) -> list[OperationRecord]:
+        """The newest ``limit`` log entries, newest first, optionally of one project."""
+        query = select(OperationRow).order_by(OperationRow.id.desc()).limit(limit)
+        if project is not None:
+            query = query.where(OperationRow.project == project)
+        with self._guard(), Session(self._engine) as session:
+            return [_operation(row) for row in session.scalars(query)]
+
+    @contextmanager
+    def operation(
+        self, project: str, action: str, target: str, user: str | None = None
+    ) -> Iterator[OperationNote]:
+        """Log an operation as ``started``, run the body, then record how it ended.
+
+        The entry ends ``ok`` or ``error`` (with the error text as detail) and
+        its duration. The body's exception always propagates unchanged; if the
+        closing log write fails as well, the body's error is the one raised.
+        """
+        entry = self.log_operation(project, action, target, "started", user=user)
+        note = OperationNote()
+        began = time.monotonic()
+        try:
+            yield note
+        except BaseException as exc:
+            # The body's own error matters more than a failed log write.
+            with suppress(BackendError):
+                self._finish(entry, "error", _describe(exc, note), time.monotonic() - began)
+            raise
+        self._finish(entry, "ok", note.detail, time.monotonic() - began)
+
+    def _finish(self, entry: int, outcome: str, detail: str, duration_s: float) -> None:
+        statement = (
+            update(OperationRow)
+            .where(OperationRow.id == entry)
+            .values(outcome=outcome, detail=detail, duration_s=duration_s)
+        )
+        with self._guard(), Session(self._engine) as session, session.begin():
+            session.execute(statement)
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Turn database failures into one BackendError naming the file."""
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            reason = getattr(exc, "orig", None) or exc
+            raise BackendError(
+                f"state database {self.path}: {reason}",
+                hint="the database only keeps history; move the file aside to start afresh",
+            ) from exc
+
+
+def _now() -> datetime:
+    """Current UTC time, naive, as SQLite stores it."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC)
+
+
+def _describe(exc: BaseException, note: OperationNote) -> str:
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return f"{note.detail}: {text}" if note.detail else text
+
+
+def _project(row: ProjectRow) -> ProjectRecord:
+    return ProjectRecord(
+        name=row.name,
+        source_path=row.source_path,
+        model_json=row.model_json,
+        model_hash=row.model_hash,
+        created_at=_aware(row.created_at),
+        updated_at=_aware(row.updated_at),
+    )
+
+
+def _operation(row: OperationRow) -> OperationRecord:
+    return OperationRecord(
+        id=row.id,
+        started_at=_aware(row.started_at),
+        project=row.project,
+        action=row.action,
+        target=row.target,
+        outcome=row.outcome,
+        detail=row.detail,
+        user=row.user,
+        duration_s=row.duration_s,
+    )
