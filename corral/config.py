@@ -1,0 +1,214 @@
+"""The site configuration, ``corral.toml`` (MLN's ``mln.conf``).
+
+What a site decides once for every project: defaults for hosts that do not say
+(template, memory, size, hypervisor kind), where templates, the state database
+and run copies live, which service hosts exist (libvirt URI and capacity), and
+who may talk to the server. Example::
+
+    [defaults]
+    template = "tiny"
+    memory = "128M"
+    virt_type = "auto"          # auto | kvm | qemu: domain type for kvm hosts
+
+    [paths]
+    templates = "/var/lib/corral/templates"
+
+    [service_hosts.milano]
+    uri = "qemu+ssh://milano/system"
+    max_vcpus = 16
+    max_memory = "32G"
+
+    [server]
+    listen = "0.0.0.0:8080"
+    allowed_networks = ["10.0.0.0/8"]
+
+Lookup order: an explicit ``--config``, ``$CORRAL_CONFIG``,
+``/etc/corral/corral.toml``, ``~/.config/corral/corral.toml``; with none, the
+built-in defaults, which run everything on the local machine (service host
+``local`` = ``qemu:///system``). An unknown key is a :class:`ConfigError`
+naming the file and the key, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from corral.errors import ConfigError
+from corral.lang.resolve import did_you_mean
+from corral.model import values
+from corral.model.project import Virt
+
+LOCAL_SERVICE_HOST = "local"
+LOCAL_URI = "qemu:///system"
+ENV_VAR = "CORRAL_CONFIG"
+SEARCH_PATHS: tuple[Path, ...] = (
+    Path("/etc/corral/corral.toml"),
+    Path("~/.config/corral/corral.toml"),
+)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _mib(value: Any) -> Any:
+    """Sizes may be written ``"128M"`` or as a number of MiB."""
+    return values.size_mib(value) if isinstance(value, str) else value
+
+
+class Defaults(_Section):
+    """Values for hosts that do not set them."""
+
+    template: str | None = None
+    memory: int = Field(default=64, ge=1)  # MiB; MLN's default_memory
+    size: int | None = Field(default=None, ge=1)  # MiB; None = the template's own size
+    virt: Virt = Virt.KVM
+    virt_type: Literal["auto", "kvm", "qemu"] = "auto"
+    service_host: str = LOCAL_SERVICE_HOST
+
+    _sizes = field_validator("memory", "size", mode="before")(_mib)
+
+
+class Paths(_Section):
+    templates: Path = Path("/var/lib/corral/templates")
+    state: Path = Path("/var/lib/corral/state.db")
+    runs: Path = Path("/var/lib/corral/runs")
+
+
+class ServiceHost(_Section):
+    """A hypervisor machine reached through libvirt, and what it may carry."""
+
+    uri: str
+    max_vcpus: int | None = Field(default=None, ge=1)
+    max_memory: int | None = Field(default=None, ge=1)  # MiB
+
+    _sizes = field_validator("max_memory", mode="before")(_mib)
+
+
+class Server(_Section):
+    """Where the REST server listens and which client networks it accepts."""
+
+    listen: str = "127.0.0.1:8080"
+    allowed_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks(cls, networks: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(str(ipaddress.ip_network(n, strict=False)) for n in networks)
+
+
+def _default_service_hosts() -> dict[str, ServiceHost]:
+    return {LOCAL_SERVICE_HOST: ServiceHost(uri=LOCAL_URI)}
+
+
+class SiteConfig(_Section):
+    """Everything a site decides for all projects; built-in defaults run locally."""
+
+    defaults: Defaults = Field(default_factory=Defaults)
+    paths: Paths = Field(default_factory=Paths)
+    service_hosts: dict[str, ServiceHost] = Field(default_factory=_default_service_hosts)
+    server: Server = Field(default_factory=Server)
+    source: Path | None = None  # the file it was read from, None for built-in defaults
+
+    @field_validator("service_hosts")
+    @classmethod
+    def _keep_local(cls, hosts: dict[str, ServiceHost]) -> dict[str, ServiceHost]:
+        for name in hosts:
+            values.name(name)
+        return {**_default_service_hosts(), **hosts}
+
+    @model_validator(mode="after")
+    def _default_host_exists(self) -> SiteConfig:
+        if self.defaults.service_host not in self.service_hosts:
+            raise ValueError(
+                f"defaults.service_host '{self.defaults.service_host}' is not a "
+                "[service_hosts.NAME] table"
+            )
+        return self
+
+    def service_host(self, name: str) -> ServiceHost | None:
+        return self.service_hosts.get(name)
+
+
+def find_site_config(
+    explicit: Path | None,
+    environ: Mapping[str, str] | None = None,
+    search: Sequence[Path] = SEARCH_PATHS,
+) -> Path | None:
+    """The file to read: explicit, then ``$CORRAL_CONFIG``, then the first that exists."""
+    environ = os.environ if environ is None else environ
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"{explicit}: site config file not found")
+        return explicit
+    from_env = environ.get(ENV_VAR)
+    if from_env:
+        path = Path(from_env)
+        if not path.is_file():
+            raise ConfigError(f"{path}: site config file not found (from ${ENV_VAR})")
+        return path
+    for candidate in search:
+        path = candidate.expanduser()
+        if path.is_file():
+            return path
+    return None
+
+
+def load_site_config(
+    explicit: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    search: Sequence[Path] = SEARCH_PATHS,
+) -> SiteConfig:
+    """Read the site config found by :func:`find_site_config`, or built-in defaults."""
+    path = find_site_config(explicit, environ, search)
+    if path is None:
+        return SiteConfig()
+    return parse_site_config(path.read_bytes().decode("utf-8", errors="replace"), path)
+
+
+def parse_site_config(text: str, path: Path) -> SiteConfig:
+    """Validate TOML ``text``; every problem becomes a :class:`ConfigError` naming ``path``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    if "source" in data:
+        raise ConfigError(f"{path}: unknown key 'source'")
+    try:
+        return SiteConfig.model_validate({**data, "source": path})
+    except ValidationError as error:
+        raise _config_error(path, error) from None
+
+
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "": SiteConfig,
+    "defaults": Defaults,
+    "paths": Paths,
+    "server": Server,
+    "service_hosts": ServiceHost,
+}
+
+
+def _config_error(path: Path, error: ValidationError) -> ConfigError:
+    problems = [_describe(detail) for detail in error.errors()]
+    message = f"{path}: " + f"\n{path}: ".join(text for text, _ in problems)
+    return ConfigError(message, hint=problems[0][1])
+
+
+def _describe(detail: Any) -> tuple[str, str | None]:
+    location = [str(part) for part in detail["loc"]]
+    dotted = ".".join(location)
+    if detail["type"] == "extra_forbidden":
+        section = location[0] if len(location) > 1 else ""
+        model = _SECTIONS.get(section, SiteConfig)
+        known = [n for n in model.model_fields if n != "source"]
+        return f"unknown key '{dotted}'", did_you_mean(location[-1], known)
+    message = detail["msg"].removeprefix("Value error, ")
+    return (f"{dotted}: {message}" if dotted else message), None
