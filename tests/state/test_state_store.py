@@ -1,0 +1,252 @@
+"""The state store on a real SQLite file, including several connections at once."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from corral.errors import BackendError, ConfigError, NotFoundError
+from corral.state import StateStore, current_user
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "var" / "state.db"
+
+
+@pytest.fixture
+def store(db_path: Path):
+    with StateStore(db_path) as opened:
+        yield opened
+
+
+# -- projects -------------------------------------------------------------------
+
+
+def test_project_round_trip(store: StateStore) -> None:
+    before = datetime.now(UTC)
+    recorded = store.record_project("lab", "/srv/lab.corral", '{"project": "lab"}', "h1")
+    assert recorded == store.get_project("lab")
+    assert recorded.name == "lab"
+    assert recorded.source_path == "/srv/lab.corral"
+    assert recorded.model_json == '{"project": "lab"}'
+    assert recorded.model_hash == "h1"
+    assert recorded.created_at == recorded.updated_at
+    assert before <= recorded.created_at <= datetime.now(UTC)
+
+
+def test_recording_again_replaces_but_keeps_creation_time(store: StateStore) -> None:
+    first = store.record_project("lab", Path("/srv/lab.corral"), "{}", "h1")
+    second = store.record_project("lab", Path("/srv/lab2.corral"), '{"x": 1}', "h2")
+    assert second.created_at == first.created_at
+    assert second.updated_at > first.updated_at
+    assert (second.source_path, second.model_json, second.model_hash) == (
+        "/srv/lab2.corral",
+        '{"x": 1}',
+        "h2",
+    )
+    assert len(store.list_projects()) == 1
+
+
+def test_unknown_project_is_none(store: StateStore) -> None:
+    assert store.get_project("never") is None
+
+
+def test_list_and_forget(store: StateStore) -> None:
+    for name in ("zoo", "alpha", "mid"):
+        store.record_project(name, f"/{name}.corral", "{}", name)
+    assert [p.name for p in store.list_projects()] == ["alpha", "mid", "zoo"]
+    assert store.forget_project("mid") is True
+    assert store.forget_project("mid") is False
+    assert [p.name for p in store.list_projects()] == ["alpha", "zoo"]
+
+
+# -- operation log ----------------------------------------------------------------
+
+
+def test_log_newest_first_filtered_and_limited(store: StateStore) -> None:
+    for index in range(5):
+        store.log_operation("a", "start", f"a.h{index}", "ok", f"step {index}")
+    store.log_operation("b", "stop", "b.x", "error", "no such domain", user="alice")
+
+    newest = store.operations()
+    assert [op.target for op in newest] == ["b.x", "a.h4", "a.h3", "a.h2", "a.h1", "a.h0"]
+    assert newest[0].user == "alice" and newest[0].outcome == "error"
+    assert newest[1].user == current_user()
+    assert [op.detail for op in store.operations("a", limit=2)] == ["step 4", "step 3"]
+    assert store.operations("nobody") == []
+
+
+def test_log_survives_forgetting_the_project(store: StateStore) -> None:
+    store.record_project("lab", "/lab.corral", "{}", "h")
+    store.log_operation("lab", "remove", "lab", "ok")
+    store.forget_project("lab")
+    assert [op.action for op in store.operations("lab")] == ["remove"]
+
+
+def test_operation_context_records_ok_with_duration(store: StateStore) -> None:
+    with store.operation("lab", "up", "lab") as note:
+        running = store.operations("lab")
+        assert [op.outcome for op in running] == ["started"]
+        assert running[0].duration_s is None
+        time.sleep(0.05)
+        note.detail = "3 hosts started"
+    (entry,) = store.operations("lab")
+    assert entry.outcome == "ok"
+    assert entry.detail == "3 hosts started"
+    assert entry.action == "up" and entry.target == "lab"
+    assert entry.duration_s is not None and entry.duration_s >= 0.05
+
+
+def test_operation_context_records_error_and_reraises(store: StateStore) -> None:
+    failure = NotFoundError("domain lab-web not found")
+    with pytest.raises(NotFoundError) as caught, store.operation("lab", "start", "lab.web") as note:
+        note.detail = "starting"
+        raise failure
+    assert caught.value is failure
+    (entry,) = store.operations("lab")
+    assert entry.outcome == "error"
+    assert entry.detail == "starting: domain lab-web not found"
+    assert entry.duration_s is not None
+
+
+# -- the file -------------------------------------------------------------------
+
+
+def test_file_and_directory_are_created_in_wal_mode(db_path: Path) -> None:
+    assert not db_path.parent.exists()
+    with StateStore(db_path) as store:
+        store.log_operation("p", "a", "t", "ok")
+    assert db_path.is_file()
+    with sqlite3.connect(db_path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_losing_the_database_breaks_nothing(db_path: Path) -> None:
+    with StateStore(db_path) as store:
+        store.record_project("lab", "/lab.corral", "{}", "h")
+    for leftover in db_path.parent.iterdir():
+        leftover.unlink()
+    with StateStore(db_path) as fresh:
+        assert fresh.get_project("lab") is None
+        assert fresh.operations() == []
+        fresh.record_project("lab", "/lab.corral", "{}", "h2")
+        assert fresh.get_project("lab") is not None
+
+
+def test_corrupt_file_is_one_clear_error(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    db_path.write_bytes(b"this is not an sqlite database" * 100)
+    with pytest.raises(BackendError) as caught:
+        StateStore(db_path)
+    assert caught.value.message == f"state database {db_path}: file is not a database"
+    assert caught.value.hint == (
+        "the database only keeps history; move the file aside to start afresh"
+    )
+
+
+def test_unusable_directory_is_a_config_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ConfigError) as caught:
+        StateStore(blocker / "state.db")
+    assert caught.value.message.startswith(f"state database directory {blocker} is not usable")
+
+
+# -- concurrency ----------------------------------------------------------------
+
+
+def test_two_stores_on_one_file_see_each_other(db_path: Path) -> None:
+    with StateStore(db_path) as first, StateStore(db_path) as second:
+        first.record_project("lab", "/lab.corral", "{}", "h1")
+        assert second.get_project("lab") is not None
+        second.record_project("lab", "/lab.corral", "{}", "h2")
+        record = first.get_project("lab")
+        assert record is not None and record.model_hash == "h2"
+
+
+def test_concurrent_writers_in_threads_lose_nothing(db_path: Path) -> None:
+    stores = [StateStore(db_path) for _ in range(2)]
+    start = threading.Barrier(len(stores))
+
+    def write(index: int) -> None:
+        start.wait()
+        for step in range(100):
+            stores[index].log_operation(f"p{index}", "step", str(step), "ok")
+            stores[index].record_project(f"p{index}", "/f", "{}", str(step))
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(len(stores))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for index in range(len(stores)):
+        assert len(stores[0].operations(f"p{index}", limit=1000)) == 100
+        record = stores[1].get_project(f"p{index}")
+        assert record is not None and record.model_hash == "99"
+    for store in stores:
+        store.close()
+
+
+def _write_from_process(path: str, project: str, count: int) -> None:
+    with StateStore(Path(path)) as store:
+        for step in range(count):
+            with store.operation(project, "step", str(step)):
+                pass
+
+
+def test_concurrent_writer_processes_lose_nothing(db_path: Path) -> None:
+    StateStore(db_path).close()
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_write_from_process, args=(str(db_path), f"p{i}", 50))
+        for i in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    with StateStore(db_path) as store:
+        entries = store.operations(limit=1000)
+    assert len(entries) == 150
+    assert {op.outcome for op in entries} == {"ok"}
+    assert {op.project for op in entries} == {"p0", "p1", "p2"}
+
+
+def test_writer_waits_for_a_held_lock_instead_of_failing(store: StateStore, db_path: Path) -> None:
+    holder = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute(
+        "INSERT INTO operations (started_at, project, action, target, outcome, "
+        "detail, user) VALUES ('2000-01-01 00:00:00', 'x', 'hold', 'x', 'ok', '', 'x')"
+    )
+    releaser = threading.Timer(0.5, holder.execute, args=("COMMIT",))
+    releaser.start()
+    began = time.monotonic()
+    store.log_operation("lab", "start", "lab.web", "ok")
+    waited = time.monotonic() - began
+    releaser.join()
+    holder.close()
+    assert waited >= 0.4
+    assert [op.action for op in store.operations(limit=2)] == ["start", "hold"]
+
+
+def test_open_reader_does_not_block_the_writer(store: StateStore, db_path: Path) -> None:
+    store.log_operation("lab", "first", "lab", "ok")
+    reader = sqlite3.connect(db_path, isolation_level=None)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT count(*) FROM operations").fetchone() == (1,)
+    began = time.monotonic()
+    store.log_operation("lab", "second", "lab", "ok")
+    assert time.monotonic() - began < 1.0
+    assert reader.execute("SELECT count(*) FROM operations").fetchone() == (1,)
+    reader.execute("COMMIT")
+    assert reader.execute("SELECT count(*) FROM operations").fetchone() == (2,)
+    reader.close()
