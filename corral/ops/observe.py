@@ -1,0 +1,47 @@
+"""Gathering what exists of a project across service hosts, for plan and status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from corral.backends.base import Observed
+from corral.ops.session import Session
+from corral.plan import ObservedHost, ObservedProject, ObservedSwitch
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """A project as seen on every service host: the planner's view and the raw observations."""
+
+    project: ObservedProject
+    raw: dict[str, Observed]
+
+    def domain(self, host: str) -> ObservedHost | None:
+        return self.project.hosts.get(host)
+
+
+def observe_everywhere(session: Session, project: str | None) -> dict[str, Observed]:
+    """``observe(project)`` on every configured service host, in parallel."""
+    names = session.service_host_names()
+    found = session.parallel(lambda n: session.backend(n).observe(project), names)
+    return dict(zip(names, found, strict=True))
+
+
+def sight(session: Session, project: str) -> Sighting:
+    raw = observe_everywhere(session, project)
+    hosts: dict[str, ObservedHost] = {}
+    switches: dict[str, ObservedSwitch] = {}
+    disks: set[str] = set()
+    for service_host, seen in raw.items():
+        for d in seen.domains:
+            hosts[d.host] = ObservedHost(
+                d.host, d.model_hash, d.state.value, service_host, d.name, d.model
+            )
+        for n in seen.networks:
+            switches.setdefault(
+                n.switch,
+                ObservedSwitch(n.switch, n.model_hash, n.active, service_host, n.name, n.model),
+            )
+        disks |= {v.host for v in seen.volumes if v.kind == "disk"}
+    orphans = frozenset(disks - set(hosts))
+    return Sighting(ObservedProject(project, hosts, switches, orphans), raw)
