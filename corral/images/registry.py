@@ -253,7 +253,7 @@ class TemplateRegistry:
         except OSError as exc:
             raise ConfigError(
                 f"template directory {self.root} is not usable: {exc.strerror}",
-                hint="check the 'templates' path in the site config",
+                hint="check 'templates' under [paths] in corral.toml",
             ) from exc
 
 

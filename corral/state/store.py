@@ -92,7 +92,7 @@ class StateStore:
         except OSError as exc:
             raise ConfigError(
                 f"state database directory {self.path.parent} is not usable: {exc.strerror}",
-                hint="check the 'state' path in the site config",
+                hint="check 'state' under [paths] in corral.toml",
             ) from exc
         self._engine = open_engine(self.path)
         with self._guard():
