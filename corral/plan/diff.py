@@ -39,7 +39,7 @@ def plan_project(model: Project, observed: ObservedProject) -> Plan:
     actions += _host_actions(model, observed)
     actions += [
         Action(ActionKind.REMOVE_HOST, name, reason="not in the project file")
-        for name in sorted(set(observed.hosts) - set(model.hosts))
+        for name in sorted((set(observed.hosts) | observed.orphan_disks) - set(model.hosts))
     ]
     actions += [
         Action(ActionKind.REMOVE_SWITCH, name, reason="not in the project file")
