@@ -115,9 +115,7 @@ def build_seed(host: Host, project: str) -> bytes:
 
 def _dump(document: dict[str, Any]) -> str:
     # width=inf: never fold a long runcmd line; the guest parser reads one line per scalar.
-    return yaml.safe_dump(
-        document, default_flow_style=False, sort_keys=False, width=float("inf")
-    )
+    return yaml.safe_dump(document, default_flow_style=False, sort_keys=False, width=float("inf"))
 
 
 def _cloud_config(host: Host) -> dict[str, Any]:
