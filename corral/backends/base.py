@@ -1,0 +1,446 @@
+"""The backend interface: everything Corral asks of one service host.
+
+A :class:`Backend` is bound to exactly one service host (a name from the site
+config and the URI that reaches it) and owns its own connection, so the
+operations layer can hold one backend per service host and drive several from
+a small thread pool. Implementations never print or exit: every failure is a
+:mod:`corral.errors` exception naming the object at fault.
+
+Libvirt (or whatever the backend talks to) is the source of truth for what
+exists. :meth:`Backend.observe` must recognise Corral's objects from the
+hypervisor alone, through the metadata written when they were created, so that
+planning and ``status`` work even when Corral's database is lost.
+
+The values exchanged here are frozen dataclasses: they are safe to pass
+between threads and cannot be edited behind a caller's back.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+from corral.model import Host, Switch
+
+# --------------------------------------------------------------------------- templates
+
+
+class TemplateLike(Protocol):
+    """What a backend needs to know about a registered template.
+
+    ``corral.images.registry.Template`` satisfies this; any object with these
+    read-only attributes does. ``kind`` is ``"disk"`` (a bootable disk image)
+    or ``"direct"`` (kernel + initrd booted directly, with ``disk`` as root).
+    ``virtual_size`` is in bytes.
+    """
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def disk(self) -> Path | str | None: ...
+    @property
+    def kernel(self) -> Path | str | None: ...
+    @property
+    def initrd(self) -> Path | str | None: ...
+    @property
+    def format(self) -> str: ...
+    @property
+    def virtual_size(self) -> int: ...
+    @property
+    def cmdline(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BootSpec:
+    """How a domain boots, taken from its template.
+
+    ``kind == "direct"`` boots ``kernel``/``initrd`` with ``cmdline``;
+    ``kind == "disk"`` boots the first disk through the firmware.
+    """
+
+    template: str
+    kind: str = "disk"
+    kernel: str | None = None
+    initrd: str | None = None
+    cmdline: str | None = None
+
+    @classmethod
+    def from_template(cls, template: TemplateLike) -> BootSpec:
+        """The boot facts of ``template``; paths become plain strings."""
+        return cls(
+            template=template.name,
+            kind=template.kind,
+            kernel=str(template.kernel) if template.kernel else None,
+            initrd=str(template.initrd) if template.initrd else None,
+            cmdline=template.cmdline,
+        )
+
+
+# --------------------------------------------------------------------------- domains
+
+
+@dataclass(frozen=True, slots=True)
+class NicSpec:
+    """One guest NIC, resolved to what the hypervisor attaches it to.
+
+    Exactly one of ``network`` (a libvirt network name, as returned by
+    :meth:`Backend.ensure_network`) or ``bridge`` (an existing host bridge)
+    is set. ``name`` is the interface name in the model (``eth0``), kept for
+    messages only: the MAC identifies the NIC.
+    """
+
+    mac: str
+    network: str | None = None
+    bridge: str | None = None
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.network is None) == (self.bridge is None):
+            raise ValueError(f"NIC {self.name or self.mac}: give exactly one of network or bridge")
+
+
+@dataclass(frozen=True, slots=True)
+class DomainSpec:
+    """Everything needed to define one host's domain on a service host.
+
+    ``virt_type`` is the domain type to use (``kvm`` or ``qemu``, see
+    :meth:`Backend.resolve_virt_type`); ``disk_path`` is the run copy from
+    :meth:`Backend.create_run_copy`, ``seed_path`` the NoCloud ISO from
+    :meth:`Backend.upload_seed`. ``model_hash`` is recorded in the domain's
+    metadata so a later plan can tell whether the host changed.
+    """
+
+    project: str
+    host: Host
+    virt_type: str
+    boot: BootSpec
+    disk_path: str
+    seed_path: str | None
+    nics: tuple[NicSpec, ...]
+    model_hash: str
+    service_host: str = "local"
+
+
+class DomainState(StrEnum):
+    """The states ``status`` reports (``absent`` is decided above the backend)."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    SUSPENDED = "suspended"  # shut off with a managed save image to restore from
+    SHUTOFF = "shutoff"
+    CRASHED = "crashed"
+    UNKNOWN = "unknown"
+
+
+class ShutdownOutcome(StrEnum):
+    """How :meth:`Backend.shutdown` ended."""
+
+    CLEAN = "clean"  # the guest powered off after the ACPI request
+    FORCED = "forced"  # it did not within the timeout and was destroyed
+    ALREADY_OFF = "already_off"
+
+
+@dataclass(frozen=True, slots=True)
+class StaticLease:
+    """A fixed DHCP answer on a switch: this MAC gets this address and name."""
+
+    mac: str
+    ip: str
+    hostname: str
+
+
+# --------------------------------------------------------------------------- observations
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedDomain:
+    """A domain Corral created, recognised by its metadata.
+
+    ``model`` is the host model recorded when the domain was defined (None
+    when it cannot be read back, e.g. written by an incompatible version).
+    """
+
+    name: str
+    project: str
+    host: str
+    model_hash: str
+    template: str | None
+    service_host: str
+    state: DomainState
+    model: Host | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedNetwork:
+    """A libvirt network Corral created for a switch."""
+
+    name: str
+    project: str
+    switch: str
+    model_hash: str
+    active: bool
+    bridge: str | None
+    model: Switch | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedVolume:
+    """A volume in a project's pool: a host's run copy (``disk``) or seed ISO (``seed``)."""
+
+    pool: str
+    name: str
+    path: str
+    project: str
+    host: str
+    kind: str
+    backing: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """Everything Corral created on one service host, as libvirt reports it."""
+
+    service_host: str
+    domains: tuple[ObservedDomain, ...] = ()
+    networks: tuple[ObservedNetwork, ...] = ()
+    volumes: tuple[ObservedVolume, ...] = ()
+
+    def projects(self) -> frozenset[str]:
+        """Names of the projects with at least one object here."""
+        return frozenset(
+            o.project for group in (self.domains, self.networks, self.volumes) for o in group
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DomainStats:
+    """One row of ``status``: a domain's state and resource use.
+
+    ``uptime_s`` comes from the start time Corral records when it starts a
+    domain (None when started by something else); ``cpu_percent`` is the
+    average since that start over all vCPUs (None when unknown).
+    """
+
+    domain: str
+    project: str
+    host: str
+    service_host: str
+    state: DomainState
+    memory_mib: int | None
+    vcpus: int | None
+    cpu_time_ns: int | None
+    uptime_s: float | None
+    cpu_percent: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class HostInfo:
+    """Facts about the service host, for ``corral info`` and virt type choice."""
+
+    service_host: str
+    uri: str
+    hostname: str
+    cpus: int
+    memory_mib: int
+    libvirt_version: str
+    hypervisor: str
+    hypervisor_version: str
+    virt_types: tuple[str, ...]
+    virt_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a backend can do without a guest restart, and which virt types it runs."""
+
+    live_memory: bool
+    live_vcpus: bool
+    live_nics: bool
+    virt_types: frozenset[str] = field(default_factory=frozenset)
+    console_log: bool = True  # console_output() can read what the console printed
+
+
+# --------------------------------------------------------------------------- the interface
+
+
+class Backend(ABC):
+    """The operations Corral needs from one service host.
+
+    Every method acts on this backend's service host only. Names are the
+    hypervisor's names (``PROJECT-HOST`` for domains, ``PROJECT-SWITCH`` for
+    networks). Methods that create are idempotent: calling them again with the
+    same input leaves things as they are and returns the same name or path.
+    """
+
+    def __init__(self, name: str, uri: str) -> None:
+        self.name = name
+        self.uri = uri
+
+    # ---- facts
+    @abstractmethod
+    def capabilities(self) -> Capabilities:
+        """Declared capabilities, asked of the host (not assumed)."""
+
+    @abstractmethod
+    def host_info(self) -> HostInfo:
+        """Hostname, CPUs, memory, versions and the virt type ``auto`` resolves to."""
+
+    @abstractmethod
+    def resolve_virt_type(self, requested: str) -> str:
+        """The domain type for ``requested`` (``auto``, ``kvm``, ``qemu``, ``xen``...).
+
+        ``auto`` means kvm where the host offers it, else qemu. A kind this
+        host cannot run raises BackendError naming the kind and the host.
+        """
+
+    # ---- observation
+    @abstractmethod
+    def observe(self, project: str | None = None) -> Observed:
+        """Every domain, network and volume Corral created here (or one project's)."""
+
+    @abstractmethod
+    def domain_stats(self, project: str | None = None) -> list[DomainStats]:
+        """State and resource use of Corral's domains, from one bulk query."""
+
+    @abstractmethod
+    def leases(self, network_names: Iterable[str]) -> dict[str, list[str]]:
+        """DHCP leases of the given networks: MAC (lower case) -> IP addresses."""
+
+    # ---- networks
+    @abstractmethod
+    def ensure_network(
+        self, project: str, switch: Switch, static_leases: Iterable[StaticLease] = ()
+    ) -> str:
+        """Define and start the switch's network (autostart off); return its name.
+
+        Idempotent. A network whose recorded model differs is redefined and,
+        if it was active, restarted; static leases alone are updated live.
+        """
+
+    @abstractmethod
+    def set_static_leases(self, network: str, leases: Iterable[StaticLease]) -> None:
+        """Make the network's static DHCP entries exactly ``leases`` (live and config)."""
+
+    @abstractmethod
+    def remove_network(self, name: str) -> None:
+        """Stop and undefine a network Corral created; absent is not an error."""
+
+    # ---- storage
+    @abstractmethod
+    def create_run_copy(
+        self, project: str, host_name: str, template: TemplateLike, size_mib: int | None
+    ) -> str:
+        """Create (or find) the host's copy-on-write overlay on ``template``; return its path.
+
+        The template is only ever read. An existing run copy on the same
+        template is returned as it is (its data kept).
+        """
+
+    @abstractmethod
+    def upload_seed(self, project: str, host_name: str, iso: bytes) -> str:
+        """Store the host's seed ISO (replaced when its bytes change); return its path."""
+
+    @abstractmethod
+    def delete_volumes(self, project: str, host_name: str) -> None:
+        """Delete the host's run copy and seed. Only ever called by an explicit remove."""
+
+    @abstractmethod
+    def remove_pool(self, project: str) -> None:
+        """Delete the project's pool and whatever volumes remain in it."""
+
+    # ---- domains
+    @abstractmethod
+    def define_domain(self, spec: DomainSpec) -> str:
+        """Define (or redefine) the host's domain; return its name.
+
+        Redefining edits only the parts Corral manages, so elements an
+        administrator added by hand survive.
+        """
+
+    @abstractmethod
+    def undefine(self, name: str) -> None:
+        """Undefine a domain, with its managed save image and NVRAM; absent is fine."""
+
+    @abstractmethod
+    def describe(self, name: str) -> str:
+        """The domain's XML as libvirt holds it."""
+
+    # ---- lifecycle
+    @abstractmethod
+    def start(self, name: str) -> None:
+        """Start a domain (restoring its managed save if any); records the start time."""
+
+    @abstractmethod
+    def shutdown(self, name: str, timeout_s: float) -> ShutdownOutcome:
+        """ACPI power-off; destroy if still running after ``timeout_s``."""
+
+    @abstractmethod
+    def destroy(self, name: str) -> None:
+        """Pull the plug; a domain already off is left alone."""
+
+    @abstractmethod
+    def reboot(self, name: str) -> None:
+        """Ask the guest to reboot (ACPI)."""
+
+    @abstractmethod
+    def pause(self, name: str) -> None:
+        """Freeze the vCPUs; memory stays allocated."""
+
+    @abstractmethod
+    def resume(self, name: str) -> None:
+        """Unfreeze a paused domain."""
+
+    @abstractmethod
+    def suspend(self, name: str) -> None:
+        """Save the domain's memory to disk and stop it (managed save)."""
+
+    @abstractmethod
+    def restore(self, name: str) -> None:
+        """Start a suspended domain from its managed save image."""
+
+    @abstractmethod
+    def set_memory(self, name: str, mib: int, *, live: bool = True, config: bool = True) -> None:
+        """Balloon to ``mib`` (live) and/or record it for the next boot (config)."""
+
+    @abstractmethod
+    def set_vcpus(self, name: str, count: int, *, live: bool = True, config: bool = True) -> None:
+        """Set the active vCPU count, within the domain's maximum."""
+
+    @abstractmethod
+    def attach_interface(
+        self, name: str, nic: NicSpec, *, live: bool = True, config: bool = True
+    ) -> None:
+        """Add a NIC; ``live`` only applies to a running domain."""
+
+    @abstractmethod
+    def detach_interface(
+        self, name: str, mac: str, *, live: bool = True, config: bool = True
+    ) -> None:
+        """Remove the NIC with ``mac``; a NIC already gone is not an error."""
+
+    # ---- console
+    @abstractmethod
+    def console_output(self, name: str) -> str:
+        """What the domain's serial console printed so far."""
+
+    @abstractmethod
+    def console_command(self, name: str) -> list[str]:
+        """An argv that attaches a terminal to the domain's console interactively."""
+
+
+def leases_by_mac(entries: Iterable[Mapping[str, object]]) -> dict[str, list[str]]:
+    """Group libvirt lease records (``mac``, ``ipaddr``) by lower-case MAC."""
+    result: dict[str, list[str]] = {}
+    for entry in entries:
+        mac, ip = entry.get("mac"), entry.get("ipaddr")
+        if isinstance(mac, str) and isinstance(ip, str):
+            found = result.setdefault(mac.lower(), [])
+            if ip not in found:
+                found.append(ip)
+    return result

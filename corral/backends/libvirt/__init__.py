@@ -1,0 +1,1 @@
+"""The libvirt backend: one module per concern, composed by :mod:`.backend`."""

@@ -1,0 +1,188 @@
+"""LibvirtBackend: the :class:`~corral.backends.base.Backend` for libvirt URIs.
+
+One object per service host; it owns one shared, thread-safe connection and
+delegates each group of operations to a small module (networks, storage,
+lifecycle, observe, ...). It holds no other state.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable
+
+import libvirt
+
+from corral.backends.base import (
+    Backend,
+    Capabilities,
+    DomainSpec,
+    DomainStats,
+    HostInfo,
+    NicSpec,
+    Observed,
+    ShutdownOutcome,
+    StaticLease,
+    TemplateLike,
+)
+from corral.backends.libvirt import (
+    console,
+    hostinfo,
+    lifecycle,
+    networks,
+    observe,
+    storage,
+)
+from corral.backends.libvirt import leases as lease_reader
+from corral.backends.libvirt.connection import Connection, libvirt_errors
+from corral.model import Switch
+
+DEFAULT_RUNS_DIR = "/var/lib/corral/runs"
+
+
+class LibvirtBackend(Backend):
+    """A libvirt service host (``qemu:///system``, ``qemu+ssh://h/system``, ``test:///default``).
+
+    ``runs_dir`` is where project pools keep run copies and seeds on that
+    host (the site config's ``paths.runs``).
+    """
+
+    def __init__(self, name: str, uri: str, runs_dir: str = DEFAULT_RUNS_DIR) -> None:
+        super().__init__(name, uri)
+        self.runs_dir = runs_dir
+        self.connection = Connection(name, uri)
+
+    @property
+    def conn(self) -> libvirt.virConnect:
+        return self.connection.get()
+
+    def close(self) -> None:
+        self.connection.close()
+
+    # ---- facts
+    def capabilities(self) -> Capabilities:
+        offered = self.host_info().virt_types
+        return Capabilities(
+            live_memory=True,
+            live_vcpus=True,
+            live_nics=True,
+            virt_types=frozenset(offered),
+            console_log=self.connection.is_local,
+        )
+
+    def host_info(self) -> HostInfo:
+        return hostinfo.host_info(self.conn, self.name, self.uri)
+
+    def resolve_virt_type(self, requested: str) -> str:
+        with libvirt_errors(f"read capabilities of {self.name}"):
+            offered = hostinfo.virt_types(self.conn.getCapabilities())
+        return hostinfo.resolve_virt_type(requested, offered, self.name)
+
+    # ---- observation
+    def observe(self, project: str | None = None) -> Observed:
+        conn = self.conn
+        return Observed(
+            service_host=self.name,
+            domains=observe.observe_domains(conn, project),
+            networks=observe.observe_networks(conn, project),
+            volumes=observe.observe_volumes(conn, project),
+        )
+
+    def domain_stats(self, project: str | None = None) -> list[DomainStats]:
+        return observe.domain_stats(self.conn, self.name, project)
+
+    def leases(self, network_names: Iterable[str]) -> dict[str, list[str]]:
+        with libvirt_errors("read DHCP leases"):
+            return lease_reader.leases(self.conn, network_names)
+
+    # ---- networks
+    def ensure_network(
+        self, project: str, switch: Switch, static_leases: Iterable[StaticLease] = ()
+    ) -> str:
+        return networks.ensure(self.conn, project, switch, static_leases)
+
+    def set_static_leases(self, network: str, leases: Iterable[StaticLease]) -> None:
+        networks.set_static_leases(self.conn, network, leases)
+
+    def remove_network(self, name: str) -> None:
+        networks.remove(self.conn, name)
+
+    # ---- storage
+    def create_run_copy(
+        self, project: str, host_name: str, template: TemplateLike, size_mib: int | None
+    ) -> str:
+        return storage.create_run_copy(
+            self.conn, self.runs_dir, project, host_name, template, size_mib
+        )
+
+    def upload_seed(self, project: str, host_name: str, iso: bytes) -> str:
+        return storage.upload_seed(self.conn, self.runs_dir, project, host_name, iso)
+
+    def delete_volumes(self, project: str, host_name: str) -> None:
+        storage.delete_volumes(self.conn, project, host_name)
+
+    def remove_pool(self, project: str) -> None:
+        storage.remove_pool(self.conn, project)
+
+    # ---- domains
+    def define_domain(self, spec: DomainSpec) -> str:
+        return lifecycle.define(self.conn, spec)
+
+    def undefine(self, name: str) -> None:
+        lifecycle.undefine(self.conn, name)
+
+    def describe(self, name: str) -> str:
+        return lifecycle.describe(self.conn, name)
+
+    # ---- lifecycle
+    def start(self, name: str) -> None:
+        lifecycle.start(self.conn, name)
+
+    def shutdown(self, name: str, timeout_s: float) -> ShutdownOutcome:
+        return lifecycle.shutdown(self.conn, name, timeout_s)
+
+    def destroy(self, name: str) -> None:
+        lifecycle.destroy(self.conn, name)
+
+    def reboot(self, name: str) -> None:
+        lifecycle.reboot(self.conn, name)
+
+    def pause(self, name: str) -> None:
+        lifecycle.pause(self.conn, name)
+
+    def resume(self, name: str) -> None:
+        lifecycle.resume(self.conn, name)
+
+    def suspend(self, name: str) -> None:
+        lifecycle.suspend(self.conn, name)
+
+    def restore(self, name: str) -> None:
+        lifecycle.restore(self.conn, name)
+
+    def set_memory(self, name: str, mib: int, *, live: bool = True, config: bool = True) -> None:
+        lifecycle.set_memory(self.conn, name, mib, live, config)
+
+    def set_vcpus(self, name: str, count: int, *, live: bool = True, config: bool = True) -> None:
+        lifecycle.set_vcpus(self.conn, name, count, live, config)
+
+    def attach_interface(
+        self, name: str, nic: NicSpec, *, live: bool = True, config: bool = True
+    ) -> None:
+        lifecycle.attach_interface(self.conn, name, nic, live, config)
+
+    def detach_interface(
+        self, name: str, mac: str, *, live: bool = True, config: bool = True
+    ) -> None:
+        lifecycle.detach_interface(self.conn, name, mac, live, config)
+
+    # ---- console
+    def console_output(self, name: str) -> str:
+        lifecycle.lookup(self.conn, name)
+        return console.console_output(name, local=self.connection.is_local, uri=self.uri)
+
+    def console_command(self, name: str) -> list[str]:
+        lifecycle.lookup(self.conn, name)
+        return console.console_command(name, self.uri)
+
+    def open_console(self, name: str) -> int:
+        """Attach this terminal to the domain's serial console until Ctrl+]; exit status."""
+        return subprocess.call(self.console_command(name))

@@ -1,0 +1,327 @@
+"""Domain XML for a host, built and edited with lxml.
+
+:func:`build_domain` makes a new document; :func:`apply_spec` edits an
+existing one (libvirt's own XML of the domain) so that every element Corral
+manages matches the spec while everything else, e.g. a device an
+administrator added by hand, stays as it is. Corral manages:
+
+* the domain type, ``<name>``, and its ``<corral:corral>`` metadata element;
+* ``<memory>`` (= maxmem, or memory), ``<currentMemory>`` (= memory),
+  ``<vcpu current=vcpus cpuset=cpus>maxvcpus</vcpu>``;
+* ``<os>``: ``<type>hvm</type>``, and kernel/initrd/cmdline for direct-boot
+  templates (removed for disk templates, which boot from ``vda``);
+* the ``acpi`` and ``apic`` features (ACPI is what makes ``shutdown`` work);
+* disks ``vda`` (the run copy, qcow2, virtio) and ``vdb`` (the seed ISO, raw,
+  virtio, read-only);
+* NICs whose MAC is in the spec or was recorded in the metadata as Corral's
+  (edited in place, so libvirt's PCI address for them stays put);
+* the serial console on a pty logging to ``/var/log/libvirt/qemu/NAME-console.log``
+  (append off, so the file holds the current boot);
+* the VNC display when the host asks for one (and its removal only if Corral
+  added it);
+* a virtio memory balloon (live memory changes).
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from corral.backends.base import DomainSpec, NicSpec
+from corral.backends.libvirt import names
+from corral.backends.libvirt.metadata import (
+    NS,
+    DomainMark,
+    domain_mark_element,
+    host_model_json,
+    parse_domain_mark,
+    q,
+)
+
+SEED_DEV = "vdb"
+DISK_DEV = "vda"
+VNC_BASE_PORT = 5900
+
+
+def mark_for(spec: DomainSpec) -> DomainMark:
+    """The metadata Corral records for ``spec``."""
+    host = spec.host
+    return DomainMark(
+        project=spec.project,
+        host=host.name,
+        model_hash=spec.model_hash,
+        template=spec.boot.template,
+        service_host=spec.service_host,
+        nic_macs=tuple(n.mac.lower() for n in spec.nics),
+        manages_vnc=_wants_vnc(spec),
+        model_json=host_model_json(host),
+    )
+
+
+def build_domain(spec: DomainSpec) -> etree._Element:
+    """A new ``<domain>`` document for ``spec``."""
+    root = etree.Element("domain")
+    return apply_spec(root, spec)
+
+
+def existing_mark(root: etree._Element) -> DomainMark | None:
+    """The Corral mark already in a domain document, if any."""
+    found = root.find(f"metadata/{q('corral')}")
+    return parse_domain_mark(found) if found is not None else None
+
+
+def apply_spec(root: etree._Element, spec: DomainSpec) -> etree._Element:
+    """Make the parts of ``root`` that Corral manages match ``spec``; return ``root``."""
+    previous = existing_mark(root)
+    root.set("type", spec.virt_type)
+    _child(root, "name", first=True).text = names.domain_name(spec.project, spec.host.name)
+    _set_metadata(root, spec)
+    _set_memory(root, spec)
+    _set_vcpu(root, spec)
+    _set_os(root, spec)
+    features = _child(root, "features")
+    _child(features, "acpi")
+    _child(features, "apic")
+    devices = _child(root, "devices")
+    _set_disk(devices, DISK_DEV, spec.disk_path, "qcow2", readonly=False)
+    if spec.seed_path:
+        _set_disk(devices, SEED_DEV, spec.seed_path, "raw", readonly=True)
+    else:
+        _remove_seed(devices)
+    _set_nics(devices, spec.nics, previous.nic_macs if previous else ())
+    _set_console(devices, names.domain_name(spec.project, spec.host.name))
+    _set_vnc(devices, spec, previous.manages_vnc if previous else False)
+    balloon = _child(devices, "memballoon")
+    balloon.set("model", "virtio")
+    return root
+
+
+def to_string(root: etree._Element) -> str:
+    etree.indent(root, space="  ")
+    return etree.tostring(root, encoding="unicode", pretty_print=True)
+
+
+# --------------------------------------------------------------------------- parts
+
+
+def _child(parent: etree._Element, tag: str, *, first: bool = False) -> etree._Element:
+    """The first ``tag`` child of ``parent``, created (at the end, or first) if missing."""
+    found = parent.find(tag)
+    if found is None:
+        found = etree.Element(tag)
+        if first:
+            parent.insert(0, found)
+        else:
+            parent.append(found)
+    return found
+
+
+def _set_metadata(root: etree._Element, spec: DomainSpec) -> None:
+    metadata = root.find("metadata")
+    if metadata is None:
+        metadata = etree.Element("metadata")
+        root.find("name").addnext(metadata)
+    for old in metadata.findall(q("corral")):
+        metadata.remove(old)
+    metadata.append(domain_mark_element(mark_for(spec)))
+    etree.cleanup_namespaces(metadata, top_nsmap={"corral": NS})
+
+
+def _set_memory(root: etree._Element, spec: DomainSpec) -> None:
+    host = spec.host
+    ceiling = max(host.maxmem_mib or host.memory_mib, host.memory_mib)
+    for tag, mib in (("memory", ceiling), ("currentMemory", host.memory_mib)):
+        element = _child(root, tag)
+        element.attrib.clear()
+        element.set("unit", "KiB")
+        element.text = str(mib * 1024)
+
+
+def _set_vcpu(root: etree._Element, spec: DomainSpec) -> None:
+    host = spec.host
+    maximum = max(host.maxvcpus or host.vcpus, host.vcpus)
+    vcpu = _child(root, "vcpu")
+    vcpu.set("placement", "static")
+    vcpu.text = str(maximum)
+    if maximum > host.vcpus:
+        vcpu.set("current", str(host.vcpus))
+    else:
+        vcpu.attrib.pop("current", None)
+    if host.cpus:
+        vcpu.set("cpuset", host.cpus)
+    else:
+        vcpu.attrib.pop("cpuset", None)
+
+
+def _set_os(root: etree._Element, spec: DomainSpec) -> None:
+    os_el = _child(root, "os")
+    os_type = os_el.find("type")
+    if os_type is None:
+        os_type = etree.Element("type")
+        os_el.insert(0, os_type)
+    os_type.text = "hvm"
+    boot = spec.boot
+    direct = boot.kind == "direct"
+    for tag, value in (("kernel", boot.kernel), ("initrd", boot.initrd), ("cmdline", boot.cmdline)):
+        element = os_el.find(tag)
+        if direct and value:
+            if element is None:
+                element = etree.SubElement(os_el, tag)
+            element.text = value
+        elif element is not None:
+            os_el.remove(element)
+    if os_el.find("boot") is None:
+        etree.SubElement(os_el, "boot", dev="hd")
+
+
+def _disk_with_target(devices: etree._Element, dev: str) -> etree._Element | None:
+    for disk in devices.findall("disk"):
+        target = disk.find("target")
+        if target is not None and target.get("dev") == dev:
+            return disk
+    return None
+
+
+def _set_disk(
+    devices: etree._Element, dev: str, path: str, fmt: str, *, readonly: bool
+) -> None:
+    disk = _disk_with_target(devices, dev)
+    if disk is None:
+        disk = etree.Element("disk")
+        before = devices.find("interface")
+        if dev == SEED_DEV and (vda := _disk_with_target(devices, DISK_DEV)) is not None:
+            vda.addnext(disk)
+        elif before is not None:
+            before.addprevious(disk)
+        else:
+            devices.insert(len(devices.findall("emulator")), disk)
+    disk.set("type", "file")
+    disk.set("device", "disk")
+    driver = _child(disk, "driver")
+    driver.set("name", "qemu")
+    driver.set("type", fmt)
+    source = _child(disk, "source")
+    source.attrib.clear()
+    source.set("file", path)
+    target = _child(disk, "target")
+    target.set("dev", dev)
+    target.set("bus", "virtio")
+    has_readonly = disk.find("readonly")
+    if readonly and has_readonly is None:
+        etree.SubElement(disk, "readonly")
+    elif not readonly and has_readonly is not None:
+        disk.remove(has_readonly)
+
+
+def _remove_seed(devices: etree._Element) -> None:
+    disk = _disk_with_target(devices, SEED_DEV)
+    source = disk.find("source") if disk is not None else None
+    if source is not None and source.get("file", "").endswith(names.SEED_SUFFIX):
+        devices.remove(disk)
+
+
+def nic_element(nic: NicSpec, existing: etree._Element | None = None) -> etree._Element:
+    """An ``<interface>`` for ``nic``, editing ``existing`` in place when given."""
+    element = existing if existing is not None else etree.Element("interface")
+    element.set("type", "network" if nic.network else "bridge")
+    mac = _child(element, "mac", first=True)
+    mac.set("address", nic.mac.lower())
+    source = _child(element, "source")
+    source.attrib.clear()
+    if nic.network:
+        source.set("network", nic.network)
+    else:
+        source.set("bridge", nic.bridge or "")
+    _child(element, "model").set("type", "virtio")
+    return element
+
+
+def _mac_of(interface: etree._Element) -> str:
+    mac = interface.find("mac")
+    return mac.get("address", "").lower() if mac is not None else ""
+
+
+def _set_nics(
+    devices: etree._Element, nics: tuple[NicSpec, ...], previous_macs: tuple[str, ...]
+) -> None:
+    wanted = {n.mac.lower(): n for n in nics}
+    managed = set(previous_macs) | set(wanted)
+    existing = {}
+    for interface in devices.findall("interface"):
+        mac = _mac_of(interface)
+        if mac in wanted:
+            existing[mac] = interface
+        elif mac in managed:
+            devices.remove(interface)
+    anchor = None
+    for nic in nics:
+        mac = nic.mac.lower()
+        element = nic_element(nic, existing.get(mac))
+        if mac not in existing:
+            if anchor is not None:
+                anchor.addnext(element)
+            else:
+                _insert_interface(devices, element)
+        anchor = element
+
+
+def _insert_interface(devices: etree._Element, element: etree._Element) -> None:
+    """Put a new NIC after the existing NICs, or after the disks."""
+    interfaces = devices.findall("interface")
+    disks = devices.findall("disk")
+    if interfaces:
+        interfaces[-1].addnext(element)
+    elif disks:
+        disks[-1].addnext(element)
+    else:
+        devices.append(element)
+
+
+def _set_console(devices: etree._Element, domain: str) -> None:
+    serial = devices.find("serial")
+    if serial is None:
+        serial = etree.SubElement(devices, "serial")
+    serial.set("type", "pty")
+    log = serial.find("log")
+    if log is None:
+        log = etree.Element("log")
+        serial.insert(0, log)
+    log.set("file", names.console_log_path(domain))
+    log.set("append", "off")
+    _child(serial, "target").set("port", "0")
+    console = devices.find("console")
+    if console is None:
+        console = etree.Element("console", type="pty")
+        serial.addnext(console)
+    target = _child(console, "target")
+    target.set("type", "serial")
+    target.set("port", "0")
+
+
+def _wants_vnc(spec: DomainSpec) -> bool:
+    return spec.host.vncdisplay is not None or spec.host.vncpasswd is not None
+
+
+def _set_vnc(devices: etree._Element, spec: DomainSpec, corral_added: bool) -> None:
+    vnc = devices.find("graphics[@type='vnc']")
+    if not _wants_vnc(spec):
+        if vnc is not None and corral_added:
+            devices.remove(vnc)
+        return
+    if vnc is None:
+        vnc = etree.Element("graphics", type="vnc")
+        console = devices.find("console")
+        if console is not None:
+            console.addnext(vnc)
+        else:
+            devices.append(vnc)
+    display = spec.host.vncdisplay
+    if display is not None:
+        vnc.set("port", str(VNC_BASE_PORT + display))
+        vnc.set("autoport", "no")
+    else:
+        vnc.attrib.pop("port", None)
+        vnc.set("autoport", "yes")
+    if spec.host.vncpasswd:
+        vnc.set("passwd", spec.host.vncpasswd)
+    else:
+        vnc.attrib.pop("passwd", None)

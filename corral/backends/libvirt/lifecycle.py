@@ -1,0 +1,273 @@
+"""Per-domain operations by libvirt name: xman's set, plus define and undefine.
+
+Each function takes the connection and a domain name and raises
+NotFoundError for a missing domain, BackendError (with libvirt's reason) for
+anything libvirt refuses. Operations that are already done (destroy a domain
+that is off, resume one that runs) succeed quietly, so callers can retry.
+"""
+
+from __future__ import annotations
+
+import time
+
+import libvirt
+from lxml import etree
+
+from corral.backends.base import DomainSpec, NicSpec, ShutdownOutcome
+from corral.backends.libvirt import domain_xml
+from corral.backends.libvirt.connection import error_code, libvirt_errors
+from corral.backends.libvirt.metadata import (
+    NS,
+    PREFIX,
+    RUNTIME_NS,
+    RUNTIME_PREFIX,
+    domain_mark_element,
+    runtime_xml,
+)
+from corral.errors import BackendError, NotFoundError
+
+_LIVE = libvirt.VIR_DOMAIN_AFFECT_LIVE
+_CONFIG = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+_POLL_S = 0.2
+
+
+def lookup(conn: libvirt.virConnect, name: str) -> libvirt.virDomain:
+    try:
+        return conn.lookupByName(name)
+    except libvirt.libvirtError as exc:
+        if error_code(exc) == libvirt.VIR_ERR_NO_DOMAIN:
+            raise NotFoundError(f"no domain '{name}' on this service host") from exc
+        raise BackendError(f"cannot look up domain {name}: {exc.get_error_message()}") from exc
+
+
+def find(conn: libvirt.virConnect, name: str) -> libvirt.virDomain | None:
+    try:
+        return conn.lookupByName(name)
+    except libvirt.libvirtError as exc:
+        if error_code(exc) == libvirt.VIR_ERR_NO_DOMAIN:
+            return None
+        raise
+
+
+def is_running(domain: libvirt.virDomain) -> bool:
+    return bool(domain.isActive())
+
+
+def _flags(domain: libvirt.virDomain, live: bool, config: bool) -> int:
+    """AFFECT_* flags; live applies only to a running domain."""
+    flags = (_LIVE if live and is_running(domain) else 0) | (_CONFIG if config else 0)
+    if flags == 0:
+        raise BackendError(f"domain {domain.name()} is not running: nothing to change live")
+    return flags
+
+
+# --------------------------------------------------------------------------- define
+
+
+def define(conn: libvirt.virConnect, spec: DomainSpec) -> str:
+    """Define or redefine; on redefine edit libvirt's own XML (see domain_xml)."""
+    name = domain_xml.names.domain_name(spec.project, spec.host.name)
+    with libvirt_errors(f"define domain {name}"):
+        domain = find(conn, name)
+        if domain is None:
+            root = domain_xml.build_domain(spec)
+        else:
+            flags = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
+            root = etree.fromstring(domain.XMLDesc(flags).encode())
+            domain_xml.apply_spec(root, spec)
+        defined = conn.defineXML(domain_xml.to_string(root))
+        if domain is not None and is_running(defined):
+            _refresh_live_mark(defined, spec)
+    return name
+
+
+def _refresh_live_mark(domain: libvirt.virDomain, spec: DomainSpec) -> None:
+    """Keep a running domain's live metadata in step with its new definition."""
+    element = domain_mark_element(domain_xml.mark_for(spec))
+    domain.setMetadata(
+        libvirt.VIR_DOMAIN_METADATA_ELEMENT,
+        etree.tostring(element, encoding="unicode"),
+        PREFIX,
+        NS,
+        _LIVE,
+    )
+
+
+def undefine(conn: libvirt.virConnect, name: str) -> None:
+    domain = find(conn, name)
+    if domain is None:
+        return
+    with libvirt_errors(f"undefine domain {name}"):
+        if is_running(domain):
+            domain.destroy()
+        flags = (
+            libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+            | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+            | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+        )
+        try:
+            domain.undefineFlags(flags)
+        except libvirt.libvirtError as exc:
+            if error_code(exc) != libvirt.VIR_ERR_NO_SUPPORT:
+                raise
+            # Drivers without undefineFlags (libvirt's test driver) take the plain call.
+            if domain.hasManagedSaveImage(0):
+                domain.managedSaveRemove(0)
+            domain.undefine()
+
+
+def describe(conn: libvirt.virConnect, name: str) -> str:
+    domain = lookup(conn, name)
+    with libvirt_errors(f"describe domain {name}"):
+        return str(domain.XMLDesc(0))
+
+
+# --------------------------------------------------------------------------- power
+
+
+def start(conn: libvirt.virConnect, name: str) -> None:
+    """Start (from the managed save image if there is one); record the start time."""
+    domain = lookup(conn, name)
+    if is_running(domain):
+        return
+    with libvirt_errors(f"start domain {name}"):
+        domain.create()
+        record_start(domain, time.time())
+
+
+def record_start(domain: libvirt.virDomain, started: float) -> None:
+    """Write the start time into the live definition (gone when the domain stops)."""
+    domain.setMetadata(
+        libvirt.VIR_DOMAIN_METADATA_ELEMENT, runtime_xml(started), RUNTIME_PREFIX, RUNTIME_NS, _LIVE
+    )
+
+
+def shutdown(
+    conn: libvirt.virConnect,
+    name: str,
+    timeout_s: float,
+) -> ShutdownOutcome:
+    """ACPI power-off, then destroy after ``timeout_s``; say how it ended."""
+    domain = lookup(conn, name)
+    if not is_running(domain):
+        return ShutdownOutcome.ALREADY_OFF
+    with libvirt_errors(f"shut down domain {name}"):
+        try:
+            domain.shutdown()
+        except libvirt.libvirtError as exc:
+            if is_running(domain):
+                raise
+            del exc  # it stopped between the check and the request
+            return ShutdownOutcome.CLEAN
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not is_running(domain):
+                return ShutdownOutcome.CLEAN
+            time.sleep(_POLL_S)
+        if not is_running(domain):
+            return ShutdownOutcome.CLEAN
+        _destroy(domain)
+        return ShutdownOutcome.FORCED
+
+
+def _destroy(domain: libvirt.virDomain) -> None:
+    try:
+        domain.destroy()
+    except libvirt.libvirtError as exc:
+        if error_code(exc) != libvirt.VIR_ERR_OPERATION_INVALID:  # already off
+            raise
+
+
+def destroy(conn: libvirt.virConnect, name: str) -> None:
+    domain = lookup(conn, name)
+    with libvirt_errors(f"destroy domain {name}"):
+        if is_running(domain):
+            _destroy(domain)
+
+
+def reboot(conn: libvirt.virConnect, name: str) -> None:
+    domain = lookup(conn, name)
+    with libvirt_errors(f"reboot domain {name}"):
+        domain.reboot(0)
+
+
+def pause(conn: libvirt.virConnect, name: str) -> None:
+    domain = lookup(conn, name)
+    with libvirt_errors(f"pause domain {name}"):
+        if domain.state()[0] != libvirt.VIR_DOMAIN_PAUSED:
+            domain.suspend()
+
+
+def resume(conn: libvirt.virConnect, name: str) -> None:
+    domain = lookup(conn, name)
+    with libvirt_errors(f"resume domain {name}"):
+        if domain.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
+            domain.resume()
+
+
+def suspend(conn: libvirt.virConnect, name: str) -> None:
+    """Managed save: memory to disk, domain off; ``restore`` or ``start`` brings it back."""
+    domain = lookup(conn, name)
+    with libvirt_errors(f"suspend domain {name}"):
+        if is_running(domain):
+            domain.managedSave(0)
+
+
+def restore(conn: libvirt.virConnect, name: str) -> None:
+    domain = lookup(conn, name)
+    if is_running(domain):
+        return
+    if not domain.hasManagedSaveImage(0):
+        raise BackendError(
+            f"domain {name} has no saved state to restore", hint="use start to boot it"
+        )
+    start(conn, name)
+
+
+# --------------------------------------------------------------------------- resources
+
+
+def set_memory(conn: libvirt.virConnect, name: str, mib: int, live: bool, config: bool) -> None:
+    domain = lookup(conn, name)
+    with libvirt_errors(f"set memory of {name} to {mib} MiB"):
+        maximum_kib = domain.maxMemory() if is_running(domain) else None
+        if maximum_kib is not None and live and mib * 1024 > maximum_kib:
+            raise BackendError(
+                f"cannot set memory of {name} to {mib} MiB live: its maximum is "
+                f"{maximum_kib // 1024} MiB",
+                hint="raise maxmem and restart the host",
+            )
+        domain.setMemoryFlags(mib * 1024, _flags(domain, live, config))
+
+
+def set_vcpus(conn: libvirt.virConnect, name: str, count: int, live: bool, config: bool) -> None:
+    domain = lookup(conn, name)
+    with libvirt_errors(f"set vCPUs of {name} to {count}"):
+        domain.setVcpusFlags(count, _flags(domain, live, config))
+
+
+def attach_interface(
+    conn: libvirt.virConnect, name: str, nic: NicSpec, live: bool, config: bool
+) -> None:
+    domain = lookup(conn, name)
+    xml = etree.tostring(domain_xml.nic_element(nic), encoding="unicode")
+    with libvirt_errors(f"attach NIC {nic.mac} to {name}"):
+        domain.attachDeviceFlags(xml, _flags(domain, live, config))
+
+
+def detach_interface(
+    conn: libvirt.virConnect, name: str, mac: str, live: bool, config: bool
+) -> None:
+    domain = lookup(conn, name)
+    mac = mac.lower()
+    with libvirt_errors(f"detach NIC {mac} from {name}"):
+        for flag in (_LIVE, _CONFIG):
+            wanted = live if flag == _LIVE else config
+            if not wanted or (flag == _LIVE and not is_running(domain)):
+                continue
+            xml_flags = 0 if flag == _LIVE else libvirt.VIR_DOMAIN_XML_INACTIVE
+            root = etree.fromstring(domain.XMLDesc(xml_flags).encode())
+            for interface in root.iterfind("devices/interface"):
+                mac_el = interface.find("mac")
+                if mac_el is not None and mac_el.get("address", "").lower() == mac:
+                    domain.detachDeviceFlags(etree.tostring(interface, encoding="unicode"), flag)

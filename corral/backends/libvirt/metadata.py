@@ -1,0 +1,204 @@
+"""Corral's marks on libvirt objects, written at creation and read back by observe.
+
+Domains carry a ``<corral:corral>`` element in ``<metadata>`` (namespace
+:data:`NS`): project, host, model hash, template, service host, the MACs of the
+NICs Corral manages, whether Corral manages the VNC display, and the host
+model as JSON (so a plan can say *what* changed). A second namespace,
+:data:`RUNTIME_NS`, holds facts about the current run (the start time) in the
+live definition only, so they vanish when the domain stops.
+
+Networks: libvirt 9.0 has no network ``<metadata>``; a DNS TXT record would
+survive only on networks that allow ``<dns>`` (not ``forward mode='bridge'``),
+and ``<domain>`` likewise. A ``<portgroup>`` is accepted and kept by every
+forward mode, and is inert unless a guest NIC names it, so the marks live in
+the name of one portgroup::
+
+    corral-meta;project=P;switch=S;hash=H;model=<JSON>
+
+Values are percent-encoded to ``[A-Za-z0-9_.~-]``: libvirt 9.0 does not escape
+``&`` in portgroup names when it writes a running network's status XML.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from urllib.parse import quote, unquote
+
+from lxml import etree
+from pydantic import ValidationError
+
+from corral.model import Host, Switch
+
+NS = "https://corral.dev/xmlns/1"
+RUNTIME_NS = "https://corral.dev/xmlns/1/runtime"
+PREFIX = "corral"
+RUNTIME_PREFIX = "corral-run"
+PORTGROUP_MARK = "corral-meta"
+
+
+def q(tag: str) -> str:
+    """Clark name of a tag in Corral's namespace."""
+    return f"{{{NS}}}{tag}"
+
+
+@dataclass(frozen=True, slots=True)
+class DomainMark:
+    """What Corral records on a domain."""
+
+    project: str
+    host: str
+    model_hash: str
+    template: str | None
+    service_host: str
+    nic_macs: tuple[str, ...] = ()
+    manages_vnc: bool = False
+    model_json: str | None = None
+
+    def model(self) -> Host | None:
+        """The recorded host model, or None when missing or unreadable."""
+        if not self.model_json:
+            return None
+        try:
+            return Host.model_validate_json(self.model_json)
+        except ValidationError:
+            return None
+
+
+def host_model_json(host: Host) -> str:
+    """The host model as recorded in metadata (without its source position)."""
+    return json.dumps(host.model_dump(mode="json", exclude={"origin"}), sort_keys=True)
+
+
+def domain_mark_element(mark: DomainMark) -> etree._Element:
+    """The ``<corral:corral>`` element for ``mark``."""
+    root = etree.Element(q("corral"), nsmap={PREFIX: NS})
+    for tag, value in (
+        ("project", mark.project),
+        ("host", mark.host),
+        ("hash", mark.model_hash),
+        ("template", mark.template),
+        ("service-host", mark.service_host),
+    ):
+        if value is not None:
+            etree.SubElement(root, q(tag)).text = value
+    for mac in mark.nic_macs:
+        etree.SubElement(root, q("nic"), mac=mac)
+    if mark.manages_vnc:
+        etree.SubElement(root, q("vnc"))
+    if mark.model_json:
+        etree.SubElement(root, q("model")).text = mark.model_json
+    return root
+
+
+def parse_domain_mark(element: etree._Element) -> DomainMark | None:
+    """Read a ``<corral:corral>`` element back; None when it lacks project or host."""
+
+    def text(tag: str) -> str | None:
+        found = element.find(q(tag))
+        return found.text if found is not None and found.text else None
+
+    project, host = text("project"), text("host")
+    if not project or not host:
+        return None
+    return DomainMark(
+        project=project,
+        host=host,
+        model_hash=text("hash") or "",
+        template=text("template"),
+        service_host=text("service-host") or "",
+        nic_macs=tuple(n.get("mac", "").lower() for n in element.findall(q("nic"))),
+        manages_vnc=element.find(q("vnc")) is not None,
+        model_json=text("model"),
+    )
+
+
+def parse_domain_mark_xml(xml: str) -> DomainMark | None:
+    """Parse the string libvirt's ``virDomainGetMetadata`` returns."""
+    try:
+        element = etree.fromstring(xml.encode())
+    except etree.XMLSyntaxError:
+        return None
+    return parse_domain_mark(element)
+
+
+def runtime_xml(started: float) -> str:
+    """The live-only runtime element: when Corral started the domain (epoch seconds)."""
+    root = etree.Element(f"{{{RUNTIME_NS}}}runtime", nsmap={RUNTIME_PREFIX: RUNTIME_NS})
+    etree.SubElement(root, f"{{{RUNTIME_NS}}}started").text = f"{started:.3f}"
+    return etree.tostring(root, encoding="unicode")
+
+
+def parse_started(xml: str) -> float | None:
+    """The start time in a runtime element, or None."""
+    try:
+        root = etree.fromstring(xml.encode())
+    except etree.XMLSyntaxError:
+        return None
+    found = root.find(f"{{{RUNTIME_NS}}}started")
+    try:
+        return float(found.text) if found is not None and found.text else None
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------- networks
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkMark:
+    """What Corral records on a network (in a portgroup name)."""
+
+    project: str
+    switch: str
+    model_hash: str
+    model_json: str | None = None
+
+    def model(self) -> Switch | None:
+        if not self.model_json:
+            return None
+        try:
+            return Switch.model_validate_json(self.model_json)
+        except ValidationError:
+            return None
+
+
+def switch_model_json(switch: Switch) -> str:
+    return json.dumps(switch.model_dump(mode="json", exclude={"origin"}), sort_keys=True)
+
+
+def encode_network_mark(mark: NetworkMark) -> str:
+    """The portgroup name that carries ``mark``."""
+    fields = [("project", mark.project), ("switch", mark.switch), ("hash", mark.model_hash)]
+    if mark.model_json:
+        fields.append(("model", mark.model_json))
+    return ";".join([PORTGROUP_MARK, *(f"{k}={quote(v, safe='')}" for k, v in fields)])
+
+
+def decode_network_mark(name: str) -> NetworkMark | None:
+    """Read a portgroup name back; None when it is not Corral's mark."""
+    parts = name.split(";")
+    if parts[0] != PORTGROUP_MARK:
+        return None
+    values = {}
+    for part in parts[1:]:
+        key, sep, value = part.partition("=")
+        if sep:
+            values[key] = unquote(value)
+    if not values.get("project") or not values.get("switch"):
+        return None
+    return NetworkMark(
+        project=values["project"],
+        switch=values["switch"],
+        model_hash=values.get("hash", ""),
+        model_json=values.get("model"),
+    )
+
+
+def network_mark_of(xml_root: etree._Element) -> NetworkMark | None:
+    """The Corral mark of a parsed network XML, if it has one."""
+    for group in xml_root.findall("portgroup"):
+        mark = decode_network_mark(group.get("name", ""))
+        if mark is not None:
+            return mark
+    return None

@@ -1,0 +1,123 @@
+"""Switches as libvirt networks: ensure (idempotent), static leases, removal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import libvirt
+from lxml import etree
+
+from corral.backends.base import StaticLease
+from corral.backends.libvirt import names, network_xml
+from corral.backends.libvirt.connection import error_code, libvirt_errors
+from corral.backends.libvirt.metadata import network_mark_of
+from corral.errors import ConflictError, NotFoundError
+from corral.model import Switch
+
+_HOST_SECTION = libvirt.VIR_NETWORK_SECTION_IP_DHCP_HOST
+
+
+def find(conn: libvirt.virConnect, name: str) -> libvirt.virNetwork | None:
+    try:
+        return conn.networkLookupByName(name)
+    except libvirt.libvirtError as exc:
+        if error_code(exc) == libvirt.VIR_ERR_NO_NETWORK:
+            return None
+        raise
+
+
+def _inactive_root(network: libvirt.virNetwork) -> etree._Element:
+    return etree.fromstring(network.XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE).encode())
+
+
+def ensure(
+    conn: libvirt.virConnect, project: str, switch: Switch, leases: Iterable[StaticLease]
+) -> str:
+    """See :meth:`corral.backends.base.Backend.ensure_network`."""
+    wanted_leases = set(leases)
+    root = network_xml.build_network(project, switch, wanted_leases)
+    name = names.network_name(project, switch.name)
+    with libvirt_errors(f"set up network {name}"):
+        network = find(conn, name)
+        if network is None:
+            network = conn.networkDefineXML(network_xml.to_string(root))
+        else:
+            current = _inactive_root(network)
+            mark = network_mark_of(current)
+            if mark is None or mark.project != project:
+                raise ConflictError(
+                    f"network {name} exists but was not created by Corral for project {project}",
+                    hint="rename the switch or remove that network",
+                )
+            if mark.model_hash != switch.model_hash():
+                _redefine(conn, network, current, root)
+                network = conn.networkLookupByName(name)
+            elif network_xml.static_leases_of(current) != wanted_leases:
+                _sync_leases(network, current, wanted_leases)
+        if not network.isActive():
+            network.create()
+        if network.autostart():
+            network.setAutostart(0)
+    return name
+
+
+def _redefine(
+    conn: libvirt.virConnect,
+    network: libvirt.virNetwork,
+    current: etree._Element,
+    root: etree._Element,
+) -> None:
+    """Replace the definition (same UUID); restart it if it ran, to apply."""
+    uuid = current.findtext("uuid")
+    if uuid:
+        element = etree.Element("uuid")
+        element.text = uuid
+        root.find("name").addnext(element)
+    was_active = bool(network.isActive())
+    conn.networkDefineXML(network_xml.to_string(root))
+    if was_active:
+        network.destroy()
+
+
+def set_static_leases(
+    conn: libvirt.virConnect, name: str, leases: Iterable[StaticLease]
+) -> None:
+    """See :meth:`corral.backends.base.Backend.set_static_leases`."""
+    network = find(conn, name)
+    if network is None:
+        raise NotFoundError(f"no network '{name}' on this service host")
+    with libvirt_errors(f"update static leases of network {name}"):
+        _sync_leases(network, _inactive_root(network), set(leases))
+
+
+def _sync_leases(
+    network: libvirt.virNetwork, current: etree._Element, wanted: set[StaticLease]
+) -> None:
+    """Delete and add ``<host>`` entries with network.update, live and in the config."""
+    have = network_xml.static_leases_of(current)
+    flags = libvirt.VIR_NETWORK_UPDATE_AFFECT_CONFIG
+    if network.isActive():
+        flags |= libvirt.VIR_NETWORK_UPDATE_AFFECT_LIVE
+    for lease in sorted(have - wanted, key=lambda item: item.mac):
+        network.update(
+            libvirt.VIR_NETWORK_UPDATE_COMMAND_DELETE, _HOST_SECTION, -1,
+            network_xml.lease_xml(lease), flags,
+        )
+    for lease in sorted(wanted - have, key=lambda item: item.mac):
+        network.update(
+            libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, _HOST_SECTION, -1,
+            network_xml.lease_xml(lease), flags,
+        )
+
+
+def remove(conn: libvirt.virConnect, name: str) -> None:
+    """See :meth:`corral.backends.base.Backend.remove_network`."""
+    network = find(conn, name)
+    if network is None:
+        return
+    with libvirt_errors(f"remove network {name}"):
+        if network_mark_of(_inactive_root(network)) is None:
+            raise ConflictError(f"network {name} was not created by Corral; not removing it")
+        if network.isActive():
+            network.destroy()
+        network.undefine()

@@ -1,0 +1,232 @@
+"""Recognise Corral's objects in libvirt, and read their state in bulk.
+
+Nothing here consults Corral's database: a domain is Corral's when its
+metadata says so, a network when its marker portgroup says so, a volume when
+it sits in a ``corral-PROJECT`` pool. States come from one
+``virConnectGetAllDomainStats`` call; per-domain calls are limited to reading
+the metadata (cheap, no guest involvement) and, for shut-off domains, asking
+whether a managed save image exists.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import libvirt
+from lxml import etree
+
+from corral.backends.base import (
+    DomainState,
+    DomainStats,
+    ObservedDomain,
+    ObservedNetwork,
+    ObservedVolume,
+)
+from corral.backends.libvirt import names
+from corral.backends.libvirt.connection import error_code, libvirt_errors
+from corral.backends.libvirt.metadata import (
+    NS,
+    RUNTIME_NS,
+    DomainMark,
+    network_mark_of,
+    parse_domain_mark_xml,
+    parse_started,
+)
+
+_STATS = (
+    libvirt.VIR_DOMAIN_STATS_STATE
+    | libvirt.VIR_DOMAIN_STATS_CPU_TOTAL
+    | libvirt.VIR_DOMAIN_STATS_BALLOON
+    | libvirt.VIR_DOMAIN_STATS_VCPU
+)
+
+_STATE_NAMES = {
+    libvirt.VIR_DOMAIN_RUNNING: DomainState.RUNNING,
+    libvirt.VIR_DOMAIN_BLOCKED: DomainState.RUNNING,
+    libvirt.VIR_DOMAIN_PAUSED: DomainState.PAUSED,
+    libvirt.VIR_DOMAIN_PMSUSPENDED: DomainState.PAUSED,
+    libvirt.VIR_DOMAIN_SHUTDOWN: DomainState.RUNNING,  # shutting down, still running
+    libvirt.VIR_DOMAIN_SHUTOFF: DomainState.SHUTOFF,
+    libvirt.VIR_DOMAIN_CRASHED: DomainState.CRASHED,
+}
+
+
+def map_state(
+    state: int, reason: int, has_managed_save: bool
+) -> DomainState:
+    """Corral's state for a libvirt (state, reason) pair."""
+    mapped = _STATE_NAMES.get(state, DomainState.UNKNOWN)
+    if mapped is DomainState.SHUTOFF:
+        if has_managed_save:
+            return DomainState.SUSPENDED
+        if reason == libvirt.VIR_DOMAIN_SHUTOFF_CRASHED:
+            return DomainState.CRASHED
+    return mapped
+
+
+def read_mark(domain: libvirt.virDomain, flags: int = 0) -> DomainMark | None:
+    """The Corral mark of a domain, or None when it has none (not Corral's)."""
+    try:
+        xml = domain.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, NS, flags)
+    except libvirt.libvirtError as exc:
+        if error_code(exc) in (libvirt.VIR_ERR_NO_DOMAIN_METADATA, libvirt.VIR_ERR_NO_DOMAIN):
+            return None
+        raise
+    return parse_domain_mark_xml(xml)
+
+
+def read_started(domain: libvirt.virDomain) -> float | None:
+    """When Corral started this run of the domain (live metadata), or None."""
+    try:
+        xml = domain.metadata(
+            libvirt.VIR_DOMAIN_METADATA_ELEMENT, RUNTIME_NS, libvirt.VIR_DOMAIN_AFFECT_LIVE
+        )
+    except libvirt.libvirtError:
+        return None
+    return parse_started(xml)
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """One Corral domain from the bulk call: its handle, mark, stats and state."""
+
+    domain: libvirt.virDomain
+    mark: DomainMark
+    stats: dict[str, int]
+    state: DomainState
+
+
+def _corral_domains(conn: libvirt.virConnect, project: str | None, flags: int) -> list[_Seen]:
+    seen = []
+    for domain, stats in conn.getAllDomainStats(flags, 0):
+        mark = read_mark(domain)
+        if mark is None or (project is not None and mark.project != project):
+            continue
+        state_code = int(stats.get("state.state", -1))
+        managed = state_code == libvirt.VIR_DOMAIN_SHUTOFF and bool(domain.hasManagedSaveImage(0))
+        state = map_state(state_code, int(stats.get("state.reason", 0)), managed)
+        seen.append(_Seen(domain, mark, stats, state))
+    return seen
+
+
+def observe_domains(
+    conn: libvirt.virConnect, project: str | None
+) -> tuple[ObservedDomain, ...]:
+    with libvirt_errors("list domains"):
+        seen = _corral_domains(conn, project, libvirt.VIR_DOMAIN_STATS_STATE)
+        result = []
+        for item in seen:
+            # The persistent definition is what a plan compares against; a running
+            # domain's live metadata may predate a redefinition.
+            mark = item.mark
+            if item.state in (DomainState.RUNNING, DomainState.PAUSED):
+                mark = read_mark(item.domain, libvirt.VIR_DOMAIN_AFFECT_CONFIG) or mark
+            result.append(
+                ObservedDomain(
+                    name=item.domain.name(),
+                    project=mark.project,
+                    host=mark.host,
+                    model_hash=mark.model_hash,
+                    template=mark.template,
+                    service_host=mark.service_host,
+                    state=item.state,
+                    model=mark.model(),
+                )
+            )
+    return tuple(sorted(result, key=lambda d: d.name))
+
+
+def observe_networks(
+    conn: libvirt.virConnect, project: str | None
+) -> tuple[ObservedNetwork, ...]:
+    result = []
+    with libvirt_errors("list networks"):
+        for network in conn.listAllNetworks(0):
+            root = etree.fromstring(network.XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE).encode())
+            mark = network_mark_of(root)
+            if mark is None or (project is not None and mark.project != project):
+                continue
+            bridge = root.find("bridge")
+            result.append(
+                ObservedNetwork(
+                    name=network.name(),
+                    project=mark.project,
+                    switch=mark.switch,
+                    model_hash=mark.model_hash,
+                    active=bool(network.isActive()),
+                    bridge=bridge.get("name") if bridge is not None else None,
+                    model=mark.model(),
+                )
+            )
+    return tuple(sorted(result, key=lambda n: n.name))
+
+
+def observe_volumes(
+    conn: libvirt.virConnect, project: str | None
+) -> tuple[ObservedVolume, ...]:
+    result = []
+    with libvirt_errors("list storage volumes"):
+        for pool in conn.listAllStoragePools(0):
+            owner = names.project_of_pool(pool.name())
+            if owner is None or (project is not None and owner != project):
+                continue
+            if not pool.isActive():
+                pool.create(0)
+            for volume in pool.listAllVolumes(0):
+                parsed = names.parse_volume(volume.name())
+                if parsed is None:
+                    continue
+                root = etree.fromstring(volume.XMLDesc(0).encode())
+                result.append(
+                    ObservedVolume(
+                        pool=pool.name(),
+                        name=volume.name(),
+                        path=volume.path(),
+                        project=owner,
+                        host=parsed[0],
+                        kind=parsed[1],
+                        backing=root.findtext("backingStore/path") or None,
+                    )
+                )
+    return tuple(sorted(result, key=lambda v: (v.pool, v.name)))
+
+
+def domain_stats(
+    conn: libvirt.virConnect, service_host: str, project: str | None, now: float | None = None
+) -> list[DomainStats]:
+    """See :meth:`corral.backends.base.Backend.domain_stats`."""
+    now = time.time() if now is None else now
+    rows = []
+    with libvirt_errors("read domain statistics"):
+        for item in _corral_domains(conn, project, _STATS):
+            rows.append(_row(item, service_host, now))
+    return sorted(rows, key=lambda r: r.domain)
+
+
+def _row(item: _Seen, service_host: str, now: float) -> DomainStats:
+    stats, mark = item.stats, item.mark
+    active = item.state in (DomainState.RUNNING, DomainState.PAUSED)
+    model = mark.model()
+    balloon = stats.get("balloon.current")
+    memory_mib = int(balloon) // 1024 if balloon else (model.memory_mib if model else None)
+    vcpus = stats.get("vcpu.current")
+    vcpu_count = int(vcpus) if vcpus else (model.vcpus if model else None)
+    cpu_time = stats.get("cpu.time")
+    started = read_started(item.domain) if active else None
+    uptime = max(now - started, 0.0) if started is not None else None
+    percent = None
+    if uptime and cpu_time is not None and vcpu_count:
+        percent = round(100.0 * (int(cpu_time) / 1e9) / (uptime * vcpu_count), 1)
+    return DomainStats(
+        domain=item.domain.name(),
+        project=mark.project,
+        host=mark.host,
+        service_host=mark.service_host or service_host,
+        state=item.state,
+        memory_mib=memory_mib,
+        vcpus=vcpu_count,
+        cpu_time_ns=int(cpu_time) if cpu_time is not None else None,
+        uptime_s=round(uptime, 1) if uptime is not None else None,
+        cpu_percent=percent,
+    )

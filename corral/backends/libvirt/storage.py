@@ -1,0 +1,222 @@
+"""Run copies and seed ISOs, through libvirt's storage API only.
+
+Each project has a directory pool ``corral-PROJECT`` at ``RUNS/PROJECT``. A
+host's run copy is a qcow2 volume whose ``<backingStore>`` is its template:
+libvirt runs ``qemu-img create -b`` for us, so nothing is ever copied and the
+template is only opened for reading. Seeds are raw volumes written through a
+stream (``virStorageVolUpload``), which works the same on a remote service
+host as on this one. Because every volume is found by pool and name, what
+belongs to which project and host is never in doubt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import PurePosixPath
+
+import libvirt
+from lxml import etree
+
+from corral.backends.base import TemplateLike
+from corral.backends.libvirt import names
+from corral.backends.libvirt.connection import error_code, libvirt_errors
+from corral.errors import BackendError, ConfigError, ConflictError
+
+MIB = 1024 * 1024
+_CHUNK = 256 * 1024
+
+
+def pool_xml(project: str, runs_dir: str) -> str:
+    root = etree.Element("pool", type="dir")
+    etree.SubElement(root, "name").text = names.pool_name(project)
+    target = etree.SubElement(root, "target")
+    etree.SubElement(target, "path").text = str(PurePosixPath(runs_dir) / project)
+    permissions = etree.SubElement(target, "permissions")
+    etree.SubElement(permissions, "mode").text = "0755"
+    return etree.tostring(root, encoding="unicode")
+
+
+def overlay_xml(name: str, capacity: int, backing: str, backing_format: str) -> str:
+    """A qcow2 volume whose backing store is the template (read only, never copied)."""
+    root = etree.Element("volume")
+    etree.SubElement(root, "name").text = name
+    etree.SubElement(root, "capacity", unit="bytes").text = str(capacity)
+    target = etree.SubElement(root, "target")
+    etree.SubElement(target, "format", type="qcow2")
+    store = etree.SubElement(root, "backingStore")
+    etree.SubElement(store, "path").text = backing
+    etree.SubElement(store, "format", type=backing_format)
+    return etree.tostring(root, encoding="unicode")
+
+
+def raw_volume_xml(name: str, capacity: int) -> str:
+    root = etree.Element("volume")
+    etree.SubElement(root, "name").text = name
+    etree.SubElement(root, "capacity", unit="bytes").text = str(capacity)
+    target = etree.SubElement(root, "target")
+    etree.SubElement(target, "format", type="raw")
+    return etree.tostring(root, encoding="unicode")
+
+
+def find_pool(conn: libvirt.virConnect, project: str) -> libvirt.virStoragePool | None:
+    try:
+        return conn.storagePoolLookupByName(names.pool_name(project))
+    except libvirt.libvirtError as exc:
+        if error_code(exc) == libvirt.VIR_ERR_NO_STORAGE_POOL:
+            return None
+        raise
+
+
+def ensure_pool(
+    conn: libvirt.virConnect, project: str, runs_dir: str
+) -> libvirt.virStoragePool:
+    """The project's pool, defined, built and active (autostart on, so its volumes
+    are visible again after a daemon restart)."""
+    name = names.pool_name(project)
+    with libvirt_errors(f"prepare storage pool {name}"):
+        pool = find_pool(conn, project)
+        if pool is None:
+            pool = conn.storagePoolDefineXML(pool_xml(project, runs_dir), 0)
+            pool.build(0)
+        if not pool.isActive():
+            pool.create(0)
+        if not pool.autostart():
+            pool.setAutostart(1)
+        return pool
+
+
+def find_volume(pool: libvirt.virStoragePool, name: str) -> libvirt.virStorageVol | None:
+    try:
+        return pool.storageVolLookupByName(name)
+    except libvirt.libvirtError as exc:
+        if error_code(exc) == libvirt.VIR_ERR_NO_STORAGE_VOL:
+            return None
+        raise
+
+
+def backing_of(volume: libvirt.virStorageVol) -> str | None:
+    """The backing file a volume's XML names, if any."""
+    root = etree.fromstring(volume.XMLDesc(0).encode())
+    path = root.findtext("backingStore/path")
+    return path or None
+
+
+def create_run_copy(
+    conn: libvirt.virConnect,
+    runs_dir: str,
+    project: str,
+    host_name: str,
+    template: TemplateLike,
+    size_mib: int | None,
+) -> str:
+    """See :meth:`corral.backends.base.Backend.create_run_copy`."""
+    if not template.disk:
+        raise ConfigError(f"template '{template.name}' has no disk image to base a run copy on")
+    base = str(template.disk)
+    pool = ensure_pool(conn, project, runs_dir)
+    name = names.disk_volume(host_name)
+    with libvirt_errors(f"create run copy {name} in pool {names.pool_name(project)}"):
+        volume = find_volume(pool, name)
+        if volume is not None:
+            backing = backing_of(volume)
+            if backing != base:
+                raise ConflictError(
+                    f"run copy of {project}.{host_name} is based on {backing}, not on "
+                    f"template '{template.name}' ({base})",
+                    hint="a template change needs the host recreated (--recreate)",
+                )
+            return str(volume.path())
+        capacity = max((size_mib or 0) * MIB, int(template.virtual_size))
+        volume = pool.createXML(overlay_xml(name, capacity, base, template.format), 0)
+        return str(volume.path())
+
+
+def upload_seed(
+    conn: libvirt.virConnect, runs_dir: str, project: str, host_name: str, iso: bytes
+) -> str:
+    """See :meth:`corral.backends.base.Backend.upload_seed`."""
+    pool = ensure_pool(conn, project, runs_dir)
+    name = names.seed_volume(host_name)
+    with libvirt_errors(f"upload seed {name} to pool {names.pool_name(project)}"):
+        volume = find_volume(pool, name)
+        if volume is not None:
+            if volume.info()[1] == len(iso) and download(conn, volume) == iso:
+                return str(volume.path())
+            if volume.info()[1] != len(iso):
+                volume.delete(0)
+                volume = None
+        if volume is None:
+            volume = pool.createXML(raw_volume_xml(name, len(iso)), 0)
+        _upload(conn, volume, iso)
+        return str(volume.path())
+
+
+def _upload(conn: libvirt.virConnect, volume: libvirt.virStorageVol, data: bytes) -> None:
+    stream = conn.newStream(0)
+    try:
+        volume.upload(stream, 0, len(data), 0)
+        view = memoryview(data)
+        for offset in range(0, len(data), _CHUNK):
+            chunk = view[offset : offset + _CHUNK].tobytes()
+            sent = 0
+            while sent < len(chunk):
+                sent += stream.send(chunk[sent:])
+        stream.finish()
+    except BaseException:
+        with contextlib.suppress(libvirt.libvirtError):
+            stream.abort()
+        raise
+
+
+def download(conn: libvirt.virConnect, volume: libvirt.virStorageVol) -> bytes:
+    """A volume's bytes, read through a stream (small volumes: seeds)."""
+    size = volume.info()[1]
+    stream = conn.newStream(0)
+    volume.download(stream, 0, size, 0)
+    parts = []
+    received = 0
+    while received < size:
+        data = stream.recv(min(_CHUNK, size - received))
+        if not isinstance(data, bytes) or not data:
+            break
+        parts.append(data)
+        received += len(data)
+    stream.finish()
+    return b"".join(parts)
+
+
+def delete_volumes(conn: libvirt.virConnect, project: str, host_name: str) -> None:
+    """See :meth:`corral.backends.base.Backend.delete_volumes`."""
+    pool = find_pool(conn, project)
+    if pool is None:
+        return
+    with libvirt_errors(f"delete volumes of {project}.{host_name}"):
+        if not pool.isActive():
+            pool.create(0)
+        for name in (names.disk_volume(host_name), names.seed_volume(host_name)):
+            volume = find_volume(pool, name)
+            if volume is not None:
+                volume.delete(0)
+
+
+def remove_pool(conn: libvirt.virConnect, project: str) -> None:
+    """See :meth:`corral.backends.base.Backend.remove_pool`."""
+    pool = find_pool(conn, project)
+    if pool is None:
+        return
+    with libvirt_errors(f"remove storage pool {names.pool_name(project)}"):
+        if not pool.isActive():
+            pool.create(0)
+        pool.refresh(0)
+        for volume in pool.listAllVolumes(0):
+            volume.delete(0)
+        pool.destroy()
+        try:
+            pool.delete(0)
+        except libvirt.libvirtError as exc:
+            raise BackendError(
+                f"pool {names.pool_name(project)} emptied but its directory stays: "
+                f"{exc.get_error_message()}"
+            ) from exc
+        finally:
+            pool.undefine()
