@@ -172,6 +172,8 @@ class _Expander:
 
     def words(self, word: Word) -> list[Word]:
         """The words ``word`` stands for once variables are substituted."""
+        if "$" not in word.text:
+            return [_plain(word)]
         if isinstance(word, QuotedWord) and word.literal:
             return [_plain(word)]
         whole = _WHOLE_WORD.fullmatch(word.text)
