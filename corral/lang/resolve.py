@@ -21,7 +21,7 @@ raised together as :class:`~corral.errors.SourceErrors`.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from corral.errors import DiagnosticSink, Span
@@ -224,3 +224,26 @@ def _well_formed(stanza: Statement, sink: DiagnosticSink) -> bool:
 def file_start(path: str) -> Span:
     """The position used for problems of a whole file (a missing global stanza)."""
     return Span(path, 1, 1)
+
+
+def superclass_lookup(
+    document: Document, policy: MergePolicy
+) -> Callable[[str], tuple[Statement, ...] | None]:
+    """``name -> merged body`` of the document's superclasses, for generator plugins.
+
+    Problems found here are not reported: :func:`resolve_document` reports
+    them later, once, with the rest.
+    """
+    resolver = _Resolver(policy, DiagnosticSink())
+    for stanza in document.statements:
+        if stanza.key.text == INHERIT_KEY and len(stanza.values) == 1 and stanza.block is not None:
+            resolver.superclasses.setdefault(stanza.values[0].text, stanza)
+
+    def body(name: str) -> tuple[Statement, ...] | None:
+        if name not in resolver.superclasses:
+            return None
+        if name not in resolver.resolved:
+            resolver.resolved[name] = resolver.body_of(resolver.superclasses[name], (name,))
+        return resolver.resolved[name]
+
+    return body

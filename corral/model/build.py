@@ -1,0 +1,245 @@
+"""Build the typed :class:`~corral.model.project.Project` from a resolved tree.
+
+Order of work, all problems collected into one :class:`~corral.errors.SourceErrors`:
+
+1. ``global``: the project name (required) and the plugin blocks.
+2. switches, then every host (:mod:`corral.model.hosts`).
+3. checks across stanzas: an interface names a declared switch, a static
+   address lies in its switch's subnet and is not used twice there, MACs
+   written in the file are distinct.
+4. MACs for the interfaces that give none (:mod:`corral.net.macs`).
+5. per-host plugins, with the global block merged under the host's own.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from corral.config import SiteConfig
+from corral.errors import DiagnosticSink, Span
+from corral.lang.resolve import ResolvedTree, file_start, merge_statements
+from corral.lang.tree import Statement, Word
+from corral.model import values
+from corral.model.hosts import HostDraft, InterfaceDraft, draft_host
+from corral.model.project import Host, Project, Switch, SwitchMode
+from corral.model.schema import (
+    GLOBAL_KEYS,
+    HYPERVISOR_FLAGS,
+    MERGE_POLICY,
+    SWITCH_KEYS,
+    SWITCH_MODES,
+    did_you_mean,
+)
+from corral.model.statements import read_block, simple_fields
+from corral.net.macs import MacRequest, assign_macs
+from corral.plugins.base import ApplyContext, settings_data
+from corral.plugins.registry import PluginRegistry
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalSettings:
+    """What the ``global`` stanza says: the project name and plugin blocks by name."""
+
+    project: str
+    plugins: Mapping[str, Statement]
+
+
+def build_project(tree: ResolvedTree, site: SiteConfig, plugins: PluginRegistry) -> Project:
+    """The validated model of ``tree``; raises SourceErrors with every problem."""
+    sink = DiagnosticSink()
+    settings = read_global(tree, plugins, sink)
+    switches = {s.values[0].text: _switch(s, sink) for s in tree.switches}
+    drafts = [draft_host(stanza, site.defaults, plugins, sink) for stanza in tree.hosts]
+    switch_words = {s.values[0].text: s.values[0] for s in tree.switches}
+    _check_switch_use(drafts, switches, switch_words, sink)
+    macs = _macs(settings.project, drafts, sink)
+    hosts: dict[str, Host] = {}
+    context = ApplyContext(project=settings.project, sink=sink)
+    for draft in drafts:
+        host = _host_model(draft, macs, sink)
+        if host is not None:
+            hosts[draft.name] = _apply_plugins(host, draft, settings, plugins, context)
+    sink.raise_if_any()
+    valid_switches = {name: sw for name, sw in switches.items() if sw is not None}
+    return Project(name=settings.project, hosts=hosts, switches=valid_switches, source=tree.path)
+
+
+def read_global(
+    tree: ResolvedTree, plugins: PluginRegistry, sink: DiagnosticSink
+) -> GlobalSettings:
+    """The project name and the plugin blocks of the ``global`` stanza."""
+    stanza = tree.global_stanza
+    if stanza is None:
+        sink.error(file_start(tree.path), "no global stanza: write global { project NAME }")
+        return GlobalSettings(project="unnamed", plugins={})
+    plugin_blocks: dict[str, Statement] = {}
+    plain: list[Statement] = []
+    for statement in stanza.block or ():
+        key = statement.key.text
+        if key in GLOBAL_KEYS or statement.block is None:
+            plain.append(statement)
+        elif plugins.get(key) is None:
+            sink.error(
+                statement.span,
+                f"unknown plugin '{key}' (installed: {', '.join(plugins.names()) or 'none'})",
+                did_you_mean(key, plugins.names()),
+            )
+        elif statement.values:
+            sink.error(statement.values[0].span, f"a plugin block takes no name: {key} {{ ... }}")
+        elif key in plugin_blocks:
+            merged = merge_statements(plugin_blocks[key].block or (), statement.block, MERGE_POLICY)
+            plugin_blocks[key] = statement.with_block(merged)
+        else:
+            plugin_blocks[key] = statement
+    groups = read_block(tuple(plain), GLOBAL_KEYS, sink)
+    fields = simple_fields(groups, GLOBAL_KEYS, sink)
+    if "project" not in groups:
+        sink.error(stanza.span, "the global stanza needs the project name: project NAME")
+    return GlobalSettings(project=fields.get("name", "unnamed"), plugins=plugin_blocks)
+
+
+def _switch(stanza: Statement, sink: DiagnosticSink) -> Switch | None:
+    name_word = stanza.values[0]
+    try:
+        values.name(name_word.text)
+    except ValueError as error:
+        sink.error(name_word.span, f"switch {error}")
+        return None
+    groups = read_block(stanza.block or (), SWITCH_KEYS, sink)
+    fields: dict[str, Any] = simple_fields(groups, SWITCH_KEYS, sink)
+    modes = [s for key in SWITCH_MODES for s in groups.get(key, [])]
+    for later in modes[1:]:
+        sink.error(later.span, f"'{later.key.text}' conflicts with '{modes[0].key.text}'")
+    if modes:
+        fields["mode"] = SwitchMode(modes[0].key.text)
+    flags = [s for key in HYPERVISOR_FLAGS for s in groups.get(key, [])]
+    for later in flags[1:]:
+        sink.error(later.span, f"conflicting hypervisor flags on switch '{name_word.text}'")
+    if flags:
+        fields["virt"] = flags[0].key.text
+    origin = stanza.span
+    try:
+        return Switch(
+            name=name_word.text,
+            origin={"file": origin.file, "line": origin.line, "column": origin.column},
+            **fields,
+        )
+    except ValidationError as error:
+        sink.error(stanza.span, f"switch '{name_word.text}': {error.errors()[0]['msg']}")
+        return None
+
+
+def _check_switch_use(
+    drafts: list[HostDraft],
+    switches: Mapping[str, Switch | None],
+    switch_words: Mapping[str, Word],
+    sink: DiagnosticSink,
+) -> None:
+    """Interfaces name declared switches; static addresses fit the switch and are unique."""
+    used: dict[tuple[str, str], Span] = {}
+    for draft in drafts:
+        for interface in draft.interfaces:
+            name = interface.fields.get("switch")
+            word = interface.word("switch")
+            if name is None or word is None:
+                continue
+            if name not in switch_words:
+                sink.error(
+                    word.span,
+                    f"unknown switch '{name}': declare it with switch {name} {{ }}",
+                    did_you_mean(name, switch_words),
+                )
+                continue
+            _check_address(interface, switches.get(name), used, sink)
+
+
+def _check_address(
+    interface: InterfaceDraft,
+    switch: Switch | None,
+    used: dict[tuple[str, str], Span],
+    sink: DiagnosticSink,
+) -> None:
+    address, word = interface.fields.get("address"), interface.word("address")
+    if switch is None or word is None or address in (None, "dhcp"):
+        return
+    first = used.setdefault((switch.name, address), word.span)
+    if first is not word.span:
+        sink.error(
+            word.span, f"address {address} is already used on switch '{switch.name}' (at {first})"
+        )
+    if switch.address is None:
+        return
+    host_side = ipaddress.IPv4Interface(switch.address)
+    if ipaddress.IPv4Address(address) not in host_side.network:
+        sink.error(
+            word.span,
+            f"address {address} is outside switch '{switch.name}' network {host_side.network}",
+        )
+    elif ipaddress.IPv4Address(address) == host_side.ip:
+        sink.error(word.span, f"address {address} is the host side of switch '{switch.name}'")
+
+
+def _macs(
+    project: str, drafts: list[HostDraft], sink: DiagnosticSink
+) -> dict[tuple[str, str], str]:
+    requests: list[MacRequest] = []
+    given: dict[str, Span] = {}
+    for draft in drafts:
+        for interface in draft.interfaces:
+            mac = interface.fields.get("mac")
+            word = interface.word("mac")
+            if mac is not None and word is not None:
+                first = given.setdefault(mac, word.span)
+                if first is not word.span:
+                    sink.error(word.span, f"MAC {mac} is already used (at {first})")
+            requests.append(MacRequest(draft.name, interface.name, mac))
+    return assign_macs(project, requests)
+
+
+def _host_model(
+    draft: HostDraft, macs: Mapping[tuple[str, str], str], sink: DiagnosticSink
+) -> Host | None:
+    interfaces = [{**i.fields, "mac": macs[(draft.name, i.name)]} for i in draft.interfaces]
+    try:
+        return Host(**draft.fields, interfaces=interfaces)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        sink.error(draft.statement.values[0].span, f"host '{draft.name}': {where}: {first['msg']}")
+        return None
+
+
+def _apply_plugins(
+    host: Host,
+    draft: HostDraft,
+    settings: GlobalSettings,
+    plugins: PluginRegistry,
+    context: ApplyContext,
+) -> Host:
+    """Run each per-host plugin set in global or in the host, global merged under host."""
+    for name, plugin in sorted(plugins.plugins.items()):
+        if not plugin.applies_per_host:
+            continue
+        in_global = settings.plugins.get(name)
+        in_host = draft.plugin_settings.get(name)
+        if in_global is None and in_host is None:
+            continue
+        merged = merge_statements(
+            in_global.block or () if in_global else (), in_host or (), MERGE_POLICY
+        )
+        updates = dict(plugin.apply(host, merged, context))
+        updates["plugins"] = {**host.plugins, name: settings_data(merged)}
+        try:
+            host = Host.model_validate({**dict(host), **updates})
+        except ValidationError as error:
+            context.sink.error(
+                draft.statement.values[0].span,
+                f"plugin '{name}' produced an invalid host: {error.errors()[0]['msg']}",
+            )
+    return host
+

@@ -1,0 +1,256 @@
+"""Turn one resolved host stanza into the fields of a :class:`~corral.model.project.Host`.
+
+The result is a :class:`HostDraft`, not yet a model: MACs are assigned for the
+whole project at once and plugins run on the finished host, both in
+:mod:`corral.model.build`. Defaults a host does not set come from the site
+config (memory, template, size, hypervisor kind, service host).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from corral.config import Defaults
+from corral.errors import DiagnosticSink
+from corral.lang.tree import Statement, Word
+from corral.model import values
+from corral.model.project import Origin, WaitKind
+from corral.model.schema import (
+    DISK_KEYS,
+    HOST_KEYS,
+    HYPERVISOR_FLAGS,
+    INTERFACE_KEYS,
+    WAIT_KEYS,
+    WAIT_KINDS,
+    did_you_mean,
+)
+from corral.model.statements import (
+    INVALID,
+    Groups,
+    convert,
+    read_block,
+    simple_fields,
+    value_word,
+    words_of,
+)
+from corral.plugins.registry import PluginRegistry
+
+INTERFACE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,14}")
+
+
+@dataclass
+class InterfaceDraft:
+    """An interface's fields (no MAC unless the file gives one) and its value words."""
+
+    statement: Statement
+    fields: dict[str, Any]
+    groups: Groups
+
+    @property
+    def name(self) -> str:
+        return self.fields["name"]
+
+    def word(self, key: str) -> Word | None:
+        return value_word(self.groups, key)
+
+
+@dataclass
+class HostDraft:
+    """A host's fields before MACs and plugins; ``plugin_settings`` are the host's own blocks."""
+
+    statement: Statement
+    name: str
+    fields: dict[str, Any]
+    interfaces: list[InterfaceDraft]
+    groups: Groups
+    plugin_settings: dict[str, tuple[Statement, ...]] = field(default_factory=dict)
+
+
+def draft_host(
+    stanza: Statement, defaults: Defaults, plugins: PluginRegistry, sink: DiagnosticSink
+) -> HostDraft:
+    """Check and convert every statement of a resolved host stanza."""
+    name_word = stanza.values[0]
+    try:
+        values.name(name_word.text)
+    except ValueError as error:
+        sink.error(name_word.span, f"host {error}")
+    groups = read_block(
+        stanza.block or (), HOST_KEYS, sink, lambda k: plugins.claimant(k) is not None
+    )
+    fields = simple_fields(groups, HOST_KEYS, sink)
+    fields["name"] = name_word.text
+    fields["origin"] = Origin(
+        file=stanza.span.file, line=stanza.span.line, column=stanza.span.column
+    )
+    _virt(groups, fields, defaults, sink)
+    fields.setdefault("memory_mib", defaults.memory)
+    if defaults.template is not None:
+        fields.setdefault("template", defaults.template)
+    if defaults.size is not None:
+        fields.setdefault("size_mib", defaults.size)
+    fields.setdefault("service_host", defaults.service_host)
+    _ceilings(groups, fields, sink)
+    interfaces = [_interface(s, sink) for s in groups.get("network", [])]
+    _unique(interfaces, "interface", sink)
+    fields["disks"] = tuple(_disks(groups.get("disk", []), sink))
+    fields["users"] = _users(groups.get("users", []), sink)
+    for key in ("packages", "runcmd"):
+        if key in groups:
+            fields[key] = _list_values(groups[key][0], whole_lines=key == "runcmd")
+    if "wait" in groups:
+        fields["wait"] = _wait(groups["wait"][0], sink)
+    draft = HostDraft(stanza, name_word.text, fields, interfaces, groups)
+    _claimed(draft, plugins)
+    return draft
+
+
+def _virt(groups: Groups, fields: dict[str, Any], defaults: Defaults, sink: DiagnosticSink) -> None:
+    flags = sorted(
+        (s for key in HYPERVISOR_FLAGS for s in groups.get(key, [])),
+        key=lambda s: (s.span.file, s.span.line, s.span.column),
+    )
+    fields["virt"] = flags[0].key.text if flags else defaults.virt
+    for later in flags[1:]:
+        if later.key.text != flags[0].key.text:
+            sink.error(
+                later.span,
+                f"conflicting hypervisor flags '{flags[0].key.text}' ({flags[0].span}) "
+                f"and '{later.key.text}'",
+            )
+
+
+def _ceilings(groups: Groups, fields: dict[str, Any], sink: DiagnosticSink) -> None:
+    """memory <= maxmem and vcpus <= maxvcpus: a ceiling below the value cannot be met."""
+    for value_key, ceiling_key, value_field, ceiling_field, unit in (
+        ("memory", "maxmem", "memory_mib", "maxmem_mib", " MiB"),
+        ("vcpus", "maxvcpus", "vcpus", "maxvcpus", ""),
+    ):
+        ceiling = fields.get(ceiling_field)
+        value = fields.get(value_field, 1)
+        word = value_word(groups, ceiling_key)
+        if ceiling is not None and word is not None and value > ceiling:
+            sink.error(
+                word.span,
+                f"{ceiling_key} {ceiling}{unit} is below {value_key} {value}{unit}",
+            )
+
+
+def _interface(statement: Statement, sink: DiagnosticSink) -> InterfaceDraft:
+    label = statement.values[0]
+    if not INTERFACE_NAME.fullmatch(label.text):
+        sink.error(
+            label.span,
+            f"invalid interface name '{label.text}': a letter, then up to 14 letters, "
+            "digits, '.', '_' or '-'",
+        )
+    groups = read_block(statement.block or (), INTERFACE_KEYS, sink)
+    fields = simple_fields(groups, INTERFACE_KEYS, sink)
+    fields["name"] = label.text
+    if fields.get("address") == "auto":
+        word = value_word(groups, "address")
+        assert word is not None
+        sink.error(
+            word.span,
+            "address auto is filled in by the autoenum plugin, and this host is not one of "
+            "its hosts",
+        )
+        fields.pop("address")
+    return InterfaceDraft(statement, fields, groups)
+
+
+def _unique(interfaces: list[InterfaceDraft], what: str, sink: DiagnosticSink) -> None:
+    seen: dict[str, Statement] = {}
+    for interface in interfaces:
+        first = seen.setdefault(interface.name, interface.statement)
+        if first is not interface.statement:
+            sink.error(
+                interface.statement.values[0].span,
+                f"{what} '{interface.name}' is defined twice (first at {first.values[0].span})",
+            )
+
+
+def _disks(statements: list[Statement], sink: DiagnosticSink) -> list[dict[str, Any]]:
+    disks: dict[str, dict[str, Any]] = {}
+    for statement in statements:
+        label = statement.values[0]
+        try:
+            values.name(label.text)
+        except ValueError as error:
+            sink.error(label.span, f"disk {error}")
+        groups = read_block(statement.block or (), DISK_KEYS, sink)
+        fields = simple_fields(groups, DISK_KEYS, sink)
+        if "size" not in groups:
+            sink.error(statement.span, f"disk '{label.text}' needs a size: size 10G")
+        elif "size_mib" in fields:
+            if label.text in disks:
+                sink.error(label.span, f"disk '{label.text}' is defined twice")
+            disks[label.text] = {"name": label.text, **fields}
+    return list(disks.values())
+
+
+def _users(statements: list[Statement], sink: DiagnosticSink) -> dict[str, str]:
+    users: dict[str, str] = {}
+    for block in statements:
+        for entry in block.block or ():
+            try:
+                values.user_name(entry.key.text)
+            except ValueError as error:
+                sink.error(entry.span, str(error))
+                continue
+            if entry.block is not None or len(entry.values) != 1:
+                sink.error(entry.span, f"a user is 'NAME PASSWORD-HASH': {entry.key.text} ...")
+                continue
+            users[entry.key.text] = entry.values[0].text
+    return users
+
+
+def _list_values(statement: Statement, whole_lines: bool) -> tuple[str, ...]:
+    """``packages a b`` / ``packages { a b }`` words; for ``runcmd`` each line is one command."""
+    if statement.block is None:
+        words = statement.values
+        return (" ".join(w.text for w in words),) if whole_lines else tuple(w.text for w in words)
+    if whole_lines:
+        return tuple(" ".join(w.text for w in (s.key, *s.values)) for s in statement.block)
+    return tuple(w.text for w in words_of(statement.block))
+
+
+def _wait(statement: Statement, sink: DiagnosticSink) -> dict[str, Any]:
+    """``wait console 120`` or ``wait { kind console; timeout 120 }``."""
+    if statement.block is not None:
+        groups = read_block(statement.block, WAIT_KEYS, sink)
+        fields = simple_fields(groups, WAIT_KEYS, sink)
+        kind_word = value_word(groups, "kind")
+    else:
+        words = statement.values
+        fields, kind_word = {}, words[0]
+        if len(words) > 2:
+            sink.error(words[2].span, "wait takes a kind and an optional timeout: wait ssh 120")
+        if len(words) >= 2:
+            timeout = convert(WAIT_KEYS["timeout"], words[1], sink)
+            if timeout is not INVALID:
+                fields["timeout_s"] = timeout
+        fields["kind"] = kind_word.text
+    if kind_word is not None and kind_word.text not in WAIT_KINDS:
+        sink.error(
+            kind_word.span,
+            f"unknown wait kind '{kind_word.text}': use one of {', '.join(WAIT_KINDS)}",
+            did_you_mean(kind_word.text, WAIT_KINDS),
+        )
+        fields["kind"] = WaitKind.AUTO.value
+    return fields
+
+
+def _claimed(draft: HostDraft, plugins: PluginRegistry) -> None:
+    """Collect the host's statements that plugins claim, per plugin, blocks unwrapped."""
+    for key, statements in draft.groups.items():
+        plugin = plugins.claimant(key) if key not in HOST_KEYS else None
+        if plugin is None:
+            continue
+        settings = draft.plugin_settings.get(plugin.name, ())
+        for statement in statements:
+            own = key == plugin.name and statement.block is not None and not statement.values
+            settings = (*settings, *(statement.block or ())) if own else (*settings, statement)
+        draft.plugin_settings[plugin.name] = settings
