@@ -128,7 +128,10 @@ class _YamlReader:
 
     def includes(self, key: Word, value: Node) -> list[Statement]:
         include_key = Word(INCLUDE_KEY, key.span)
-        paths = self.scalars(value.value if isinstance(value, SequenceNode) else [value])
+        if isinstance(value, ScalarNode) and value.tag == _NULL:
+            paths: list[Word] = []
+        else:
+            paths = self.scalars(value.value if isinstance(value, SequenceNode) else [value])
         if not paths:
             self.sink.error(key.span, "include needs a file name", "write: include: FILE")
         return [Statement(key=include_key, values=(path,)) for path in paths]
