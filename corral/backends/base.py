@@ -35,7 +35,7 @@ class TemplateLike(Protocol):
     ``corral.images.registry.Template`` satisfies this; any object with these
     read-only attributes does. ``kind`` is ``"disk"`` (a bootable disk image)
     or ``"direct"`` (kernel + initrd booted directly, with ``disk`` as root).
-    ``virtual_size`` is in bytes.
+    ``format`` and ``virtual_size`` (bytes) describe ``disk``; None without one.
     """
 
     @property
@@ -49,9 +49,9 @@ class TemplateLike(Protocol):
     @property
     def initrd(self) -> Path | str | None: ...
     @property
-    def format(self) -> str: ...
+    def format(self) -> str | None: ...
     @property
-    def virtual_size(self) -> int: ...
+    def virtual_size(self) -> int | None: ...
     @property
     def cmdline(self) -> str | None: ...
 

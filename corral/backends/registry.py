@@ -8,6 +8,7 @@ Corral knows, never a guess.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -47,6 +48,8 @@ def backend_class(name: str, uri: str) -> type[LibvirtBackend]:
         ) from None
 
 
-def open_backend(name: str, uri: str, runs_dir: str = DEFAULT_RUNS_DIR) -> Backend:
+def open_backend(
+    name: str, uri: str, runs_dir: str | os.PathLike[str] = DEFAULT_RUNS_DIR
+) -> Backend:
     """The backend for service host ``name`` at ``uri`` (its connection opens on first use)."""
     return backend_class(name, uri)(name, uri, runs_dir)

@@ -7,6 +7,7 @@ lifecycle, observe, ...). It holds no other state.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterable
 
@@ -46,9 +47,11 @@ class LibvirtBackend(Backend):
     host (the site config's ``paths.runs``).
     """
 
-    def __init__(self, name: str, uri: str, runs_dir: str = DEFAULT_RUNS_DIR) -> None:
+    def __init__(
+        self, name: str, uri: str, runs_dir: str | os.PathLike[str] = DEFAULT_RUNS_DIR
+    ) -> None:
         super().__init__(name, uri)
-        self.runs_dir = runs_dir
+        self.runs_dir = os.fspath(runs_dir)
         self.connection = Connection(name, uri)
 
     @property

@@ -65,9 +65,13 @@ class DomainMark:
             return None
 
 
+def _compact_json(data: object) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
 def host_model_json(host: Host) -> str:
     """The host model as recorded in metadata (without its source position)."""
-    return json.dumps(host.model_dump(mode="json", exclude={"origin"}), sort_keys=True)
+    return _compact_json(host.model_dump(mode="json", exclude={"origin"}))
 
 
 def domain_mark_element(mark: DomainMark) -> etree._Element:
@@ -94,8 +98,10 @@ def domain_mark_element(mark: DomainMark) -> etree._Element:
 def parse_domain_mark(element: etree._Element) -> DomainMark | None:
     """Read a ``<corral:corral>`` element back; None when it lacks project or host."""
 
+    # virDomainGetMetadata hands the element back without its namespace, so
+    # children are matched by local name in any namespace (or none).
     def text(tag: str) -> str | None:
-        found = element.find(q(tag))
+        found = element.find(f"{{*}}{tag}")
         return found.text if found is not None and found.text else None
 
     project, host = text("project"), text("host")
@@ -107,8 +113,8 @@ def parse_domain_mark(element: etree._Element) -> DomainMark | None:
         model_hash=text("hash") or "",
         template=text("template"),
         service_host=text("service-host") or "",
-        nic_macs=tuple(n.get("mac", "").lower() for n in element.findall(q("nic"))),
-        manages_vnc=element.find(q("vnc")) is not None,
+        nic_macs=tuple(n.get("mac", "").lower() for n in element.findall("{*}nic")),
+        manages_vnc=element.find("{*}vnc") is not None,
         model_json=text("model"),
     )
 
@@ -135,7 +141,7 @@ def parse_started(xml: str) -> float | None:
         root = etree.fromstring(xml.encode())
     except etree.XMLSyntaxError:
         return None
-    found = root.find(f"{{{RUNTIME_NS}}}started")
+    found = root.find("{*}started")
     try:
         return float(found.text) if found is not None and found.text else None
     except ValueError:
@@ -164,7 +170,7 @@ class NetworkMark:
 
 
 def switch_model_json(switch: Switch) -> str:
-    return json.dumps(switch.model_dump(mode="json", exclude={"origin"}), sort_keys=True)
+    return _compact_json(switch.model_dump(mode="json", exclude={"origin"}))
 
 
 def encode_network_mark(mark: NetworkMark) -> str:

@@ -105,7 +105,11 @@ def _ip_element(
     iface: ipaddress.IPv4Interface, dhcp: bool, leases: Iterable[StaticLease]
 ) -> etree._Element:
     ip = etree.Element("ip", address=str(iface.ip), prefix=str(iface.network.prefixlen))
-    hosts = sorted(leases, key=lambda lease: lease.mac)
+    # A fixed address outside the subnet could never be served here; libvirt refuses it.
+    hosts = sorted(
+        (lease for lease in leases if _in_subnet(lease.ip, iface.network)),
+        key=lambda lease: lease.mac,
+    )
     span = dhcp_range(iface) if dhcp else None
     if span or hosts:
         dhcp_el = etree.SubElement(ip, "dhcp")
@@ -114,6 +118,22 @@ def _ip_element(
         for lease in hosts:
             dhcp_el.append(lease_element(lease))
     return ip
+
+
+def _in_subnet(ip: str, network: ipaddress.IPv4Network) -> bool:
+    try:
+        return ipaddress.IPv4Address(ip) in network
+    except ValueError:
+        return False
+
+
+def servable_leases(root: etree._Element, leases: Iterable[StaticLease]) -> set[StaticLease]:
+    """The leases a network (parsed XML) can serve: those inside its subnet."""
+    ip = root.find("ip")
+    if ip is None:
+        return set()
+    network = ipaddress.IPv4Interface(f"{ip.get('address')}/{ip.get('prefix', '24')}").network
+    return {lease for lease in leases if _in_subnet(lease.ip, network)}
 
 
 def static_leases_of(root: etree._Element) -> set[StaticLease]:

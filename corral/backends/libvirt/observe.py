@@ -33,6 +33,7 @@ from corral.backends.libvirt.metadata import (
     parse_domain_mark_xml,
     parse_started,
 )
+from corral.backends.libvirt.networks import inactive_root
 
 _STATS = (
     libvirt.VIR_DOMAIN_STATS_STATE
@@ -143,7 +144,7 @@ def observe_networks(
     result = []
     with libvirt_errors("list networks"):
         for network in conn.listAllNetworks(0):
-            root = etree.fromstring(network.XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE).encode())
+            root = inactive_root(network)
             mark = network_mark_of(root)
             if mark is None or (project is not None and mark.project != project):
                 continue

@@ -126,8 +126,9 @@ def create_run_copy(
                     hint="a template change needs the host recreated (--recreate)",
                 )
             return str(volume.path())
-        capacity = max((size_mib or 0) * MIB, int(template.virtual_size))
-        volume = pool.createXML(overlay_xml(name, capacity, base, template.format), 0)
+        capacity = max((size_mib or 0) * MIB, int(template.virtual_size or 0))
+        backing_format = template.format or "raw"
+        volume = pool.createXML(overlay_xml(name, capacity, base, backing_format), 0)
         return str(volume.path())
 
 

@@ -1,0 +1,82 @@
+"""Named domain and network scenarios shared by the golden and observe tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from corral.backends import BootSpec, DomainSpec, NicSpec, StaticLease
+from corral.images.registry import Template
+from corral.model import Host, Interface, Switch, SwitchMode
+
+PROJECT = "lab"
+ADDED = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def disk_template(path: str = "/var/lib/corral/templates/deb/disk.qcow2") -> Template:
+    return Template(
+        name="deb", kind="disk", directory=Path(path).parent, disk=Path(path),
+        format="qcow2", virtual_size=2 * 1024**3, sha256={}, added_at=ADDED,
+    )
+
+
+def direct_template() -> Template:
+    root = Path("/var/lib/corral/templates/tiny")
+    return Template(
+        name="tiny", kind="direct", directory=root, disk=root / "root.qcow2",
+        kernel=root / "vmlinuz", initrd=root / "initrd.img", format="qcow2",
+        virtual_size=64 * 1024**2, cmdline="console=ttyS0 root=/dev/vda rw quiet panic=-1",
+        sha256={}, added_at=ADDED,
+    )
+
+
+def host(name: str, **fields: object) -> Host:
+    nics = (
+        Interface(name="eth0", switch="lan", address="dhcp", mac="52:54:00:aa:00:01"),
+        Interface(name="eth1", switch="ext", mac="52:54:00:aa:00:02"),
+    )
+    base: dict[str, object] = {"name": name, "memory_mib": 128, "interfaces": nics}
+    base.update(fields)
+    return Host(**base)  # type: ignore[arg-type]
+
+
+def spec(h: Host, template: Template, virt: str = "qemu") -> DomainSpec:
+    nics = tuple(
+        NicSpec(i.mac, network=f"{PROJECT}-{i.switch}", name=i.name) for i in h.interfaces
+    )
+    return DomainSpec(
+        project=PROJECT,
+        host=h,
+        virt_type=virt,
+        boot=BootSpec.from_template(template),
+        disk_path=f"/var/lib/corral/runs/{PROJECT}/{h.name}.qcow2",
+        seed_path=f"/var/lib/corral/runs/{PROJECT}/{h.name}-seed.iso",
+        nics=nics,
+        model_hash=h.model_hash(),
+        service_host="local",
+    )
+
+
+DOMAINS: dict[str, DomainSpec] = {
+    "disk-plain": spec(host("web"), disk_template()),
+    "direct-boot": spec(host("tiny1"), direct_template()),
+    "maxmem-maxvcpus": spec(
+        host("big", memory_mib=256, maxmem_mib=1024, vcpus=1, maxvcpus=4), direct_template()
+    ),
+    "pinned": spec(host("pin", vcpus=2, cpus="0-1"), disk_template(), virt="kvm"),
+    "vnc": spec(host("desk", vncdisplay=3, vncpasswd="s3cret"), disk_template()),
+}
+
+LEASES = (
+    StaticLease("52:54:00:aa:00:02", "10.10.0.20", "db"),
+    StaticLease("52:54:00:aa:00:01", "10.10.0.10", "web"),
+    StaticLease("52:54:00:aa:00:09", "192.168.9.9", "elsewhere"),  # outside: dropped
+)
+
+NETWORKS: dict[str, tuple[Switch, tuple[StaticLease, ...]]] = {
+    "isolated": (Switch(name="lan"), ()),
+    "address-dhcp-leases": (Switch(name="srv", address="10.10.0.1/24"), LEASES),
+    "nat": (Switch(name="out", mode=SwitchMode.NAT, address="192.168.77.1/24"), ()),
+    "route": (Switch(name="rt", mode=SwitchMode.ROUTE, address="10.20.0.1/16"), ()),
+    "bridge": (Switch(name="phys", mode=SwitchMode.BRIDGE, bridge="br0"), ()),
+}
