@@ -93,9 +93,8 @@ class AutoenumPlugin(Plugin):
             return document
         superclass_word = value_word(groups, "superclass")
         assert superclass_word is not None
-        body = context.superclass_body(fields["superclass"])
-        if body is None:
-            return document  # resolve reports the unknown superclass at the host stanzas
+        # An unknown superclass yields hosts anyway: resolve reports it once, at this word.
+        body = context.superclass_body(fields["superclass"]) or ()
         begin = _begin(groups, context)
         addresses = _addresses(groups, fields, begin, context) if "address" in fields else None
         service_hosts = (
