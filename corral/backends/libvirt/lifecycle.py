@@ -23,6 +23,7 @@ from corral.backends.libvirt.metadata import (
     RUNTIME_PREFIX,
     domain_mark_element,
     runtime_xml,
+    without_namespaces,
 )
 from corral.errors import BackendError, NotFoundError
 
@@ -53,12 +54,16 @@ def is_running(domain: libvirt.virDomain) -> bool:
     return bool(domain.isActive())
 
 
-def _flags(domain: libvirt.virDomain, live: bool, config: bool) -> int:
-    """AFFECT_* flags; live applies only to a running domain."""
-    flags = (_LIVE if live and is_running(domain) else 0) | (_CONFIG if config else 0)
-    if flags == 0:
+def _targets(domain: libvirt.virDomain, live: bool, config: bool) -> list[int]:
+    """The AFFECT_* flags to apply a change with, one call each.
+
+    ``live`` only applies to a running domain. Separate calls, because some
+    drivers (libvirt's test driver) refuse LIVE|CONFIG together.
+    """
+    targets = ([_LIVE] if live and is_running(domain) else []) + ([_CONFIG] if config else [])
+    if not targets:
         raise BackendError(f"domain {domain.name()} is not running: nothing to change live")
-    return flags
+    return targets
 
 
 # --------------------------------------------------------------------------- define
@@ -86,7 +91,7 @@ def _refresh_live_mark(domain: libvirt.virDomain, spec: DomainSpec) -> None:
     element = domain_mark_element(domain_xml.mark_for(spec))
     domain.setMetadata(
         libvirt.VIR_DOMAIN_METADATA_ELEMENT,
-        etree.tostring(element, encoding="unicode"),
+        without_namespaces(element),
         PREFIX,
         NS,
         _LIVE,
@@ -100,20 +105,16 @@ def undefine(conn: libvirt.virConnect, name: str) -> None:
     with libvirt_errors(f"undefine domain {name}"):
         if is_running(domain):
             domain.destroy()
-        flags = (
-            libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
-            | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
-            | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
-        )
+        if domain.hasManagedSaveImage(0):
+            domain.managedSaveRemove(0)
+        cleanup = libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
         try:
-            domain.undefineFlags(flags)
+            domain.undefineFlags(cleanup | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
         except libvirt.libvirtError as exc:
-            if error_code(exc) != libvirt.VIR_ERR_NO_SUPPORT:
+            if error_code(exc) not in (libvirt.VIR_ERR_INVALID_ARG, libvirt.VIR_ERR_NO_SUPPORT):
                 raise
-            # Drivers without undefineFlags (libvirt's test driver) take the plain call.
-            if domain.hasManagedSaveImage(0):
-                domain.managedSaveRemove(0)
-            domain.undefine()
+            # Drivers without NVRAM (libvirt's test driver) refuse the flag.
+            domain.undefineFlags(cleanup)
 
 
 def describe(conn: libvirt.virConnect, name: str) -> str:
@@ -237,13 +238,15 @@ def set_memory(conn: libvirt.virConnect, name: str, mib: int, live: bool, config
                 f"{maximum_kib // 1024} MiB",
                 hint="raise maxmem and restart the host",
             )
-        domain.setMemoryFlags(mib * 1024, _flags(domain, live, config))
+        for flags in _targets(domain, live, config):
+            domain.setMemoryFlags(mib * 1024, flags)
 
 
 def set_vcpus(conn: libvirt.virConnect, name: str, count: int, live: bool, config: bool) -> None:
     domain = lookup(conn, name)
     with libvirt_errors(f"set vCPUs of {name} to {count}"):
-        domain.setVcpusFlags(count, _flags(domain, live, config))
+        for flags in _targets(domain, live, config):
+            domain.setVcpusFlags(count, flags)
 
 
 def attach_interface(
@@ -252,7 +255,8 @@ def attach_interface(
     domain = lookup(conn, name)
     xml = etree.tostring(domain_xml.nic_element(nic), encoding="unicode")
     with libvirt_errors(f"attach NIC {nic.mac} to {name}"):
-        domain.attachDeviceFlags(xml, _flags(domain, live, config))
+        for flags in _targets(domain, live, config):
+            domain.attachDeviceFlags(xml, flags)
 
 
 def detach_interface(
@@ -261,10 +265,7 @@ def detach_interface(
     domain = lookup(conn, name)
     mac = mac.lower()
     with libvirt_errors(f"detach NIC {mac} from {name}"):
-        for flag in (_LIVE, _CONFIG):
-            wanted = live if flag == _LIVE else config
-            if not wanted or (flag == _LIVE and not is_running(domain)):
-                continue
+        for flag in _targets(domain, live, config):
             xml_flags = 0 if flag == _LIVE else libvirt.VIR_DOMAIN_XML_INACTIVE
             root = etree.fromstring(domain.XMLDesc(xml_flags).encode())
             for interface in root.iterfind("devices/interface"):

@@ -129,10 +129,22 @@ def parse_domain_mark_xml(xml: str) -> DomainMark | None:
 
 
 def runtime_xml(started: float) -> str:
-    """The live-only runtime element: when Corral started the domain (epoch seconds)."""
-    root = etree.Element(f"{{{RUNTIME_NS}}}runtime", nsmap={RUNTIME_PREFIX: RUNTIME_NS})
-    etree.SubElement(root, f"{{{RUNTIME_NS}}}started").text = f"{started:.3f}"
+    """The live-only runtime element: when Corral started the domain (epoch seconds).
+
+    Un-namespaced: ``virDomainSetMetadata`` puts it in :data:`RUNTIME_NS` itself.
+    """
+    root = etree.Element("runtime")
+    etree.SubElement(root, "started").text = f"{started:.3f}"
     return etree.tostring(root, encoding="unicode")
+
+
+def without_namespaces(element: etree._Element) -> str:
+    """``element`` serialised with plain tags, as ``virDomainSetMetadata`` wants it."""
+    copy = etree.fromstring(etree.tostring(element))
+    for node in copy.iter():
+        node.tag = etree.QName(node).localname
+    etree.cleanup_namespaces(copy)
+    return etree.tostring(copy, encoding="unicode")
 
 
 def parse_started(xml: str) -> float | None:

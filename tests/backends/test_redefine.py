@@ -1,0 +1,87 @@
+"""Redefining a domain (upgrade) edits only what Corral manages."""
+
+from __future__ import annotations
+
+import libvirt
+from lxml import etree
+from scenarios import DOMAINS, direct_template, host, spec
+
+from corral.backends import NicSpec
+from corral.model import Interface
+
+
+def _add_by_hand(backend, name: str) -> None:
+    """What an administrator might do with ``virsh edit``: add a device and a description."""
+    domain = backend.conn.lookupByName(name)
+    root = etree.fromstring(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE).encode())
+    etree.SubElement(root, "description").text = "hand-made note"
+    devices = root.find("devices")
+    rng = etree.SubElement(devices, "rng", model="virtio")
+    etree.SubElement(rng, "backend", model="random").text = "/dev/urandom"
+    nic = etree.SubElement(devices, "interface", type="network")
+    etree.SubElement(nic, "mac", address="52:54:00:ff:ff:ff")
+    etree.SubElement(nic, "source", network="default")
+    backend.conn.defineXML(etree.tostring(root, encoding="unicode"))
+
+
+def _root(backend, name: str) -> etree._Element:
+    return etree.fromstring(backend.describe(name).encode())
+
+
+def _macs(root: etree._Element) -> list[str]:
+    return [m.get("address") for m in root.iterfind("devices/interface/mac")]
+
+
+def test_redefine_keeps_hand_added_elements_and_applies_changes(backend) -> None:
+    name = backend.define_domain(DOMAINS["direct-boot"])
+    _add_by_hand(backend, name)
+    uuid = _root(backend, name).findtext("uuid")
+
+    bigger = host("tiny1", memory_mib=512, vcpus=2, maxvcpus=2)
+    backend.define_domain(spec(bigger, direct_template()))
+
+    root = _root(backend, name)
+    assert root.findtext("uuid") == uuid
+    assert root.findtext("description") == "hand-made note"
+    assert root.find("devices/rng/backend").text == "/dev/urandom"
+    assert "52:54:00:ff:ff:ff" in _macs(root)
+    assert root.findtext("currentMemory") == str(512 * 1024)
+    assert root.findtext("vcpu") == "2"
+    (seen,) = backend.observe("lab").domains
+    assert seen.model_hash == bigger.model_hash()
+
+
+def test_redefine_removes_only_nics_corral_managed(backend) -> None:
+    name = backend.define_domain(DOMAINS["direct-boot"])
+    _add_by_hand(backend, name)
+    one_nic = host(
+        "tiny1",
+        interfaces=(Interface(name="eth0", switch="lan", mac="52:54:00:aa:00:01"),),
+    )
+    backend.define_domain(spec(one_nic, direct_template()))
+    assert sorted(_macs(_root(backend, name))) == ["52:54:00:aa:00:01", "52:54:00:ff:ff:ff"]
+
+
+def test_direct_to_disk_template_drops_kernel_boot(backend) -> None:
+    from scenarios import disk_template
+
+    name = backend.define_domain(DOMAINS["direct-boot"])
+    backend.define_domain(spec(host("tiny1"), disk_template()))
+    os_el = _root(backend, name).find("os")
+    assert os_el.find("kernel") is None and os_el.find("cmdline") is None
+
+
+def test_vnc_added_by_hand_survives_but_corral_vnc_is_removed(backend) -> None:
+    vnc_spec = DOMAINS["vnc"]
+    name = backend.define_domain(vnc_spec)
+    assert _root(backend, name).find("devices/graphics[@type='vnc']") is not None
+    plain = host("desk")
+    backend.define_domain(spec(plain, direct_template()))
+    assert _root(backend, name).find("devices/graphics[@type='vnc']") is None
+
+
+def test_nic_spec_needs_exactly_one_target() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="exactly one of network or bridge"):
+        NicSpec("52:54:00:00:00:01")
