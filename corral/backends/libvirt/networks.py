@@ -78,16 +78,20 @@ def _redefine(
     current: etree._Element,
     root: etree._Element,
 ) -> None:
-    """Replace the definition (same UUID); restart it if it ran, to apply."""
+    """Replace the definition (same UUID), stopping it first; ``ensure`` starts it again.
+
+    Guests attached to it lose their link until they are reconnected (the
+    operations layer re-attaches their NICs); static lease changes alone never
+    come here, they are applied live.
+    """
     uuid = current.findtext("uuid")
     if uuid:
         element = etree.Element("uuid")
         element.text = uuid
         root.find("name").addnext(element)
-    was_active = bool(network.isActive())
-    conn.networkDefineXML(network_xml.to_string(root))
-    if was_active:
+    if network.isActive():
         network.destroy()
+    conn.networkDefineXML(network_xml.to_string(root))
 
 
 def set_static_leases(

@@ -1,0 +1,80 @@
+"""Backend registry, host facts and virt type resolution."""
+
+from __future__ import annotations
+
+import pytest
+
+import corral.backends as backends
+from corral.backends import UnsupportedURIError, open_backend
+from corral.backends.libvirt import hostinfo
+from corral.backends.libvirt.backend import LibvirtBackend
+from corral.backends.registry import driver_of
+from corral.errors import BackendError
+
+QEMU_CAPS = """<capabilities><host/>
+  <guest><os_type>hvm</os_type><arch name='x86_64'><domain type='qemu'/>{kvm}</arch></guest>
+</capabilities>"""
+
+
+def test_public_names_are_exported() -> None:
+    assert sorted(backends.__all__) == backends.__all__
+    for name in backends.__all__:
+        assert hasattr(backends, name), name
+
+
+@pytest.mark.parametrize(
+    ("uri", "driver"),
+    [("qemu:///system", "qemu"), ("qemu+ssh://h/system", "qemu"), ("test:///default", "test"),
+     ("qemu+tls://h:16514/system", "qemu"), ("nonsense", "")],
+)
+def test_driver_of(uri: str, driver: str) -> None:
+    assert driver_of(uri) == driver
+
+
+def test_registry_gives_a_backend_bound_to_one_service_host() -> None:
+    backend = open_backend("milano", "qemu+ssh://milano/system", "/srv/runs")
+    assert isinstance(backend, LibvirtBackend)
+    assert (backend.name, backend.uri, backend.runs_dir) == (
+        "milano", "qemu+ssh://milano/system", "/srv/runs"
+    )
+
+
+def test_unknown_uri_is_a_typed_error_naming_the_host() -> None:
+    with pytest.raises(UnsupportedURIError, match="service host 'vm1': no backend for URI 'vmwa"):
+        open_backend("vm1", "vmwarews:///session")
+    assert issubclass(UnsupportedURIError, BackendError)
+
+
+def test_unreachable_host_is_a_backend_error_with_a_hint() -> None:
+    backend = open_backend("far", "qemu+tcp://127.0.0.1:1/system")
+    with pytest.raises(BackendError, match="cannot connect to service host 'far'") as caught:
+        backend.host_info()
+    assert "libvirtd" in (caught.value.hint or "")
+
+
+def test_host_info_on_the_test_driver(backend) -> None:
+    info = backend.host_info()
+    assert info.hypervisor == "TEST" and info.cpus > 0 and info.memory_mib > 0
+    assert info.libvirt_version.count(".") == 2
+    assert info.virt_types == ("qemu",) and info.virt_type == "qemu"
+    assert backend.capabilities().virt_types == frozenset({"qemu"})
+
+
+def test_auto_prefers_kvm_where_offered() -> None:
+    offered = hostinfo.virt_types(QEMU_CAPS.format(kvm="<domain type='kvm'/>"))
+    assert offered == ("kvm", "qemu")
+    assert hostinfo.resolve_virt_type("auto", offered, "local") == "kvm"
+    assert hostinfo.resolve_virt_type("qemu", offered, "local") == "qemu"
+
+
+def test_auto_is_qemu_without_kvm() -> None:
+    offered = hostinfo.virt_types(QEMU_CAPS.format(kvm=""))
+    assert hostinfo.resolve_virt_type("auto", offered, "local") == "qemu"
+    with pytest.raises(BackendError, match=r"'local' cannot run kvm guests \(it offers: qemu\)"):
+        hostinfo.resolve_virt_type("kvm", offered, "local")
+
+
+@pytest.mark.parametrize("kind", ["xen", "vmware", "uml", "lxc"])
+def test_kinds_this_host_cannot_run_are_clear_errors(backend, kind: str) -> None:
+    with pytest.raises(BackendError, match=f"service host 'local' cannot run {kind} guests"):
+        backend.resolve_virt_type(kind)
