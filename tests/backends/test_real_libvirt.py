@@ -1,0 +1,152 @@
+"""The backend on the real local libvirtd (QEMU under TCG): storage, networks, a quick domain.
+
+Each test uses a unique project name and removes everything it made. No guest
+boots here: the domain has an empty disk and sits in the firmware, which is
+enough for the lifecycle calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from corral.backends import BootSpec, DomainSpec, DomainState, NicSpec, ShutdownOutcome
+from corral.backends.libvirt.backend import LibvirtBackend
+from corral.images.registry import Template
+from corral.model import Host, Interface, Switch
+
+pytestmark = pytest.mark.libvirt
+
+URI = "qemu:///system"
+SCRATCH = Path("/var/tmp/corral-backend-tests")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def project() -> str:
+    return f"t{secrets.token_hex(4)}"
+
+
+@pytest.fixture
+def scratch(project: str) -> Path:
+    """A directory QEMU's user can traverse (pytest's tmp_path is 0700)."""
+    path = SCRATCH / project
+    path.mkdir(parents=True, mode=0o755)
+    SCRATCH.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def real(project: str, scratch: Path) -> LibvirtBackend:
+    backend = LibvirtBackend("local", URI, runs_dir=str(scratch / "runs"))
+    yield backend
+    observed = backend.observe(project)
+    for domain in observed.domains:
+        backend.undefine(domain.name)
+    for network in observed.networks:
+        backend.remove_network(network.name)
+    backend.remove_pool(project)
+    backend.close()
+
+
+@pytest.fixture
+def base(scratch: Path) -> Template:
+    path = scratch / "base.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "32M"], check=True)
+    path.chmod(0o444)
+    return Template(
+        name="base", kind="disk", directory=scratch, disk=path, format="qcow2",
+        virtual_size=32 * 1024**2, sha256={}, added_at=datetime.now(UTC),
+    )
+
+
+def test_run_copy_is_an_overlay_and_the_template_is_untouched(real, project, base) -> None:
+    before = _sha256(base.disk)
+    path = real.create_run_copy(project, "web", base, size_mib=64)
+    info = json.loads(subprocess.run(
+        ["qemu-img", "info", "-U", "--output=json", path], capture_output=True, check=True,
+    ).stdout)
+    assert info["format"] == "qcow2"
+    assert info["backing-filename"] == str(base.disk)
+    assert info["virtual-size"] == 64 * 1024**2
+    assert real.create_run_copy(project, "web", base, size_mib=64) == path  # idempotent
+    small = real.create_run_copy(project, "db", base, size_mib=None)
+    assert json.loads(subprocess.run(
+        ["qemu-img", "info", "-U", "--output=json", small], capture_output=True, check=True,
+    ).stdout)["virtual-size"] == 32 * 1024**2
+
+    seed = real.upload_seed(project, "web", b"seed-one" * 100)
+    assert Path(seed).read_bytes() == b"seed-one" * 100
+    assert real.upload_seed(project, "web", b"seed-two" * 50) == seed
+    assert Path(seed).read_bytes() == b"seed-two" * 50
+
+    kinds = {(v.host, v.kind) for v in real.observe(project).volumes}
+    assert kinds == {("web", "disk"), ("web", "seed"), ("db", "disk")}
+    real.delete_volumes(project, "web")
+    assert {v.host for v in real.observe(project).volumes} == {"db"}
+    assert _sha256(base.disk) == before
+
+
+def test_network_with_an_address_gets_its_bridge_and_dhcp(real, project) -> None:
+    switch = Switch(name="lan", address="10.251.7.1/24")
+    name = real.ensure_network(project, switch)
+    (seen,) = real.observe(project).networks
+    assert seen.active and seen.name == name
+    shown = subprocess.run(
+        ["ip", "-o", "-4", "addr", "show", "dev", seen.bridge], capture_output=True, text=True,
+    ).stdout
+    assert "10.251.7.1/24" in shown
+    lease = ("52:54:00:10:00:01", "10.251.7.10", "web")
+    from corral.backends import StaticLease
+
+    real.set_static_leases(name, [StaticLease(*lease)])  # live, through network.update
+    live = real.conn.networkLookupByName(name).XMLDesc(0)
+    assert "10.251.7.10" in live
+    assert real.leases([name]) == {}
+    real.remove_network(name)
+    assert real.observe(project).networks == ()
+
+
+def test_quick_domain_lifecycle(real, project, base) -> None:
+    network = real.ensure_network(project, Switch(name="lan"))
+    host = Host(
+        name="q", memory_mib=64, maxmem_mib=128,
+        interfaces=(Interface(name="eth0", switch="lan", mac="52:54:00:10:00:02"),),
+    )
+    disk = real.create_run_copy(project, "q", base, None)
+    name = real.define_domain(DomainSpec(
+        project=project, host=host, virt_type=real.resolve_virt_type("auto"),
+        boot=BootSpec.from_template(base), disk_path=disk, seed_path=None,
+        nics=(NicSpec("52:54:00:10:00:02", network=network, name="eth0"),),
+        model_hash=host.model_hash(),
+    ))
+    real.start(name)
+    (row,) = real.domain_stats(project)
+    assert row.state is DomainState.RUNNING and row.uptime_s is not None
+    assert row.vcpus == 1 and row.memory_mib is not None
+    real.pause(name)
+    assert real.domain_stats(project)[0].state is DomainState.PAUSED
+    real.resume(name)
+    real.set_memory(name, 100, live=True, config=False)
+    extra = NicSpec("52:54:00:10:00:03", network=network, name="eth1")
+    real.attach_interface(name, extra)
+    assert "52:54:00:10:00:03" in real.describe(name)
+    real.detach_interface(name, extra.mac, live=False, config=True)
+    assert Path(f"/var/log/libvirt/qemu/{name}-console.log").exists()
+    assert isinstance(real.console_output(name), str)
+    # The firmware ignores ACPI power-off, so shutdown falls back to destroy.
+    assert real.shutdown(name, timeout_s=1) is ShutdownOutcome.FORCED
+    assert real.domain_stats(project)[0].state is DomainState.SHUTOFF
+    real.undefine(name)
+    assert real.observe(project).domains == ()
