@@ -97,6 +97,8 @@ class _Expander:
         return result
 
     def statement(self, statement: Statement, scope: _Scope) -> Statement:
+        if statement.block is None and _is_plain(statement):
+            return statement  # nothing to substitute: most statements of a big project
         words = self.words(statement.key)
         for value in statement.values:
             words.extend(self.words(value))
@@ -216,6 +218,13 @@ class _Expander:
 
 def _is_include(statement: Statement) -> bool:
     return statement.key.text == INCLUDE_KEY and not isinstance(statement.key, QuotedWord)
+
+
+def _is_plain(statement: Statement) -> bool:
+    """True when no word of the statement is quoted or holds a ``$``."""
+    return all(
+        type(word) is Word and "$" not in word.text for word in (statement.key, *statement.values)
+    )
 
 
 def _defined_name(statement: Statement) -> str | None:
