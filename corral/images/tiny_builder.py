@@ -40,7 +40,8 @@ DISK_SIZE = "96M"
 # jbd2's soft dependency ("crypto-crc32c"): metadata checksums need it at
 # mount time, and TCG's default CPU lacks the SSE4.2 that crc32c-intel uses.
 # af_packet (for udhcpc) is built into Debian's kernel, so it is only loaded
-# when a kernel builds it as a module.
+# when a kernel builds it as a module. button and evdev let busybox acpid see
+# the ACPI power button, so a libvirt "shutdown" powers the guest off cleanly.
 WANTED_MODULES = (
     "virtio_pci",
     "virtio_blk",
@@ -49,6 +50,8 @@ WANTED_MODULES = (
     "crc32c_generic",
     "ext4",
     "isofs",
+    "button",
+    "evdev",
 )
 OPTIONAL_MODULES = ("af_packet",)
 
@@ -372,6 +375,7 @@ def stage_root(root: Path, busybox: Path) -> Path:
         (root / directory).mkdir(parents=True, exist_ok=True)
     (root / "tmp").chmod(0o1777)
     (root / "root").chmod(0o700)
+    _write_acpi_handler(root / "etc/acpi")
     shutil.copyfile(busybox, root / "bin/busybox")
     (root / "bin/busybox").chmod(0o755)
     for applet in _applet_paths(busybox):
@@ -415,6 +419,14 @@ def _write_etc(etc: Path) -> None:
     for name, (text, mode) in files.items():
         (etc / name).write_text(text)
         (etc / name).chmod(mode)
+
+
+def _write_acpi_handler(confdir: Path) -> None:
+    """busybox acpid runs ``CONFDIR/<ACTION>/<PARAMETER>``; PWRF/00000080 is the power button."""
+    handler = confdir / "PWRF" / "00000080"
+    handler.parent.mkdir(parents=True, exist_ok=True)
+    handler.write_text("#!/bin/sh\nexec /sbin/poweroff\n")
+    handler.chmod(0o755)
 
 
 def make_root_filesystem(tree: Path, image: Path, size: str = DISK_SIZE) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -81,9 +82,11 @@ class QemuGuest:
             )  # fmt: skip
         seed_path = workdir / "seed.iso"
         seed_path.write_bytes(seed)
+        self.monitor = workdir / f"monitor-{time.monotonic_ns()}.sock"
         command = [
             "qemu-system-x86_64", "-accel", "tcg", "-m", "128", "-smp", "1",
-            "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot",
+            "-display", "none", "-serial", "stdio", "-no-reboot",
+            "-monitor", f"unix:{self.monitor},server=on,wait=off",
             "-kernel", str(image.kernel), "-initrd", str(image.initrd),
             "-append", image.cmdline,
             "-drive", f"file={self.overlay},if=virtio,format=qcow2",
@@ -129,6 +132,24 @@ class QemuGuest:
             if time.monotonic() > deadline:
                 pytest.fail(f"no {pattern!r} within {timeout}s; console:\n{self.output()}")
             time.sleep(0.1)
+
+    def power_button(self) -> None:
+        """Press the ACPI power button (what libvirt's ``shutdown`` does)."""
+        with socket.socket(socket.AF_UNIX) as monitor:
+            monitor.connect(str(self.monitor))
+            monitor.sendall(b"system_powerdown\n")
+            time.sleep(0.2)
+
+    def shut_down(self, timeout: float = 60.0) -> int:
+        """Press the power button until QEMU exits (a press before acpid runs is lost)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.power_button()
+            try:
+                return self.process.wait(3.0)
+            except subprocess.TimeoutExpired:
+                continue
+        pytest.fail(f"QEMU still running after {timeout}s; console:\n{self.output()}")
 
     def type(self, text: str) -> None:
         """Send keystrokes to the serial console."""

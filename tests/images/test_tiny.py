@@ -253,3 +253,16 @@ def test_dhcp_guest_runs_runcmd_once_per_instance(tiny_image: TinyImage, tmp_pat
     with QemuGuest(tiny_image, tmp_path, build_seed(changed, "lab"), nics=nics) as vm:
         vm.wait_for(r"^corral-ready beta$")
         assert "first-boot-of beta" in vm.output(), "a new instance id runs runcmd again"
+
+
+@pytest.mark.libvirt
+@needs_kernel
+def test_power_button_shuts_down_and_data_survives(tiny_image: TinyImage, tmp_path: Path) -> None:
+    writer = Host(name="gamma", runcmd=("echo kept-across-boots > /root/kept",))
+    with QemuGuest(tiny_image, tmp_path, build_seed(writer, "lab")) as vm:
+        vm.wait_for(r"^corral-ready gamma$")
+        assert vm.shut_down(60) == 0
+    reader = writer.model_copy(update={"runcmd": ("cat /root/kept",)})
+    with QemuGuest(tiny_image, tmp_path, build_seed(reader, "lab")) as vm:
+        ready = vm.wait_for(r"^corral-ready gamma$")
+        assert "kept-across-boots" in vm.output()[: ready.end()]
