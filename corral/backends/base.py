@@ -17,6 +17,7 @@ between threads and cannot be edited behind a caller's back.
 
 from __future__ import annotations
 
+import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -432,6 +433,11 @@ class Backend(ABC):
     @abstractmethod
     def console_command(self, name: str) -> list[str]:
         """An argv that attaches a terminal to the domain's console interactively."""
+
+    def open_console(self, name: str) -> int:
+        """Attach the caller's terminal to the domain's console until the user
+        detaches; the attaching program's exit status."""
+        return subprocess.call(self.console_command(name))
 
 
 def leases_by_mac(entries: Iterable[Mapping[str, object]]) -> dict[str, list[str]]:

@@ -8,7 +8,6 @@ lifecycle, observe, ...). It holds no other state.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterable
 
 import libvirt
@@ -185,7 +184,3 @@ class LibvirtBackend(Backend):
     def console_command(self, name: str) -> list[str]:
         lifecycle.lookup(self.conn, name)
         return console.console_command(name, self.uri)
-
-    def open_console(self, name: str) -> int:
-        """Attach this terminal to the domain's serial console until Ctrl+]; exit status."""
-        return subprocess.call(self.console_command(name))

@@ -42,6 +42,7 @@ def console_command(domain: str, uri: str) -> list[str]:
     """argv for an interactive console on ``domain``; exit it with Ctrl+]."""
     virsh = shutil.which("virsh")
     if virsh is None:
-        raise BackendError("cannot attach a console: virsh is not installed",
-                           hint="install libvirt-clients")
+        raise BackendError(
+            "cannot attach a console: virsh is not installed", hint="install libvirt-clients"
+        )
     return [virsh, "-c", uri, "console", "--force", domain]

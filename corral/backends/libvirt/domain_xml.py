@@ -181,9 +181,7 @@ def _disk_with_target(devices: etree._Element, dev: str) -> etree._Element | Non
     return None
 
 
-def _set_disk(
-    devices: etree._Element, dev: str, path: str, fmt: str, *, readonly: bool
-) -> None:
+def _set_disk(devices: etree._Element, dev: str, path: str, fmt: str, *, readonly: bool) -> None:
     disk = _disk_with_target(devices, dev)
     if disk is None:
         disk = etree.Element("disk")

@@ -40,7 +40,7 @@ def pool_name(project: str) -> str:
 
 def project_of_pool(pool: str) -> str | None:
     """The project a pool belongs to, or None for a pool Corral did not name."""
-    return pool[len(POOL_PREFIX):] if pool.startswith(POOL_PREFIX) else None
+    return pool[len(POOL_PREFIX) :] if pool.startswith(POOL_PREFIX) else None
 
 
 def disk_volume(host: str) -> str:

@@ -94,9 +94,7 @@ def _redefine(
     conn.networkDefineXML(network_xml.to_string(root))
 
 
-def set_static_leases(
-    conn: libvirt.virConnect, name: str, leases: Iterable[StaticLease]
-) -> None:
+def set_static_leases(conn: libvirt.virConnect, name: str, leases: Iterable[StaticLease]) -> None:
     """See :meth:`corral.backends.base.Backend.set_static_leases`."""
     network = find(conn, name)
     if network is None:
@@ -116,13 +114,19 @@ def _sync_leases(
         flags |= libvirt.VIR_NETWORK_UPDATE_AFFECT_LIVE
     for lease in sorted(have - wanted, key=lambda item: item.mac):
         network.update(
-            libvirt.VIR_NETWORK_UPDATE_COMMAND_DELETE, _HOST_SECTION, -1,
-            network_xml.lease_xml(lease), flags,
+            libvirt.VIR_NETWORK_UPDATE_COMMAND_DELETE,
+            _HOST_SECTION,
+            -1,
+            network_xml.lease_xml(lease),
+            flags,
         )
     for lease in sorted(wanted - have, key=lambda item: item.mac):
         network.update(
-            libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, _HOST_SECTION, -1,
-            network_xml.lease_xml(lease), flags,
+            libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST,
+            _HOST_SECTION,
+            -1,
+            network_xml.lease_xml(lease),
+            flags,
         )
 
 

@@ -53,9 +53,7 @@ _STATE_NAMES = {
 }
 
 
-def map_state(
-    state: int, reason: int, has_managed_save: bool
-) -> DomainState:
+def map_state(state: int, reason: int, has_managed_save: bool) -> DomainState:
     """Corral's state for a libvirt (state, reason) pair."""
     mapped = _STATE_NAMES.get(state, DomainState.UNKNOWN)
     if mapped is DomainState.SHUTOFF:
@@ -111,9 +109,7 @@ def _corral_domains(conn: libvirt.virConnect, project: str | None, flags: int) -
     return seen
 
 
-def observe_domains(
-    conn: libvirt.virConnect, project: str | None
-) -> tuple[ObservedDomain, ...]:
+def observe_domains(conn: libvirt.virConnect, project: str | None) -> tuple[ObservedDomain, ...]:
     with libvirt_errors("list domains"):
         seen = _corral_domains(conn, project, libvirt.VIR_DOMAIN_STATS_STATE)
         result = []
@@ -138,9 +134,7 @@ def observe_domains(
     return tuple(sorted(result, key=lambda d: d.name))
 
 
-def observe_networks(
-    conn: libvirt.virConnect, project: str | None
-) -> tuple[ObservedNetwork, ...]:
+def observe_networks(conn: libvirt.virConnect, project: str | None) -> tuple[ObservedNetwork, ...]:
     result = []
     with libvirt_errors("list networks"):
         for network in conn.listAllNetworks(0):
@@ -163,9 +157,7 @@ def observe_networks(
     return tuple(sorted(result, key=lambda n: n.name))
 
 
-def observe_volumes(
-    conn: libvirt.virConnect, project: str | None
-) -> tuple[ObservedVolume, ...]:
+def observe_volumes(conn: libvirt.virConnect, project: str | None) -> tuple[ObservedVolume, ...]:
     result = []
     with libvirt_errors("list storage volumes"):
         for pool in conn.listAllStoragePools(0):

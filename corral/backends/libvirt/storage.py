@@ -67,9 +67,7 @@ def find_pool(conn: libvirt.virConnect, project: str) -> libvirt.virStoragePool 
         raise
 
 
-def ensure_pool(
-    conn: libvirt.virConnect, project: str, runs_dir: str
-) -> libvirt.virStoragePool:
+def ensure_pool(conn: libvirt.virConnect, project: str, runs_dir: str) -> libvirt.virStoragePool:
     """The project's pool, defined, built and active (autostart on, so its volumes
     are visible again after a daemon restart)."""
     name = names.pool_name(project)
