@@ -8,6 +8,7 @@ import pytest
 
 from corral.errors import SourceErrors, Span
 from corral.lang.load import load_document
+from corral.lang.tree import Word
 
 from .treeshape import s, shape
 
@@ -243,3 +244,37 @@ def test_undecodable_included_file_is_positioned_in_it(tmp_path: Path) -> None:
 def test_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
     main = write(tmp_path, "m.mln", "\ufeffglobal { project p }\n".encode())
     assert shape(load_document(main)) == (s("global", block=(s("project", "p"),)),)
+
+
+def test_quoted_include_path_with_a_space(tmp_path: Path) -> None:
+    write(tmp_path, "my parts/p.mln", "xen\n")
+    main = write(tmp_path, "m.mln", 'host a { #include "my parts/p.mln" }\n')
+    assert shape(load_document(main)) == (s("host", "a", block=(s("xen"),)),)
+
+
+def test_expanded_tree_holds_only_plain_words(fixtures: Path, tmp_path: Path) -> None:
+    quoted = write(tmp_path, "q.mln", "host 'a' { motd \"$x\" 'lit'\n  plain word }\n$x = 1\n")
+    with pytest.raises(SourceErrors):
+        load_document(quoted)  # $x is used before its definition
+    quoted.write_text("$x = 1\nhost 'a' { motd \"hi $[x]\" 'lit'\n  plain word }\n")
+    documents = [load_document(quoted), load_document(fixtures / "group03.mln")]
+
+    def words(statements: tuple) -> list:
+        found = []
+        for statement in statements:
+            found += [statement.key, *statement.values]
+            found += words(statement.block or ())
+        return found
+
+    for document in documents:
+        assert {type(word) for word in words(document.statements)} == {Word}
+    assert shape(documents[0]) == (
+        s("host", "a", block=(s("motd", "hi 1", "lit"), s("plain", "word"))),
+    )
+
+
+def test_package_exports_resolve() -> None:
+    import corral.lang
+
+    for name in corral.lang.__all__:
+        assert callable(getattr(corral.lang, name))
