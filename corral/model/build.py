@@ -142,6 +142,11 @@ def _check_switch_use(
 ) -> None:
     """Interfaces name declared switches; static addresses fit the switch and are unique."""
     used: dict[tuple[str, str], Span] = {}
+    host_sides = {
+        name: ipaddress.IPv4Interface(switch.address)
+        for name, switch in switches.items()
+        if switch is not None and switch.address is not None
+    }
     for draft in drafts:
         for interface in draft.interfaces:
             name = interface.fields.get("switch")
@@ -155,33 +160,33 @@ def _check_switch_use(
                     did_you_mean(name, switch_words),
                 )
                 continue
-            _check_address(interface, switches.get(name), used, sink)
+            _check_address(interface, name, host_sides.get(name), used, sink)
 
 
 def _check_address(
     interface: InterfaceDraft,
-    switch: Switch | None,
+    switch: str,
+    host_side: ipaddress.IPv4Interface | None,
     used: dict[tuple[str, str], Span],
     sink: DiagnosticSink,
 ) -> None:
     address, word = interface.fields.get("address"), interface.word("address")
-    if switch is None or word is None or address in (None, "dhcp"):
+    if word is None or address in (None, "dhcp"):
         return
-    first = used.setdefault((switch.name, address), word.span)
+    first = used.setdefault((switch, address), word.span)
     if first is not word.span:
         sink.error(
-            word.span, f"address {address} is already used on switch '{switch.name}' (at {first})"
+            word.span, f"address {address} is already used on switch '{switch}' (at {first})"
         )
-    if switch.address is None:
+    if host_side is None:
         return
-    host_side = ipaddress.IPv4Interface(switch.address)
-    if ipaddress.IPv4Address(address) not in host_side.network:
+    ip = ipaddress.IPv4Address(address)
+    if ip not in host_side.network:
         sink.error(
-            word.span,
-            f"address {address} is outside switch '{switch.name}' network {host_side.network}",
+            word.span, f"address {address} is outside switch '{switch}' network {host_side.network}"
         )
-    elif ipaddress.IPv4Address(address) == host_side.ip:
-        sink.error(word.span, f"address {address} is the host side of switch '{switch.name}'")
+    elif ip == host_side.ip:
+        sink.error(word.span, f"address {address} is the host side of switch '{switch}'")
 
 
 def _macs(
@@ -242,4 +247,3 @@ def _apply_plugins(
                 f"plugin '{name}' produced an invalid host: {error.errors()[0]['msg']}",
             )
     return host
-

@@ -10,6 +10,7 @@ the offending statement is skipped, so one pass reports every problem.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from corral.errors import DiagnosticSink
@@ -83,11 +84,20 @@ def check_shape(statement: Statement, spec: KeySpec, sink: DiagnosticSink) -> bo
 def convert(spec: KeySpec, word: Word, sink: DiagnosticSink) -> Any:
     """``spec.convert(word.text)``, or :data:`INVALID` after reporting at the word."""
     assert spec.convert is not None
+    ok, result = _converted(spec.convert, word.text)
+    if ok:
+        return result
+    sink.error(word.span, f"{spec.name}: {result}")
+    return INVALID
+
+
+@lru_cache(maxsize=8192)
+def _converted(function: Callable[[str], Any], text: str) -> tuple[bool, Any]:
+    """Memo of the pure converters: a superclass value is inherited by thousands of hosts."""
     try:
-        return spec.convert(word.text)
+        return True, function(text)
     except ValueError as error:
-        sink.error(word.span, f"{spec.name}: {error}")
-        return INVALID
+        return False, str(error)
 
 
 def simple_fields(groups: Groups, table: Mapping[str, KeySpec], sink: DiagnosticSink) -> dict:

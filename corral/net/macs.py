@@ -30,8 +30,7 @@ class MacRequest:
 def derive_mac(project: str, host: str, interface: str, attempt: int = 0) -> str:
     """``52:54:00:xx:xx:xx`` from a digest of the names (and a collision counter)."""
     seed = f"{project}\0{host}\0{interface}\0{attempt}".encode()
-    tail = hashlib.sha256(seed).digest()[:3]
-    return ":".join((MAC_PREFIX, *(f"{byte:02x}" for byte in tail)))
+    return f"{MAC_PREFIX}:{hashlib.sha256(seed).digest()[:3].hex(':')}"
 
 
 def assign_macs(project: str, requests: Iterable[MacRequest]) -> dict[tuple[str, str], str]:
