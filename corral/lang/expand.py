@@ -47,6 +47,7 @@ _NAME = r"[A-Za-z_][A-Za-z0-9_-]*"
 _WHOLE_WORD = re.compile(rf"\$({_NAME})")
 _INNER = re.compile(r"\$\[([^\]]*)\]")
 _VALID_NAME = re.compile(_NAME)
+_DEFINE_WHERE = "define it before use, at the top level or in global: $name = value"
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +212,7 @@ class _Expander:
         value = self.variables.get(name)
         if value is None:
             close = difflib.get_close_matches(name, list(self.variables), n=1)
-            hint = f"did you mean '${close[0]}'?" if close else None
+            hint = f"did you mean '${close[0]}'?" if close else _DEFINE_WHERE
             self.sink.items.append(Diagnostic(span, f"undefined variable '${name}'", hint))
         return value
 

@@ -171,7 +171,10 @@ def _describe(error: UnexpectedInput, text: str, file: str) -> Diagnostic:
     if token.type == "RBRACE":
         return Diagnostic(span, "unexpected '}': no block is open here")
     if token.type == "LBRACE":
-        return Diagnostic(span, "'{' must follow a key, as in 'host NAME {'")
+        line_start = text.rfind("\n", 0, token.start_pos) + 1
+        alone = not text[line_start : token.start_pos].strip()
+        hint = "put '{' on the same line as its key" if alone and line_start > 0 else None
+        return Diagnostic(span, "'{' must follow a key, as in 'host NAME {'", hint)
     return Diagnostic(span, f"unexpected {token.value!r}")
 
 

@@ -12,6 +12,8 @@ from corral.lang.tree import Word
 
 from .treeshape import s, shape
 
+DEFINE_HINT = " (define it before use, at the top level or in global: $name = value)"
+
 
 def write(directory: Path, name: str, text: str | bytes) -> Path:
     path = directory / name
@@ -135,8 +137,8 @@ def test_errors_in_several_files_are_reported_together(tmp_path: Path) -> None:
     assert errors_of(main) == [
         f"{bad}:2:1: error: unexpected end of file: missing '}}'"
         f" (the block opened at {bad}:1:8 is not closed)",
-        f"{main}:2:17: error: undefined variable '$mem'",
-        f"{main}:3:12: error: undefined variable '$y'",
+        f"{main}:2:17: error: undefined variable '$mem'" + DEFINE_HINT,
+        f"{main}:3:12: error: undefined variable '$y'" + DEFINE_HINT,
     ]
 
 
@@ -149,7 +151,7 @@ def test_undefined_variable_suggests_a_close_name(tmp_path: Path) -> None:
 
 def test_variable_is_visible_only_after_its_definition(tmp_path: Path) -> None:
     main = write(tmp_path, "m.mln", "project $name\n$name = late\n")
-    assert errors_of(main) == [f"{main}:1:9: error: undefined variable '$name'"]
+    assert errors_of(main) == [f"{main}:1:9: error: undefined variable '$name'" + DEFINE_HINT]
 
 
 def test_variables_whole_words_and_inside_words(tmp_path: Path) -> None:

@@ -191,6 +191,11 @@ def test_windows_line_ends_and_empty_input() -> None:
         ("host a {\n}\n}\n", "t.mln:3:1: error: unexpected '}': no block is open here"),
         ("{ xen }", "t.mln:1:1: error: '{' must follow a key, as in 'host NAME {'"),
         (
+            "host a\n{\n}",
+            "t.mln:2:1: error: '{' must follow a key, as in 'host NAME {'"
+            " (put '{' on the same line as its key)",
+        ),
+        (
             'host a {\n  motd "hello\n}',
             't.mln:2:8: error: unterminated string: " must be closed on the same line',
         ),
