@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import libvirt
+import pytest
 from lxml import etree
 from scenarios import DOMAINS, direct_template, host, spec
 
 from corral.backends import NicSpec
+from corral.errors import ConflictError
 from corral.model import Interface
 
 
@@ -81,7 +85,19 @@ def test_vnc_added_by_hand_survives_but_corral_vnc_is_removed(backend) -> None:
 
 
 def test_nic_spec_needs_exactly_one_target() -> None:
-    import pytest
-
     with pytest.raises(ValueError, match="exactly one of network or bridge"):
         NicSpec("52:54:00:00:00:01")
+
+
+
+def test_a_name_taken_by_another_project_or_by_hand_is_refused(backend) -> None:
+    backend.define_domain(spec(host("x-y"), direct_template()))  # lab-x-y
+    clash = replace(spec(host("y"), direct_template()), project="lab-x")  # also lab-x-y
+    with pytest.raises(ConflictError, match="lab-x-y already exists and is host x-y of project"):
+        backend.define_domain(clash)
+    backend.conn.defineXML(
+        "<domain type='test'><name>lab-hand</name><memory>1024</memory>"
+        "<os><type>hvm</type></os></domain>"
+    )
+    with pytest.raises(ConflictError, match="domain lab-hand already exists and is not Corral's"):
+        backend.define_domain(spec(host("hand"), direct_template()))

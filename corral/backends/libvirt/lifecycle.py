@@ -14,7 +14,7 @@ import libvirt
 from lxml import etree
 
 from corral.backends.base import DomainSpec, NicSpec, ShutdownOutcome
-from corral.backends.libvirt import domain_xml
+from corral.backends.libvirt import domain_xml, names
 from corral.backends.libvirt.connection import error_code, libvirt_errors
 from corral.backends.libvirt.metadata import (
     NS,
@@ -25,7 +25,7 @@ from corral.backends.libvirt.metadata import (
     runtime_xml,
     without_namespaces,
 )
-from corral.errors import BackendError, NotFoundError
+from corral.errors import BackendError, ConflictError, NotFoundError
 
 _LIVE = libvirt.VIR_DOMAIN_AFFECT_LIVE
 _CONFIG = libvirt.VIR_DOMAIN_AFFECT_CONFIG
@@ -71,7 +71,7 @@ def _targets(domain: libvirt.virDomain, live: bool, config: bool) -> list[int]:
 
 def define(conn: libvirt.virConnect, spec: DomainSpec) -> str:
     """Define or redefine; on redefine edit libvirt's own XML (see domain_xml)."""
-    name = domain_xml.names.domain_name(spec.project, spec.host.name)
+    name = names.domain_name(spec.project, spec.host.name)
     with libvirt_errors(f"define domain {name}"):
         domain = find(conn, name)
         if domain is None:
@@ -79,11 +79,27 @@ def define(conn: libvirt.virConnect, spec: DomainSpec) -> str:
         else:
             flags = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
             root = etree.fromstring(domain.XMLDesc(flags).encode())
+            _check_owner(root, name, spec)
             domain_xml.apply_spec(root, spec)
         defined = conn.defineXML(domain_xml.to_string(root))
         if domain is not None and is_running(defined):
             _refresh_live_mark(defined, spec)
     return name
+
+
+def _check_owner(root: etree._Element, name: str, spec: DomainSpec) -> None:
+    """Refuse to take over a domain that is not this project's host.
+
+    ``PROJECT-HOST`` names can collide (project ``a``, host ``b-c`` and project
+    ``a-b``, host ``c``), and a hand-made domain may already use the name.
+    """
+    mark = domain_xml.existing_mark(root)
+    if mark is None or (mark.project, mark.host) != (spec.project, spec.host.name):
+        owner = f"host {mark.host} of project {mark.project}" if mark else "not Corral's"
+        raise ConflictError(
+            f"domain {name} already exists and is {owner}",
+            hint="rename the host or the project",
+        )
 
 
 def _refresh_live_mark(domain: libvirt.virDomain, spec: DomainSpec) -> None:
