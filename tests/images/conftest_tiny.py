@@ -33,6 +33,7 @@ def cached_tiny(cache: Path = CACHE) -> TinyImage:
     if not (target / "complete").exists():
         cache.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=cache, prefix=".build-"))
+        staging.chmod(0o755)  # mkdtemp makes it 0700; libvirt's QEMU user must read it
         built = build_tiny(staging)
         (staging / "cmdline").write_text(built.cmdline)
         (staging / "complete").touch()
