@@ -117,3 +117,15 @@ def test_console_output_of_a_domain_that_never_ran_is_empty(backend) -> None:
     assert backend.console_output(name) == ""
     argv = backend.console_command(name)
     assert argv[1:] == ["-c", "test:///default", "console", "--force", name]
+
+
+def test_one_backend_serves_a_thread_pool(backend) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    specs = [spec(host(f"p{i}"), direct_template()) for i in range(24)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        names = list(pool.map(backend.define_domain, specs))
+        list(pool.map(backend.start, names))
+    rows = backend.domain_stats("lab")
+    assert sorted(r.domain for r in rows) == sorted(names)
+    assert all(r.state is DomainState.RUNNING for r in rows)
