@@ -9,7 +9,11 @@ from rich.table import Table
 
 
 def _out() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    """Stdout; when it is not a terminal (a pipe, a log), tables are not squeezed to 80 columns."""
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console = Console(highlight=False, soft_wrap=True, width=200)
+    return console
 
 
 def project(model) -> None:
