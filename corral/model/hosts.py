@@ -9,11 +9,13 @@ config (memory, template, size, hypervisor kind, service host).
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
 from corral.config import Defaults
 from corral.errors import DiagnosticSink
+from corral.lang.resolve import merge_statements
 from corral.lang.tree import Statement, Word
 from corral.model import values
 from corral.model.project import Origin, WaitKind
@@ -22,6 +24,7 @@ from corral.model.schema import (
     HOST_KEYS,
     HYPERVISOR_FLAGS,
     INTERFACE_KEYS,
+    MERGE_POLICY,
     WAIT_KEYS,
     WAIT_KINDS,
     did_you_mean,
@@ -208,13 +211,33 @@ def _users(statements: list[Statement], sink: DiagnosticSink) -> dict[str, str]:
 
 
 def _list_values(statement: Statement, whole_lines: bool) -> tuple[str, ...]:
-    """``packages a b`` / ``packages { a b }`` words; for ``runcmd`` each line is one command."""
+    """``packages a b`` / ``packages { a b }`` words; for ``runcmd``, commands.
+
+    ``runcmd`` commands: in a block each line is one command; as values,
+    ``runcmd touch /tmp/x`` is one command, while values written quoted with
+    spaces, ``runcmd "apt-get update" "reboot"`` (or a YAML list of command
+    strings), are one command each.
+    """
+    if not whole_lines:
+        words = statement.values if statement.block is None else words_of(statement.block)
+        return tuple(w.text for w in words)
     if statement.block is None:
         words = statement.values
-        return (" ".join(w.text for w in words),) if whole_lines else tuple(w.text for w in words)
-    if whole_lines:
-        return tuple(" ".join(w.text for w in (s.key, *s.values)) for s in statement.block)
-    return tuple(w.text for w in words_of(statement.block))
+        if not any(_has_space(w.text) for w in words):
+            return (_command((*words,)),)
+        return tuple(w.text for w in words)
+    return tuple(_command((line.key, *line.values)) for line in statement.block)
+
+
+def _command(words: tuple[Word, ...]) -> str:
+    """One shell command line; a word with spaces (written quoted) stays one shell word."""
+    if len(words) == 1:
+        return words[0].text
+    return " ".join(shlex.quote(w.text) if _has_space(w.text) else w.text for w in words)
+
+
+def _has_space(text: str) -> bool:
+    return any(c.isspace() for c in text)
 
 
 def _wait(statement: Statement, sink: DiagnosticSink) -> dict[str, Any]:
@@ -252,5 +275,6 @@ def _claimed(draft: HostDraft, plugins: PluginRegistry) -> None:
         settings = draft.plugin_settings.get(plugin.name, ())
         for statement in statements:
             own = key == plugin.name and statement.block is not None and not statement.values
-            settings = (*settings, *(statement.block or ())) if own else (*settings, statement)
+            added = statement.block or () if own else (statement,)
+            settings = merge_statements(settings, tuple(added), MERGE_POLICY)
         draft.plugin_settings[plugin.name] = settings

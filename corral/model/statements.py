@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from corral.errors import DiagnosticSink
+from corral.errors import DiagnosticSink, Span
 from corral.lang.tree import Statement, Word
 from corral.model.schema import KeySpec, Shape, did_you_mean
 
@@ -72,13 +72,16 @@ def check_shape(statement: Statement, spec: KeySpec, sink: DiagnosticSink) -> bo
         problem = f"'{key}' takes values or a block, not both and not neither"
     if problem is None:
         return True
-    where = (
-        statement.values[1 if spec.shape is Shape.VALUE and count > 1 else 0].span
-        if (count and spec.shape is not Shape.LABELLED_BLOCK)
-        else statement.span
-    )
-    sink.error(where, problem)
+    sink.error(_where(statement, spec), problem)
     return False
+
+
+def _where(statement: Statement, spec: KeySpec) -> Span:
+    """Point at the first surplus value when there is one, else at the key."""
+    if spec.shape is Shape.LABELLED_BLOCK or not statement.values:
+        return statement.span
+    surplus = 1 if spec.shape is Shape.VALUE and len(statement.values) > 1 else 0
+    return statement.values[surplus].span
 
 
 def convert(spec: KeySpec, word: Word, sink: DiagnosticSink) -> Any:

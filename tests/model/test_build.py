@@ -121,7 +121,7 @@ def test_all_host_keys(load) -> None:
         "hd",
     )
     assert host.packages == ("vim", "curl")
-    assert host.runcmd == ("echo hello world > /tmp/x", "touch /tmp/y")
+    assert host.runcmd == ("echo 'hello world' > /tmp/x", "touch /tmp/y")
     assert (host.wait.kind, host.wait.timeout_s) == (WaitKind.CONSOLE, 120)
     (eth0,) = host.interfaces
     assert (eth0.address, eth0.netmask, eth0.mac) == (
@@ -137,7 +137,10 @@ def test_list_keys_accept_blocks_and_single_strings(load) -> None:
     project = load(
         "global { project p }\nhost a {\n packages {\n  vim curl\n  git\n }\n"
         ' runcmd "systemctl restart ssh"\n wait { kind ssh; timeout 30 }\n}\n'
+        'host b { runcmd touch /tmp/x }\nhost c { runcmd "apt-get update" "reboot" }\n'
     )
+    assert project.hosts["b"].runcmd == ("touch /tmp/x",)
+    assert project.hosts["c"].runcmd == ("apt-get update", "reboot")
     host = project.hosts["a"]
     assert host.packages == ("vim", "curl", "git")
     assert host.runcmd == ("systemctl restart ssh",)
