@@ -72,12 +72,24 @@ def ensure_pool(conn: libvirt.virConnect, project: str, runs_dir: str) -> libvir
     are visible again after a daemon restart)."""
     name = names.pool_name(project)
     with libvirt_errors(f"prepare storage pool {name}"):
+        # Hosts of one project are built in parallel (threads, or two corral
+        # processes), so another caller may define or start the pool between
+        # our look-up and our call: losing that race is fine, not an error.
         pool = find_pool(conn, project)
         if pool is None:
-            pool = conn.storagePoolDefineXML(pool_xml(project, runs_dir), 0)
-            pool.build(0)
+            try:
+                pool = conn.storagePoolDefineXML(pool_xml(project, runs_dir), 0)
+                pool.build(0)
+            except libvirt.libvirtError:
+                pool = find_pool(conn, project)
+                if pool is None:
+                    raise
         if not pool.isActive():
-            pool.create(0)
+            try:
+                pool.create(0)
+            except libvirt.libvirtError:
+                if not pool.isActive():
+                    raise
         if not pool.autostart():
             pool.setAutostart(1)
         return pool
