@@ -100,11 +100,6 @@ class AutoenumPlugin(Plugin):
         service_hosts = (
             words_of(groups["service_hosts"][0].block or ()) if "service_hosts" in groups else []
         )
-        for word in service_hosts:
-            try:
-                values.name(word.text)
-            except ValueError as error:
-                sink.error(word.span, f"service host {error}")
         prefix = fields.get("prefix", fields["superclass"])
         prefix_word = value_word(groups, "prefix") or superclass_word
         generated: list[Statement] = []

@@ -225,3 +225,11 @@ def test_address_auto_outside_autoenum_is_an_error(errors) -> None:
         "2:33: address auto is filled in by the autoenum plugin, and this host is not one of "
         "its hosts"
     ]
+
+
+def test_yaml_goes_through_the_same_checks_with_positions(errors) -> None:
+    text = "global: {project: p}\nhost a:\n  memroy: 128M\n  network eth0: {switch: lann}\n"
+    assert errors(text + "switch lan:\n", name="p.yaml") == [
+        "3:3: unknown key 'memroy' (did you mean 'memory'?)",
+        "4:26: unknown switch 'lann': declare it with switch lann { } (did you mean 'lan'?)",
+    ]

@@ -68,3 +68,15 @@ def test_bad_settings_are_positioned(errors) -> None:
 def test_unknown_superclass_is_reported_once(errors) -> None:
     text = cluster().replace("superclass node\n", "superclass nod\n")
     assert errors(text) == ["4:20: unknown superclass 'nod' (did you mean 'node'?)"]
+
+
+def test_service_hosts_from_an_include_are_checked_at_their_own_position(errors) -> None:
+    from pathlib import Path
+
+    Path("servers.txt").write_text("good1\nbad_one good2\n")
+    text = cluster().replace(
+        "            a b\n            c\n", "            #include servers.txt\n"
+    )
+    assert errors(text) == [
+        "2:1: service_host: invalid name 'bad_one': use letters, digits and hyphens only"
+    ]
