@@ -12,7 +12,9 @@ belongs to which project and host is never in doubt.
 from __future__ import annotations
 
 import contextlib
-from pathlib import PurePosixPath
+import os
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 import libvirt
 from lxml import etree
@@ -150,16 +152,48 @@ def upload_seed(
     name = names.seed_volume(host_name)
     with libvirt_errors(f"upload seed {name} to pool {names.pool_name(project)}"):
         volume = find_volume(pool, name)
+        local = is_local(conn)
         if volume is not None:
-            if volume.info()[1] == len(iso) and download(conn, volume) == iso:
+            if volume.info()[1] == len(iso) and _read(conn, volume, local) == iso:
                 return str(volume.path())
             if volume.info()[1] != len(iso):
                 volume.delete(0)
                 volume = None
         if volume is None:
             volume = pool.createXML(raw_volume_xml(name, len(iso)), 0)
-        _upload(conn, volume, iso)
+        if local:
+            _write_local(Path(volume.path()), iso)
+        else:
+            _upload(conn, volume, iso)
         return str(volume.path())
+
+
+def is_local(conn: libvirt.virConnect) -> bool:
+    """True when the connection's URI names no remote host (``qemu:///system``).
+
+    Then the pool's directory is on this machine and a seed is written in
+    place, which is much cheaper than a stream (and works on drivers such as
+    ``test:///`` that cannot upload); remote service hosts get a stream.
+    """
+    return urlsplit(conn.getURI()).hostname in (None, "", "localhost")
+
+
+def _read(conn: libvirt.virConnect, volume: libvirt.virStorageVol, local: bool) -> bytes | None:
+    if local:
+        try:
+            return Path(volume.path()).read_bytes()
+        except OSError:
+            return None
+    return download(conn, volume)
+
+
+def _write_local(path: Path, data: bytes) -> None:
+    """Replace the file atomically, readable by the hypervisor's user."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(data)
+    temporary.chmod(0o644)
+    os.replace(temporary, path)
 
 
 def _upload(conn: libvirt.virConnect, volume: libvirt.virStorageVol, data: bytes) -> None:
