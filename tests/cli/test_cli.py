@@ -1,0 +1,142 @@
+"""The real ``corral`` program, run as a user runs it: output text and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+
+
+def corral(*args: str, config: Path | None = None, cwd: Path | None = None):
+    argv = [sys.executable, "-m", "corral"]
+    if config is not None:
+        argv += ["--config", str(config)]
+    return subprocess.run(
+        [*argv, *args], capture_output=True, text=True, cwd=cwd, stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+@pytest.fixture
+def test_site(tmp_path: Path) -> Path:
+    config = tmp_path / "corral.toml"
+    config.write_text(
+        f'[paths]\ntemplates = "{tmp_path}/t"\nstate = "{tmp_path}/s.db"\nruns = "{tmp_path}/r"\n'
+        '[service_hosts.local]\nuri = "test:///default"\n'
+    )
+    return config
+
+
+def test_validate_ok_files():
+    files = [str(EXAMPLES / n) for n in ("ldaptest.mln", "italy.mln", "os03.mln", "demo.corral")]
+    result = corral("validate", *files)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count(": ok") == 4
+
+
+def test_validate_reports_every_error_with_position(tmp_path):
+    bad = tmp_path / "bad.mln"
+    bad.write_text(
+        "global { project p }\n"
+        "host a {\n    memroy 128M\n    network eth0 { switch nosuch }\n}\n"
+        "host b { vcpus many }\n"
+    )
+    result = corral("validate", str(bad))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if ": error: " in line]
+    assert lines[0].startswith(f"{bad}:3:5: error: unknown key 'memroy'")
+    assert "did you mean 'memory'" in lines[0]
+    assert any(line.startswith(f"{bad}:4:") and "nosuch" in line for line in lines)
+    assert any(line.startswith(f"{bad}:6:") and "many" in line for line in lines)
+    assert "        memroy 128M\n        ^" in result.stderr
+
+
+def test_validate_missing_file_is_a_clear_error(tmp_path):
+    result = corral("validate", str(tmp_path / "nope.mln"))
+    assert result.returncode == 1
+    assert "nope.mln" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_show_json_follows_the_contract():
+    result = corral("show", str(EXAMPLES / "italy.mln"), "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["project"] == "italy"
+    tre = data["hosts"]["tre"]
+    assert {k: tre[k] for k in ("virt", "template", "memory_mib", "vcpus", "service_host")} == {
+        "virt": "vmware", "template": "rhel5.vmdk", "memory_mib": 256, "vcpus": 1,
+        "service_host": "milano",
+    }
+    (nic,) = tre["interfaces"]
+    assert set(nic) >= {"name", "switch", "address", "netmask", "gateway", "mac"}
+    assert nic["mac"].startswith("52:54:00:")
+    assert tre["users"] == {}
+    assert "lan" in data["switches"]
+    assert corral("show", str(EXAMPLES / "italy.mln"), "--json").stdout == result.stdout
+
+
+COMMANDS = [
+    [], ["validate"], ["show"], ["plan"], ["up"], ["build"], ["upgrade"], ["start"], ["stop"],
+    ["list"], ["remove"], ["status"], ["info"], ["rt"], ["template"], ["template", "add"],
+    ["template", "list"], ["template", "remove"], ["template", "build"], ["vm"],
+    *[["vm", c] for c in (
+        "reboot", "shutdown", "destroy", "pause", "resume", "suspend", "restore", "mem-set",
+        "vcpu-set", "describe", "log", "console",
+    )],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "corral")
+def test_every_command_has_help_with_an_example(command):
+    result = corral(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Example" in result.stdout or "example" in result.stdout.lower()
+
+
+def test_unknown_command_is_a_usage_error():
+    result = corral("bogus")
+    assert result.returncode == 2
+    assert "No such command 'bogus'" in result.stderr
+
+
+def test_status_json_on_an_empty_service_host(test_site):
+    result = corral("status", "--json", config=test_site)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
+
+
+def test_remove_without_yes_and_without_terminal_refuses(test_site):
+    result = corral("remove", "-p", "nothing", config=test_site)
+    assert result.returncode == 3
+    assert "project 'nothing' has nothing on any service host" in result.stderr
+
+
+def test_bad_site_config_names_file_and_key(tmp_path):
+    config = tmp_path / "corral.toml"
+    config.write_text("[defaults]\nmemroy = 5\n")
+    result = corral("status", config=config)
+    assert result.returncode == 2
+    assert str(config) in result.stderr and "memroy" in result.stderr
+
+
+def test_vm_target_must_name_project_and_host(test_site):
+    result = corral("vm", "reboot", "justahost", config=test_site)
+    assert result.returncode == 3
+    assert "write PROJECT.HOST" in result.stderr
+
+
+def test_unknown_service_host_in_project(tmp_path, test_site):
+    project = tmp_path / "p.corral"
+    project.write_text("global { project p }\nhost a { service_host mars }\n")
+    result = corral("plan", str(project), config=test_site)
+    assert result.returncode == 2, result.stderr  # plan: changes to make
+    result = corral("up", str(project), config=test_site)
+    assert result.returncode == 1
+    assert f"{project}:2:1: error: host a: service host 'mars'" in result.stderr
