@@ -1,0 +1,164 @@
+"""Helpers the benchmarks share: a scratch directory QEMU can read, a site
+config pointing into it, the tiny template registered there, and a sweep that
+removes a benchmark project's libvirt objects by name.
+
+Benchmarks on the real libvirtd must never touch what is not theirs: every
+project they create has a fresh random name, and :func:`sweep` only removes
+domains and networks whose names begin with ``PROJECT-`` and the pool
+``corral-PROJECT``. The registered ``tiny`` template, if the machine has one,
+is only read (its files are copied into the scratch registry).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import statistics
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import libvirt
+
+from corral.config import SiteConfig, parse_site_config
+from corral.images.registry import TemplateRegistry
+from corral.images.tiny_builder import build_tiny
+
+SCRATCH_PARENT = Path("/var/tmp")
+REGISTERED_TEMPLATES = Path("/var/lib/corral/templates")
+CONSOLE_LOGS = Path("/var/log/libvirt/qemu")
+
+# libvirt prints every error to stderr by default, even caught ones; the
+# benchmarks report their own failures.
+libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+
+@contextlib.contextmanager
+def scratch_dir(prefix: str) -> Iterator[Path]:
+    """A fresh directory under /var/tmp, mode 0755 so QEMU's user can reach
+    run copies and templates inside it; removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=SCRATCH_PARENT))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def site_config(root: Path, uri: str) -> SiteConfig:
+    """A site config whose templates, state database and run copies live in ``root``,
+    with the one service host ``local`` at ``uri``. Also written to
+    ``root/corral.toml`` so the same setup can be tried with the CLI."""
+    text = (
+        "[paths]\n"
+        f'templates = "{root / "templates"}"\n'
+        f'state = "{root / "state.db"}"\n'
+        f'runs = "{root / "runs"}"\n'
+        "\n[service_hosts.local]\n"
+        f'uri = "{uri}"\n'
+    )
+    path = root / "corral.toml"
+    path.write_text(text)
+    return parse_site_config(text, path)
+
+
+def register_tiny(site: SiteConfig, work: Path) -> str:
+    """Register the ``tiny`` template in the site's (scratch) registry; say where from.
+
+    A copy of the machine's registered template when there is one (read,
+    never written), else a fresh build from Debian packages.
+    """
+    registry = TemplateRegistry(site.paths.templates)
+    if (REGISTERED_TEMPLATES / "tiny" / "manifest.json").is_file():
+        source = TemplateRegistry(REGISTERED_TEMPLATES).get("tiny")
+        registry.add(
+            "tiny", source.disk, kernel=source.kernel, initrd=source.initrd,
+            cmdline=source.cmdline,
+        )
+        return f"copied from {source.directory}"
+    image = build_tiny(work / "tiny-build")
+    registry.add(
+        "tiny", image.disk, kernel=image.kernel, initrd=image.initrd, cmdline=image.cmdline,
+        move=True,
+    )
+    return "built from Debian packages"
+
+
+def project_name(prefix: str) -> str:
+    """A project name no one else uses, so sweeping by name prefix is safe."""
+    return f"{prefix}{secrets.token_hex(4)}"
+
+
+def sweep(conn: libvirt.virConnect, project: str) -> list[str]:
+    """Destroy and remove the domains, networks, pool (with its volumes) and console
+    logs of ``project``, found by name; returns what it removed."""
+    removed: list[str] = []
+    prefix = f"{project}-"
+    for domain in conn.listAllDomains(0):
+        name = domain.name()
+        if not name.startswith(prefix):
+            continue
+        with contextlib.suppress(libvirt.libvirtError):
+            if domain.isActive():
+                domain.destroy()
+        flags = libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+        try:
+            domain.undefineFlags(flags | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
+        except libvirt.libvirtError:
+            domain.undefineFlags(flags)
+        for log in (CONSOLE_LOGS / f"{name}-console.log", CONSOLE_LOGS / f"{name}.log"):
+            with contextlib.suppress(OSError):
+                log.unlink()
+        removed.append(f"domain {name}")
+    for network in conn.listAllNetworks(0):
+        name = network.name()
+        if not name.startswith(prefix):
+            continue
+        if network.isActive():
+            network.destroy()
+        network.undefine()
+        removed.append(f"network {name}")
+    for pool in conn.listAllStoragePools(0):
+        if pool.name() != f"corral-{project}":
+            continue
+        if not pool.isActive():
+            with contextlib.suppress(libvirt.libvirtError):
+                pool.create(0)
+        if pool.isActive():
+            pool.refresh(0)
+            for volume in pool.listAllVolumes(0):
+                volume.delete(0)
+            pool.destroy()
+        with contextlib.suppress(libvirt.libvirtError):
+            pool.delete(0)
+        pool.undefine()
+        removed.append(f"pool {pool.name()}")
+    return removed
+
+
+@contextlib.contextmanager
+def interrupt_on_sigterm() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C, so ``finally`` blocks clean up either way."""
+
+    def handler(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def best_and_median(samples: list[float]) -> tuple[float, float]:
+    return min(samples), statistics.median(samples)
+
+
+def require_root_for(uri: str) -> str | None:
+    """Why this process cannot use ``uri`` (qemu:///system wants root), or None."""
+    if uri.endswith("/system") and os.geteuid() != 0:
+        return f"{uri} needs root (the console logs and run copies are root's)"
+    return None
