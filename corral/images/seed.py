@@ -34,6 +34,7 @@ from typing import Any
 import pycdlib
 import yaml
 
+from corral.images.passwords import guest_password
 from corral.model.project import FileSpec, Host, Interface
 
 VOLUME_ID = "cidata"
@@ -130,7 +131,11 @@ def _cloud_config(host: Host) -> dict[str, Any]:
     if host.root_passwd:
         config["chpasswd"] = {
             "expire": False,
-            "users": [{"name": "root", "password": host.root_passwd, "type": "hash"}],
+            "users": [{
+                "name": "root",
+                "password": guest_password(host.root_passwd, f"{host.name}/root"),
+                "type": "hash",
+            }],
         }
     if host.packages:
         config["packages"] = list(host.packages)
@@ -152,7 +157,7 @@ def _users(host: Host) -> list[dict[str, Any]]:
         password = host.users.get(name)
         if password is not None:
             entry["lock_passwd"] = False
-            entry["passwd"] = password
+            entry["passwd"] = guest_password(password, f"{host.name}/{name}")
         keys = host.ssh_keys.get(name, ())
         if keys:
             entry["ssh_authorized_keys"] = list(keys)
