@@ -140,3 +140,15 @@ def test_remove_touches_only_its_project(session, lab_file, tmp_path):
     assert [p.name for p in projects.list_projects(session)] == ["solo"]
     with pytest.raises(NotFoundError):
         projects.describe_removal(session, "lab")
+
+
+def test_changed_switch_is_redefined(session, lab_file):
+    # The test driver cannot detach devices, so the guests are stopped here;
+    # reconnecting running guests is covered on the real libvirtd.
+    path = lab_file()
+    projects.up(session, path, wait=False)
+    projects.stop(session, "lab", timeout_s=0.1)
+    path.write_text(path.read_text().replace("address 10.9.1.1/24", "address 10.9.1.1/25"))
+    result = projects.upgrade(session, path)
+    assert "~ switch front: update" in result.describe()
+    assert projects.plan_file(session, path).empty
