@@ -103,7 +103,14 @@ def _corral_domains(conn: libvirt.virConnect, project: str | None, flags: int) -
         if mark is None or (project is not None and mark.project != project):
             continue
         state_code = int(stats.get("state.state", -1))
-        managed = state_code == libvirt.VIR_DOMAIN_SHUTOFF and bool(domain.hasManagedSaveImage(0))
+        try:
+            managed = state_code == libvirt.VIR_DOMAIN_SHUTOFF and bool(
+                domain.hasManagedSaveImage(0)
+            )
+        except libvirt.libvirtError as exc:
+            if _vanished(exc):
+                continue
+            raise
         state = map_state(state_code, int(stats.get("state.reason", 0)), managed)
         seen.append(_Seen(domain, mark, stats, state))
     return seen
@@ -138,10 +145,16 @@ def observe_networks(conn: libvirt.virConnect, project: str | None) -> tuple[Obs
     result = []
     with libvirt_errors("list networks"):
         for network in conn.listAllNetworks(0):
-            root = inactive_root(network)
-            mark = network_mark_of(root)
-            if mark is None or (project is not None and mark.project != project):
-                continue
+            try:
+                root = inactive_root(network)
+                mark = network_mark_of(root)
+                if mark is None or (project is not None and mark.project != project):
+                    continue
+                active = bool(network.isActive())
+            except libvirt.libvirtError as exc:
+                if _vanished(exc):
+                    continue
+                raise
             bridge = root.find("bridge")
             result.append(
                 ObservedNetwork(
@@ -149,7 +162,7 @@ def observe_networks(conn: libvirt.virConnect, project: str | None) -> tuple[Obs
                     project=mark.project,
                     switch=mark.switch,
                     model_hash=mark.model_hash,
-                    active=bool(network.isActive()),
+                    active=active,
                     bridge=bridge.get("name") if bridge is not None else None,
                     model=mark.model(),
                 )
@@ -164,18 +177,30 @@ def observe_volumes(conn: libvirt.virConnect, project: str | None) -> tuple[Obse
             owner = names.project_of_pool(pool.name())
             if owner is None or (project is not None and owner != project):
                 continue
-            if not pool.isActive() and not _activate(pool):
-                continue
-            for volume in pool.listAllVolumes(0):
+            try:
+                if not pool.isActive() and not _activate(pool):
+                    continue
+                volumes = pool.listAllVolumes(0)
+            except libvirt.libvirtError as exc:
+                if _vanished(exc):
+                    continue
+                raise
+            for volume in volumes:
                 parsed = names.parse_volume(volume.name())
                 if parsed is None:
                     continue
-                root = etree.fromstring(volume.XMLDesc(0).encode())
+                try:
+                    root = etree.fromstring(volume.XMLDesc(0).encode())
+                    path = volume.path()
+                except libvirt.libvirtError as exc:
+                    if _vanished(exc):
+                        continue
+                    raise
                 result.append(
                     ObservedVolume(
                         pool=pool.name(),
                         name=volume.name(),
-                        path=volume.path(),
+                        path=path,
                         project=owner,
                         host=parsed[0],
                         kind=parsed[1],
@@ -183,6 +208,24 @@ def observe_volumes(conn: libvirt.virConnect, project: str | None) -> tuple[Obse
                     )
                 )
     return tuple(sorted(result, key=lambda v: (v.pool, v.name)))
+
+
+_GONE = frozenset({
+    libvirt.VIR_ERR_NO_DOMAIN,
+    libvirt.VIR_ERR_NO_NETWORK,
+    libvirt.VIR_ERR_NO_STORAGE_POOL,
+    libvirt.VIR_ERR_NO_STORAGE_VOL,
+})
+
+
+def _vanished(exc: libvirt.libvirtError) -> bool:
+    """True when an object listed a moment ago was removed before it could be read.
+
+    Listing and reading are separate calls, and other projects (or other
+    corral processes) create and remove objects meanwhile; what is gone is
+    simply not there, not an error of this observation.
+    """
+    return error_code(exc) in _GONE
 
 
 def _activate(pool: libvirt.virStoragePool) -> bool:
