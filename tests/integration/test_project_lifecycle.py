@@ -16,7 +16,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import (
+
+from corral.ops import projects
+
+from .guest_console import GuestConsole
+from .support import (
     Site,
     expected_objects,
     libvirt_objects,
@@ -28,9 +32,6 @@ from conftest import (
     wait_for,
     write_project,
 )
-from guest_console import GuestConsole
-
-from corral.ops import projects
 
 pytestmark = pytest.mark.libvirt
 

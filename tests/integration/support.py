@@ -1,0 +1,223 @@
+"""Helpers of the integration tests: the private site, names, libvirt facts, the CLI.
+
+Fixtures live in ``conftest.py``; this module holds what tests import.
+Every project name is unique (``it`` + 4 hex digits) and every switch gets a
+subnet of its own from 10.240.0.0/16, so a run never collides with the demo
+(10.231.x) or with another run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import libvirt
+import pytest
+
+from corral.config import SiteConfig
+from corral.ops import projects
+from corral.ops.session import Session
+
+URI = "qemu:///system"
+REPO = Path(__file__).resolve().parents[2]
+CORRAL = REPO / ".venv" / "bin" / "corral"
+
+
+@dataclass(frozen=True)
+class Site:
+    """The session's private site: its config, the file it is written to, its scratch dir."""
+
+    config: SiteConfig
+    toml: Path
+    root: Path
+
+    def session(self) -> Session:
+        return Session(self.config)
+
+
+def site_toml(root: Path) -> str:
+    return (
+        "[defaults]\n"
+        'virt_type = "qemu"\n'
+        'memory = "64M"\n\n'
+        "[paths]\n"
+        f'templates = "{root / "templates"}"\n'
+        f'state = "{root / "state.db"}"\n'
+        f'runs = "{root / "runs"}"\n'
+    )
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def project_name() -> str:
+    return f"it{secrets.token_hex(2)}"
+
+
+# --------------------------------------------------------------------------- libvirt facts
+
+
+@dataclass(frozen=True)
+class LibvirtObjects:
+    """What libvirt holds for one project, by name."""
+
+    domains: frozenset[str]
+    networks: frozenset[str]
+    pool: bool
+    volumes: frozenset[str]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.domains or self.networks or self.pool or self.volumes)
+
+
+def libvirt_objects(project: str) -> LibvirtObjects:
+    """Every domain and network named ``PROJECT-*``, the pool ``corral-PROJECT`` and its volumes.
+
+    Asked of libvirt directly (not through Corral), so a leftover that Corral
+    would not recognise is found as well.
+    """
+    conn = libvirt.open(URI)
+    try:
+        prefix = f"{project}-"
+        domains = frozenset(
+            d.name() for d in conn.listAllDomains(0) if d.name().startswith(prefix)
+        )
+        networks = frozenset(
+            n.name() for n in conn.listAllNetworks(0) if n.name().startswith(prefix)
+        )
+        pool = next(
+            (p for p in conn.listAllStoragePools(0) if p.name() == f"corral-{project}"), None
+        )
+        volumes: frozenset[str] = frozenset()
+        if pool is not None and pool.isActive():
+            pool.refresh(0)
+            volumes = frozenset(pool.listVolumes())
+        return LibvirtObjects(domains, networks, pool is not None, volumes)
+    finally:
+        conn.close()
+
+
+def expected_objects(project: str, hosts: list[str], switches: list[str]) -> LibvirtObjects:
+    """Exactly what a built project of these hosts and switches consists of."""
+    return LibvirtObjects(
+        domains=frozenset(f"{project}-{h}" for h in hosts),
+        networks=frozenset(f"{project}-{s}" for s in switches),
+        pool=True,
+        volumes=frozenset(v for h in hosts for v in (f"{h}.qcow2", f"{h}-seed.iso")),
+    )
+
+
+def force_clean(project: str) -> None:
+    """Last resort after ``remove``: drop whatever libvirt still holds of ``project``."""
+    conn = libvirt.open(URI)
+    try:
+        prefix = f"{project}-"
+        for domain in conn.listAllDomains(0):
+            if domain.name().startswith(prefix):
+                if domain.isActive():
+                    domain.destroy()
+                domain.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)
+        for network in conn.listAllNetworks(0):
+            if network.name().startswith(prefix):
+                if network.isActive():
+                    network.destroy()
+                network.undefine()
+        for pool in conn.listAllStoragePools(0):
+            if pool.name() == f"corral-{project}":
+                if pool.isActive():
+                    pool.refresh(0)
+                    for volume in pool.listAllVolumes(0):
+                        volume.delete(0)
+                    pool.destroy()
+                pool.undefine()
+    finally:
+        conn.close()
+
+
+def remove_project(site: Site, project: str) -> None:
+    """Teardown: ``remove`` through the operations layer, then sweep what is left.
+
+    A test that must prove ``remove`` leaves nothing checks that itself; here
+    the point is only that nothing outlives the test session.
+    """
+    try:
+        with site.session() as session:
+            projects.remove(session, project)
+    finally:
+        if not libvirt_objects(project).empty:
+            force_clean(project)
+
+
+# --------------------------------------------------------------------------- project files
+
+
+def node_superclass(memory: str = "96M") -> str:
+    """The superclass every test host inherits: the tiny template, QEMU, console readiness."""
+    return (
+        "superclass node {\n"
+        "    template tiny\n"
+        "    qemu\n"
+        f"    memory {memory}\n"
+        "    vcpus 1\n"
+        "    wait console 120\n"
+        "}\n"
+    )
+
+
+def write_project(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+# --------------------------------------------------------------------------- guests, CLI
+
+
+def ping(address: str, attempts: int = 5) -> bool:
+    """True when ``address`` answers one ICMP echo within a few tries."""
+    for _ in range(attempts):
+        done = subprocess.run(
+            ["ping", "-c", "1", "-W", "2", address], capture_output=True, check=False
+        )
+        if done.returncode == 0:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:
+    """Poll ``condition`` until it returns something true; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def cli_env() -> dict[str, str]:
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+    env.pop("CORRAL_CONFIG", None)
+    return env
+
+
+def run_corral(site: Site, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    """The real CLI with this session's site config, no terminal, stdin closed."""
+    return subprocess.run(
+        [str(CORRAL), "--config", str(site.toml), *args],
+        capture_output=True, text=True, timeout=timeout, env=cli_env(),
+        stdin=subprocess.DEVNULL, check=False,
+    )
