@@ -1,4 +1,4 @@
-"""Load project text through the real pipeline (parser, expand, resolve, build)."""
+"""Shared fixtures: load project text through the real pipeline (parser, expand, resolve, build)."""
 
 from __future__ import annotations
 
