@@ -16,7 +16,11 @@ addresses (a static DHCP lease each), odd hosts on DHCP.
   through a stream, ``defineXML`` and ``create``. The XML documents and seed
   ISOs are the ones Corral's builders make (same domains), built inside the
   timed region; the project file is parsed before the clock starts. Per-host
-  work runs on a pool of as many threads as Corral's session uses.
+  work runs on a pool of as many threads as Corral's session uses, in the
+  same two phases as Corral (every host built, then every host started):
+  a guest started early boots while the others are still being built, and
+  under TCG on a few cores that contention, not the work, would decide the
+  figure.
 
 Two modes: ``started`` (define + start; corral ``up --no-wait``) and, with
 ``--ready``, ``ready`` (until every guest printed ``corral-ready HOST`` on its
@@ -155,7 +159,7 @@ def run_raw(
         capacity = max(0, int(template.virtual_size or 0))
         network_name = names.network_name(project.name, SWITCH)
 
-        def one(host_name: str) -> None:
+        def build(host_name: str) -> libvirt.virDomain:
             host = project.hosts[host_name]
             disk = pool.createXML(storage.overlay_xml(
                 names.disk_volume(host.name), capacity, str(template.disk),
@@ -184,11 +188,12 @@ def run_raw(
                 model_hash=host.model_hash(),
             )))
             times.add_prepare(time.perf_counter() - t0)
-            conn.defineXML(xml).create()
+            return conn.defineXML(xml)
 
         hosts = sorted(project.hosts)
         with ThreadPoolExecutor(max_workers=workers) as executor:
-            list(executor.map(one, hosts))
+            domains = list(executor.map(build, hosts))
+            list(executor.map(lambda domain: domain.create(), domains))
         if wait:
             wait_for_consoles(project.name, hosts)
     finally:
@@ -234,6 +239,7 @@ class Bench:
         self.workers = workers
         self.template = TemplateRegistry(site.paths.templates).get("tiny")
         self.created: list[str] = []
+        self.cleanup_s = 0.0  # how long the last removal took (not timed in the figures)
         self._subnet = 0
 
     def _next_subnet(self) -> int:
@@ -265,6 +271,7 @@ class Bench:
     def clean(self, project: str, *, through_corral: bool) -> None:
         """Remove a project: with ``corral remove`` for corral's runs, then a sweep by name
         (which must then find nothing of corral's left)."""
+        started = time.perf_counter()
         if through_corral:
             with Session(self.site) as session:
                 remove(session, project)
@@ -275,6 +282,7 @@ class Bench:
             conn.close()
         if through_corral and left:
             raise RuntimeError(f"corral remove left {', '.join(left)}")
+        self.cleanup_s = time.perf_counter() - started
 
     def sweep_all(self) -> None:
         conn = libvirt.open(URI)
@@ -292,13 +300,15 @@ class Bench:
                 if variant == "corral":
                     seconds = self.corral_once(hosts, wait)
                     samples.corral.append(seconds)
-                    log(f"  N={hosts:<3} {'ready' if wait else 'started'} corral  {seconds:7.2f} s")
+                    log(f"  N={hosts:<3} {'ready' if wait else 'started'} corral  {seconds:7.2f} s"
+                        f"  (removed in {self.cleanup_s:.1f} s)")
                 else:
                     raw = self.raw_once(hosts, wait)
                     samples.raw.append(raw.total)
                     samples.raw_prepare.append(raw.prepare)
                     log(f"  N={hosts:<3} {'ready' if wait else 'started'} raw     "
-                        f"{raw.total:7.2f} s  (XML+seed building {raw.prepare:.2f} s CPU)")
+                        f"{raw.total:7.2f} s  (removed in {self.cleanup_s:.1f} s; "
+                        f"XML and seed building {raw.prepare:.2f} s of thread time)")
         return samples
 
 
