@@ -45,7 +45,7 @@ def site_toml(root: Path) -> str:
     return (
         "[defaults]\n"
         'virt_type = "qemu"\n'
-        'memory = "64M"\n\n'
+        'memory = "96M"\n\n'
         "[paths]\n"
         f'templates = "{root / "templates"}"\n'
         f'state = "{root / "state.db"}"\n'
@@ -164,7 +164,11 @@ def remove_project(site: Site, project: str) -> None:
 
 
 def node_superclass(memory: str = "96M") -> str:
-    """The superclass every test host inherits: the tiny template, QEMU, console readiness."""
+    """The superclass every test host inherits: the tiny template, QEMU, console readiness.
+
+    96 MiB is about the least the tiny template boots in: its Debian kernel
+    stops silently after "Probing EDD" at 64 MiB.
+    """
     return (
         "superclass node {\n"
         "    template tiny\n"

@@ -44,7 +44,7 @@ def project_text(name: str, outer: int) -> str:
 global {{
     project {name}
 }}
-{node_superclass("64M")}
+{node_superclass("96M")}
 switch outer {{
     address 10.240.{outer}.1/24
 }}

@@ -40,7 +40,7 @@ def project_text(name: str, subnet: int) -> str:
 global {{
     project {name}
 }}
-{node_superclass("64M")}
+{node_superclass("96M")}
 switch lan {{
     address 10.240.{subnet}.1/24
 }}
@@ -88,7 +88,7 @@ def test_remove_touches_only_its_own_project(site: Site, tiny, subnets, tmp_path
         assert shown.returncode == 0, shown.stderr
         (row,) = json.loads(shown.stdout)
         assert (row["project"], row["host"], row["state"]) == (alpha, "solo", "running")
-        assert row["memory_mib"] == 64 and row["addresses"] and row["service_host"] == "local"
+        assert row["memory_mib"] == 96 and row["addresses"] and row["service_host"] == "local"
 
         for name in (alpha, beta):
             assert libvirt_objects(name) == expected_objects(name, ["solo"], ["lan"])
