@@ -86,15 +86,34 @@ def ensure_pool(conn: libvirt.virConnect, project: str, runs_dir: str) -> libvir
                 pool = find_pool(conn, project)
                 if pool is None:
                     raise
-        if not pool.isActive():
-            try:
-                pool.create(0)
-            except libvirt.libvirtError:
-                if not pool.isActive():
-                    raise
+        start_pool(pool)
         if not pool.autostart():
             pool.setAutostart(1)
         return pool
+
+
+def start_pool(pool: libvirt.virStoragePool) -> None:
+    """Make a defined pool active, building its directory first when it is missing.
+
+    The directory can be missing although the pool is defined: another thread
+    or process defined the pool and has not built it yet, or a run was killed
+    between define and build. Building a directory pool that exists is
+    harmless, and a pool someone else started meanwhile is fine.
+    """
+    if pool.isActive():
+        return
+    try:
+        pool.create(0)
+        return
+    except libvirt.libvirtError:
+        if pool.isActive():
+            return
+    try:
+        pool.build(0)
+        pool.create(0)
+    except libvirt.libvirtError:
+        if not pool.isActive():
+            raise
 
 
 def find_volume(pool: libvirt.virStoragePool, name: str) -> libvirt.virStorageVol | None:
@@ -236,8 +255,7 @@ def delete_volumes(conn: libvirt.virConnect, project: str, host_name: str) -> No
     if pool is None:
         return
     with libvirt_errors(f"delete volumes of {project}.{host_name}"):
-        if not pool.isActive():
-            pool.create(0)
+        start_pool(pool)
         for name in (names.disk_volume(host_name), names.seed_volume(host_name)):
             volume = find_volume(pool, name)
             if volume is not None:
@@ -250,8 +268,7 @@ def remove_pool(conn: libvirt.virConnect, project: str) -> None:
     if pool is None:
         return
     with libvirt_errors(f"remove storage pool {names.pool_name(project)}"):
-        if not pool.isActive():
-            pool.create(0)
+        start_pool(pool)
         pool.refresh(0)
         for volume in pool.listAllVolumes(0):
             volume.delete(0)
