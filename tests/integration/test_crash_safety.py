@@ -2,9 +2,10 @@
 
 Each case starts the real CLI on a fresh project, watches libvirt from the
 side and kills the process right after a chosen object first appears: a
-network, a volume, a domain definition, a running domain. The rerun must
-bring every host of the file up and ready, leave exactly the file's domains,
-networks and volumes (no orphan), and ``remove`` must then leave nothing.
+network, the project's storage pool, a volume, a domain definition, a running
+domain. The rerun must bring every host of the file up and ready, leave
+exactly the file's domains, networks and volumes (no orphan), and ``remove``
+must then leave nothing.
 """
 
 from __future__ import annotations
@@ -83,6 +84,13 @@ class Watcher:
     def networks(self) -> bool:
         return any(n.name().startswith(self.prefix) for n in self.conn.listAllNetworks(0))
 
+    def pool(self) -> bool:
+        try:
+            self.conn.storagePoolLookupByName(f"corral-{self.project}")
+        except libvirt.libvirtError:
+            return False
+        return True
+
     def volumes(self) -> bool:
         try:
             pool = self.conn.storagePoolLookupByName(f"corral-{self.project}")
@@ -105,6 +113,7 @@ class Watcher:
 
 KILL_POINTS: dict[str, Callable[[Watcher], bool]] = {
     "first-network": Watcher.networks,
+    "pool-defined": Watcher.pool,
     "first-volume": Watcher.volumes,
     "first-domain-defined": Watcher.domains,
     "first-domain-running": Watcher.running,
