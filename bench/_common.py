@@ -102,6 +102,10 @@ def sweep(conn: libvirt.virConnect, project: str) -> list[str]:
     # Destroying a QEMU guest takes a second or two; do them side by side.
     with ThreadPoolExecutor(max_workers=SWEEP_WORKERS) as pool:
         removed = [f"domain {name}" for name in pool.map(_remove_domain, domains)]
+    # Console logs stay behind after a domain is undefined (also by corral remove).
+    for log in CONSOLE_LOGS.glob(f"{project}-*.log"):
+        with contextlib.suppress(OSError):
+            log.unlink()
     for network in conn.listAllNetworks(0):
         name = network.name()
         if not name.startswith(prefix):
@@ -138,9 +142,6 @@ def _remove_domain(domain: libvirt.virDomain) -> str:
         domain.undefineFlags(flags | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
     except libvirt.libvirtError:
         domain.undefineFlags(flags)
-    for log in (CONSOLE_LOGS / f"{name}-console.log", CONSOLE_LOGS / f"{name}.log"):
-        with contextlib.suppress(OSError):
-            log.unlink()
     return name
 
 

@@ -3,7 +3,7 @@
 Both variants run on the real local libvirtd in the same process run,
 alternating (corral first on even repetitions, raw first on odd ones), each
 with a fresh project name, and everything is removed between runs. The
-project: N hosts from the ``tiny`` template (64 MiB, one vCPU, ``qemu``), one
+project: N hosts from the ``tiny`` template (96 MiB by default, one vCPU, ``qemu``), one
 switch with a host address (so libvirt runs dnsmasq), even hosts with static
 addresses (a static DHCP lease each), odd hosts on DHCP.
 
@@ -60,6 +60,7 @@ from _common import (
 from corral.backends.base import BootSpec, DomainSpec, NicSpec
 from corral.backends.libvirt import domain_xml, names, network_xml, storage
 from corral.config import SiteConfig
+from corral.errors import CorralError
 from corral.images.registry import Template, TemplateRegistry
 from corral.images.seed import build_seed, ready_line
 from corral.model import Project
@@ -70,13 +71,12 @@ from corral.ops.session import DEFAULT_WORKERS, Session
 
 GOAL_RATIO = 1.3
 URI = "qemu:///system"
-READY_TIMEOUT_S = 600
 POLL_S = 0.5  # the same poll interval as corral's readiness wait
 SWITCH = "lan"
 
 
 # ---------------------------------------------------------------- the project file
-def project_text(project: str, hosts: int, subnet: int, wait: str) -> str:
+def project_text(project: str, hosts: int, subnet: int, wait: str, memory: int = 96) -> str:
     """N tiny hosts on one switch with a host address; even static, odd DHCP."""
     net = f"10.249.{subnet}"
     lines = [
@@ -84,7 +84,7 @@ def project_text(project: str, hosts: int, subnet: int, wait: str) -> str:
         "superclass node {",
         "    template tiny",
         "    qemu",
-        "    memory 64M",
+        f"    memory {memory}M",
         "    vcpus 1",
         f"    wait {wait}",
         "}",
@@ -107,9 +107,11 @@ def project_text(project: str, hosts: int, subnet: int, wait: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_project(root: Path, project: str, hosts: int, subnet: int, wait: str) -> Path:
+def write_project(
+    root: Path, project: str, hosts: int, subnet: int, wait: str, memory: int
+) -> Path:
     path = root / f"{project}.corral"
-    path.write_text(project_text(project, hosts, subnet, wait))
+    path.write_text(project_text(project, hosts, subnet, wait, memory))
     return path
 
 
@@ -138,7 +140,8 @@ class RawTimes:
 
 
 def run_raw(
-    project: Project, template: Template, runs_dir: Path, *, wait: bool, workers: int
+    project: Project, template: Template, runs_dir: Path, *, wait: bool, workers: int,
+    timeout_s: int,
 ) -> RawTimes:
     """The same network, pool, volumes and domains, straight through libvirt-python."""
     times = RawTimes()
@@ -195,17 +198,17 @@ def run_raw(
             domains = list(executor.map(build, hosts))
             list(executor.map(lambda domain: domain.create(), domains))
         if wait:
-            wait_for_consoles(project.name, hosts)
+            wait_for_consoles(project.name, hosts, timeout_s)
     finally:
         conn.close()
     times.total = time.perf_counter() - started
     return times
 
 
-def wait_for_consoles(project: str, hosts: list[str]) -> None:
+def wait_for_consoles(project: str, hosts: list[str], timeout_s: int) -> None:
     """Poll the serial console logs until each guest printed its ready line."""
     pending = {h: CONSOLE_LOGS / f"{names.domain_name(project, h)}-console.log" for h in hosts}
-    deadline = time.monotonic() + READY_TIMEOUT_S
+    deadline = time.monotonic() + timeout_s
     while pending:
         for host, log in list(pending.items()):
             try:
@@ -217,7 +220,7 @@ def wait_for_consoles(project: str, hosts: list[str]) -> None:
         if not pending:
             return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"raw: not ready after {READY_TIMEOUT_S} s: {sorted(pending)}")
+            raise RuntimeError(f"raw: not ready after {timeout_s} s: {sorted(pending)}")
         time.sleep(POLL_S)
 
 
@@ -232,8 +235,13 @@ class Samples:
 class Bench:
     """Owns the scratch site and every project it created, so it can sweep them all."""
 
-    def __init__(self, root: Path, site: SiteConfig, variants: tuple[str, ...], workers: int):
+    def __init__(
+        self, root: Path, site: SiteConfig, variants: tuple[str, ...], workers: int,
+        memory: int, ready_timeout: int,
+    ) -> None:
         self.root = root
+        self.memory = memory
+        self.ready_timeout = ready_timeout
         self.site = site
         self.variants = variants
         self.workers = workers
@@ -246,11 +254,16 @@ class Bench:
         self._subnet = self._subnet % 250 + 1
         return self._subnet
 
+    def _write(self, project: str, hosts: int, wait: bool) -> Path:
+        return write_project(
+            self.root, project, hosts, self._next_subnet(),
+            f"console {self.ready_timeout}" if wait else "none", self.memory,
+        )
+
     def corral_once(self, hosts: int, wait: bool) -> float:
         project = project_name("bc")
         self.created.append(project)
-        path = write_project(self.root, project, hosts, self._next_subnet(),
-                             "console 600" if wait else "none")
+        path = self._write(project, hosts, wait)
         try:
             return run_corral(self.site, path, wait=wait)
         finally:
@@ -259,12 +272,11 @@ class Bench:
     def raw_once(self, hosts: int, wait: bool) -> RawTimes:
         project = project_name("br")
         self.created.append(project)
-        path = write_project(self.root, project, hosts, self._next_subnet(),
-                             "console 600" if wait else "none")
+        path = self._write(project, hosts, wait)
         model = load_project(path, self.site)
         try:
             return run_raw(model, self.template, self.site.paths.runs, wait=wait,
-                           workers=self.workers)
+                           workers=self.workers, timeout_s=self.ready_timeout)
         finally:
             self.clean(project, through_corral=False)
 
@@ -333,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only-ready", action="store_true", help="time up-to-ready only")
     parser.add_argument("--variant", choices=("both", "corral", "raw"), default="both",
                         help="run one side only (e.g. under a profiler)")
+    parser.add_argument("--memory", type=int, default=96, help="MiB per guest")
+    parser.add_argument("--ready-timeout", type=int, default=600,
+                        help="seconds a guest may take to print its ready line")
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
                         help="threads for the raw variant's per-host work (corral's default)")
     args = parser.parse_args(argv)
@@ -347,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     with interrupt_on_sigterm(), scratch_dir("corral-bench-up-") as root:
         site = site_config(root, URI)
         origin = register_tiny(site, root)
-        bench = Bench(root, site, variants, args.workers)
+        bench = Bench(root, site, variants, args.workers, args.memory, args.ready_timeout)
         print(f"tiny template {origin}; {URI}; raw per-host threads: {args.workers}; "
               f"corral session workers: {DEFAULT_WORKERS}")
         results: list[tuple[str, int, Samples]] = []
@@ -360,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("interrupted: removing what the benchmark created", file=sys.stderr)
             return 130
+        except (CorralError, RuntimeError, libvirt.libvirtError) as error:
+            print(f"up_vs_libvirt: failed: {error}", file=sys.stderr)
+            return 1
         finally:
             bench.sweep_all()
     print()
