@@ -216,10 +216,23 @@ def pause(conn: libvirt.virConnect, name: str) -> None:
 
 
 def resume(conn: libvirt.virConnect, name: str) -> None:
+    """Unfreeze a paused domain.
+
+    A domain libvirt is still starting (QEMU launched paused, reason "starting
+    up") is left alone: libvirtd resumes it itself a moment later, also when
+    the client that asked for the start was killed meanwhile.
+    """
     domain = lookup(conn, name)
     with libvirt_errors(f"resume domain {name}"):
-        if domain.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
+        state, reason = domain.state()
+        if state != libvirt.VIR_DOMAIN_PAUSED or reason == libvirt.VIR_DOMAIN_PAUSED_STARTING_UP:
+            return
+        try:
             domain.resume()
+        except libvirt.libvirtError:
+            if domain.state()[0] != libvirt.VIR_DOMAIN_PAUSED:
+                return  # it started running on its own between our look and our call
+            raise
 
 
 def suspend(conn: libvirt.virConnect, name: str) -> None:
