@@ -67,26 +67,33 @@ def site_config(root: Path, uri: str) -> SiteConfig:
     return parse_site_config(text, path)
 
 
-def register_tiny(site: SiteConfig, work: Path) -> str:
+def register_tiny(site: SiteConfig, work: Path, extra_cmdline: str = "") -> str:
     """Register the ``tiny`` template in the site's (scratch) registry; say where from.
 
     A copy of the machine's registered template when there is one (read,
-    never written), else a fresh build from Debian packages.
+    never written), else a fresh build from Debian packages. ``extra_cmdline``
+    is appended to the copy's kernel command line.
     """
     registry = TemplateRegistry(site.paths.templates)
     if (REGISTERED_TEMPLATES / "tiny" / "manifest.json").is_file():
         source = TemplateRegistry(REGISTERED_TEMPLATES).get("tiny")
         registry.add(
             "tiny", source.disk, kernel=source.kernel, initrd=source.initrd,
-            cmdline=source.cmdline,
+            cmdline=_joined(source.cmdline, extra_cmdline),
         )
-        return f"copied from {source.directory}"
-    image = build_tiny(work / "tiny-build")
-    registry.add(
-        "tiny", image.disk, kernel=image.kernel, initrd=image.initrd, cmdline=image.cmdline,
-        move=True,
-    )
-    return "built from Debian packages"
+        origin = f"copied from {source.directory}"
+    else:
+        image = build_tiny(work / "tiny-build")
+        registry.add(
+            "tiny", image.disk, kernel=image.kernel, initrd=image.initrd,
+            cmdline=_joined(image.cmdline, extra_cmdline), move=True,
+        )
+        origin = "built from Debian packages"
+    return f"{origin}, kernel command line: {registry.get('tiny').cmdline}"
+
+
+def _joined(cmdline: str | None, extra: str) -> str:
+    return " ".join(part for part in (cmdline or "", extra) if part)
 
 
 def project_name(prefix: str) -> str:

@@ -12,15 +12,15 @@ addresses (a static DHCP lease each), odd hosts on DHCP.
   pool, run copies, seeds, domain definitions, second observe, starts).
 * **raw**: the same libvirt objects made directly with libvirt-python: the
   network, the pool, per host a qcow2 overlay volume on the template
-  (``<backingStore>``, libvirt runs ``qemu-img``), a seed volume uploaded
-  through a stream, ``defineXML`` and ``create``. The XML documents and seed
-  ISOs are the ones Corral's builders make (same domains), built inside the
-  timed region; the project file is parsed before the clock starts. Per-host
-  work runs on a pool of as many threads as Corral's session uses, in the
-  same two phases as Corral (every host built, then every host started):
-  a guest started early boots while the others are still being built, and
-  under TCG on a few cores that contention, not the work, would decide the
-  figure.
+  (``<backingStore>``, libvirt runs ``qemu-img``), a seed volume written in
+  place (as Corral does on a local service host), ``defineXML`` and ``create``.
+  The XML documents and seed ISOs are the ones Corral's builders make (same
+  domains), built inside the timed region; the project file is parsed before
+  the clock starts. Per-host work runs on a pool of as many threads as
+  Corral's session uses, in the same two phases as Corral (every host
+  built, then every host started): a guest started early boots while the
+  others are still being built, and under TCG on a few cores that
+  contention, not the work, would decide the figure.
 
 Two modes: ``started`` (define + start; corral ``up --no-wait``) and, with
 ``--ready``, ``ready`` (until every guest printed ``corral-ready HOST`` on its
@@ -34,10 +34,11 @@ ratio of at most 1.3.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,7 @@ from corral.model import Project
 from corral.model.load import load_project
 from corral.ops.apply import static_leases
 from corral.ops.projects import remove, up
+from corral.ops.reporting import SilentReporter
 from corral.ops.session import DEFAULT_WORKERS, Session
 
 GOAL_RATIO = 1.3
@@ -116,22 +118,75 @@ def write_project(
 
 
 # ---------------------------------------------------------------- the two variants
-def run_corral(site: SiteConfig, path: Path, *, wait: bool) -> float:
-    """Seconds for ``up`` from a fresh session (as one CLI invocation would)."""
+@contextlib.contextmanager
+def _phase(phases: dict[str, float], name: str) -> Iterator[None]:
     started = time.perf_counter()
-    with Session(site) as session:
+    try:
+        yield
+    finally:
+        phases[name] = phases.get(name, 0.0) + time.perf_counter() - started
+
+
+class _Tick:
+    def advance(self, label: str = "") -> None:
+        return None
+
+
+class PhaseReporter(SilentReporter):
+    """Times corral's progress phases ("building hosts", "starting hosts") and the
+    readiness wait (from its "waiting for" note), so a run shows where it went."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.phases: dict[str, float] = {}
+        self.wait_began: float | None = None
+
+    @contextlib.contextmanager
+    def progress(self, description: str, total: int) -> Iterator[_Tick]:
+        # "building hosts" -> build, "starting hosts" -> start
+        with _phase(self.phases, description.split()[0].removesuffix("ing")):
+            yield _Tick()
+
+    def note(self, message: str) -> None:
+        super().note(message)
+        if message.startswith("waiting for") and self.wait_began is None:
+            self.wait_began = time.perf_counter()
+
+
+@dataclass
+class CorralTimes:
+    total: float
+    phases: dict[str, float]
+
+
+def run_corral(site: SiteConfig, path: Path, *, wait: bool) -> CorralTimes:
+    """Seconds for ``up`` from a fresh session (as one CLI invocation would)."""
+    reporter = PhaseReporter()
+    started = time.perf_counter()
+    with Session(site, reporter) as session:
         result = up(session, path, wait=wait)
-    elapsed = time.perf_counter() - started
+    ended = time.perf_counter()
     if wait and not result.ok:
         failed = [f"{o.target.domain}: {o.reason}" for o in result.readiness if not o.ready]
         raise RuntimeError("corral up: hosts not ready: " + "; ".join(failed))
-    return elapsed
+    phases = dict(reporter.phases)
+    if reporter.wait_began is not None:
+        phases["wait"] = ended - reporter.wait_began
+    return CorralTimes(ended - started, phases)
+
+
+def describe_phases(total: float, phases: dict[str, float]) -> str:
+    """``build 1.2 + start 3.4 + wait 20.1 + rest 0.5``: rest is everything else."""
+    parts = [f"{name} {phases[name]:.1f}" for name in ("build", "start", "wait") if name in phases]
+    rest = total - sum(phases.get(name, 0.0) for name in ("build", "start", "wait"))
+    return " + ".join([*parts, f"rest {rest:.1f}"])
 
 
 @dataclass
 class RawTimes:
     total: float = 0.0
     prepare: float = 0.0  # XML documents and seed ISOs (pure Python)
+    phases: dict[str, float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_prepare(self, seconds: float) -> None:
@@ -172,12 +227,9 @@ def run_raw(
             iso = build_seed(host, project.name)
             times.add_prepare(time.perf_counter() - t0)
             seed = pool.createXML(storage.raw_volume_xml(names.seed_volume(host.name), len(iso)), 0)
-            stream = conn.newStream(0)
-            seed.upload(stream, 0, len(iso), 0)
-            sent = 0
-            while sent < len(iso):
-                sent += stream.send(iso[sent:])
-            stream.finish()
+            seed_file = Path(seed.path())
+            seed_file.write_bytes(iso)
+            seed_file.chmod(0o644)
             t0 = time.perf_counter()
             xml = domain_xml.to_string(domain_xml.build_domain(DomainSpec(
                 project=project.name,
@@ -195,10 +247,13 @@ def run_raw(
 
         hosts = sorted(project.hosts)
         with ThreadPoolExecutor(max_workers=workers) as executor:
-            domains = list(executor.map(build, hosts))
-            list(executor.map(lambda domain: domain.create(), domains))
+            with _phase(times.phases, "build"):
+                domains = list(executor.map(build, hosts))
+            with _phase(times.phases, "start"):
+                list(executor.map(lambda domain: domain.create(), domains))
         if wait:
-            wait_for_consoles(project.name, hosts, timeout_s)
+            with _phase(times.phases, "wait"):
+                wait_for_consoles(project.name, hosts, timeout_s)
     finally:
         conn.close()
     times.total = time.perf_counter() - started
@@ -260,7 +315,7 @@ class Bench:
             f"console {self.ready_timeout}" if wait else "none", self.memory,
         )
 
-    def corral_once(self, hosts: int, wait: bool) -> float:
+    def corral_once(self, hosts: int, wait: bool) -> CorralTimes:
         project = project_name("bc")
         self.created.append(project)
         path = self._write(project, hosts, wait)
@@ -309,18 +364,21 @@ class Bench:
         for rep in range(repeat):
             order = self.variants if rep % 2 == 0 else tuple(reversed(self.variants))
             for variant in order:
+                mode = "ready" if wait else "started"
                 if variant == "corral":
-                    seconds = self.corral_once(hosts, wait)
-                    samples.corral.append(seconds)
-                    log(f"  N={hosts:<3} {'ready' if wait else 'started'} corral  {seconds:7.2f} s"
+                    times = self.corral_once(hosts, wait)
+                    samples.corral.append(times.total)
+                    log(f"  N={hosts:<3} {mode:<7} corral {times.total:7.2f} s = "
+                        f"{describe_phases(times.total, times.phases)}"
                         f"  (removed in {self.cleanup_s:.1f} s)")
                 else:
                     raw = self.raw_once(hosts, wait)
                     samples.raw.append(raw.total)
                     samples.raw_prepare.append(raw.prepare)
-                    log(f"  N={hosts:<3} {'ready' if wait else 'started'} raw     "
-                        f"{raw.total:7.2f} s  (removed in {self.cleanup_s:.1f} s; "
-                        f"XML and seed building {raw.prepare:.2f} s of thread time)")
+                    log(f"  N={hosts:<3} {mode:<7} raw    {raw.total:7.2f} s = "
+                        f"{describe_phases(raw.total, raw.phases)}"
+                        f"  (removed in {self.cleanup_s:.1f} s; XML and seeds "
+                        f"{raw.prepare:.2f} s of thread time)")
         return samples
 
 
@@ -348,6 +406,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory", type=int, default=96, help="MiB per guest")
     parser.add_argument("--ready-timeout", type=int, default=600,
                         help="seconds a guest may take to print its ready line")
+    parser.add_argument(
+        "--kernel-args", default="no_timer_check",
+        help="appended to the template copy's kernel command line (see README)")
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
                         help="threads for the raw variant's per-host work (corral's default)")
     args = parser.parse_args(argv)
@@ -361,9 +422,9 @@ def main(argv: list[str] | None = None) -> int:
 
     with interrupt_on_sigterm(), scratch_dir("corral-bench-up-") as root:
         site = site_config(root, URI)
-        origin = register_tiny(site, root)
+        origin = register_tiny(site, root, args.kernel_args)
         bench = Bench(root, site, variants, args.workers, args.memory, args.ready_timeout)
-        print(f"tiny template {origin}; {URI}; raw per-host threads: {args.workers}; "
+        print(f"tiny template {origin}\n{URI}; raw per-host threads: {args.workers}; "
               f"corral session workers: {DEFAULT_WORKERS}")
         results: list[tuple[str, int, Samples]] = []
         try:
