@@ -214,8 +214,11 @@ def test_live_memory_change_through_upgrade_shows_in_the_guest(lab: Lab, site: S
             assert grown
             after = _mem_total_kib(console)
             assert 30 * 1024 <= after - before <= 34 * 1024, (before, after)
-        row = lab.rows()["far"]
-        assert row.memory_mib == 160 and row.state == "running"
+        # QEMU reports balloon changes at most once a second: status may lag that much.
+        row = wait_for(
+            lambda: (r := lab.rows()["far"]).memory_mib == 160 and r, 10, "status to show 160 MiB"
+        )
+        assert row.state == "running"
         assert row.uptime_s >= uptime_before, "the guest was restarted"
         assert projects.plan_file(session, lab.path).empty
 
