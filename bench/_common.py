@@ -16,7 +16,6 @@ import os
 import secrets
 import shutil
 import signal
-import statistics
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -164,10 +163,6 @@ def interrupt_on_sigterm() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def best_and_median(samples: list[float]) -> tuple[float, float]:
-    return min(samples), statistics.median(samples)
 
 
 def require_root_for(uri: str) -> str | None:

@@ -284,7 +284,6 @@ def wait_for_consoles(project: str, hosts: list[str], timeout_s: int) -> None:
 class Samples:
     corral: list[float] = field(default_factory=list)
     raw: list[float] = field(default_factory=list)
-    raw_prepare: list[float] = field(default_factory=list)
 
 
 class Bench:
@@ -374,7 +373,6 @@ class Bench:
                 else:
                     raw = self.raw_once(hosts, wait)
                     samples.raw.append(raw.total)
-                    samples.raw_prepare.append(raw.prepare)
                     log(f"  N={hosts:<3} {mode:<7} raw    {raw.total:7.2f} s = "
                         f"{describe_phases(raw.total, raw.phases)}"
                         f"  (removed in {self.cleanup_s:.1f} s; XML and seeds "
