@@ -43,3 +43,6 @@ test: setup lint
 
 bench: setup
 	$(PY) bench/parse_resolve.py
+	$(PY) bench/status_scale.py
+	@$(CORRAL) template list --json | grep -q '"tiny"' || $(CORRAL) template build tiny
+	$(PY) bench/up_vs_libvirt.py

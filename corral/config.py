@@ -67,7 +67,7 @@ class Defaults(_Section):
     """Values for hosts that do not set them."""
 
     template: str | None = None
-    memory: int = Field(default=64, ge=1)  # MiB; MLN's default_memory
+    memory: int = Field(default=128, ge=1)  # MiB; MLN said 64, too small for a modern kernel
     size: int | None = Field(default=None, ge=1)  # MiB; None = the template's own size
     virt: Virt = Virt.KVM
     virt_type: Literal["auto", "kvm", "qemu"] = "auto"

@@ -38,7 +38,7 @@ def test_builtin_defaults_run_on_the_local_machine(tmp_path: Path) -> None:
     assert site == SiteConfig()
     assert site.service_hosts["local"].uri == LOCAL_URI == "qemu:///system"
     assert (site.defaults.memory, site.defaults.virt, site.defaults.virt_type) == (
-        64,
+        128,
         Virt.KVM,
         "auto",
     )

@@ -309,6 +309,13 @@ class Backend(ABC):
     def domain_stats(self, project: str | None = None) -> list[DomainStats]:
         """State and resource use of Corral's domains, from one bulk query."""
 
+    def domain_states(self, project: str | None = None) -> dict[str, DomainState]:
+        """Domain name -> state for Corral's domains; what readiness polls.
+
+        Backends should override this with something cheaper than full stats.
+        """
+        return {row.domain: row.state for row in self.domain_stats(project)}
+
     @abstractmethod
     def leases(self, network_names: Iterable[str]) -> dict[str, list[str]]:
         """DHCP leases of the given networks: MAC (lower case) -> IP addresses."""

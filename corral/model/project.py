@@ -116,7 +116,7 @@ class Host(_Frozen):
     name: str
     virt: Virt = Virt.KVM
     template: str | None = None
-    memory_mib: int = 64
+    memory_mib: int = 128
     maxmem_mib: int | None = None
     vcpus: int = 1
     maxvcpus: int | None = None

@@ -188,9 +188,14 @@ def _start_hosts(
         return [Outcome(t, True, "not waited for", 0.0) for t in targets]
     session.reporter.note(f"waiting for {len(targets)} host(s) to be ready")
     networks = _networks_by_service_host(sighting)
+    console_readable = {
+        sh: session.backend(sh).capabilities().console_log for sh in set(service_of.values())
+    }
     return wait_until_ready(
         targets,
-        lambda pending: _observe_for_readiness(session, project, pending, service_of, networks),
+        lambda pending: _observe_for_readiness(
+            session, project, pending, service_of, networks, console_readable
+        ),
         on_ready=lambda o: session.reporter.note(
             f"  {o.target.domain}: {'ready' if o.ready else 'NOT READY'} ({o.reason})"
         ),
@@ -207,6 +212,7 @@ def _observe_for_readiness(
     pending: list[Target],
     service_of: dict[str, str],
     networks: dict[str, list[str]],
+    console_readable: dict[str, bool],
 ) -> dict[str, Observation]:
     result: dict[str, Observation] = {}
     by_host: dict[str, list[Target]] = {}
@@ -214,9 +220,9 @@ def _observe_for_readiness(
         by_host.setdefault(service_of[target.domain], []).append(target)
     for service_host, targets in by_host.items():
         backend = session.backend(service_host)
-        states = {s.domain: s.state.value for s in backend.domain_stats(project)}
+        states = {name: state.value for name, state in backend.domain_states(project).items()}
         leases = backend.leases(networks.get(service_host, []))
-        console_ok = backend.capabilities().console_log
+        console_ok = console_readable[service_host]
         for target in targets:
             console = backend.console_output(target.domain) if console_ok else None
             probe = None

@@ -16,6 +16,7 @@ from corral.backends.base import (
     Backend,
     Capabilities,
     DomainSpec,
+    DomainState,
     DomainStats,
     HostInfo,
     NicSpec,
@@ -91,6 +92,9 @@ class LibvirtBackend(Backend):
 
     def domain_stats(self, project: str | None = None) -> list[DomainStats]:
         return observe.domain_stats(self.conn, self.name, project)
+
+    def domain_states(self, project: str | None = None) -> dict[str, DomainState]:
+        return observe.domain_states(self.conn, project)
 
     def leases(self, network_names: Iterable[str]) -> dict[str, list[str]]:
         with libvirt_errors("read DHCP leases"):

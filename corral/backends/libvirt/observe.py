@@ -116,6 +116,17 @@ def _corral_domains(conn: libvirt.virConnect, project: str | None, flags: int) -
     return seen
 
 
+def domain_states(conn: libvirt.virConnect, project: str | None) -> dict[str, DomainState]:
+    """State of each Corral domain from a state-only bulk call (no QEMU queries).
+
+    Cheap enough to poll every half second while guests boot, unlike the full
+    stats, which ask every running QEMU for its balloon and vCPUs.
+    """
+    with libvirt_errors("read domain states"):
+        seen = _corral_domains(conn, project, libvirt.VIR_DOMAIN_STATS_STATE)
+        return {item.domain.name(): item.state for item in seen}
+
+
 def observe_domains(conn: libvirt.virConnect, project: str | None) -> tuple[ObservedDomain, ...]:
     with libvirt_errors("list domains"):
         seen = _corral_domains(conn, project, libvirt.VIR_DOMAIN_STATS_STATE)
