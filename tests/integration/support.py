@@ -102,11 +102,28 @@ def libvirt_objects(project: str) -> LibvirtObjects:
         )
         volumes: frozenset[str] = frozenset()
         if pool is not None and pool.isActive():
-            pool.refresh(0)
+            _refresh(pool)
             volumes = frozenset(pool.listVolumes())
         return LibvirtObjects(domains, networks, pool is not None, volumes)
     finally:
         conn.close()
+
+
+def _refresh(pool: libvirt.virStoragePool, timeout: float = 30.0) -> None:
+    """Rescan the pool's directory, so volumes libvirt was not told about count too.
+
+    Libvirt refuses while a volume job runs, e.g. one a killed client started
+    (its creation or upload continues in the daemon): wait for it.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pool.refresh(0)
+            return
+        except libvirt.libvirtError as error:
+            if "asynchronous jobs" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def expected_objects(project: str, hosts: list[str], switches: list[str]) -> LibvirtObjects:
@@ -137,7 +154,7 @@ def force_clean(project: str) -> None:
         for pool in conn.listAllStoragePools(0):
             if pool.name() == f"corral-{project}":
                 if pool.isActive():
-                    pool.refresh(0)
+                    _refresh(pool)
                     for volume in pool.listAllVolumes(0):
                         volume.delete(0)
                     pool.destroy()
