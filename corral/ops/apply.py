@@ -198,15 +198,13 @@ def _live_updates(
             backend.set_vcpus(domain, int(change.new), live=True, config=False)
             lines.append(f"  vcpus {change.old} -> {change.new} (live)")
     for change in nic_changes(action):
-        old_mac = str(change.old).split()[-1] if change.old and " " in str(change.old) else None
-        if change.old is not None and old_mac:
+        if change.old is not None:
+            old_mac = str(change.old).split()[-1]
             backend.detach_interface(domain, old_mac, live=True, config=False)
         if change.new is not None:
-            host = action.host
-            name = change.field.split()[-1]
-            mac = next(i.mac for i in host.interfaces if i.name == name) if host else None
-            if mac and mac in by_mac:
-                backend.attach_interface(domain, by_mac[mac], live=True, config=False)
+            new_mac = str(change.new).split()[-1]
+            if new_mac in by_mac:
+                backend.attach_interface(domain, by_mac[new_mac], live=True, config=False)
         lines.append(f"  {change.describe()}")
     return lines
 

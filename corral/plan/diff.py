@@ -128,10 +128,10 @@ def _interface_changes(old: tuple[Interface, ...], new: tuple[Interface, ...]) -
     changes = []
     for name in sorted(set(before) | set(after)):
         a, b = before.get(name), after.get(name)
-        if a is None:
-            changes.append(Change(f"interface {name}", None, b.switch if b else None, live=True))
-        elif b is None:
-            changes.append(Change(f"interface {name}", a.switch, None, live=True))
+        if a is None and b is not None:
+            changes.append(Change(f"interface {name}", None, _nic(b), live=True))
+        elif b is None and a is not None:
+            changes.append(Change(f"interface {name}", _nic(a), None, live=True))
         elif (a.switch, a.mac) != (b.switch, b.mac):
             changes.append(Change(f"interface {name}", _nic(a), _nic(b), live=True))
         else:
@@ -143,7 +143,8 @@ def _interface_changes(old: tuple[Interface, ...], new: tuple[Interface, ...]) -
 
 
 def _nic(interface: Interface) -> str:
-    return f"{interface.switch} {interface.mac}"
+    """``SWITCH MAC``: how a NIC change reads, and where apply finds the MAC to unplug."""
+    return f"{interface.switch or '-'} {interface.mac}"
 
 
 _SECRET_FIELDS = ("root_passwd", "vncpasswd")

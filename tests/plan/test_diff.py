@@ -106,3 +106,14 @@ def test_inactive_switch_is_started_and_orphan_disk_noted():
     plan = plan_project(project, seen)
     assert [a.kind for a in plan.actions] == [ActionKind.START_SWITCH, ActionKind.CREATE_HOST]
     assert "interrupted build" in plan.actions[1].reason
+
+
+def test_removed_nic_names_the_mac_to_unplug():
+    nic2 = Interface(name="eth1", switch="lan", address="dhcp", mac="52:54:00:00:00:02")
+    before = _project(_host().model_copy(update={"interfaces": (*_host().interfaces, nic2)}))
+    after = _project(_host())
+    (action,) = plan_project(after, _seen(before)).actions
+    (change,) = action.changes
+    assert (change.field, change.old, change.new, change.live) == (
+        "interface eth1", "lan 52:54:00:00:00:02", None, True,
+    )
