@@ -39,7 +39,7 @@ class RichReporter:
     @contextmanager
     def progress(self, description: str, total: int) -> Iterator[_Bar]:
         if self.quiet or not self.console.is_terminal or total < 2:
-            if not self.quiet:
+            if not self.quiet and total:
                 self.console.print(f"{description} ({total})", highlight=False, markup=False)
             yield _Bar(None, None, self.console if not self.quiet else Console(quiet=True))
             return
