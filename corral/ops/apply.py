@@ -33,7 +33,7 @@ HOST_BUILD_KINDS = (ActionKind.CREATE_HOST, ActionKind.RECREATE_HOST)
 
 @dataclass(frozen=True, slots=True)
 class Applied:
-    """What execute did, line by line, and the hosts it built (to be started)."""
+    """What execute did, line by line, and the domains it built."""
 
     lines: tuple[str, ...]
     built: tuple[str, ...]
@@ -284,7 +284,7 @@ def execute(
             service_host, name = network
             session.backend(service_host).remove_network(name)
         lines.append(action.describe())
-    return Applied(tuple(lines), tuple(a.target for a in builds if built))
+    return Applied(tuple(lines), tuple(built))
 
 
 def replug_guests(
