@@ -10,11 +10,27 @@ set -eu
 KERNEL=${CORRAL_KERNEL_CACHE:-/var/cache/corral/kernel}/vmlinuz
 RUN=/run/corral
 
+ensure_virtlogd() {
+    # libvirtd needs virtlogd for every domain start; a stale pid file or a
+    # virtlogd that is still dying must not leave us without one.
+    i=0
+    until virt-admin -c virtlogd:///system version >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ $i -gt 50 ] && { echo "start-daemons: virtlogd does not answer" >&2; exit 1; }
+        if ! pgrep -x virtlogd >/dev/null 2>&1; then
+            rm -f /run/virtlogd.pid
+            virtlogd -d || true
+        fi
+        sleep 0.2
+    done
+}
+
+mkdir -p /var/log/libvirt /var/lib/libvirt/qemu /var/cache/libvirt "$RUN"
 if virsh -c qemu:///system version >/dev/null 2>&1; then
+    ensure_virtlogd
     echo "start-daemons: libvirtd already answers"
     exit 0
 fi
-mkdir -p /var/log/libvirt /var/lib/libvirt/qemu /var/cache/libvirt "$RUN"
 
 kvm_works() {
     [ -c /dev/kvm ] || return 1
@@ -24,7 +40,7 @@ kvm_works() {
     echo "$out" | grep -q "Linux version"
 }
 
-pgrep -x virtlogd >/dev/null 2>&1 || virtlogd -d
+ensure_virtlogd
 pkill -x libvirtd 2>/dev/null && sleep 0.5 || true
 rm -f /run/libvirtd.pid /var/run/libvirtd.pid
 
