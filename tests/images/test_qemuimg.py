@@ -59,10 +59,14 @@ def test_info_works_while_a_writer_holds_the_image(tmp_path: Path) -> None:
     holder = subprocess.Popen(
         ["qemu-io", "-f", "qcow2", str(image)],
         stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
+        # Its prompt comes once the image is open; probing the lock before
+        # that could make qemu-io itself lose the race for the lock.
+        assert holder.stdout is not None
+        assert holder.stdout.read(len(b"qemu-io> ")) == b"qemu-io> "
         _wait_until_locked(image)
         assert qemuimg.info(image).format == "qcow2"
     finally:
