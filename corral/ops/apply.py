@@ -240,7 +240,6 @@ def execute(
     lines += [a.describe() for a in plan.of_kind(
         ActionKind.CREATE_SWITCH, ActionKind.UPDATE_SWITCH, ActionKind.START_SWITCH
     )]
-    lines += replug_guests(session, project, plan, sighting, networks)
 
     for action in plan.of_kind(ActionKind.RECREATE_HOST):
         seen = sighting.domain(action.target)
@@ -285,35 +284,6 @@ def execute(
             session.backend(service_host).remove_network(name)
         lines.append(action.describe())
     return Applied(tuple(lines), tuple(built))
-
-
-def replug_guests(
-    session: Session,
-    project: Project,
-    plan: Plan,
-    sighting: Sighting,
-    networks: dict[tuple[str, str], str],
-) -> list[str]:
-    """Reconnect running guests to switches whose network was redefined.
-
-    Restarting a libvirt network drops the taps of the guests on it and
-    libvirt has no call to plug them back, so each such NIC is unplugged and
-    plugged again live (same MAC, so the guest keeps its address).
-    """
-    changed = {a.target for a in plan.of_kind(ActionKind.UPDATE_SWITCH)}
-    lines = []
-    for seen in sighting.project.hosts.values():
-        host = project.hosts.get(seen.name)
-        if seen.state != "running" or host is None:
-            continue
-        backend = session.backend(seen.service_host)
-        for nic in nics_for(host, project, networks):
-            switch = next(i.switch for i in host.interfaces if i.mac == nic.mac)
-            if switch in changed and nic.network is not None:
-                backend.detach_interface(seen.domain, nic.mac, live=True, config=False)
-                backend.attach_interface(seen.domain, nic, live=True, config=False)
-                lines.append(f"  reconnected {seen.domain} {nic.name} to {nic.network}")
-    return lines
 
 
 def _networks_of(sighting: Sighting, switch: str) -> list[tuple[str, str]]:

@@ -71,7 +71,7 @@ def _switch_update(switch: Switch, seen: ObservedSwitch) -> Action:
         )
     return Action(
         ActionKind.UPDATE_SWITCH, switch.name, switch=switch, changes=changes,
-        reason="network redefined; attached guests are reconnected",
+        reason="network restarted; running guests are plugged into it again",
     )
 
 

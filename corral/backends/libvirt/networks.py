@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 import libvirt
 from lxml import etree
@@ -48,6 +50,7 @@ def ensure(
     root = network_xml.build_network(project, switch, leases)
     wanted_leases = network_xml.static_leases_of(root)  # those this switch can serve
     name = names.network_name(project, switch.name)
+    taps: list[str] = []
     with libvirt_errors(f"set up network {name}"):
         network = find(conn, name)
         if network is None:
@@ -61,15 +64,55 @@ def ensure(
                     hint="rename the switch or remove that network",
                 )
             if mark.model_hash != switch.model_hash():
+                taps = attached_taps(conn, name) if network.isActive() else []
                 _redefine(conn, network, current, root)
                 network = conn.networkLookupByName(name)
             elif network_xml.static_leases_of(current) != wanted_leases:
                 _sync_leases(network, current, wanted_leases)
         if not network.isActive():
             network.create()
+            if taps:
+                _rebridge(conn, network.bridgeName(), taps)
         if network.autostart():
             network.setAutostart(0)
     return name
+
+
+def attached_taps(conn: libvirt.virConnect, network: str) -> list[str]:
+    """Host-side tap devices of running guests plugged into ``network``."""
+    taps = []
+    for domain in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
+        try:
+            root = etree.fromstring(domain.XMLDesc(0).encode())
+        except libvirt.libvirtError:
+            continue
+        for iface in root.iterfind("devices/interface[@type='network']"):
+            source = iface.find("source")
+            target = iface.find("target")
+            if source is not None and source.get("network") == network and target is not None:
+                taps.append(target.get("dev", ""))
+    return [t for t in taps if t]
+
+
+def _rebridge(conn: libvirt.virConnect, bridge: str, taps: list[str]) -> None:
+    """Plug guests' taps into the restarted network's new bridge.
+
+    Restarting a network deletes its bridge, and libvirt has no call to plug
+    running guests back (it does so itself only when the daemon restarts).
+    Unplugging and replugging the NIC would give the guest a new, unconfigured
+    device; moving the tap keeps the guest's NIC and address as they were.
+    This needs the bridge to be on this machine, so it is done only for a
+    local QEMU connection; on a remote service host the guests stay unplugged
+    until they restart (a known limit), and other drivers have no real taps.
+    """
+    local = urlsplit(conn.getURI()).hostname in (None, "", "localhost")
+    if not local or conn.getType() != "QEMU":
+        return
+    for tap in taps:
+        subprocess.run(
+            ["ip", "link", "set", "dev", tap, "master", bridge, "up"],
+            capture_output=True, check=False,
+        )
 
 
 def _redefine(
@@ -80,9 +123,9 @@ def _redefine(
 ) -> None:
     """Replace the definition (same UUID), stopping it first; ``ensure`` starts it again.
 
-    Guests attached to it lose their link until they are reconnected (the
-    operations layer re-attaches their NICs); static lease changes alone never
-    come here, they are applied live.
+    Guests attached to it lose their link until their taps are moved to the
+    new bridge (``_rebridge``); static lease changes alone never come here,
+    they are applied live.
     """
     uuid = current.findtext("uuid")
     if uuid:
