@@ -92,7 +92,9 @@ def register_tiny(site: SiteConfig, work: Path, extra_cmdline: str = "") -> str:
 
 
 def _joined(cmdline: str | None, extra: str) -> str:
-    return " ".join(part for part in (cmdline or "", extra) if part)
+    """The template's command line plus the extra arguments it does not have yet."""
+    words = (cmdline or "").split()
+    return " ".join(words + [w for w in extra.split() if w not in words])
 
 
 def project_name(prefix: str) -> str:
