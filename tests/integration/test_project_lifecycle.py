@@ -39,7 +39,9 @@ HOSTS = ["far", "fixed", "roam"]
 SWITCHES = ["back", "front"]
 
 
-def project_text(name: str, front: int, back: int, far_memory: str = "128M") -> str:
+def project_text(
+    name: str, front: int, back: int, far_memory: str = "128M", back_prefix: int = 24
+) -> str:
     return f"""\
 global {{
     project {name}
@@ -49,7 +51,7 @@ switch front {{
     address 10.240.{front}.1/24
 }}
 switch back {{
-    address 10.240.{back}.1/24
+    address 10.240.{back}.1/{back_prefix}
 }}
 host fixed {{
     superclass node
@@ -246,3 +248,20 @@ def test_data_written_in_a_guest_survives_stop_and_start(lab: Lab, site: Site) -
             assert console.run("cat /root/stamp").strip() == stamp.group(1)
             assert console.run("cat /root/typed").strip() == "typed-at-the-console"
     assert ping(f"10.240.{lab.front}.10")
+
+
+def test_switch_change_keeps_running_guests_connected(lab: Lab, site: Site) -> None:
+    # Narrowing the back switch restarts its network; the running guest on it
+    # must be plugged into the new bridge with its NIC and address unchanged.
+    with site.session() as session:
+        uptime_before = lab.rows()["far"].uptime_s
+        write_project(
+            lab.path, project_text(lab.name, lab.front, lab.back, "160M", back_prefix=25)
+        )
+        text = projects.upgrade(session, lab.path).describe()
+        assert "~ switch back: update" in text, text
+        assert "address: " in text and f"10.240.{lab.back}.1/25" in text, text
+        assert projects.plan_file(session, lab.path).empty
+    assert wait_for(lambda: ping(f"10.240.{lab.back}.20") or None, 30, "far to answer ping")
+    row = lab.rows()["far"]
+    assert row.state == "running" and row.uptime_s >= uptime_before
