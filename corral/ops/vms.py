@@ -48,14 +48,14 @@ def vm_action(session: Session, target: str, action: str) -> str:
     run, done = _ACTIONS[action]
     backend, seen = find_vm(session, target)
     run(backend, seen.domain)
-    _log(session, seen, action)
+    _log(session, target, action)
     return f"{target}: {done}"
 
 
 def vm_shutdown(session: Session, target: str, timeout_s: float) -> str:
     backend, seen = find_vm(session, target)
     outcome = backend.shutdown(seen.domain, timeout_s)
-    _log(session, seen, "shutdown")
+    _log(session, target, "shutdown")
     return f"{target}: {outcome.value.replace('_', ' ')}"
 
 
@@ -72,14 +72,14 @@ def vm_set_memory(session: Session, target: str, memory: str) -> str:
             hint="raise maxmem in the project file and run corral upgrade",
         )
     backend.set_memory(seen.domain, mib, live=seen.state == "running", config=True)
-    _log(session, seen, f"mem-set {mib}")
+    _log(session, target, f"mem-set {mib}")
     return f"{target}: memory set to {mib} MiB"
 
 
 def vm_set_vcpus(session: Session, target: str, count: int) -> str:
     backend, seen = find_vm(session, target)
     backend.set_vcpus(seen.domain, count, live=seen.state == "running", config=True)
-    _log(session, seen, f"vcpu-set {count}")
+    _log(session, target, f"vcpu-set {count}")
     return f"{target}: {count} vCPU(s)"
 
 
@@ -104,7 +104,10 @@ def vm_console(session: Session, target: str) -> None:
         raise BackendError(f"console of {target} ended with exit code {result.returncode}")
 
 
-def _log(session: Session, seen: ObservedHost, action: str) -> None:
+def _log(session: Session, target: str, action: str) -> None:
+    """Record a VM operation; the project comes from the target, never from the
+    domain name, which cannot be split when project names hold hyphens."""
     store = session.store
     if store is not None:
-        store.log_operation(seen.domain.split("-")[0], action, seen.domain, "ok", "")
+        project, _ = parse_target(target)
+        store.log_operation(project, action, target, "ok", "")

@@ -152,3 +152,15 @@ def test_changed_switch_is_redefined(session, lab_file):
     result = projects.upgrade(session, path)
     assert "~ switch front: update" in result.describe()
     assert projects.plan_file(session, path).empty
+
+
+def test_vm_operations_are_logged_under_a_hyphenated_project(session, tmp_path):
+    path = tmp_path / "lab2.corral"
+    path.write_text(
+        "global { project my-lab }\nswitch s { }\n"
+        "host web {\n template base\n qemu\n wait none\n network eth0 { switch s }\n}\n"
+    )
+    projects.up(session, path, wait=False)
+    vms.vm_action(session, "my-lab.web", "pause")
+    (entry,) = [op for op in session.store.operations("my-lab") if op.action == "pause"]
+    assert entry.target == "my-lab.web"
