@@ -98,8 +98,9 @@ def check(session: Session, project: Project, plan: Plan, *, recreate: bool) -> 
         raise SourceErrors(problems)
 
 
-def switch_placement(project: Project) -> dict[str, set[str]]:
-    """Service hosts each switch must exist on: where its hosts run, or where it says."""
+def switch_placement(project: Project, default: str) -> dict[str, set[str]]:
+    """Service hosts each switch must exist on: where its hosts run, or where it
+    says, or (a switch nobody uses yet) the site's default service host."""
     where: dict[str, set[str]] = defaultdict(set)
     for host in project.hosts.values():
         for nic in host.interfaces:
@@ -109,8 +110,7 @@ def switch_placement(project: Project) -> dict[str, set[str]]:
         if switch.service_host:
             where[name].add(switch.service_host)
         elif not where[name]:
-            where[name].add(next(iter(project.hosts.values())).service_host
-                            if project.hosts else "local")
+            where[name].add(default)
     return where
 
 
@@ -127,7 +127,9 @@ def ensure_switches(session: Session, project: Project) -> dict[tuple[str, str],
     """Ensure every switch on every service host that needs it; (switch, host) -> network."""
     jobs = [
         (name, service_host)
-        for name, hosts in sorted(switch_placement(project).items())
+        for name, hosts in sorted(
+            switch_placement(project, session.site.defaults.service_host).items()
+        )
         for service_host in sorted(hosts)
         if name in project.switches
     ]
