@@ -3,6 +3,7 @@ remove/status/list/info`` do, callable from the CLI and the server alike."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -85,8 +86,6 @@ def _apply_file(session: Session, path: Path, *, recreate: bool) -> tuple[Projec
 
 
 def _project_hash(project: Project) -> str:
-    import hashlib
-
     digest = hashlib.sha256()
     for name in sorted(project.hosts):
         digest.update(project.hosts[name].model_hash().encode())
@@ -111,8 +110,7 @@ def up(session: Session, path: Path, *, recreate: bool = False, wait: bool = Tru
 def upgrade(session: Session, path: Path, *, recreate: bool = False) -> ApplyResult:
     """Apply a changed file to a running project; new hosts are started as well."""
     project, result = _apply_file(session, path, recreate=recreate)
-    fresh = [a.target for a in result.plan.actions if a.kind.value in (
-        "create-host", "recreate-host")]
+    fresh = [a.target for a in result.plan.of_kind(*applying.HOST_BUILD_KINDS)]
     started = _start_hosts(session, project.name, fresh, wait=False) if fresh else []
     return ApplyResult(result.plan, result.lines, tuple(o.target.domain for o in started))
 
