@@ -1,23 +1,60 @@
-"""The one exception hierarchy of Corral.
+"""The one exception hierarchy of Corral, and the one table of outcome codes.
 
 Every error a user can cause is a :class:`CorralError`. Library code raises
-these and never prints or exits; exactly one place (``corral.cli.errors``)
-turns them into text and an exit code, and the server maps ``category`` to an
-HTTP status.
+these and never prints or exits; the CLI (``corral.cli.errors``) turns them
+into text and the exit code of their :class:`Outcome`, and the server into
+the HTTP status of the same outcome. Exit codes and HTTP statuses are written
+here and nowhere else, so every outcome has exactly one code of its own.
 
-    CorralError                 category      exit  http
-    ├── SourceErrors            "input"         1    400   (one or more positioned errors)
-    ├── ConfigError             "config"        2    500   (site configuration)
-    ├── NotFoundError           "not_found"     3    404
-    ├── ConflictError           "conflict"      4    409   (refused: in use, needs --recreate, ...)
-    ├── BackendError            "backend"       5    502   (libvirt, qemu-img, ...)
-    └── OperationTimeout        "timeout"       6    504
+    CorralError                 outcome           exit  http
+    ├── SourceErrors            INVALID_INPUT        1   422  (positioned errors in a project)
+    ├── ConfigError             CONFIG               2   500  (site configuration)
+    ├── NotFoundError           NOT_FOUND            3   404
+    ├── ConflictError           CONFLICT             4   409  (refused: in use, --recreate, locked)
+    │   └── ProjectLocked       CONFLICT             4   409  (another operation holds the project)
+    ├── BackendError            BACKEND              5   502  (libvirt, qemu-img, ...)
+    ├── OperationTimeout        TIMEOUT              6   504
+    └── InvalidRequest          INVALID_REQUEST      7   400  (bad name, size, target, count)
+
+Outcomes that are not errors have codes of their own as well: ``NOT_READY``
+(8: a guest did not become ready), ``CHANGES`` (9: ``plan`` found changes to
+make), ``USAGE`` (64: a bad command line), ``INTERNAL`` (70: a bug) and
+``INTERRUPTED`` (130).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
+
+
+class Outcome(Enum):
+    """How a command or request ended: its exit code, HTTP status and meaning."""
+
+    OK = (0, 200, "success (plan: nothing to change)")
+    INVALID_INPUT = (1, 422, "invalid project file (every error as FILE:LINE:COL)")
+    CONFIG = (2, 500, "site configuration error")
+    NOT_FOUND = (3, 404, "not found (project, host, VM, template, service host)")
+    CONFLICT = (4, 409, "refused: conflict (in use, needs --recreate, project locked)")
+    BACKEND = (5, 502, "libvirt or qemu-img failure")
+    TIMEOUT = (6, 504, "timeout")
+    INVALID_REQUEST = (7, 400, "invalid request (bad name, size, target or count)")
+    NOT_READY = (8, 200, "done, but a guest did not become ready (reasons printed)")
+    CHANGES = (9, 200, "plan: there are changes to make")
+    USAGE = (64, 400, "bad command line (unknown command or option)")
+    INTERNAL = (70, 500, "internal error (a bug; CORRAL_DEBUG=1 shows where)")
+    INTERRUPTED = (130, 500, "interrupted (Ctrl-C)")
+
+    def __init__(self, exit_code: int, http_status: int, meaning: str) -> None:
+        self.exit_code = exit_code
+        self.http_status = http_status
+        self.meaning = meaning
+
+
+def outcome_table() -> str:
+    """The exit codes as ``corral --help`` and ``plan --help`` show them."""
+    return "\n".join(f"{o.exit_code:>4}  {o.meaning}" for o in Outcome)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +104,15 @@ class CorralError(Exception):
     """Root of every error Corral reports to a user."""
 
     category = "error"
-    exit_code = 1
-    http_status = 500
+    outcome = Outcome.INTERNAL
+
+    @property
+    def exit_code(self) -> int:
+        return self.outcome.exit_code
+
+    @property
+    def http_status(self) -> int:
+        return self.outcome.http_status
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -86,8 +130,7 @@ class SourceErrors(CorralError):
     """One or more positioned errors in project files; all of them, not just the first."""
 
     category = "input"
-    exit_code = 1
-    http_status = 400
+    outcome = Outcome.INVALID_INPUT
 
     def __init__(self, diagnostics: list[Diagnostic]) -> None:
         self.diagnostics = sorted(
@@ -106,32 +149,42 @@ class SourceErrors(CorralError):
 
 class ConfigError(CorralError):
     category = "config"
-    exit_code = 2
-    http_status = 500
+    outcome = Outcome.CONFIG
 
 
 class NotFoundError(CorralError):
     category = "not_found"
-    exit_code = 3
-    http_status = 404
+    outcome = Outcome.NOT_FOUND
 
 
 class ConflictError(CorralError):
     category = "conflict"
-    exit_code = 4
-    http_status = 409
+    outcome = Outcome.CONFLICT
 
 
 class BackendError(CorralError):
     category = "backend"
-    exit_code = 5
-    http_status = 502
+    outcome = Outcome.BACKEND
 
 
 class OperationTimeout(CorralError):
     category = "timeout"
-    exit_code = 6
-    http_status = 504
+    outcome = Outcome.TIMEOUT
+
+
+class ProjectLocked(ConflictError):
+    """Another operation holds the project's lock (and the caller chose not to wait)."""
+
+
+class InvalidRequest(CorralError):
+    """A request that can never succeed as written: a bad name, size, target or count.
+
+    Apart from :class:`NotFoundError`: ``vm reboot nodot`` is malformed,
+    ``vm reboot lab.nohost`` is well formed but names nothing.
+    """
+
+    category = "invalid_request"
+    outcome = Outcome.INVALID_REQUEST
 
 
 @dataclass

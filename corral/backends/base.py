@@ -258,13 +258,48 @@ class HostInfo:
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
-    """What a backend can do without a guest restart, and which virt types it runs."""
+    """What a service host can do to a running guest, asked of the host itself.
+
+    The planner marks a change *live* only where the host says it can make it
+    (memory balloon, vCPU hotplug within ``max_vcpus``, NIC and disk hotplug);
+    anything else takes effect at the guest's next boot. ``driver`` is the
+    hypervisor driver's name as the host reports it (``QEMU``, ``TEST``...);
+    ``max_vcpus`` None means the host did not say.
+    """
 
     live_memory: bool
     live_vcpus: bool
     live_nics: bool
+    live_disks: bool = False
+    max_vcpus: int | None = None
+    migration: bool = False
+    driver: str = ""
     virt_types: frozenset[str] = field(default_factory=frozenset)
     console_log: bool = True  # console_output() can read what the console printed
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "driver": self.driver, "live_memory": self.live_memory,
+            "live_vcpus": self.live_vcpus, "live_nics": self.live_nics,
+            "live_disks": self.live_disks, "max_vcpus": self.max_vcpus,
+            "migration": self.migration, "virt_types": sorted(self.virt_types),
+            "console_log": self.console_log,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Survey:
+    """What ``status`` needs of one service host, read in one pass.
+
+    ``stats`` has a row per Corral domain; ``models`` maps a domain name to the
+    host model recorded in its metadata (for its MACs and static addresses);
+    ``networks`` are the project's networks (for their DHCP leases).
+    """
+
+    service_host: str
+    stats: tuple[DomainStats, ...] = ()
+    models: Mapping[str, Host | None] = field(default_factory=dict)
+    networks: tuple[ObservedNetwork, ...] = ()
 
 
 # --------------------------------------------------------------------------- the interface
@@ -315,6 +350,16 @@ class Backend(ABC):
         Backends should override this with something cheaper than full stats.
         """
         return {row.domain: row.state for row in self.domain_stats(project)}
+
+    def survey(self, project: str | None = None) -> Survey:
+        """Stats, recorded models and networks for ``status``.
+
+        This default asks :meth:`observe` and :meth:`domain_stats`; backends
+        that can should answer from one bulk query instead.
+        """
+        seen = self.observe(project)
+        models = {d.name: d.model for d in seen.domains}
+        return Survey(self.name, tuple(self.domain_stats(project)), models, seen.networks)
 
     @abstractmethod
     def leases(self, network_names: Iterable[str]) -> dict[str, list[str]]:

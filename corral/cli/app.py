@@ -15,6 +15,11 @@ import typer
 
 from corral.cli.errors import run_guarded
 from corral.cli.state import CliState
+from corral.errors import outcome_table
+
+# "\b" keeps click from rewrapping the table into one paragraph.
+EXIT_CODES_EPILOG = "Exit codes (the same for every command):\n\n\b\n" + outcome_table()
+PLAN_EPILOG = EXIT_CODES_EPILOG
 
 app = typer.Typer(
     name="corral",
@@ -26,6 +31,7 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
+    epilog=EXIT_CODES_EPILOG,
     context_settings={"help_option_names": ["--help"]},
 )
 

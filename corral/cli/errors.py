@@ -3,7 +3,8 @@
 Operations raise :class:`~corral.errors.CorralError`; click raises its own
 usage errors. Nothing else in the CLI catches exceptions, and no user ever
 sees a traceback: an unexpected exception is reported in one line as an
-internal error (exit 70), with ``CORRAL_DEBUG=1`` to show the traceback.
+internal error, with ``CORRAL_DEBUG=1`` to show the traceback. Every code
+comes from :class:`corral.errors.Outcome`; none is written here.
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ from collections.abc import Callable
 
 import click
 
-from corral.errors import CorralError
-
-INTERNAL_ERROR = 70
+from corral.errors import CorralError, Outcome
 
 
 def run_guarded(main: Callable[[], object]) -> int:
@@ -30,20 +29,25 @@ def run_guarded(main: Callable[[], object]) -> int:
     except click.exceptions.Exit as done:
         return done.exit_code
     except click.exceptions.Abort:
-        print("aborted", file=sys.stderr)
-        return 1
+        print("aborted: nothing was changed", file=sys.stderr)
+        return Outcome.CONFLICT.exit_code
+    except click.UsageError as error:
+        error.show(file=sys.stderr)
+        return Outcome.USAGE.exit_code
     except click.ClickException as error:
         error.show(file=sys.stderr)
-        return error.exit_code
+        return Outcome.INVALID_REQUEST.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return Outcome.INTERRUPTED.exit_code
     except BrokenPipeError:
-        return 0
+        return Outcome.OK.exit_code
     except Exception as error:  # the last resort: one line, not a traceback
         if os.environ.get("CORRAL_DEBUG"):
             traceback.print_exc()
         print(f"internal error: {type(error).__name__}: {error}", file=sys.stderr)
         print("hint: rerun with CORRAL_DEBUG=1 to see where it happened", file=sys.stderr)
-        return INTERNAL_ERROR
-    return result if isinstance(result, int) else 0
+        return Outcome.INTERNAL.exit_code
+    if isinstance(result, Outcome):
+        return result.exit_code
+    return Outcome.OK.exit_code

@@ -10,8 +10,11 @@ from typing import Annotated
 import typer
 
 from corral.cli import render
-from corral.cli.app import app
+from corral.cli.app import PLAN_EPILOG, app
 from corral.cli.state import state_of
+from corral.errors import ConflictError, Outcome, SourceErrors
+from corral.ops.results import ApplyResult
+from corral.ops.source import ProjectSource
 
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name.")]
 HostOpt = Annotated[
@@ -30,26 +33,39 @@ def _emit_json(data: object) -> None:
     sys.stdout.write("\n")
 
 
+NoWaitLockOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-wait-lock",
+        help="If another operation holds the project, fail at once (exit 4) instead of waiting.",
+    ),
+]
+
+
 @app.command()
 def validate(
     ctx: typer.Context,
     files: Annotated[list[Path], typer.Argument(help="Project files to check.")],
-) -> int:
+) -> Outcome:
     """Check project files; print every error as FILE:LINE:COL: message.
 
     Example: corral validate lab.corral course/*.mln
     """
-    from corral.ops.projects import validate_files
+    from corral.ops.projects import validate_source
 
-    results = validate_files(files, state_of(ctx).site())
+    site = state_of(ctx).site()
     failed = 0
-    for path, error in results:
+    for path in files:
+        try:
+            error = validate_source(ProjectSource.from_path(path), site)
+        except SourceErrors as unreadable:
+            error = unreadable
         if error is None:
             print(f"{path}: ok")
         else:
             failed += 1
             print(error.render(), file=sys.stderr)
-    return 1 if failed else 0
+    return Outcome.INVALID_INPUT if failed else Outcome.OK
 
 
 @app.command()
@@ -62,26 +78,38 @@ def show(
 
     Example: corral show lab.corral --json
     """
-    from corral.ops.projects import load_file
+    from corral.ops.projects import load_source
 
-    project = load_file(file, state_of(ctx).site())
+    project = load_source(ProjectSource.from_path(file), state_of(ctx).site())
     if as_json:
         _emit_json(project.contract())
     else:
         render.project(project)
 
 
-@app.command()
-def plan(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="Project file.")]) -> int:
-    """Show what `up`/`upgrade` would change; exit 0 when nothing would, 2 when something would.
+@app.command(epilog=PLAN_EPILOG)
+def plan(
+    ctx: typer.Context, file: Annotated[Path, typer.Argument(help="Project file.")]
+) -> Outcome:
+    """Show what `up`/`upgrade` would change; exit 0 when nothing would, 9 when something would.
 
+    Any error has its own exit code (see below), so a script can tell
+    "changes to make" from "could not plan".
     Example: corral plan lab.corral
     """
-    from corral.ops.projects import plan_file
+    from corral.ops.projects import plan_source
 
-    result = plan_file(state_of(ctx).session(), file)
+    result = plan_source(state_of(ctx).session(), ProjectSource.from_path(file))
     print(result.describe())
-    return 0 if result.empty else 2
+    return Outcome.OK if result.empty else Outcome.CHANGES
+
+
+def _finish(result: ApplyResult, as_json: bool) -> Outcome:
+    if as_json:
+        _emit_json(result.as_json())
+    else:
+        render.applied(result)
+    return Outcome.OK if result.ok else Outcome.NOT_READY
 
 
 @app.command()
@@ -90,60 +118,71 @@ def up(
     file: Annotated[Path, typer.Argument(help="Project file.")],
     recreate: RecreateOpt = False,
     no_wait: NoWaitOpt = False,
-) -> int:
+    no_wait_lock: NoWaitLockOpt = False,
+    as_json: JsonOpt = False,
+) -> Outcome:
     """Build what is missing, apply changes, start every host and wait until ready.
 
     Idempotent: rerun it after any interruption and it converges to the file.
+    Exit 8 when a guest did not become ready (each one named with the reason).
     Example: corral up lab.corral
     """
     from corral.ops.projects import up as do_up
 
-    result = do_up(state_of(ctx).session(), file, recreate=recreate, wait=not no_wait)
-    render.readiness(result.readiness)
-    return 0 if result.ok else 1
+    result = do_up(
+        state_of(ctx).session(), ProjectSource.from_path(file), recreate=recreate,
+        wait=not no_wait, wait_lock=not no_wait_lock,
+    )
+    return _finish(result, as_json)
 
 
 @app.command()
 def build(
-    ctx: typer.Context, file: FileOpt, recreate: RecreateOpt = False
-) -> int:
+    ctx: typer.Context, file: FileOpt, recreate: RecreateOpt = False,
+    no_wait_lock: NoWaitLockOpt = False, as_json: JsonOpt = False,
+) -> Outcome:
     """Build the project's switches and hosts (run copies, seeds, domains) without starting.
 
     Example: corral build -f lab.corral
     """
     from corral.ops.projects import build as do_build
 
-    do_build(state_of(ctx).session(), file, recreate=recreate)
-    return 0
+    result = do_build(state_of(ctx).session(), ProjectSource.from_path(file),
+                      recreate=recreate, wait_lock=not no_wait_lock)
+    return _finish(result, as_json)
 
 
 @app.command()
-def upgrade(ctx: typer.Context, file: FileOpt, recreate: RecreateOpt = False) -> int:
+def upgrade(
+    ctx: typer.Context, file: FileOpt, recreate: RecreateOpt = False,
+    no_wait_lock: NoWaitLockOpt = False, as_json: JsonOpt = False,
+) -> Outcome:
     """Apply a changed project file: live memory/vcpus, NICs, new and deleted hosts.
 
-    A change that needs a new disk is refused unless --recreate is given.
+    A change that needs a new disk is refused unless --recreate is given; a change
+    the service host cannot make live takes effect at the guest's next boot.
     Example: corral upgrade -f lab.corral
     """
     from corral.ops.projects import upgrade as do_upgrade
 
-    result = do_upgrade(state_of(ctx).session(), file, recreate=recreate)
-    print(result.describe())
-    return 0
+    result = do_upgrade(state_of(ctx).session(), ProjectSource.from_path(file),
+                        recreate=recreate, wait_lock=not no_wait_lock)
+    return _finish(result, as_json)
 
 
 @app.command()
 def start(
-    ctx: typer.Context, project: ProjectOpt, host: HostOpt = None, no_wait: NoWaitOpt = False
-) -> int:
+    ctx: typer.Context, project: ProjectOpt, host: HostOpt = None, no_wait: NoWaitOpt = False,
+    as_json: JsonOpt = False,
+) -> Outcome:
     """Start a project's switches and hosts (or only -h HOST) and wait until ready.
 
     Example: corral start -p lab -h web1
     """
     from corral.ops.projects import start as do_start
 
-    outcomes = do_start(state_of(ctx).session(), project, host or None, wait=not no_wait)
-    render.readiness(outcomes)
-    return 0 if all(o.ready for o in outcomes) else 1
+    result = do_start(state_of(ctx).session(), project, host or None, wait=not no_wait)
+    return _finish(result, as_json)
 
 
 @app.command()
@@ -152,6 +191,7 @@ def stop(
     project: ProjectOpt,
     host: HostOpt = None,
     timeout: Annotated[int, typer.Option(help="Seconds of ACPI shutdown before force.")] = 60,
+    as_json: JsonOpt = False,
 ) -> None:
     """Shut hosts down (ACPI), forcing them off after --timeout seconds.
 
@@ -159,8 +199,11 @@ def stop(
     """
     from corral.ops.projects import stop as do_stop
 
-    for line in do_stop(state_of(ctx).session(), project, host or None, timeout_s=timeout):
-        print(line)
+    result = do_stop(state_of(ctx).session(), project, host or None, timeout_s=timeout)
+    if as_json:
+        _emit_json(result.as_json())
+    else:
+        render.stopped(result)
 
 
 @app.command(name="list")
@@ -183,7 +226,9 @@ def remove(
     ctx: typer.Context,
     project: ProjectOpt,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
-) -> int:
+    no_wait_lock: NoWaitLockOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Remove a project: its domains, networks and disks. Asks first unless --yes.
 
     Example: corral remove -p lab --yes
@@ -192,16 +237,18 @@ def remove(
     from corral.ops.projects import remove as do_remove
 
     session = state_of(ctx).session()
-    summary = describe_removal(session, project)
+    preview = describe_removal(session, project)
     if not yes:
+        summary = render.removal_summary(preview)
         if not sys.stdin.isatty():
-            print(f"{summary}\nrefusing to remove without --yes (no terminal to ask)",
-                  file=sys.stderr)
-            return 4
+            raise ConflictError(f"{summary}\nrefusing to remove without --yes",
+                                hint="no terminal to ask; pass --yes")
         typer.confirm(f"{summary}\nRemove all of this?", abort=True)
-    for line in do_remove(session, project):
-        print(line)
-    return 0
+    result = do_remove(session, project, wait_lock=not no_wait_lock)
+    if as_json:
+        _emit_json(result.as_json())
+    else:
+        render.removed(result)
 
 
 @app.command()

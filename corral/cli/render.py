@@ -71,16 +71,6 @@ def status(rows: Iterable) -> None:
         console.print("no hosts")
 
 
-def readiness(outcomes: Iterable) -> None:
-    console = _out()
-    for outcome in outcomes:
-        mark = "ready" if outcome.ready else "NOT READY"
-        console.print(
-            f"{outcome.target.domain}: {mark} after {outcome.seconds:.1f} s ({outcome.reason})",
-            markup=False,
-        )
-
-
 def projects(rows: Iterable) -> None:
     table = Table("project", "hosts", "running", "switches", "service hosts", "source")
     for row in rows:
@@ -106,3 +96,77 @@ def facts(data: Mapping[str, object]) -> None:
     width = max(len(k) for k in data) if data else 0
     for key, value in data.items():
         console.print(f"{key.ljust(width)}  {value}", markup=False)
+
+
+_SYMBOL = {"create": "+", "update": "~", "start": "~", "recreate": "!", "remove": "-"}
+_WHEN = {"live": "live", "next-boot": "at next boot", "rebuild": "new disk"}
+
+
+def applied(result) -> None:
+    """What build/up/upgrade/start did: actions with their changes, hosts started,
+    then each waited-for guest with its readiness and reason."""
+    console = _out()
+    if not result.changed:
+        console.print(f"project {result.project}: nothing to change", markup=False)
+    else:
+        console.print(f"project {result.project}:", markup=False)
+    for action in result.actions:
+        verb, _, noun = action.kind.partition("-")
+        head = f"{_SYMBOL.get(verb, '~')} {noun} {action.target}: {verb}"
+        if action.reason:
+            head += f" ({action.reason})"
+        console.print(head, markup=False)
+        for change in action.changes:
+            console.print(
+                f"    {change.field}: {_value(change.old)} -> {_value(change.new)}"
+                f" ({_WHEN[change.applied.value]})",
+                markup=False,
+            )
+    for host in result.started:
+        console.print(f"started {host}", markup=False)
+    for outcome in result.readiness:
+        mark = "ready" if outcome.ready else "NOT READY"
+        console.print(
+            f"{outcome.domain}: {mark} after {outcome.seconds:.1f} s ({outcome.reason})",
+            markup=False,
+        )
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return str(value)
+
+
+def stopped(result) -> None:
+    console = _out()
+    for host in result.hosts:
+        console.print(f"{host.domain}: {host.outcome.replace('_', ' ')}", markup=False)
+
+
+def removal_summary(preview) -> str:
+    return (
+        f"project {preview.project}: {len(preview.domains)} domain(s) "
+        f"{', '.join(preview.domains)}; {len(preview.networks)} network(s) "
+        f"{', '.join(preview.networks)}; {len(preview.volumes)} volume(s) (disks are deleted)"
+    )
+
+
+def removed(result) -> None:
+    console = _out()
+    if not result.removed:
+        console.print(f"project {result.project}: nothing to remove", markup=False)
+    for item in result.removed:
+        if item.kind == "domain":
+            line = f"- host {item.host}: removed ({item.name})"
+        elif item.kind == "network":
+            line = f"- switch {item.host}: removed ({item.name})"
+        else:
+            line = f"- disks of {item.host}: removed"
+        console.print(line, markup=False)
+
+
+def vm_done(result) -> None:
+    _out().print(f"{result.target}: {result.outcome.replace('_', ' ')}", markup=False)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
 from typing import Annotated
 
 import typer
 
+from corral.cli import render
 from corral.cli.app import app
 from corral.cli.state import state_of
+from corral.errors import BackendError
 
 vm = typer.Typer(
     help="Operate on one VM, named PROJECT.HOST.\n\nExample: corral vm reboot lab.web1",
@@ -23,7 +26,7 @@ def _simple(action: str, summary: str):
     def command(ctx: typer.Context, target: Target) -> None:
         from corral.ops.vms import vm_action
 
-        print(vm_action(state_of(ctx).session(), target, action))
+        render.vm_done(vm_action(state_of(ctx).session(), target, action))
 
     command.__doc__ = f"{summary}\n\nExample: corral vm {action} lab.web1"
     return command
@@ -52,7 +55,7 @@ def shutdown(
     """
     from corral.ops.vms import vm_shutdown
 
-    print(vm_shutdown(state_of(ctx).session(), target, timeout))
+    render.vm_done(vm_shutdown(state_of(ctx).session(), target, timeout))
 
 
 @vm.command(name="mem-set")
@@ -67,7 +70,7 @@ def mem_set(
     """
     from corral.ops.vms import vm_set_memory
 
-    print(vm_set_memory(state_of(ctx).session(), target, memory))
+    render.vm_done(vm_set_memory(state_of(ctx).session(), target, memory))
 
 
 @vm.command(name="vcpu-set")
@@ -82,7 +85,7 @@ def vcpu_set(
     """
     from corral.ops.vms import vm_set_vcpus
 
-    print(vm_set_vcpus(state_of(ctx).session(), target, count))
+    render.vm_done(vm_set_vcpus(state_of(ctx).session(), target, count))
 
 
 @vm.command()
@@ -113,6 +116,9 @@ def console(ctx: typer.Context, target: Target) -> None:
 
     Example: corral vm console lab.web1
     """
-    from corral.ops.vms import vm_console
+    from corral.ops.vms import vm_console_command
 
-    vm_console(state_of(ctx).session(), target)
+    argv = vm_console_command(state_of(ctx).session(), target)
+    code = subprocess.run(argv, check=False).returncode
+    if code not in (0, 1):  # virsh console ends with 1 when the guest goes away
+        raise BackendError(f"console of {target} ended with exit code {code}")

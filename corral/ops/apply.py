@@ -24,6 +24,7 @@ from corral.errors import ConflictError, CorralError, Diagnostic, SourceErrors, 
 from corral.images.seed import build_seed
 from corral.model import Host, Project, Switch, SwitchMode, Virt
 from corral.ops.observe import Sighting
+from corral.ops.results import ActionResult
 from corral.ops.session import Session
 from corral.plan import Action, ActionKind, Plan
 from corral.plan.diff import nic_changes
@@ -32,10 +33,10 @@ HOST_BUILD_KINDS = (ActionKind.CREATE_HOST, ActionKind.RECREATE_HOST)
 
 
 @dataclass(frozen=True, slots=True)
-class Applied:
-    """What execute did, line by line, and the domains it built."""
+class Executed:
+    """What execute did, action by action, and the domains it built."""
 
-    lines: tuple[str, ...]
+    actions: tuple[ActionResult, ...]
     built: tuple[str, ...]
 
 
@@ -189,16 +190,17 @@ def teardown_host(backend: Backend, project: str, host: str, domain: str | None)
 
 def _live_updates(
     backend: Backend, domain: str, action: Action, nics: tuple[NicSpec, ...]
-) -> list[str]:
-    lines = []
+) -> frozenset[str]:
+    """Apply the plan's live changes to the running domain; the fields done live."""
+    done: set[str] = set()
     by_mac = {n.mac: n for n in nics}
     for change in action.changes:
         if change.field == "memory_mib" and change.live:
-            backend.set_memory(domain, int(change.new), live=True, config=False)
-            lines.append(f"  memory {change.old} -> {change.new} MiB (live)")
+            backend.set_memory(domain, int(str(change.new)), live=True, config=False)
+            done.add(change.field)
         elif change.field == "vcpus" and change.live:
-            backend.set_vcpus(domain, int(change.new), live=True, config=False)
-            lines.append(f"  vcpus {change.old} -> {change.new} (live)")
+            backend.set_vcpus(domain, int(str(change.new)), live=True, config=False)
+            done.add(change.field)
     for change in nic_changes(action):
         if change.old is not None:
             old_mac = str(change.old).split()[-1]
@@ -207,8 +209,8 @@ def _live_updates(
             new_mac = str(change.new).split()[-1]
             if new_mac in by_mac:
                 backend.attach_interface(domain, by_mac[new_mac], live=True, config=False)
-        lines.append(f"  {change.describe()}")
-    return lines
+        done.add(change.field)
+    return frozenset(done)
 
 
 def update_host(
@@ -217,31 +219,27 @@ def update_host(
     action: Action,
     sighting: Sighting,
     networks: dict[tuple[str, str], str],
-) -> list[str]:
+) -> ActionResult:
+    """Redefine the host (and its seed); on a running guest, apply what can be done live."""
     host = action.host
     assert host is not None
     seen = sighting.domain(host.name)
     domain = build_host(session, project, host, networks)
-    lines = [f"~ host {host.name}: updated"]
+    live: frozenset[str] = frozenset()
     backend = session.backend(host.service_host)
     if seen is not None and seen.state == "running":
-        lines += _live_updates(backend, domain, action, nics_for(host, project, networks))
-        pending = [c for c in action.changes if not c.live]
-        if pending:
-            fields = ", ".join(c.field for c in pending)
-            lines.append(f"  takes effect at the next boot: {fields}")
-    return lines
+        live = _live_updates(backend, domain, action, nics_for(host, project, networks))
+    return ActionResult.of(action, live)
 
 
 def execute(
     session: Session, project: Project, plan: Plan, sighting: Sighting
-) -> Applied:
+) -> Executed:
     """Apply the (checked) plan. Switches first, then hosts, removals last."""
-    lines: list[str] = []
+    done: dict[int, ActionResult] = {}
     networks = ensure_switches(session, project)
-    lines += [a.describe() for a in plan.of_kind(
-        ActionKind.CREATE_SWITCH, ActionKind.UPDATE_SWITCH, ActionKind.START_SWITCH
-    )]
+    switches = (ActionKind.CREATE_SWITCH, ActionKind.UPDATE_SWITCH, ActionKind.START_SWITCH)
+    done.update({id(a): ActionResult.of(a) for a in plan.of_kind(*switches)})
 
     for action in plan.of_kind(ActionKind.RECREATE_HOST):
         seen = sighting.domain(action.target)
@@ -259,17 +257,17 @@ def execute(
             return name
 
         built = session.parallel(build, builds)
-    lines += [a.describe() for a in builds]
+    done.update({id(a): ActionResult.of(a) for a in builds})
 
     updates = plan.of_kind(ActionKind.UPDATE_HOST)
-    for result in session.parallel(
+    results = session.parallel(
         lambda a: update_host(session, project, a, sighting, networks), updates
-    ):
-        lines += result
+    )
+    done.update({id(a): r for a, r in zip(updates, results, strict=True)})
 
     removals = plan.of_kind(ActionKind.REMOVE_HOST)
 
-    def remove(action: Action) -> str:
+    def remove(action: Action) -> None:
         seen = sighting.domain(action.target)
         if seen is not None:
             teardown_host(session.backend(seen.service_host), project.name, action.target,
@@ -277,15 +275,15 @@ def execute(
         else:
             for name in session.service_host_names():
                 teardown_host(session.backend(name), project.name, action.target, None)
-        return action.describe()
 
-    lines += session.parallel(remove, removals)
+    session.parallel(remove, removals)
+    done.update({id(a): ActionResult.of(a) for a in removals})
     for action in plan.of_kind(ActionKind.REMOVE_SWITCH):
         for network in _networks_of(sighting, action.target):
             service_host, name = network
             session.backend(service_host).remove_network(name)
-        lines.append(action.describe())
-    return Applied(tuple(lines), tuple(built))
+        done[id(action)] = ActionResult.of(action)
+    return Executed(tuple(done[id(a)] for a in plan.actions if id(a) in done), tuple(built))
 
 
 def _networks_of(sighting: Sighting, switch: str) -> list[tuple[str, str]]:

@@ -1,88 +1,132 @@
 """Project operations: what ``corral validate/show/plan/up/build/upgrade/start/stop/
-remove/status/list/info`` do, callable from the CLI and the server alike."""
+remove/status/list/info`` do, callable from the CLI and the server alike.
+
+Each takes the project as a :class:`~corral.ops.source.ProjectSource` (text
+and a name) or by name, and returns typed results (:mod:`corral.ops.results`);
+nothing here prints. The changing operations (build, up, upgrade, remove)
+hold the project's lock and every operation that changes something is
+recorded in the operation log (:mod:`corral.ops.journal`).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 
-from corral.backends.base import DomainState
+from corral.backends.base import Capabilities, DomainState
 from corral.config import SiteConfig
-from corral.errors import NotFoundError, SourceErrors
-from corral.model import Host, Project
+from corral.errors import CorralError, InvalidRequest, NotFoundError, SourceErrors
+from corral.model import Host, Project, values
 from corral.ops import apply as applying
+from corral.ops.journal import project_lock, recorded
 from corral.ops.observe import Sighting, observe_everywhere, sight
 from corral.ops.readiness import Observation, Outcome, Target, reachable, wait_until_ready
+from corral.ops.results import (
+    ApplyResult,
+    HostReadiness,
+    HostStopped,
+    RemovalPreview,
+    Removed,
+    RemoveResult,
+    StopResult,
+)
 from corral.ops.session import Session
-from corral.plan import Plan, plan_project
+from corral.ops.source import ProjectSource, SourceLike, as_source
+from corral.plan import ObservedHost, ObservedProject, Plan, plan_project
 
 
-# ---------------------------------------------------------------- files
-def load_file(path: Path, site: SiteConfig) -> Project:
-    from corral.model.load import load_project
-
-    return load_project(path, site)
-
-
-def validate_files(paths: list[Path], site: SiteConfig) -> list[tuple[Path, SourceErrors | None]]:
-    """Every file checked; each with None (valid) or all of its positioned errors."""
-    results: list[tuple[Path, SourceErrors | None]] = []
-    for path in paths:
-        try:
-            load_file(path, site)
-        except SourceErrors as errors:
-            results.append((path, errors))
-        else:
-            results.append((path, None))
-    return results
+# ---------------------------------------------------------------- requests
+def check_name(kind: str, name: str) -> str:
+    """A project or host name as a request gives it; InvalidRequest when malformed."""
+    try:
+        return values.name(name)
+    except ValueError as error:
+        raise InvalidRequest(f"{kind} {error}") from None
 
 
-def plan_file(session: Session, path: Path) -> Plan:
-    project = load_file(path, session.site)
-    return plan_project(project, sight(session, project.name).project)
+# ---------------------------------------------------------------- sources
+def load_source(source: SourceLike, site: SiteConfig) -> Project:
+    """The resolved project of ``source``; every problem in one SourceErrors."""
+    return as_source(source).load(site)
+
+
+def validate_source(source: SourceLike, site: SiteConfig) -> SourceErrors | None:
+    """None when the project is valid, else all of its positioned errors."""
+    try:
+        as_source(source).load(site)
+    except SourceErrors as errors:
+        return errors
+    return None
+
+
+def plan_source(session: Session, source: SourceLike) -> Plan:
+    """What ``up``/``upgrade`` would change; reads libvirt, changes nothing."""
+    project = as_source(source).load(session.site)
+    return _plan(session, project, sight(session, project.name).project)
+
+
+def _plan(session: Session, project: Project, observed: ObservedProject) -> Plan:
+    return plan_project(project, observed, capabilities_for(session, project, observed))
+
+
+def capabilities_for(
+    session: Session, project: Project, observed: ObservedProject
+) -> Mapping[str, Capabilities]:
+    """Capabilities of the service hosts where hosts of the project already run
+    (only those can be changed live), asked of each host once per session."""
+    wanted = {
+        host.service_host for name, host in project.hosts.items()
+        if name in observed.hosts and host.service_host in session.site.service_hosts
+    }
+    return {name: session.capabilities(name) for name in sorted(wanted)}
 
 
 # ---------------------------------------------------------------- build / up / upgrade
-@dataclass(frozen=True)
-class ApplyResult:
-    plan: Plan
-    lines: tuple[str, ...]
-    started: tuple[str, ...] = ()
+def _apply(
+    session: Session, source_like: SourceLike, operation: str, *, recreate: bool,
+    wait_lock: bool, then_start: str, wait: bool = False,
+) -> ApplyResult:
+    """Load, lock, plan, check, record, execute; then start ``then_start`` hosts
+    (``none``, ``new`` or ``all``). The lock is held until the guests are ready."""
+    mark = session.warning_mark()
+    source = as_source(source_like)
+    project = source.load(session.site)
+    with (
+        project_lock(session, project.name, operation, wait=wait_lock),
+        recorded(session, project.name, operation, source.origin) as entry,
+    ):
+        sighting = sight(session, project.name)
+        plan = _plan(session, project, sighting.project)
+        applying.check(session, project, plan, recreate=recreate)
+        entry.detail = plan.describe()
+        _record_project(session, project, source)
+        executed = applying.execute(session, project, plan, sighting)
+        names: list[str] = []
+        if then_start == "all":
+            names = list(project.hosts)
+        elif then_start == "new":
+            names = [a.target for a in plan.of_kind(*applying.HOST_BUILD_KINDS)]
+        started, readiness = _start_hosts(session, project.name, names, wait=wait)
+    return ApplyResult(
+        operation, project.name, plan, executed.actions, started, readiness,
+        session.warnings_since(mark),
+    )
 
-    def describe(self) -> str:
-        if self.plan.empty and not self.started:
-            return f"project {self.plan.project}: nothing to change"
-        body = list(self.lines) + [f"started {name}" for name in self.started]
-        return f"project {self.plan.project}:\n" + "\n".join(body)
 
-
-@dataclass(frozen=True)
-class UpResult:
-    applied: ApplyResult
-    readiness: list[Outcome] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return all(o.ready for o in self.readiness)
-
-
-def _apply_file(session: Session, path: Path, *, recreate: bool) -> tuple[Project, ApplyResult]:
-    project = load_file(path, session.site)
-    sighting = sight(session, project.name)
-    plan = plan_project(project, sighting.project)
-    applying.check(session, project, plan, recreate=recreate)
+def _record_project(session: Session, project: Project, source: ProjectSource) -> None:
+    """Remember the file (for ``status``'s absent hosts); before any libvirt change."""
     store = session.store
-    if store is not None:
+    if store is None:
+        return
+    try:
         store.record_project(
-            project.name, str(Path(path).resolve()),
-            json.dumps(project.model_dump(mode="json")), _project_hash(project),
+            project.name, source.origin, json.dumps(project.model_dump(mode="json")),
+            _project_hash(project),
         )
-    applied = applying.execute(session, project, plan, sighting)
-    if store is not None:
-        store.log_operation(project.name, "apply", str(path), "ok", plan.describe())
-    return project, ApplyResult(plan, applied.lines)
+    except CorralError as error:  # a database fault is only a warning
+        session.warn(f"project {project.name} not recorded in the state database: {error}")
 
 
 def _project_hash(project: Project) -> str:
@@ -94,29 +138,33 @@ def _project_hash(project: Project) -> str:
     return digest.hexdigest()[:16]
 
 
-def build(session: Session, path: Path, *, recreate: bool = False) -> ApplyResult:
-    """Create or update everything the file declares; start nothing."""
-    _, result = _apply_file(session, path, recreate=recreate)
-    return result
+def build(
+    session: Session, source: SourceLike, *, recreate: bool = False, wait_lock: bool = True
+) -> ApplyResult:
+    """Create or update everything the project declares; start nothing."""
+    return _apply(session, source, "build", recreate=recreate, wait_lock=wait_lock,
+                  then_start="none")
 
 
-def up(session: Session, path: Path, *, recreate: bool = False, wait: bool = True) -> UpResult:
+def up(
+    session: Session, source: SourceLike, *, recreate: bool = False, wait: bool = True,
+    wait_lock: bool = True,
+) -> ApplyResult:
     """Build what is missing, apply changes, start every host, wait until each is ready."""
-    project, result = _apply_file(session, path, recreate=recreate)
-    outcomes = _start_hosts(session, project.name, list(project.hosts), wait=wait)
-    return UpResult(result, outcomes)
+    return _apply(session, source, "up", recreate=recreate, wait_lock=wait_lock,
+                  then_start="all", wait=wait)
 
 
-def upgrade(session: Session, path: Path, *, recreate: bool = False) -> ApplyResult:
-    """Apply a changed file to a running project; new hosts are started as well."""
-    project, result = _apply_file(session, path, recreate=recreate)
-    fresh = [a.target for a in result.plan.of_kind(*applying.HOST_BUILD_KINDS)]
-    started = _start_hosts(session, project.name, fresh, wait=False) if fresh else []
-    return ApplyResult(result.plan, result.lines, tuple(o.target.domain for o in started))
+def upgrade(
+    session: Session, source: SourceLike, *, recreate: bool = False, wait_lock: bool = True
+) -> ApplyResult:
+    """Apply a changed project to a running one; new hosts are started as well."""
+    return _apply(session, source, "upgrade", recreate=recreate, wait_lock=wait_lock,
+                  then_start="new")
 
 
 # ---------------------------------------------------------------- start / stop
-def _select(sighting: Sighting, project: str, hosts: list[str] | None) -> list:
+def _select(sighting: Sighting, project: str, hosts: list[str] | None) -> list[ObservedHost]:
     found = sighting.project.hosts
     if not found and not sighting.project.switches:
         raise NotFoundError(f"project '{project}' has nothing on any service host",
@@ -146,12 +194,21 @@ def _ensure_networks_active(session: Session, sighting: Sighting) -> None:
 
 def start(
     session: Session, project: str, hosts: list[str] | None = None, *, wait: bool = True
-) -> list[Outcome]:
+) -> ApplyResult:
     """Start the project's networks and hosts (or the named ones), then wait for them."""
-    sighting = sight(session, project)
-    chosen = _select(sighting, project, hosts)
-    _ensure_networks_active(session, sighting)
-    return _start_hosts(session, project, [h.name for h in chosen], wait=wait, sighting=sighting)
+    check_name("project", project)
+    for host in hosts or ():
+        check_name("host", host)
+    mark = session.warning_mark()
+    with recorded(session, project, "start", ",".join(hosts or []) or project):
+        sighting = sight(session, project)
+        chosen = _select(sighting, project, hosts)
+        _ensure_networks_active(session, sighting)
+        started, readiness = _start_hosts(
+            session, project, [h.name for h in chosen], wait=wait, sighting=sighting
+        )
+    return ApplyResult("start", project, Plan(project), (), started, readiness,
+                       session.warnings_since(mark))
 
 
 def _start_hosts(
@@ -161,35 +218,38 @@ def _start_hosts(
     *,
     wait: bool,
     sighting: Sighting | None = None,
-) -> list[Outcome]:
+) -> tuple[tuple[str, ...], tuple[HostReadiness, ...]]:
+    """Start (or resume) the named hosts; the ones started and, when waited for, readiness."""
+    if not names:
+        return (), ()
     sighting = sighting or sight(session, project)
     chosen = [sighting.project.hosts[n] for n in names if n in sighting.project.hosts]
+    booted = [s for s in chosen if s.state != DomainState.RUNNING.value]
 
-    def boot(seen) -> None:
+    def boot(seen: ObservedHost) -> None:
         backend = session.backend(seen.service_host)
         if seen.state == DomainState.PAUSED.value:
             backend.resume(seen.domain)
-        elif seen.state != DomainState.RUNNING.value:
+        else:
             backend.start(seen.domain)
 
-    with session.reporter.progress("starting hosts", len(chosen)) as bar:
-        def boot_one(seen) -> None:
+    with session.reporter.progress("starting hosts", len(booted)) as bar:
+        def boot_one(seen: ObservedHost) -> None:
             boot(seen)
             bar.advance(f"started {seen.domain}")
 
-        session.parallel(boot_one, chosen)
-    targets = [
-        Target(seen.model or Host(name=seen.name), seen.domain) for seen in chosen
-    ]
-    service_of = {seen.domain: seen.service_host for seen in chosen}
+        session.parallel(boot_one, booted)
+    started = tuple(s.name for s in booted)
     if not wait:
-        return [Outcome(t, True, "not waited for", 0.0) for t in targets]
+        return started, ()
+    targets = [Target(seen.model or Host(name=seen.name), seen.domain) for seen in chosen]
+    service_of = {seen.domain: seen.service_host for seen in chosen}
     session.reporter.note(f"waiting for {len(targets)} host(s) to be ready")
     networks = _networks_by_service_host(sighting)
     console_readable = {
-        sh: session.backend(sh).capabilities().console_log for sh in set(service_of.values())
+        sh: session.capabilities(sh).console_log for sh in set(service_of.values())
     }
-    return wait_until_ready(
+    outcomes = wait_until_ready(
         targets,
         lambda pending: _observe_for_readiness(
             session, project, pending, service_of, networks, console_readable
@@ -198,6 +258,12 @@ def _start_hosts(
             f"  {o.target.domain}: {'ready' if o.ready else 'NOT READY'} ({o.reason})"
         ),
     )
+    return started, tuple(_readiness(o) for o in outcomes)
+
+
+def _readiness(outcome: Outcome) -> HostReadiness:
+    return HostReadiness(outcome.target.host.name, outcome.target.domain, outcome.ready,
+                         outcome.reason, outcome.seconds)
 
 
 def _networks_by_service_host(sighting: Sighting) -> dict[str, list[str]]:
@@ -237,57 +303,83 @@ def _observe_for_readiness(
 
 def stop(
     session: Session, project: str, hosts: list[str] | None = None, *, timeout_s: float = 60
-) -> list[str]:
+) -> StopResult:
     """ACPI shutdown of the chosen hosts in parallel, forced after ``timeout_s``."""
-    chosen = _select(sight(session, project), project, hosts)
+    check_name("project", project)
+    for host in hosts or ():
+        check_name("host", host)
+    if timeout_s < 0:
+        raise InvalidRequest(f"timeout {timeout_s} s is negative")
+    mark = session.warning_mark()
+    with recorded(session, project, "stop", ",".join(hosts or []) or project):
+        chosen = _select(sight(session, project), project, hosts)
 
-    def halt(seen) -> str:
-        outcome = session.backend(seen.service_host).shutdown(seen.domain, timeout_s)
-        return f"{seen.domain}: {outcome.value.replace('_', ' ')}"
+        def halt(seen: ObservedHost) -> HostStopped:
+            outcome = session.backend(seen.service_host).shutdown(seen.domain, timeout_s)
+            return HostStopped(seen.name, seen.domain, outcome.value)
 
-    with session.reporter.progress("stopping hosts", len(chosen)):
-        return session.parallel(halt, chosen)
+        with session.reporter.progress("stopping hosts", len(chosen)):
+            stopped = session.parallel(halt, chosen)
+    return StopResult(project, tuple(stopped), session.warnings_since(mark))
 
 
 # ---------------------------------------------------------------- remove
-def describe_removal(session: Session, project: str) -> str:
+def describe_removal(session: Session, project: str) -> RemovalPreview:
+    """What ``remove`` would delete; NotFoundError when the project has nothing."""
+    check_name("project", project)
     raw = observe_everywhere(session, project)
-    domains = [d.name for seen in raw.values() for d in seen.domains]
-    networks = [n.name for seen in raw.values() for n in seen.networks]
-    volumes = [v.name for seen in raw.values() for v in seen.volumes]
-    if not (domains or networks or volumes):
-        raise NotFoundError(f"project '{project}' has nothing on any service host")
-    return (
-        f"project {project}: {len(domains)} domain(s) {', '.join(domains) or ''}; "
-        f"{len(networks)} network(s) {', '.join(networks) or ''}; "
-        f"{len(volumes)} volume(s) (disks are deleted)"
+    preview = RemovalPreview(
+        project,
+        tuple(d.name for seen in raw.values() for d in seen.domains),
+        tuple(n.name for seen in raw.values() for n in seen.networks),
+        tuple(v.name for seen in raw.values() for v in seen.volumes),
     )
+    if not (preview.domains or preview.networks or preview.volumes):
+        raise NotFoundError(f"project '{project}' has nothing on any service host")
+    return preview
 
 
-def remove(session: Session, project: str) -> list[str]:
+def remove(session: Session, project: str, *, wait_lock: bool = True) -> RemoveResult:
     """Destroy and delete the project's domains, disks, networks and pools; nothing else."""
-    raw = observe_everywhere(session, project)
-    lines: list[str] = []
-    for service_host, seen in raw.items():
-        backend = session.backend(service_host)
-        session.parallel(
-            lambda d, backend=backend: applying.teardown_host(backend, project, d.host, d.name),
-            list(seen.domains),
-        )
-        lines += [f"- host {d.host}: removed ({d.name})" for d in seen.domains]
-        for volume_host in sorted({v.host for v in seen.volumes} - {d.host for d in seen.domains}):
-            backend.delete_volumes(project, volume_host)
-            lines.append(f"- disks of {volume_host}: removed")
-        for network in seen.networks:
-            backend.remove_network(network.name)
-            lines.append(f"- switch {network.switch}: removed ({network.name})")
-        if seen.volumes or seen.domains:
-            backend.remove_pool(project)
+    check_name("project", project)
+    mark = session.warning_mark()
+    removed: list[Removed] = []
+    with (
+        project_lock(session, project, "remove", wait=wait_lock),
+        recorded(session, project, "remove", project) as entry,
+    ):
+        raw = observe_everywhere(session, project)
+        for service_host, seen in raw.items():
+            backend = session.backend(service_host)
+            session.parallel(
+                lambda d, backend=backend: applying.teardown_host(
+                    backend, project, d.host, d.name
+                ),
+                list(seen.domains),
+            )
+            removed += [Removed("domain", d.name, d.host, service_host) for d in seen.domains]
+            kept = {v.host for v in seen.volumes} - {d.host for d in seen.domains}
+            for volume_host in sorted(kept):
+                backend.delete_volumes(project, volume_host)
+                removed.append(Removed("disks", volume_host, volume_host, service_host))
+            for network in seen.networks:
+                backend.remove_network(network.name)
+                removed.append(Removed("network", network.name, network.switch, service_host))
+            if seen.volumes or seen.domains:
+                backend.remove_pool(project)
+        entry.detail = f"removed {len(removed)} object(s)"
+    _forget(session, project)
+    return RemoveResult(project, tuple(removed), session.warnings_since(mark))
+
+
+def _forget(session: Session, project: str) -> None:
     store = session.store
-    if store is not None:
+    if store is None:
+        return
+    try:
         store.forget_project(project)
-        store.log_operation(project, "remove", project, "ok", "\n".join(lines))
-    return lines or [f"project {project}: nothing to remove"]
+    except CorralError as error:  # a database fault is only a warning
+        session.warn(f"project {project} not forgotten by the state database: {error}")
 
 
 # ---------------------------------------------------------------- status / list / info
@@ -303,33 +395,34 @@ class StatusRow:
     uptime_s: float | None
     cpu_percent: float | None
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, object]:
         return asdict(self)
 
 
 def status(session: Session, project: str | None = None) -> list[StatusRow]:
-    """One row per host, from one bulk stats call per service host (plus leases)."""
+    """One row per host, from one survey per service host (plus its DHCP leases)."""
+    if project is not None:
+        check_name("project", project)
+    names = session.service_host_names()
+    surveys = session.parallel(lambda n: session.backend(n).survey(project), names)
     rows: list[StatusRow] = []
-    raw = observe_everywhere(session, project)
     seen_hosts: set[tuple[str, str]] = set()
-    for service_host, seen in raw.items():
+    for service_host, survey in zip(names, surveys, strict=True):
         backend = session.backend(service_host)
-        stats = {s.domain: s for s in backend.domain_stats(project)}
-        leases = backend.leases([n.name for n in seen.networks if n.active])
-        for domain in seen.domains:
-            stat = stats.get(domain.name)
+        leases = backend.leases([n.name for n in survey.networks if n.active])
+        for stat in survey.stats:
             rows.append(StatusRow(
-                project=domain.project,
-                host=domain.host,
-                state=(stat.state if stat else domain.state).value,
-                addresses=_addresses(domain.model, leases),
+                project=stat.project,
+                host=stat.host,
+                state=stat.state.value,
+                addresses=_addresses(survey.models.get(stat.domain), leases),
                 service_host=service_host,
-                memory_mib=stat.memory_mib if stat else None,
-                vcpus=stat.vcpus if stat else None,
-                uptime_s=stat.uptime_s if stat else None,
-                cpu_percent=stat.cpu_percent if stat else None,
+                memory_mib=stat.memory_mib,
+                vcpus=stat.vcpus,
+                uptime_s=stat.uptime_s,
+                cpu_percent=stat.cpu_percent,
             ))
-            seen_hosts.add((domain.project, domain.host))
+            seen_hosts.add((stat.project, stat.host))
     rows += _absent_rows(session, project, seen_hosts)
     return sorted(rows, key=lambda r: (r.project, r.host))
 
@@ -352,7 +445,11 @@ def _absent_rows(
     store = session.store
     if store is None:
         return []
-    records = [store.get_project(project)] if project else store.list_projects()
+    try:
+        records = [store.get_project(project)] if project else store.list_projects()
+    except CorralError as error:  # a database fault is only a warning
+        session.warn(f"recorded projects not read, absent hosts not shown: {error}")
+        return []
     rows = []
     for record in records:
         if record is None:
@@ -376,20 +473,25 @@ class ProjectSummary:
     service_hosts: list[str]
     source: str | None
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, object]:
         return asdict(self)
 
 
 def list_projects(session: Session) -> list[ProjectSummary]:
     raw = observe_everywhere(session, None)
-    names = set().union(*(seen.projects() for seen in raw.values())) if raw else set()
+    names: set[str] = set().union(*(seen.projects() for seen in raw.values())) if raw else set()
     store = session.store
     summaries = []
     for name in sorted(names):
         domains = [d for seen in raw.values() for d in seen.domains if d.project == name]
         networks = {n.switch for seen in raw.values() for n in seen.networks if n.project == name}
         where = sorted({sh for sh, seen in raw.items() if name in seen.projects()})
-        record = store.get_project(name) if store else None
+        record = None
+        if store is not None:
+            try:
+                record = store.get_project(name)
+            except CorralError as error:  # a database fault is only a warning
+                session.warn(f"recorded project {name} not read: {error}")
         summaries.append(ProjectSummary(
             name, len(domains), sum(d.state is DomainState.RUNNING for d in domains),
             len(networks), where, record.source_path if record else None,
@@ -398,6 +500,8 @@ def list_projects(session: Session) -> list[ProjectSummary]:
 
 
 def host_info(session: Session, service_host: str | None) -> dict[str, object]:
+    """Facts and capabilities of a service host (the site's default when None)."""
     name = service_host or session.site.defaults.service_host
-    info = session.backend(name).host_info()
-    return asdict(info)
+    info = asdict(session.backend(name).host_info())
+    info["capabilities"] = session.capabilities(name).as_json()
+    return info

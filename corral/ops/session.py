@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from corral.backends.base import Backend
+from corral.backends.base import Backend, Capabilities
 from corral.config import SiteConfig, load_site_config
 from corral.errors import CorralError, NotFoundError
 from corral.images.registry import TemplateRegistry
@@ -54,6 +54,8 @@ class Session:
         self._registry: TemplateRegistry | None = None
         self._store: StateStore | None = None
         self._store_failed = False
+        self._warnings: list[str] = []
+        self._capabilities: dict[str, Capabilities] = {}
 
     @classmethod
     def open(cls, config_path: Path | None, reporter: Reporter | None = None) -> Session:
@@ -78,8 +80,35 @@ class Session:
                 self._store = StateStore(self.site.paths.state)
             except CorralError as error:
                 self._store_failed = True
-                self.reporter.warn(f"state database unavailable, going on without it: {error}")
+                self.warn(f"state database unavailable, going on without it: {error.message}")
         return self._store
+
+    # ---- warnings
+    def warn(self, message: str) -> None:
+        """Something went wrong but the operation goes on: told to the reporter now
+        and kept, so the operation's result can list it."""
+        with self._lock:
+            self._warnings.append(message)
+        self.reporter.warn(message)
+
+    def warnings_since(self, mark: int) -> tuple[str, ...]:
+        """Warnings given after :meth:`warning_mark` returned ``mark``."""
+        with self._lock:
+            return tuple(self._warnings[mark:])
+
+    def warning_mark(self) -> int:
+        with self._lock:
+            return len(self._warnings)
+
+    def capabilities(self, service_host: str) -> Capabilities:
+        """What the service host can do live, asked of it once per session."""
+        with self._lock:
+            known = self._capabilities.get(service_host)
+        if known is None:
+            known = self.backend(service_host).capabilities()
+            with self._lock:
+                self._capabilities[service_host] = known
+        return known
 
     def service_host_names(self) -> list[str]:
         return list(self.site.service_hosts)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from corral.errors import NotFoundError
 from corral.images.registry import Template
+from corral.ops.journal import recorded
 from corral.ops.observe import observe_everywhere
 from corral.ops.session import Session
 
@@ -21,7 +22,8 @@ def add_template(
     initrd: Path | None = None,
     cmdline: str | None = None,
 ) -> Template:
-    return session.registry.add(name, disk, kernel=kernel, initrd=initrd, cmdline=cmdline)
+    with recorded(session, "", "template add", name):
+        return session.registry.add(name, disk, kernel=kernel, initrd=initrd, cmdline=cmdline)
 
 
 def list_templates(session: Session) -> list[Template]:
@@ -38,8 +40,9 @@ def users_of(session: Session, name: str) -> list[str]:
 
 
 def remove_template(session: Session, name: str) -> None:
-    session.registry.get(name)
-    session.registry.remove(name, in_use_by=users_of(session, name))
+    with recorded(session, "", "template remove", name):
+        session.registry.get(name)
+        session.registry.remove(name, in_use_by=users_of(session, name))
 
 
 def build_template(session: Session, name: str) -> Template:
@@ -53,7 +56,10 @@ def build_template(session: Session, name: str) -> Template:
     session.reporter.note("building the tiny template from Debian packages")
     work = session.site.paths.templates.parent / "build"
     work.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=work) as tmp:
+    with (
+        recorded(session, "", "template build", name),
+        tempfile.TemporaryDirectory(dir=work) as tmp,
+    ):
         image = build_tiny(Path(tmp))
         return session.registry.add(
             name, image.disk, kernel=image.kernel, initrd=image.initrd, cmdline=image.cmdline,

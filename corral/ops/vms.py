@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from collections.abc import Callable
 
 from corral.backends.base import Backend
-from corral.errors import BackendError, ConflictError, NotFoundError, SourceErrors
+from corral.errors import BackendError, ConflictError, InvalidRequest, NotFoundError, SourceErrors
+from corral.model import values
 from corral.model.units import parse_size_mib
+from corral.ops.journal import recorded
 from corral.ops.observe import sight
+from corral.ops.results import VmResult
 from corral.ops.session import Session
 from corral.plan import ObservedHost
 
 
 def parse_target(target: str) -> tuple[str, str]:
+    """``PROJECT.HOST`` split in two; InvalidRequest when it is not written so."""
     project, dot, host = target.partition(".")
     if not dot or not project or not host:
-        raise NotFoundError(
+        raise InvalidRequest(
             f"'{target}' does not name a VM", hint="write PROJECT.HOST, e.g. lab.web1"
         )
+    for kind, name in (("project", project), ("host", host)):
+        try:
+            values.name(name)
+        except ValueError as error:
+            raise InvalidRequest(f"'{target}': {kind} {error}") from None
     return project, host
 
 
@@ -39,48 +46,66 @@ _ACTIONS: dict[str, tuple[Callable[[Backend, str], None], str]] = {
     "destroy": (lambda b, d: b.destroy(d), "powered off"),
     "pause": (lambda b, d: b.pause(d), "paused"),
     "resume": (lambda b, d: b.resume(d), "resumed"),
-    "suspend": (lambda b, d: b.suspend(d), "suspended (memory saved to disk)"),
+    "suspend": (lambda b, d: b.suspend(d), "suspended"),
     "restore": (lambda b, d: b.restore(d), "restored"),
 }
+VM_ACTIONS = tuple(_ACTIONS)
 
 
-def vm_action(session: Session, target: str, action: str) -> str:
+def vm_action(session: Session, target: str, action: str) -> VmResult:
+    """``reboot``, ``destroy``, ``pause``, ``resume``, ``suspend`` or ``restore`` a VM."""
+    if action not in _ACTIONS:
+        raise InvalidRequest(f"no VM action '{action}'", hint=f"actions: {', '.join(_ACTIONS)}")
     run, done = _ACTIONS[action]
-    backend, seen = find_vm(session, target)
-    run(backend, seen.domain)
-    _log(session, target, action)
-    return f"{target}: {done}"
+    project, _ = parse_target(target)
+    mark = session.warning_mark()
+    with recorded(session, project, action, target):
+        backend, seen = find_vm(session, target)
+        run(backend, seen.domain)
+    return VmResult(target, action, done, session.warnings_since(mark))
 
 
-def vm_shutdown(session: Session, target: str, timeout_s: float) -> str:
-    backend, seen = find_vm(session, target)
-    outcome = backend.shutdown(seen.domain, timeout_s)
-    _log(session, target, "shutdown")
-    return f"{target}: {outcome.value.replace('_', ' ')}"
+def vm_shutdown(session: Session, target: str, timeout_s: float) -> VmResult:
+    if timeout_s < 0:
+        raise InvalidRequest(f"timeout {timeout_s} s is negative")
+    project, _ = parse_target(target)
+    mark = session.warning_mark()
+    with recorded(session, project, "shutdown", target):
+        backend, seen = find_vm(session, target)
+        outcome = backend.shutdown(seen.domain, timeout_s)
+    return VmResult(target, "shutdown", outcome.value, session.warnings_since(mark))
 
 
-def vm_set_memory(session: Session, target: str, memory: str) -> str:
+def vm_set_memory(session: Session, target: str, memory: str) -> VmResult:
     try:
         mib = parse_size_mib(memory)
     except (ValueError, SourceErrors) as error:
-        raise NotFoundError(f"'{memory}' is not a size", hint="e.g. 256M or 1G") from error
-    backend, seen = find_vm(session, target)
-    ceiling = seen.model.maxmem_mib or seen.model.memory_mib if seen.model else None
-    if ceiling is not None and mib > ceiling:
-        raise ConflictError(
-            f"{target}: {mib} MiB is above its maximum of {ceiling} MiB",
-            hint="raise maxmem in the project file and run corral upgrade",
-        )
-    backend.set_memory(seen.domain, mib, live=seen.state == "running", config=True)
-    _log(session, target, f"mem-set {mib}")
-    return f"{target}: memory set to {mib} MiB"
+        raise InvalidRequest(f"'{memory}' is not a size", hint="e.g. 256M or 1G") from error
+    if mib < 1:
+        raise InvalidRequest(f"memory {memory} is less than 1 MiB")
+    project, _ = parse_target(target)
+    mark = session.warning_mark()
+    with recorded(session, project, f"mem-set {mib}", target):
+        backend, seen = find_vm(session, target)
+        ceiling = seen.model.maxmem_mib or seen.model.memory_mib if seen.model else None
+        if ceiling is not None and mib > ceiling:
+            raise ConflictError(
+                f"{target}: {mib} MiB is above its maximum of {ceiling} MiB",
+                hint="raise maxmem in the project file and run corral upgrade",
+            )
+        backend.set_memory(seen.domain, mib, live=seen.state == "running", config=True)
+    return VmResult(target, "mem-set", f"{mib} MiB", session.warnings_since(mark))
 
 
-def vm_set_vcpus(session: Session, target: str, count: int) -> str:
-    backend, seen = find_vm(session, target)
-    backend.set_vcpus(seen.domain, count, live=seen.state == "running", config=True)
-    _log(session, target, f"vcpu-set {count}")
-    return f"{target}: {count} vCPU(s)"
+def vm_set_vcpus(session: Session, target: str, count: int) -> VmResult:
+    if count < 1:
+        raise InvalidRequest(f"{count} vCPUs: a guest needs at least one")
+    project, _ = parse_target(target)
+    mark = session.warning_mark()
+    with recorded(session, project, f"vcpu-set {count}", target):
+        backend, seen = find_vm(session, target)
+        backend.set_vcpus(seen.domain, count, live=seen.state == "running", config=True)
+    return VmResult(target, "vcpu-set", f"{count} vCPU(s)", session.warnings_since(mark))
 
 
 def vm_describe(session: Session, target: str) -> str:
@@ -93,21 +118,11 @@ def vm_console_log(session: Session, target: str) -> str:
     return backend.console_output(seen.domain)
 
 
-def vm_console(session: Session, target: str) -> None:
-    """Hand the terminal to the console attach command until it exits."""
+def vm_console_command(session: Session, target: str) -> list[str]:
+    """The argv that attaches a terminal to the VM's console; the caller runs it
+    (the CLI hands it the user's terminal; operations never spawn one)."""
     backend, seen = find_vm(session, target)
     argv = backend.console_command(seen.domain)
     if shutil.which(argv[0]) is None:
         raise BackendError(f"cannot attach a console: '{argv[0]}' is not installed")
-    result = subprocess.run(argv, check=False, env=os.environ.copy())
-    if result.returncode not in (0, 1):
-        raise BackendError(f"console of {target} ended with exit code {result.returncode}")
-
-
-def _log(session: Session, target: str, action: str) -> None:
-    """Record a VM operation; the project comes from the target, never from the
-    domain name, which cannot be split when project names hold hyphens."""
-    store = session.store
-    if store is not None:
-        project, _ = parse_target(target)
-        store.log_operation(project, action, target, "ok", "")
+    return argv

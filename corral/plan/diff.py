@@ -14,9 +14,16 @@ Every host field falls in one class, which decides how a change is applied:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
 from corral.model import Host, Interface, Project, Switch
 from corral.plan.actions import Action, ActionKind, Change, Plan
 from corral.plan.observed import ObservedHost, ObservedProject, ObservedSwitch
+
+if TYPE_CHECKING:
+    from corral.backends.base import Capabilities
 
 REBUILD_FIELDS = (
     "template", "virt", "size_mib", "free_space_mib", "disks", "service_host",
@@ -32,11 +39,21 @@ _SEED_INTERFACE_FIELDS = ("address", "netmask", "gateway")
 _INERT_FIELDS = ("wait", "plugins", "origin", "name")
 
 
-def plan_project(model: Project, observed: ObservedProject) -> Plan:
-    """Order: switches created/updated, hosts created/updated, hosts removed, switches removed."""
+def plan_project(
+    model: Project,
+    observed: ObservedProject,
+    capabilities: Mapping[str, Capabilities] | None = None,
+) -> Plan:
+    """Order: switches created/updated, hosts created/updated, hosts removed, switches removed.
+
+    ``capabilities`` maps a service host to what it can do to a running
+    guest; a change its host cannot make live is marked for the next boot.
+    A service host missing from it is taken as able to do every live change.
+    """
     actions: list[Action] = []
     actions += _switch_actions(model, observed)
-    actions += _host_actions(model, observed)
+    actions += [_within(a, (capabilities or {}).get(a.host.service_host) if a.host else None)
+                for a in _host_actions(model, observed)]
     actions += [
         Action(ActionKind.REMOVE_HOST, name, reason="not in the project file")
         for name in sorted((set(observed.hosts) | observed.orphan_disks) - set(model.hosts))
@@ -120,6 +137,32 @@ def _live_changes(old: Host, new: Host) -> list[Change]:
         live = new.maxvcpus == old.maxvcpus and old.maxvcpus is not None
         changes.append(Change("vcpus", old.vcpus, new.vcpus, live=live))
     return changes
+
+
+def _within(action: Action, capabilities: Capabilities | None) -> Action:
+    """``action`` with the live changes its service host cannot make live moved to
+    the next boot: memory without a balloon, vCPUs without hotplug or above the
+    host's maximum, NICs and disks without device hotplug."""
+    if capabilities is None or action.kind is not ActionKind.UPDATE_HOST:
+        return action
+    changes = tuple(
+        replace(c, live=False) if c.live and not _can_do_live(c, capabilities) else c
+        for c in action.changes
+    )
+    return action if changes == action.changes else replace(action, changes=changes)
+
+
+def _can_do_live(change: Change, capabilities: Capabilities) -> bool:
+    if change.field == "memory_mib":
+        return capabilities.live_memory
+    if change.field == "vcpus":
+        ceiling = capabilities.max_vcpus
+        return capabilities.live_vcpus and (ceiling is None or int(str(change.new)) <= ceiling)
+    if change.field.startswith("interface "):
+        return capabilities.live_nics
+    if change.field.startswith("disk"):
+        return capabilities.live_disks
+    return True
 
 
 def _interface_changes(old: tuple[Interface, ...], new: tuple[Interface, ...]) -> list[Change]:

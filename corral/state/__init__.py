@@ -1,5 +1,6 @@
 """State: recorded projects and the operation log (a convenience; libvirt is the truth)."""
 
+from corral.state.lock import Claimant, LockHolder, holder_is_dead
 from corral.state.store import (
     DEFAULT_PATH,
     OperationNote,
@@ -11,9 +12,12 @@ from corral.state.store import (
 
 __all__ = [
     "DEFAULT_PATH",
+    "Claimant",
+    "LockHolder",
     "OperationNote",
     "OperationRecord",
     "ProjectRecord",
     "StateStore",
     "current_user",
+    "holder_is_dead",
 ]

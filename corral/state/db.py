@@ -1,7 +1,8 @@
 """SQLite schema and engine setup for the state database.
 
-Two tables: ``projects`` (the last applied version of each project file) and
-``operations`` (who did what to which project, when, and how it ended).
+Three tables: ``projects`` (the last applied version of each project file),
+``operations`` (who did what to which project, when, and how it ended) and
+``locks`` (which process is changing which project right now).
 The engine is set up for several processes at once — a CLI run beside the
 server, two administrators — with WAL journaling (readers never block the
 writer) and a busy timeout (a writer waits for another instead of failing).
@@ -82,3 +83,24 @@ def create_schema(engine: Engine) -> None:
             connection.execute(CreateTable(table, if_not_exists=True))
             for index in table.indexes:
                 connection.execute(CreateIndex(index, if_not_exists=True))
+
+
+class LockRow(Base):
+    """The lock of one project: at most one row per project, held by one process.
+
+    ``holder`` is ``user@machine``; ``machine``, ``pid`` and ``pid_started``
+    let a process on the same machine tell that the holder died (its pid gone,
+    or reused by a process started at another time); ``token`` makes release
+    and takeover compare-and-delete, so a process never frees a lock it lost.
+    """
+
+    __tablename__ = "locks"
+
+    project: Mapped[str] = mapped_column(String(200), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64))
+    holder: Mapped[str] = mapped_column(String(400))
+    machine: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    pid_started: Mapped[str] = mapped_column(String(40), default="")
+    operation: Mapped[str] = mapped_column(String(100))
+    since: Mapped[datetime] = mapped_column(DateTime)

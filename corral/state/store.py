@@ -19,6 +19,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.sqlite import insert
@@ -26,7 +27,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from corral.errors import BackendError, ConfigError
-from corral.state.db import OperationRow, ProjectRow, create_schema, open_engine
+from corral.state.db import LockRow, OperationRow, ProjectRow, create_schema, open_engine
+
+if TYPE_CHECKING:
+    from corral.state.lock import Claimant, LockHolder
 
 DEFAULT_PATH = Path("/var/lib/corral/state.db")
 
@@ -214,6 +218,47 @@ class StateStore:
             raise
         self._finish(entry, "ok", note.detail, time.monotonic() - began)
 
+    def finish_operation(self, entry: int, outcome: str, detail: str, duration_s: float) -> None:
+        """Close a ``started`` log entry with how it ended and how long it took."""
+        self._finish(entry, outcome, detail, duration_s)
+
+    # -- project locks ----------------------------------------------------------
+
+    def acquire_lock(self, project: str, operation: str, claimant: Claimant) -> LockHolder | None:
+        """Take project ``project``'s lock for ``claimant``: None when taken, else the holder.
+
+        One INSERT that does nothing when a row exists: two processes racing
+        for a free lock cannot both win, on one machine or on several.
+        """
+        statement = (
+            insert(LockRow)
+            .values(
+                project=project, token=claimant.token, holder=claimant.holder,
+                machine=claimant.machine, pid=claimant.pid, pid_started=claimant.pid_started,
+                operation=operation, since=_now(),
+            )
+            .on_conflict_do_nothing(index_elements=[LockRow.project])
+        )
+        with self._guard(), Session(self._engine) as session, session.begin():
+            if session.execute(statement).rowcount == 1:
+                return None
+            row = session.get(LockRow, project)
+            if row is None:  # released between the two statements: try again
+                return self.acquire_lock(project, operation, claimant)
+            return _holder(row)
+
+    def lock_holder(self, project: str) -> LockHolder | None:
+        """Who holds project ``project``'s lock, or None."""
+        with self._guard(), Session(self._engine) as session:
+            row = session.get(LockRow, project)
+            return _holder(row) if row is not None else None
+
+    def release_lock(self, project: str, token: str) -> bool:
+        """Drop the lock if ``token`` still holds it (also to break a dead holder's)."""
+        statement = delete(LockRow).where(LockRow.project == project, LockRow.token == token)
+        with self._guard(), Session(self._engine) as session, session.begin():
+            return bool(session.execute(statement).rowcount)
+
     def _finish(self, entry: int, outcome: str, detail: str, duration_s: float) -> None:
         statement = (
             update(OperationRow)
@@ -248,6 +293,16 @@ def _aware(moment: datetime) -> datetime:
 def _describe(exc: BaseException, note: OperationNote) -> str:
     text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     return f"{note.detail}: {text}" if note.detail else text
+
+
+def _holder(row: LockRow) -> LockHolder:
+    from corral.state.lock import LockHolder
+
+    return LockHolder(
+        project=row.project, token=row.token, holder=row.holder, machine=row.machine,
+        pid=row.pid, pid_started=row.pid_started, operation=row.operation,
+        since=_aware(row.since),
+    )
 
 
 def _project(row: ProjectRow) -> ProjectRecord:

@@ -102,7 +102,7 @@ def test_every_command_has_help_with_an_example(command):
 
 def test_unknown_command_is_a_usage_error():
     result = corral("bogus")
-    assert result.returncode == 2
+    assert result.returncode == 64
     assert "No such command 'bogus'" in result.stderr
 
 
@@ -128,7 +128,7 @@ def test_bad_site_config_names_file_and_key(tmp_path):
 
 def test_vm_target_must_name_project_and_host(test_site):
     result = corral("vm", "reboot", "justahost", config=test_site)
-    assert result.returncode == 3
+    assert result.returncode == 7
     assert "write PROJECT.HOST" in result.stderr
 
 
@@ -136,7 +136,7 @@ def test_unknown_service_host_in_project(tmp_path, test_site):
     project = tmp_path / "p.corral"
     project.write_text("global { project p }\nhost a { service_host mars }\n")
     result = corral("plan", str(project), config=test_site)
-    assert result.returncode == 2, result.stderr  # plan: changes to make
+    assert result.returncode == 9, result.stderr  # plan: changes to make
     result = corral("up", str(project), config=test_site)
     assert result.returncode == 1
     assert f"{project}:2:1: error: host a: service host 'mars'" in result.stderr

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from corral.errors import ConflictError, NotFoundError, SourceErrors
 from corral.ops import projects, templates, vms
+from corral.ops.results import Applied
 from corral.plan import ActionKind
 
 
 def test_up_builds_starts_and_converges(session, lab_file):
     path = lab_file()
-    first = projects.plan_file(session, path)
+    first = projects.plan_source(session, path)
     assert [(a.kind, a.target) for a in first.actions] == [
         (ActionKind.CREATE_SWITCH, "back"),
         (ActionKind.CREATE_SWITCH, "front"),
@@ -20,13 +23,13 @@ def test_up_builds_starts_and_converges(session, lab_file):
     ]
     result = projects.up(session, path, wait=False)
     assert result.ok
-    assert projects.plan_file(session, path).empty
+    assert projects.plan_source(session, path).empty
     rows = {r.host: r for r in projects.status(session, "lab")}
     assert {h: r.state for h, r in rows.items()} == {"app": "running", "web": "running"}
     assert rows["app"].addresses == ["10.9.1.20"]
     assert rows["app"].memory_mib == 128
     again = projects.up(session, path, wait=False)
-    assert again.applied.plan.empty
+    assert again.plan.empty and not again.changed
 
 
 def test_names_begin_with_the_project(session, lab_file):
@@ -41,10 +44,17 @@ def test_upgrade_changes_memory_live_and_adds_hosts(session, lab_file):
     projects.up(session, lab_file(), wait=False)
     extra = "host db {\n superclass node\n network eth0 { switch back }\n}\n"
     result = projects.upgrade(session, lab_file(memory="192M", extra=extra))
-    text = result.describe()
-    assert "memory 128 -> 192 MiB (live)" in text
-    assert "+ host db: create" in text
-    assert "started lab-db" in text
+    by_target = {a.target: a for a in result.actions}
+    (memory,) = [c for c in by_target["web"].changes if c.field == "memory_mib"]
+    assert (memory.old, memory.new, memory.applied) == (128, 192, Applied.LIVE)
+    assert by_target["db"].kind == "create-host"
+    assert result.started == ("db",)
+    data = result.as_json()
+    assert json.loads(json.dumps(data)) == data
+    assert data["operation"] == "upgrade" and data["started"] == ["db"]
+    assert {"field": "memory_mib", "old": 128, "new": 192, "applied": "live"} in [
+        c for a in data["actions"] for c in a["changes"]
+    ]
     rows = {r.host: r for r in projects.status(session, "lab")}
     assert rows["web"].memory_mib == 192
     assert rows["db"].state == "running"
@@ -64,8 +74,8 @@ def test_rebuild_is_refused_without_recreate(session, lab_file, tmp_path):
     assert "need a new disk" in refused.value.message
     assert "--recreate" in (refused.value.hint or "")
     result = projects.upgrade(session, path, recreate=True)
-    assert "! host web: recreate" in result.describe()
-    assert projects.plan_file(session, path).empty
+    assert ("recreate-host", "web") in [(a.kind, a.target) for a in result.actions]
+    assert projects.plan_source(session, path).empty
 
 
 def test_unregistered_template_is_reported_at_the_host(session, lab_file):
@@ -86,17 +96,18 @@ def test_removed_host_is_removed_by_upgrade(session, lab_file):
     end = text.index("host app")
     path.write_text(text[:start] + text[end:])
     result = projects.upgrade(session, path)
-    assert "- host web: remove" in result.describe()
+    assert ("remove-host", "web") in [(a.kind, a.target) for a in result.actions]
     assert [d.host for d in session.backend("local").observe("lab").domains] == ["app"]
 
 
 def test_stop_start_and_vm_operations(session, lab_file):
     projects.up(session, lab_file(), wait=False)
-    assert projects.stop(session, "lab", ["web"], timeout_s=0.1)[0].startswith("lab-web: ")
+    (stopped,) = projects.stop(session, "lab", ["web"], timeout_s=0.1).hosts
+    assert (stopped.host, stopped.domain) == ("web", "lab-web")
     states = {r.host: r.state for r in projects.status(session, "lab")}
     assert states == {"app": "running", "web": "shutoff"}
     projects.start(session, "lab", ["web"], wait=False)
-    assert vms.vm_action(session, "lab.web", "pause") == "lab.web: paused"
+    assert vms.vm_action(session, "lab.web", "pause").outcome == "paused"
     assert {r.host: r.state for r in projects.status(session, "lab")}["web"] == "paused"
     vms.vm_action(session, "lab.web", "resume")
     assert "<name>lab-web</name>" in vms.vm_describe(session, "lab.web")
@@ -130,8 +141,9 @@ def test_remove_touches_only_its_project(session, lab_file, tmp_path):
         "host one {\n template base\n qemu\n wait none\n network eth0 { switch s }\n}\n"
     )
     projects.up(session, other, wait=False)
-    summary = projects.describe_removal(session, "lab")
-    assert "lab-app" in summary and "solo" not in summary
+    preview = projects.describe_removal(session, "lab")
+    assert "lab-app" in preview.domains
+    assert not [n for n in (*preview.domains, *preview.networks) if n.startswith("solo")]
     projects.remove(session, "lab")
     seen = session.backend("local").observe(None)
     assert {d.project for d in seen.domains} == {"solo"}
@@ -150,8 +162,8 @@ def test_changed_switch_is_redefined(session, lab_file):
     projects.stop(session, "lab", timeout_s=0.1)
     path.write_text(path.read_text().replace("address 10.9.1.1/24", "address 10.9.1.1/25"))
     result = projects.upgrade(session, path)
-    assert "~ switch front: update" in result.describe()
-    assert projects.plan_file(session, path).empty
+    assert ("update-switch", "front") in [(a.kind, a.target) for a in result.actions]
+    assert projects.plan_source(session, path).empty
 
 
 def test_vm_operations_are_logged_under_a_hyphenated_project(session, tmp_path):

@@ -8,6 +8,7 @@ lifecycle, observe, ...). It holds no other state.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable
 
 import libvirt
@@ -23,6 +24,7 @@ from corral.backends.base import (
     Observed,
     ShutdownOutcome,
     StaticLease,
+    Survey,
     TemplateLike,
 )
 from corral.backends.libvirt import (
@@ -63,13 +65,8 @@ class LibvirtBackend(Backend):
 
     # ---- facts
     def capabilities(self) -> Capabilities:
-        offered = self.host_info().virt_types
-        return Capabilities(
-            live_memory=True,
-            live_vcpus=True,
-            live_nics=True,
-            virt_types=frozenset(offered),
-            console_log=self.connection.is_local,
+        return hostinfo.capabilities(
+            self.conn, self.name, console_log=self.connection.is_local
         )
 
     def host_info(self) -> HostInfo:
@@ -92,6 +89,18 @@ class LibvirtBackend(Backend):
 
     def domain_stats(self, project: str | None = None) -> list[DomainStats]:
         return observe.domain_stats(self.conn, self.name, project)
+
+    def survey(self, project: str | None = None) -> Survey:
+        """One bulk stats query for every domain (its metadata read once, its model
+        parsed from it) and the project's networks: all that ``status`` needs."""
+        conn = self.conn
+        now = time.time()
+        with libvirt_errors("read domain statistics"):
+            seen = observe._corral_domains(conn, project, observe._STATS)
+            stats = tuple(sorted((observe._row(item, self.name, now) for item in seen),
+                                 key=lambda r: r.domain))
+            models = {item.domain.name(): item.mark.model() for item in seen}
+        return Survey(self.name, stats, models, observe.observe_networks(conn, project))
 
     def domain_states(self, project: str | None = None) -> dict[str, DomainState]:
         return observe.domain_states(self.conn, project)

@@ -8,14 +8,40 @@ own type ``test`` and accepts QEMU domain XML, so it counts as a qemu host.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import libvirt
 from lxml import etree
 
-from corral.backends.base import HostInfo
+from corral.backends.base import Capabilities, HostInfo
 from corral.backends.libvirt.connection import libvirt_errors
 from corral.errors import BackendError
 
 RUNNABLE = ("kvm", "qemu")
+
+
+@dataclass(frozen=True, slots=True)
+class _LiveApis:
+    """Which calls a libvirt driver implements on a running domain."""
+
+    memory: bool  # virDomainSetMemoryFlags(AFFECT_LIVE)
+    vcpus: bool  # virDomainSetVcpusFlags(AFFECT_LIVE)
+    devices: bool  # virDomainAttachDeviceFlags / DetachDeviceFlags(AFFECT_LIVE)
+
+
+# libvirt has no call that says whether a driver implements an API (it answers
+# "not supported by the connection driver" when called), so this is libvirt's
+# driver support matrix; what the host itself reports (domain capabilities,
+# host capabilities, vCPU maximum) narrows it down in :func:`capabilities`.
+# A driver not listed can do nothing live: its changes wait for the next boot.
+DRIVER_LIVE_APIS: dict[str, _LiveApis] = {
+    "QEMU": _LiveApis(memory=True, vcpus=True, devices=True),
+    "XEN": _LiveApis(memory=True, vcpus=True, devices=True),
+    "LXC": _LiveApis(memory=True, vcpus=False, devices=True),
+    "TEST": _LiveApis(memory=True, vcpus=True, devices=False),
+}
+# Disk buses a guest can take a disk on while it runs (not ide, sata or fdc).
+HOTPLUG_DISK_BUSES = frozenset({"virtio", "scsi", "usb"})
 
 
 def version_text(number: int) -> str:
@@ -72,3 +98,68 @@ def host_info(conn: libvirt.virConnect, service_host: str, uri: str) -> HostInfo
             if any(k in RUNNABLE for k in offered)
             else "none",
         )
+
+
+def capabilities(
+    conn: libvirt.virConnect, service_host: str, *, console_log: bool
+) -> Capabilities:
+    """What this host can do to a running guest, from the driver and what it reports.
+
+    Domain capabilities (where the driver has them) give the vCPU maximum and
+    the disk buses; the host capabilities say whether live migration is
+    offered. The test driver has no domain capabilities: its vCPU maximum
+    comes from ``virConnectGetMaxVcpus`` and it cannot hotplug devices.
+    """
+    with libvirt_errors(f"read capabilities of {service_host}"):
+        driver = conn.getType().upper()
+        host_caps = conn.getCapabilities()
+        offered = virt_types(host_caps)
+        apis = DRIVER_LIVE_APIS.get(driver, _LiveApis(memory=False, vcpus=False, devices=False))
+        domain_caps = _domain_capabilities(conn, offered)
+        if domain_caps is not None:
+            max_vcpus, disk_buses = _vcpu_max(domain_caps), _disk_buses(domain_caps)
+        else:
+            max_vcpus, disk_buses = int(conn.getMaxVcpus(None)), frozenset[str]()
+    return Capabilities(
+        live_memory=apis.memory,
+        live_vcpus=apis.vcpus and (max_vcpus is None or max_vcpus > 1),
+        live_nics=apis.devices,
+        live_disks=apis.devices and bool(disk_buses & HOTPLUG_DISK_BUSES),
+        max_vcpus=max_vcpus,
+        migration=live_migration(host_caps),
+        driver=driver,
+        virt_types=frozenset(offered),
+        console_log=console_log,
+    )
+
+
+def _domain_capabilities(conn: libvirt.virConnect, offered: tuple[str, ...]) -> str | None:
+    """The domain capabilities XML for the virt type ``auto`` picks; None where the
+    driver has none (the test driver)."""
+    kind = "kvm" if "kvm" in offered else ("qemu" if "qemu" in offered else None)
+    try:
+        return str(conn.getDomainCapabilities(None, None, None, kind, 0))
+    except libvirt.libvirtError as error:
+        if error.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:
+            return None
+        raise
+
+
+def _vcpu_max(domain_caps: str) -> int | None:
+    found = etree.fromstring(domain_caps.encode()).find("vcpu")
+    value = found.get("max") if found is not None else None
+    return int(value) if value and value.isdigit() else None
+
+
+def _disk_buses(domain_caps: str) -> frozenset[str]:
+    root = etree.fromstring(domain_caps.encode())
+    disk = root.find("devices/disk")
+    if disk is None or disk.get("supported") != "yes":
+        return frozenset()
+    return frozenset(v.text or "" for v in disk.iterfind("enum[@name='bus']/value"))
+
+
+def live_migration(capabilities_xml: str) -> bool:
+    """True when the host capabilities offer live migration."""
+    root = etree.fromstring(capabilities_xml.encode())
+    return root.find("host/migration_features/live") is not None
