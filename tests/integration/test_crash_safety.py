@@ -159,11 +159,11 @@ def test_up_killed_then_rerun_converges_without_orphans(
 
         with site.session() as session:
             result = projects.up(session, path)
-            assert result.ok, [(o.target.domain, o.reason) for o in result.readiness]
+            assert result.ok, [(o.domain, o.reason) for o in result.readiness]
             rows = projects.status(session, project)
             assert {r.host: r.state for r in rows} == dict.fromkeys(HOSTS, "running")
             assert libvirt_objects(project) == expected_objects(project, HOSTS, SWITCHES)
-            assert projects.plan_file(session, path).empty
+            assert projects.plan_source(session, path).empty
 
             projects.remove(session, project)
         assert libvirt_objects(project).empty, libvirt_objects(project)

@@ -82,7 +82,7 @@ def test_remove_touches_only_its_own_project(site: Site, tiny, subnets, tmp_path
             beta_up = projects.up(session, beta_file)
         output = cli_up.communicate(timeout=240)[0]
         assert cli_up.returncode == 0, output
-        assert beta_up.ok, [(o.target.domain, o.reason) for o in beta_up.readiness]
+        assert beta_up.ok, [(o.domain, o.reason) for o in beta_up.readiness]
 
         shown = run_corral(site, "status", "-p", alpha, "--json")
         assert shown.returncode == 0, shown.stderr
@@ -107,7 +107,7 @@ def test_remove_touches_only_its_own_project(site: Site, tiny, subnets, tmp_path
         with site.session() as session:
             (beta_row,) = projects.status(session, beta)
             assert beta_row.state == "running"
-            assert projects.plan_file(session, beta_file).empty
+            assert projects.plan_source(session, beta_file).empty
     finally:
         remove_project(site, alpha)
         remove_project(site, beta)

@@ -102,7 +102,7 @@ class Lab:
         self.path = path
         self.front = front
         self.back = back
-        self.up_result: projects.UpResult | None = None
+        self.up_result: projects.ApplyResult | None = None
         self.up_seconds = 0.0
 
     def rows(self) -> dict[str, projects.StatusRow]:
@@ -131,7 +131,7 @@ def lab(site: Site, tiny, subnets, tmp_path_factory) -> Lab:
 def test_up_brings_three_hosts_on_two_switches_to_ready(lab: Lab) -> None:
     result = lab.up_result
     assert result is not None
-    reasons = {o.target.domain: (o.ready, o.reason) for o in result.readiness}
+    reasons = {o.domain: (o.ready, o.reason) for o in result.readiness}
     assert result.ok, reasons
     assert set(reasons) == {f"{lab.name}-{h}" for h in HOSTS}
     rows = lab.rows()
@@ -166,11 +166,11 @@ def test_host_pings_the_static_and_the_dhcp_guest(lab: Lab) -> None:
 
 def test_second_up_plans_nothing(lab: Lab, site: Site) -> None:
     with site.session() as session:
-        plan = projects.plan_file(session, lab.path)
+        plan = projects.plan_source(session, lab.path)
         assert plan.empty, plan.describe()
         again = projects.up(session, lab.path)
-    assert again.applied.plan.empty and again.ok
-    assert "nothing to change" in again.applied.describe()
+    assert again.plan.empty and again.ok
+    assert not again.actions and not again.started
     shown = run_corral(site, "plan", str(lab.path))
     assert shown.returncode == 0, shown.stdout + shown.stderr
 
@@ -202,12 +202,13 @@ def test_live_memory_change_through_upgrade_shows_in_the_guest(lab: Lab, site: S
         with GuestConsole(domain) as console:
             before = _mem_total_kib(console)
             write_project(lab.path, project_text(lab.name, lab.front, lab.back, "160M"))
-            plan = projects.plan_file(session, lab.path)
+            plan = projects.plan_source(session, lab.path)
             assert [a.target for a in plan.actions] == ["far"], plan.describe()
             applied = projects.upgrade(session, lab.path)
-            text = applied.describe()
-            assert "memory 128 -> 160 MiB (live)" in text, text
-            assert "next boot" not in text and not applied.started, text
+            (action,) = applied.actions
+            changes = [(c.field, c.old, c.new, c.applied.value) for c in action.changes]
+            assert changes == [("memory_mib", 128, 160, "live")], changes
+            assert not applied.started, applied
             # The balloon gives 32 MiB back to the guest; the kernel counts it in MemTotal.
             grown = wait_for(
                 lambda: (_mem_total_kib(console) - before) >= 30 * 1024 or None, 30,
@@ -222,7 +223,7 @@ def test_live_memory_change_through_upgrade_shows_in_the_guest(lab: Lab, site: S
         )
         assert row.state == "running"
         assert row.uptime_s >= uptime_before, "the guest was restarted"
-        assert projects.plan_file(session, lab.path).empty
+        assert projects.plan_source(session, lab.path).empty
 
 
 def test_data_written_in_a_guest_survives_stop_and_start(lab: Lab, site: Site) -> None:
@@ -236,9 +237,9 @@ def test_data_written_in_a_guest_survives_stop_and_start(lab: Lab, site: Site) -
             console.run("echo typed-at-the-console > /root/typed && sync")
 
         stopped = projects.stop(session, lab.name, ["fixed"], timeout_s=60)
-        assert stopped == [f"{domain}: clean"]
+        assert [(h.domain, h.outcome) for h in stopped.hosts] == [(domain, "clean")]
         assert lab.rows()["fixed"].state == "shutoff"
-        outcomes = projects.start(session, lab.name, ["fixed"])
+        outcomes = projects.start(session, lab.name, ["fixed"]).readiness
         assert [o.ready for o in outcomes] == [True], outcomes
 
         second_log = session.backend("local").console_output(domain).replace("\r", "")
@@ -258,10 +259,12 @@ def test_switch_change_keeps_running_guests_connected(lab: Lab, site: Site) -> N
         write_project(
             lab.path, project_text(lab.name, lab.front, lab.back, "160M", back_prefix=25)
         )
-        text = projects.upgrade(session, lab.path).describe()
-        assert "~ switch back: update" in text, text
-        assert "address: " in text and f"10.240.{lab.back}.1/25" in text, text
-        assert projects.plan_file(session, lab.path).empty
+        result = projects.upgrade(session, lab.path)
+        (action,) = [a for a in result.actions if a.target == "back"]
+        assert action.kind == "update-switch", result
+        changes = {c.field: c.new for c in action.changes}
+        assert str(changes["address"]) == f"10.240.{lab.back}.1/25", changes
+        assert projects.plan_source(session, lab.path).empty
     assert wait_for(lambda: ping(f"10.240.{lab.back}.20") or None, 30, "far to answer ping")
     row = lab.rows()["far"]
     assert row.state == "running" and row.uptime_s >= uptime_before

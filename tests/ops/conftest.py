@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from corral.config import parse_site_config
+from corral.config import SiteConfig, parse_site_config
 from corral.ops.session import Session
 
 SITE = """
@@ -64,10 +64,15 @@ host app {{
 
 
 @pytest.fixture
-def session(tmp_path: Path) -> Session:
+def site(tmp_path: Path) -> SiteConfig:
+    """The test site: templates, state database and runs under tmp_path, test driver."""
     config = tmp_path / "corral.toml"
     config.write_text(SITE.format(root=tmp_path))
-    site = parse_site_config(config.read_text(), config)
+    return parse_site_config(config.read_text(), config)
+
+
+@pytest.fixture
+def session(site: SiteConfig, tmp_path: Path) -> Session:
     session = Session(site)
     base = tmp_path / "base.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "64M"], check=True)

@@ -176,3 +176,18 @@ def test_vm_operations_are_logged_under_a_hyphenated_project(session, tmp_path):
     vms.vm_action(session, "my-lab.web", "pause")
     (entry,) = [op for op in session.store.operations("my-lab") if op.action == "pause"]
     assert entry.target == "my-lab.web"
+
+
+def test_stop_and_remove_results_as_json(session, lab_file):
+    projects.up(session, lab_file(), wait=False)
+    stopped = projects.stop(session, "lab", ["web"], timeout_s=0.1).as_json()
+    (host,) = stopped["hosts"]
+    assert (stopped["operation"], stopped["project"]) == ("stop", "lab")
+    assert host["host"] == "web" and host["domain"] == "lab-web"
+    assert host["outcome"] in ("clean", "forced")
+    removed = projects.remove(session, "lab").as_json()
+    assert json.loads(json.dumps(removed)) == removed
+    kinds = sorted((r["kind"], r["name"]) for r in removed["removed"])
+    assert kinds == [("domain", "lab-app"), ("domain", "lab-web"),
+                     ("network", "lab-back"), ("network", "lab-front")]
+    assert all(r["service_host"] == "local" for r in removed["removed"])
