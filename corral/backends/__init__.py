@@ -15,6 +15,7 @@ from corral.backends.base import (
     ObservedVolume,
     ShutdownOutcome,
     StaticLease,
+    Survey,
     TemplateLike,
 )
 from corral.backends.registry import UnsupportedURIError, backend_class, open_backend
@@ -34,6 +35,7 @@ __all__ = [
     "ObservedVolume",
     "ShutdownOutcome",
     "StaticLease",
+    "Survey",
     "TemplateLike",
     "UnsupportedURIError",
     "backend_class",

@@ -6,11 +6,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 
 class _Bar:
-    def __init__(self, progress: Progress | None, task: int | None, console: Console) -> None:
+    def __init__(
+        self, progress: Progress | None, task: TaskID | None, console: Console
+    ) -> None:
         self._progress, self._task, self._console = progress, task, console
 
     def advance(self, label: str = "") -> None:

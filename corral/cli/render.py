@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from corral.ops.results import (
+        ApplyResult,
+        RemovalPreview,
+        RemoveResult,
+        StopResult,
+        VmResult,
+    )
 
 
 def _out() -> Console:
@@ -102,7 +112,7 @@ _SYMBOL = {"create": "+", "update": "~", "start": "~", "recreate": "!", "remove"
 _WHEN = {"live": "live", "next-boot": "at next boot", "rebuild": "new disk"}
 
 
-def applied(result) -> None:
+def applied(result: ApplyResult) -> None:
     """What build/up/upgrade/start did: actions with their changes, hosts started,
     then each waited-for guest with its readiness and reason."""
     console = _out()
@@ -140,13 +150,13 @@ def _value(value: object) -> str:
     return str(value)
 
 
-def stopped(result) -> None:
+def stopped(result: StopResult) -> None:
     console = _out()
     for host in result.hosts:
         console.print(f"{host.domain}: {host.outcome.replace('_', ' ')}", markup=False)
 
 
-def removal_summary(preview) -> str:
+def removal_summary(preview: RemovalPreview) -> str:
     return (
         f"project {preview.project}: {len(preview.domains)} domain(s) "
         f"{', '.join(preview.domains)}; {len(preview.networks)} network(s) "
@@ -154,7 +164,7 @@ def removal_summary(preview) -> str:
     )
 
 
-def removed(result) -> None:
+def removed(result: RemoveResult) -> None:
     console = _out()
     if not result.removed:
         console.print(f"project {result.project}: nothing to remove", markup=False)
@@ -168,5 +178,5 @@ def removed(result) -> None:
         console.print(line, markup=False)
 
 
-def vm_done(result) -> None:
+def vm_done(result: VmResult) -> None:
     _out().print(f"{result.target}: {result.outcome.replace('_', ' ')}", markup=False)

@@ -10,15 +10,17 @@ change half applied.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from corral.errors import CorralError, ProjectLocked
 from corral.ops.session import Session
 from corral.state import Claimant, StateStore, holder_is_dead
 
 LOCK_POLL_S = 0.5
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -65,7 +67,8 @@ def _close(
         ))
 
 
-def _write(session: Session, write):  # type: ignore[no-untyped-def]
+def _write(session: Session, write: Callable[[StateStore], T]) -> T | None:
+    """Run one database write; a fault becomes a warning and None."""
     store = session.store
     if store is None:
         return None

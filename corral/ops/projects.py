@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-from corral.backends.base import Capabilities, DomainState
+from corral.backends.base import Backend, Capabilities, DomainState, ObservedDomain
 from corral.config import SiteConfig
 from corral.errors import CorralError, InvalidRequest, NotFoundError, SourceErrors
 from corral.model import Host, Project, values
@@ -273,7 +273,7 @@ def _networks_by_service_host(sighting: Sighting) -> dict[str, list[str]]:
 def _observe_for_readiness(
     session: Session,
     project: str,
-    pending: list[Target],
+    pending: Sequence[Target],
     service_of: dict[str, str],
     networks: dict[str, list[str]],
     console_readable: dict[str, bool],
@@ -351,12 +351,11 @@ def remove(session: Session, project: str, *, wait_lock: bool = True) -> RemoveR
         raw = observe_everywhere(session, project)
         for service_host, seen in raw.items():
             backend = session.backend(service_host)
-            session.parallel(
-                lambda d, backend=backend: applying.teardown_host(
-                    backend, project, d.host, d.name
-                ),
-                list(seen.domains),
-            )
+
+            def teardown(domain: ObservedDomain, backend: Backend = backend) -> None:
+                applying.teardown_host(backend, project, domain.host, domain.name)
+
+            session.parallel(teardown, list(seen.domains))
             removed += [Removed("domain", d.name, d.host, service_host) for d in seen.domains]
             kept = {v.host for v in seen.volumes} - {d.host for d in seen.domains}
             for volume_host in sorted(kept):

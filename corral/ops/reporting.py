@@ -7,7 +7,7 @@ its log; tests and library users get :class:`SilentReporter`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
 
@@ -22,7 +22,7 @@ class Reporter(Protocol):
     def warn(self, message: str) -> None:
         """Something went wrong but the operation goes on."""
 
-    def progress(self, description: str, total: int) -> Iterator[Progress]:
+    def progress(self, description: str, total: int) -> AbstractContextManager[Progress]:
         """A context manager over work on ``total`` items."""
 
 

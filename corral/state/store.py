@@ -19,9 +19,9 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -158,7 +158,7 @@ class StateStore:
         """Drop project ``name``'s record (its log stays); True if there was one."""
         with self._guard(), Session(self._engine) as session, session.begin():
             result = session.execute(delete(ProjectRow).where(ProjectRow.name == name))
-            return bool(result.rowcount)
+            return bool(cast(CursorResult[Any], result).rowcount)
 
     # -- operation log ----------------------------------------------------------
 
@@ -240,7 +240,7 @@ class StateStore:
             .on_conflict_do_nothing(index_elements=[LockRow.project])
         )
         with self._guard(), Session(self._engine) as session, session.begin():
-            if session.execute(statement).rowcount == 1:
+            if cast(CursorResult[Any], session.execute(statement)).rowcount == 1:
                 return None
             row = session.get(LockRow, project)
             if row is None:  # released between the two statements: try again
@@ -257,7 +257,7 @@ class StateStore:
         """Drop the lock if ``token`` still holds it (also to break a dead holder's)."""
         statement = delete(LockRow).where(LockRow.project == project, LockRow.token == token)
         with self._guard(), Session(self._engine) as session, session.begin():
-            return bool(session.execute(statement).rowcount)
+            return bool(cast(CursorResult[Any], session.execute(statement)).rowcount)
 
     def _finish(self, entry: int, outcome: str, detail: str, duration_s: float) -> None:
         statement = (
