@@ -55,6 +55,18 @@ def recorded(session: Session, project: str, action: str, target: str) -> Iterat
            time.monotonic() - began)
 
 
+def record_failure(
+    session: Session, project: str, action: str, target: str, error: BaseException
+) -> None:
+    """Log an operation that failed before it began (its file did not load, its
+    project was locked): it is in the log like any other, with the error text."""
+    text = getattr(error, "message", None) or str(error) or type(error).__name__
+    user = Claimant.this_process().holder
+    _write(session, lambda s: s.log_operation(
+        project, action, target, "error", text, user=user, duration_s=0.0
+    ))
+
+
 def _close(
     session: Session, row: int | None, project: str, action: str, target: str, user: str,
     outcome: str, detail: str, duration_s: float,
@@ -82,7 +94,7 @@ def _write(session: Session, write: Callable[[StateStore], T]) -> T | None:
 @contextmanager
 def project_lock(
     session: Session, project: str, operation: str, *, wait: bool = True,
-    poll_s: float = LOCK_POLL_S,
+    poll_s: float = LOCK_POLL_S, target: str = "",
 ) -> Iterator[None]:
     """Hold project ``project``'s lock for the body: one changing operation at a time.
 
@@ -90,12 +102,17 @@ def project_lock(
     holder through the reporter) or, with ``wait=False``, refused at once with
     :class:`ProjectLocked` naming the holder and since when. A lock whose
     holder died on this machine is taken over with a warning. Without a usable
-    database the body runs unlocked, with a warning.
+    database the body runs unlocked, with a warning. A refusal is logged as a
+    failed ``operation`` on ``target``.
     """
     store = session.store
     claimant = Claimant.this_process()
-    held = store is not None and _acquire(session, store, project, operation, claimant,
-                                          wait=wait, poll_s=poll_s)
+    try:
+        held = store is not None and _acquire(session, store, project, operation, claimant,
+                                              wait=wait, poll_s=poll_s)
+    except ProjectLocked as refused:
+        record_failure(session, project, operation, target or project, refused)
+        raise
     if store is None:
         session.warn(f"no state database: project {project} is changed without its lock")
     try:

@@ -20,7 +20,7 @@ from corral.config import SiteConfig
 from corral.errors import CorralError, InvalidRequest, NotFoundError, SourceErrors
 from corral.model import Host, Project, values
 from corral.ops import apply as applying
-from corral.ops.journal import project_lock, recorded
+from corral.ops.journal import project_lock, record_failure, recorded
 from corral.ops.observe import Sighting, observe_everywhere, sight
 from corral.ops.readiness import Observation, Outcome, Target, reachable, wait_until_ready
 from corral.ops.results import (
@@ -92,9 +92,13 @@ def _apply(
     (``none``, ``new`` or ``all``). The lock is held until the guests are ready."""
     mark = session.warning_mark()
     source = as_source(source_like)
-    project = source.load(session.site)
+    try:
+        project = source.load(session.site)
+    except SourceErrors as errors:
+        record_failure(session, "", operation, source.origin, errors)
+        raise
     with (
-        project_lock(session, project.name, operation, wait=wait_lock),
+        project_lock(session, project.name, operation, wait=wait_lock, target=source.origin),
         recorded(session, project.name, operation, source.origin) as entry,
     ):
         sighting = sight(session, project.name)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from corral.errors import ConflictError, Outcome, ProjectLocked
+from corral.errors import ConflictError, Outcome, ProjectLocked, SourceErrors
 from corral.ops import projects, vms
 from corral.ops.journal import project_lock
 from corral.state import Claimant, StateStore
@@ -51,6 +51,9 @@ def test_a_held_lock_is_refused_at_once_without_waiting(session, lab_file):
         with pytest.raises(ProjectLocked) as refused:
             projects.up(session, path, wait=False, wait_lock=False)
         assert projects.plan_source(session, path).actions  # nothing was built
+    (logged, *_) = session.store.operations("lab")
+    assert (logged.action, logged.outcome) == ("up", "error")
+    assert logged.detail == refused.value.message and logged.target == str(path.resolve())
     message = refused.value.message
     assert message.startswith("project 'lab' is locked by ")
     assert "corral upgrade" in message and "since 20" in message and " UTC" in message
@@ -140,3 +143,13 @@ def test_a_corrupt_database_file_only_warns(session, lab_file, tmp_path):
     assert result.ok
     assert any("state database unavailable" in w for w in result.warnings)
     assert projects.plan_source(session, path).empty
+
+
+def test_a_project_that_does_not_load_is_logged_as_failed(session, tmp_path):
+    bad = tmp_path / "bad.corral"
+    bad.write_text("global { project lab }\nhost a { memroy 1G }\n")
+    with pytest.raises(SourceErrors):
+        projects.up(session, bad, wait=False)
+    (entry,) = session.store.operations("")
+    assert (entry.action, entry.outcome, entry.target) == ("up", "error", str(bad.resolve()))
+    assert "memroy" in entry.detail
