@@ -13,7 +13,7 @@ from corral.cli import render
 from corral.cli.app import PLAN_EPILOG, app
 from corral.cli.state import state_of
 from corral.errors import ConflictError, Outcome, SourceErrors
-from corral.ops.results import ApplyResult
+from corral.ops.results import ApplyResult, plan_as_json
 from corral.ops.source import ProjectSource
 
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name.")]
@@ -89,7 +89,9 @@ def show(
 
 @app.command(epilog=PLAN_EPILOG)
 def plan(
-    ctx: typer.Context, file: Annotated[Path, typer.Argument(help="Project file.")]
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Project file.")],
+    as_json: JsonOpt = False,
 ) -> Outcome:
     """Show what `up`/`upgrade` would change; exit 0 when nothing would, 9 when something would.
 
@@ -100,7 +102,10 @@ def plan(
     from corral.ops.projects import plan_source
 
     result = plan_source(state_of(ctx).session(), ProjectSource.from_path(file))
-    print(result.describe())
+    if as_json:
+        _emit_json(plan_as_json(result))
+    else:
+        print(result.describe())
     return Outcome.OK if result.empty else Outcome.CHANGES
 
 

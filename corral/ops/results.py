@@ -179,6 +179,20 @@ class VmResult:
                 "outcome": self.outcome, "warnings": list(self.warnings)}
 
 
+def plan_as_json(plan: Plan) -> dict[str, Any]:
+    """A plan before it is applied: each change says whether it would be made live."""
+    return {
+        "project": plan.project,
+        "empty": plan.empty,
+        "actions": [
+            {"kind": a.kind.value, "target": a.target, "reason": a.reason,
+             "changes": [{"field": c.field, "old": _plain(c.old), "new": _plain(c.new),
+                          "live": c.live} for c in a.changes]}
+            for a in plan.actions
+        ],
+    }
+
+
 def _plain(value: Any) -> Any:
     """A JSON value for a change's old/new side: scalars as they are, sequences as
     lists, anything else as its text."""

@@ -88,6 +88,13 @@ def test_upgrade_and_build_json(site: Path, project: Path) -> None:
 
 def test_plan_exit_code_tells_changes_from_errors(site: Path, project: Path, tmp_path) -> None:
     assert corral(site, "plan", str(project)).returncode == 9
+    planned = corral(site, "plan", str(project), "--json")
+    assert planned.returncode == 9, planned.stderr
+    data = json.loads(planned.stdout)
+    assert (data["project"], data["empty"]) == ("clijson", False)
+    assert [(a["kind"], a["target"]) for a in data["actions"]] == [
+        ("create-switch", "lan"), ("create-host", "web"),
+    ]
     bad = tmp_path / "bad.corral"
     bad.write_text("global { project p }\nhost a { memroy 1G }\n")
     assert corral(site, "plan", str(bad)).returncode == 1
