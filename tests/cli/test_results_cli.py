@@ -141,3 +141,11 @@ def test_a_locked_project_is_refused_with_the_holder_named(site: Path, project, 
     taken = corral(site, "up", str(project), "--no-wait-lock", "--json")
     assert taken.returncode == 0, taken.stderr
     assert any("taken over" in w for w in json.loads(taken.stdout)["warnings"])
+
+
+def test_info_shows_what_the_service_host_can_do_live(site: Path) -> None:
+    result = corral(site, "info", "--json")
+    assert result.returncode == 0, result.stderr
+    caps = json.loads(result.stdout)["capabilities"]
+    assert caps["driver"] == "TEST" and caps["live_memory"] and not caps["live_nics"]
+    assert caps["max_vcpus"] > 1 and caps["virt_types"] == ["qemu"]
