@@ -118,15 +118,23 @@ def build(
 
 
 @app.command()
-def upgrade(ctx: typer.Context, file: FileOpt, recreate: RecreateOpt = False) -> int:
-    """Apply a changed project file: live memory/vcpus, NICs, new and deleted hosts.
+def upgrade(
+    ctx: typer.Context,
+    file: FileOpt,
+    recreate: RecreateOpt = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Delete the volumes of disks the file dropped.")
+    ] = False,
+) -> int:
+    """Apply a changed project file: live memory/vcpus, NICs, disks, new and deleted hosts.
 
-    A change that needs a new disk is refused unless --recreate is given.
+    A change that needs a new root disk is refused unless --recreate is given;
+    a disk dropped from the file is unplugged and its volume kept until --prune.
     Example: corral upgrade -f lab.corral
     """
     from corral.ops.projects import upgrade as do_upgrade
 
-    result = do_upgrade(state_of(ctx).session(), file, recreate=recreate)
+    result = do_upgrade(state_of(ctx).session(), file, recreate=recreate, prune=prune)
     print(result.describe())
     return 0
 

@@ -52,9 +52,10 @@ class ApplyResult:
     started: tuple[str, ...] = ()
 
     def describe(self) -> str:
+        notes = [f"note: {n}" for n in self.plan.notes]
         if self.plan.empty and not self.started:
-            return f"project {self.plan.project}: nothing to change"
-        body = list(self.lines) + [f"started {name}" for name in self.started]
+            return "\n".join([f"project {self.plan.project}: nothing to change", *notes])
+        body = list(self.lines) + [f"started {name}" for name in self.started] + notes
         return f"project {self.plan.project}:\n" + "\n".join(body)
 
 
@@ -68,10 +69,12 @@ class UpResult:
         return all(o.ready for o in self.readiness)
 
 
-def _apply_file(session: Session, path: Path, *, recreate: bool) -> tuple[Project, ApplyResult]:
+def _apply_file(
+    session: Session, path: Path, *, recreate: bool, prune: bool = False
+) -> tuple[Project, ApplyResult]:
     project = load_file(path, session.site)
     sighting = sight(session, project.name)
-    plan = plan_project(project, sighting.project)
+    plan = plan_project(project, sighting.project, prune=prune)
     applying.check(session, project, plan, recreate=recreate)
     store = session.store
     if store is not None:
@@ -107,9 +110,14 @@ def up(session: Session, path: Path, *, recreate: bool = False, wait: bool = Tru
     return UpResult(result, outcomes)
 
 
-def upgrade(session: Session, path: Path, *, recreate: bool = False) -> ApplyResult:
-    """Apply a changed file to a running project; new hosts are started as well."""
-    project, result = _apply_file(session, path, recreate=recreate)
+def upgrade(
+    session: Session, path: Path, *, recreate: bool = False, prune: bool = False
+) -> ApplyResult:
+    """Apply a changed file to a running project; new hosts are started as well.
+
+    ``prune`` deletes the volumes of extra disks the file no longer lists.
+    """
+    project, result = _apply_file(session, path, recreate=recreate, prune=prune)
     fresh = [a.target for a in result.plan.of_kind(*applying.HOST_BUILD_KINDS)]
     started = _start_hosts(session, project.name, fresh, wait=False) if fresh else []
     return ApplyResult(result.plan, result.lines, tuple(o.target.domain for o in started))

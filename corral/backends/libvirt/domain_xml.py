@@ -267,11 +267,17 @@ def _set_data_disks(
     wanted = {d.serial: d for d in disks}
     managed = set(previous) | set(wanted)
     existing: dict[str, etree._Element] = {}
+    # A removed disk may still be plugged into the running guest until it lets go:
+    # its target is not given to a new disk in the same change.
+    released: set[str] = set()
     for element in devices.findall("disk"):
         serial = _serial_of(element)
         if serial in wanted:
             existing[serial] = element
         elif serial in managed:
+            target = element.find("target")
+            if target is not None and target.get("dev"):
+                released.add(target.get("dev", ""))
             devices.remove(element)
     for disk in disks:
         element = existing.get(disk.serial)
@@ -283,7 +289,7 @@ def _set_data_disks(
                 serial=disk.serial,
             )
             continue
-        new = data_disk_element(disk, _free_target(devices, set()))
+        new = data_disk_element(disk, _free_target(devices, released))
         disks_now = devices.findall("disk")
         if disks_now:
             disks_now[-1].addnext(new)

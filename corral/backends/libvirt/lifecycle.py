@@ -323,7 +323,12 @@ def attach_disk(conn: libvirt.virConnect, name: str, disk: DiskSpec) -> None:
         xml = _disk_with_serial(domain, disk.serial, libvirt.VIR_DOMAIN_XML_INACTIVE)
         if xml is None:
             raise BackendError(f"domain {name} has no disk {disk.serial} in its definition")
-        domain.attachDeviceFlags(xml, _LIVE)
+        # The definition may give it the PCI slot of a disk the guest has not let go
+        # of yet; live, QEMU takes any free slot (the definition's applies at next boot).
+        element = etree.fromstring(xml.encode())
+        for address in element.findall("address"):
+            element.remove(address)
+        domain.attachDeviceFlags(etree.tostring(element, encoding="unicode"), _LIVE)
 
 
 def detach_disk(conn: libvirt.virConnect, name: str, serial: str) -> None:
