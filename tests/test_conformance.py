@@ -1,6 +1,6 @@
 """The MLN article's listings (examples/) resolve to what the article describes.
 
-The JSON contract of DESIGN.md (``corral show --json``) is checked key by key:
+The JSON contract of docs/architecture.md (``corral show --json``) is checked key by key:
 ``project``, ``hosts.NAME.{virt, template, memory_mib, vcpus, service_host,
 interfaces[{name, switch, address, netmask, gateway, mac}], users}``, ``switches``.
 """

@@ -6,7 +6,7 @@ source text; where a value came from lives in ``Host.origin`` so that later
 checks (for example "template not registered") can still name a position.
 
 ``Project.contract()`` is the stable JSON shape of ``corral show --json``
-(DESIGN.md, "The resolved model as JSON"): keys may be added, never removed.
+(docs/architecture.md, "The resolved model as JSON"): keys may be added, never removed.
 """
 
 from __future__ import annotations

@@ -20,8 +20,12 @@ def add_template(
     kernel: Path | None = None,
     initrd: Path | None = None,
     cmdline: str | None = None,
+    *,
+    disk_boots: bool = False,
 ) -> Template:
-    return session.registry.add(name, disk, kernel=kernel, initrd=initrd, cmdline=cmdline)
+    return session.registry.add(
+        name, disk, kernel=kernel, initrd=initrd, cmdline=cmdline, disk_boots=disk_boots
+    )
 
 
 def list_templates(session: Session) -> list[Template]:

@@ -35,6 +35,8 @@ CONFIG_FIELDS = (
     "virt", "maxmem_mib", "maxvcpus", "cpus", "vncdisplay", "vncpasswd", "boot", "hvm",
     "autostart",
 )
+# Definition fields libvirt applies at once rather than at the next boot.
+_APPLIED_AT_ONCE = frozenset({"autostart"})
 # Hypervisor kinds whose guests cannot simply be redefined into one another.
 _SAME_DOMAIN_KINDS = frozenset({"kvm", "qemu"})
 # Interface fields the guest learns from its seed rather than from the domain.
@@ -143,7 +145,8 @@ def _host_update(host: Host, seen: ObservedHost) -> Action:
             reason="needs a new run copy; the guest's disk is lost",
         )
     changes = _live_changes(old, host)
-    changes += [Change(f, _brief(f, getattr(old, f)), _brief(f, getattr(host, f)))
+    changes += [Change(f, _brief(f, getattr(old, f)), _brief(f, getattr(host, f)),
+                       live=f in _APPLIED_AT_ONCE)
                 for f in SEED_FIELDS + CONFIG_FIELDS if getattr(old, f) != getattr(host, f)]
     changes += _interface_changes(old.interfaces, host.interfaces)
     changes += _disk_changes(old, host)
