@@ -35,7 +35,7 @@ from corral.model.schema import (
     SWITCH_MODES,
     did_you_mean,
 )
-from corral.model.statements import read_block, simple_fields
+from corral.model.statements import read_block, simple_fields, value_word
 from corral.net.macs import MacRequest, assign_macs
 from corral.plugins.base import ApplyContext, settings_data
 from corral.plugins.registry import PluginRegistry
@@ -57,6 +57,7 @@ def build_project(tree: ResolvedTree, site: SiteConfig, plugins: PluginRegistry)
     drafts = [draft_host(stanza, site.defaults, plugins, sink) for stanza in tree.hosts]
     switch_words = {s.values[0].text: s.values[0] for s in tree.switches}
     _check_switch_use(drafts, switches, switch_words, sink)
+    _check_vnc_displays(drafts, sink)
     macs = _macs(settings.project, drafts, sink)
     hosts: dict[str, Host] = {}
     context = ApplyContext(project=settings.project, sink=sink)
@@ -157,6 +158,22 @@ def _check_switch_fields(
             f"switch '{name}': dhcp needs an address on the switch (address 10.0.0.1/24), "
             "and Corral serves no DHCP on an existing bridge",
         )
+
+
+def _check_vnc_displays(drafts: list[HostDraft], sink: DiagnosticSink) -> None:
+    """Two guests on one service host cannot listen on the same VNC port."""
+    taken: dict[tuple[str, int], Span] = {}
+    for draft in drafts:
+        display, word = draft.fields.get("vncdisplay"), value_word(draft.groups, "vncdisplay")
+        if display is None or word is None:
+            continue
+        key = (draft.fields.get("service_host", ""), display)
+        first = taken.setdefault(key, word.span)
+        if first is not word.span:
+            sink.error(
+                word.span,
+                f"vncdisplay {display} is already used on service host {key[0]} (at {first})",
+            )
 
 
 def _check_switch_use(

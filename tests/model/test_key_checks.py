@@ -112,3 +112,14 @@ def test_a_switch_for_one_hypervisor_admits_only_its_hosts(load, errors) -> None
     assert errors(text.format(flag="qemu")) == [
         "5:24: switch 'lan' is for vmware hosts, and host 'a' runs under qemu"
     ]
+
+
+def test_vnc_displays_are_unique_per_service_host(load, errors) -> None:
+    text = (
+        "global {{ project p }}\nhost a {{ vncdisplay 3 }}\n"
+        "host b {{\n vncdisplay 3\n{extra}}}\n"
+    )
+    assert errors(text.format(extra="")) == [
+        "4:13: vncdisplay 3 is already used on service host local (at p.mln:2:21)"
+    ]
+    assert load(text.format(extra=" service_host other\n")).hosts["b"].vncdisplay == 3
