@@ -72,6 +72,7 @@ class Defaults(_Section):
     virt: Virt = Virt.KVM
     virt_type: Literal["auto", "kvm", "qemu"] = "auto"
     service_host: str = LOCAL_SERVICE_HOST
+    lvm_vg: str | None = None  # volume group for hosts that say `lvm` without `lvm_vg`
 
     _sizes = field_validator("memory", "size", mode="before")(_mib)
 

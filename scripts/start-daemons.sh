@@ -5,7 +5,7 @@
 # every call (a domain start then takes 25-50 s). So we probe KVM once by
 # booting Debian's kernel under it; if the kernel prints nothing, libvirtd is
 # started in a private mount namespace where /dev/kvm is masked by an
-# unreadable file and qemu.conf gains `namespaces = [ ]` (see DESIGN.md).
+# unreadable file and qemu.conf gains `namespaces = [ ]` (see docs/architecture.md).
 set -eu
 KERNEL=${CORRAL_KERNEL_CACHE:-/var/cache/corral/kernel}/vmlinuz
 RUN=/run/corral

@@ -1,6 +1,6 @@
 """The MLN article's listings (examples/) resolve to what the article describes.
 
-The JSON contract of DESIGN.md (``corral show --json``) is checked key by key:
+The JSON contract of docs/architecture.md (``corral show --json``) is checked key by key:
 ``project``, ``hosts.NAME.{virt, template, memory_mib, vcpus, service_host,
 interfaces[{name, switch, address, netmask, gateway, mac}], users}``, ``switches``.
 """
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from corral.errors import SourceErrors
 from corral.model.load import load_project
 from corral.plugins.apache import CONFIG_PATH
 
@@ -150,9 +151,24 @@ def test_listing6_bioinfo_virtual_cluster() -> None:
         ), name
         assert host["service_host"] == servers[index % 6]
         assert without_macs(host) == [
-            nic("eth0", None, f"128.39.73.{150 + index}", "255.255.255.0", "192.168.33.211")
+            nic("eth0", None, f"128.39.73.{150 + index}", "255.255.255.0", "128.39.73.1")
         ]
     assert len({h["interfaces"][0]["mac"] for h in hosts.values()}) == 36
+
+
+def test_listing6_as_printed_names_its_unreachable_gateway(tmp_path: Path) -> None:
+    """The article's gateway lies outside the nodes' /24; every node's error points at it."""
+    text = (EXAMPLES / "bioinfo.mln").read_text().replace("128.39.73.1\n", "192.168.33.211\n")
+    (tmp_path / "servers.txt").write_text((EXAMPLES / "servers.txt").read_text())
+    path = tmp_path / "bioinfo.mln"
+    path.write_text(text)
+    with pytest.raises(SourceErrors) as caught:
+        load_project(path)
+    line = text.splitlines().index("        gateway $gateway_ip") + 1
+    messages = {f"{d.span.line}:{d.span.column}: {d.message}" for d in caught.value.diagnostics}
+    assert messages == {
+        f"{line}:17: gateway 192.168.33.211 is outside interface 'eth0''s subnet 128.39.73.0/24"
+    }
 
 
 def test_listing7_webserv_plugins() -> None:

@@ -83,6 +83,40 @@ class BootSpec:
         )
 
 
+# --------------------------------------------------------------------------- storage
+
+
+@dataclass(frozen=True, slots=True)
+class StoragePlace:
+    """Where one host's volumes live on its service host.
+
+    Neither field: the project's directory pool under the site's runs
+    directory. ``directory`` (``filepath DIR``): a directory pool at
+    ``DIR/PROJECT``, e.g. shared storage that live migration can use.
+    ``volume_group`` (``lvm``): the run copy and extra disks on logical
+    volumes of that group; the seed ISO stays in the project's pool.
+    """
+
+    directory: str | None = None
+    volume_group: str | None = None
+
+    @classmethod
+    def of(cls, host: Host) -> StoragePlace:
+        if host.lvm:
+            return cls(volume_group=host.lvm_vg)
+        return cls(directory=host.filepath)
+
+
+@dataclass(frozen=True, slots=True)
+class DiskSpec:
+    """An extra disk as the domain sees it: a volume, found by the guest by ``serial``."""
+
+    serial: str
+    path: str
+    format: str = "qcow2"
+    block: bool = False  # a block device (a logical volume), not a file
+
+
 # --------------------------------------------------------------------------- domains
 
 
@@ -90,10 +124,12 @@ class BootSpec:
 class NicSpec:
     """One guest NIC, resolved to what the hypervisor attaches it to.
 
-    Exactly one of ``network`` (a libvirt network name, as returned by
+    At most one of ``network`` (a libvirt network name, as returned by
     :meth:`Backend.ensure_network`) or ``bridge`` (an existing host bridge)
-    is set. ``name`` is the interface name in the model (``eth0``), kept for
-    messages only: the MAC identifies the NIC.
+    is set; with neither, the NIC is QEMU's user-mode network (outbound NAT
+    and DHCP inside QEMU itself), which is what an interface without a
+    ``switch`` gets. ``name`` is the interface name in the model (``eth0``),
+    kept for messages only: the MAC identifies the NIC.
     """
 
     mac: str
@@ -102,8 +138,15 @@ class NicSpec:
     name: str = ""
 
     def __post_init__(self) -> None:
-        if (self.network is None) == (self.bridge is None):
-            raise ValueError(f"NIC {self.name or self.mac}: give exactly one of network or bridge")
+        if self.network is not None and self.bridge is not None:
+            raise ValueError(f"NIC {self.name or self.mac}: give network or bridge, not both")
+
+    @property
+    def kind(self) -> str:
+        """libvirt's interface type: ``network``, ``bridge`` or ``user``."""
+        if self.network is not None:
+            return "network"
+        return "bridge" if self.bridge is not None else "user"
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +169,9 @@ class DomainSpec:
     nics: tuple[NicSpec, ...]
     model_hash: str
     service_host: str = "local"
+    disk_format: str = "qcow2"  # the run copy's format: raw on a logical volume
+    disk_block: bool = False  # the run copy is a block device (a logical volume)
+    disks: tuple[DiskSpec, ...] = ()  # extra disks, in the order the file gives them
 
 
 class DomainState(StrEnum):
@@ -192,7 +238,8 @@ class ObservedNetwork:
 
 @dataclass(frozen=True, slots=True)
 class ObservedVolume:
-    """A volume in a project's pool: a host's run copy (``disk``) or seed ISO (``seed``)."""
+    """A volume of a project: a host's run copy (``disk``), seed ISO (``seed``) or
+    extra disk (``data``, named ``disk``)."""
 
     pool: str
     name: str
@@ -201,6 +248,8 @@ class ObservedVolume:
     host: str
     kind: str
     backing: str | None = None
+    disk: str | None = None
+    capacity: int | None = None  # bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,21 +436,45 @@ class Backend(ABC):
     # ---- storage
     @abstractmethod
     def create_run_copy(
-        self, project: str, host_name: str, template: TemplateLike, size_mib: int | None
+        self,
+        project: str,
+        host_name: str,
+        template: TemplateLike,
+        size_mib: int | None,
+        place: StoragePlace = StoragePlace(),
     ) -> str:
         """Create (or find) the host's copy-on-write overlay on ``template``; return its path.
 
         The template is only ever read. An existing run copy on the same
-        template is returned as it is (its data kept).
+        template is returned as it is (its data kept). ``size_mib`` None means
+        the template's own size. On a volume group the run copy is a logical
+        volume holding a raw copy of the template (LVM has no overlay on a file).
         """
 
     @abstractmethod
-    def upload_seed(self, project: str, host_name: str, iso: bytes) -> str:
+    def create_data_disk(
+        self, project: str, host_name: str, disk: str, size_mib: int, place: StoragePlace
+    ) -> DiskSpec:
+        """Create (or find) an empty extra disk of ``size_mib``; an existing one is kept."""
+
+    @abstractmethod
+    def delete_data_disk(self, project: str, host_name: str, disk: str) -> None:
+        """Delete one extra disk's volume, wherever it lives (``upgrade --prune``)."""
+
+    @abstractmethod
+    def volume_groups(self) -> list[str]:
+        """The LVM volume groups this service host has (for ``lvm`` hosts)."""
+
+    @abstractmethod
+    def upload_seed(
+        self, project: str, host_name: str, iso: bytes, place: StoragePlace = StoragePlace()
+    ) -> str:
         """Store the host's seed ISO (replaced when its bytes change); return its path."""
 
     @abstractmethod
     def delete_volumes(self, project: str, host_name: str) -> None:
-        """Delete the host's run copy and seed. Only ever called by an explicit remove."""
+        """Delete every volume of the host: run copy, seed and extra disks, in every pool.
+        Only ever called by an explicit remove."""
 
     @abstractmethod
     def remove_pool(self, project: str) -> None:
@@ -476,6 +549,18 @@ class Backend(ABC):
         self, name: str, mac: str, *, live: bool = True, config: bool = True
     ) -> None:
         """Remove the NIC with ``mac``; a NIC already gone is not an error."""
+
+    @abstractmethod
+    def attach_disk(self, name: str, disk: DiskSpec) -> None:
+        """Hot-plug an extra disk into a running domain (its definition has it already)."""
+
+    @abstractmethod
+    def grow_disk(self, name: str, serial: str, size_mib: int) -> None:
+        """Grow the running domain's extra disk ``serial`` to ``size_mib`` (never shrinks)."""
+
+    @abstractmethod
+    def detach_disk(self, name: str, serial: str) -> None:
+        """Hot-unplug the extra disk with ``serial`` from a running domain; gone is fine."""
 
     # ---- console
     @abstractmethod

@@ -159,19 +159,26 @@ def build(
 
 @app.command()
 def upgrade(
-    ctx: typer.Context, file: FileOpt, recreate: RecreateOpt = False,
-    no_wait_lock: NoWaitLockOpt = False, as_json: JsonOpt = False,
+    ctx: typer.Context,
+    file: FileOpt,
+    recreate: RecreateOpt = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Delete the volumes of disks the file dropped.")
+    ] = False,
+    no_wait_lock: NoWaitLockOpt = False,
+    as_json: JsonOpt = False,
 ) -> Outcome:
-    """Apply a changed project file: live memory/vcpus, NICs, new and deleted hosts.
+    """Apply a changed project file: live memory/vcpus, NICs, disks, new and deleted hosts.
 
-    A change that needs a new disk is refused unless --recreate is given; a change
-    the service host cannot make live takes effect at the guest's next boot.
+    A change that needs a new root disk is refused unless --recreate is given;
+    a disk dropped from the file is unplugged and its volume kept until --prune;
+    a change the service host cannot make live takes effect at the guest's next boot.
     Example: corral upgrade -f lab.corral
     """
     from corral.ops.projects import upgrade as do_upgrade
 
     result = do_upgrade(state_of(ctx).session(), ProjectSource.from_path(file),
-                        recreate=recreate, wait_lock=not no_wait_lock)
+                        recreate=recreate, prune=prune, wait_lock=not no_wait_lock)
     return _finish(result, as_json)
 
 

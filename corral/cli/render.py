@@ -11,6 +11,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from corral.ops.results import (
         ApplyResult,
+        ChangeResult,
         RemovalPreview,
         RemoveResult,
         StopResult,
@@ -108,7 +109,9 @@ def facts(data: Mapping[str, object]) -> None:
         console.print(f"{key.ljust(width)}  {value}", markup=False)
 
 
-_SYMBOL = {"create": "+", "update": "~", "start": "~", "recreate": "!", "remove": "-"}
+_SYMBOL = {
+    "create": "+", "update": "~", "start": "~", "recreate": "!", "remove": "-", "prune": "-",
+}
 _WHEN = {"live": "live", "next-boot": "at next boot", "rebuild": "new disk"}
 
 
@@ -123,23 +126,36 @@ def applied(result: ApplyResult) -> None:
     for action in result.actions:
         verb, _, noun = action.kind.partition("-")
         head = f"{_SYMBOL.get(verb, '~')} {noun} {action.target}: {verb}"
+        if action.disk is not None:
+            head = f"{_SYMBOL.get(verb, '~')} disk {action.disk} of host {action.target}: {verb}"
         if action.reason:
             head += f" ({action.reason})"
         console.print(head, markup=False)
         for change in action.changes:
-            console.print(
-                f"    {change.field}: {_value(change.old)} -> {_value(change.new)}"
-                f" ({_WHEN[change.applied.value]})",
-                markup=False,
-            )
+            console.print(f"    {_change(change)}", markup=False)
     for host in result.started:
         console.print(f"started {host}", markup=False)
+    for note in result.notes:
+        console.print(f"note: {note}", markup=False)
     for outcome in result.readiness:
         mark = "ready" if outcome.ready else "NOT READY"
         console.print(
             f"{outcome.domain}: {mark} after {outcome.seconds:.1f} s ({outcome.reason})",
             markup=False,
         )
+
+
+def _change(change: ChangeResult) -> str:
+    """``memory_mib: 128 -> 192 (live)``; extra disks in words (plugged in, unplugged)."""
+    when = _WHEN[change.applied.value]
+    if change.field.startswith("disk ") and change.applied.value != "rebuild":
+        name = change.field.split()[-1]
+        if change.old is None:
+            return f"disk {name} plugged in ({change.new}, {when})"
+        if change.new is None:
+            return f"disk {name} unplugged (its volume is kept, {when})"
+        return f"disk {name} grown {change.old} -> {change.new} ({when})"
+    return f"{change.field}: {_value(change.old)} -> {_value(change.new)} ({when})"
 
 
 def _value(value: object) -> str:

@@ -30,6 +30,9 @@ def add(
     kernel: Annotated[Path | None, typer.Option(help="Kernel for direct boot.")] = None,
     initrd: Annotated[Path | None, typer.Option(help="Initrd for direct boot.")] = None,
     cmdline: Annotated[str | None, typer.Option(help="Kernel command line.")] = None,
+    disk_boots: Annotated[
+        bool, typer.Option("--disk-boots", help="The disk also boots (for `hvm` hosts).")
+    ] = False,
 ) -> None:
     """Register a template (copied in, checksummed, read-only from then on).
 
@@ -37,7 +40,9 @@ def add(
     """
     from corral.ops.templates import add_template
 
-    tpl = add_template(state_of(ctx).session(), name, file, kernel, initrd, cmdline)
+    tpl = add_template(
+        state_of(ctx).session(), name, file, kernel, initrd, cmdline, disk_boots=disk_boots
+    )
     print(f"template {tpl.name} registered ({tpl.kind}, {tpl.format or 'no disk'})")
 
 

@@ -65,6 +65,7 @@ class Template(BaseModel):
     format: str | None = None
     virtual_size: int | None = None
     cmdline: str | None = None
+    disk_boots: bool = False  # a direct-boot template whose disk also boots (for hvm)
     sha256: dict[str, str]
     added_at: datetime
 
@@ -91,6 +92,7 @@ class TemplateRegistry:
         initrd: Path | None = None,
         cmdline: str | None = None,
         move: bool = False,
+        disk_boots: bool = False,
     ) -> Template:
         """Register ``name`` from the given files and return it.
 
@@ -98,11 +100,18 @@ class TemplateRegistry:
         is true — for an image freshly built for this purpose. Refused: an
         invalid or existing name, a missing or unreadable file, a disk with a
         backing file (a template must stand alone), an initrd without a kernel.
+        ``disk_boots`` says that a direct-boot template's disk also boots
+        through the firmware (it has a boot loader), which ``hvm`` hosts use.
         """
         _check_name(name)
         if disk is None and kernel is None:
             raise ConflictError(
                 f"template {name}: give a disk image, a kernel, or both",
+            )
+        if disk_boots and (disk is None or kernel is None):
+            raise ConflictError(
+                f"template {name}: --disk-boots means the disk boots as well as the kernel",
+                hint="give both a disk and a kernel, or leave --disk-boots out",
             )
         if initrd is not None and kernel is None:
             raise ConflictError(
@@ -153,6 +162,7 @@ class TemplateRegistry:
                 "format": disk_info.format if disk_info else None,
                 "virtual_size": disk_info.virtual_size if disk_info else None,
                 "cmdline": cmdline,
+                "disk_boots": disk_boots,
                 "sha256": digests,
                 "added_at": datetime.now(UTC).isoformat(),
             }
@@ -354,6 +364,7 @@ def _load(directory: Path) -> Template:
             format=data.get("format"),
             virtual_size=data.get("virtual_size"),
             cmdline=data.get("cmdline"),
+            disk_boots=bool(data.get("disk_boots", False)),
             sha256=data["sha256"],
             added_at=datetime.fromisoformat(data["added_at"]),
         )

@@ -35,7 +35,7 @@ from corral.model.schema import (
     SWITCH_MODES,
     did_you_mean,
 )
-from corral.model.statements import read_block, simple_fields
+from corral.model.statements import read_block, simple_fields, value_word
 from corral.net.macs import MacRequest, assign_macs
 from corral.plugins.base import ApplyContext, settings_data
 from corral.plugins.registry import PluginRegistry
@@ -57,6 +57,7 @@ def build_project(tree: ResolvedTree, site: SiteConfig, plugins: PluginRegistry)
     drafts = [draft_host(stanza, site.defaults, plugins, sink) for stanza in tree.hosts]
     switch_words = {s.values[0].text: s.values[0] for s in tree.switches}
     _check_switch_use(drafts, switches, switch_words, sink)
+    _check_vnc_displays(drafts, sink)
     macs = _macs(settings.project, drafts, sink)
     hosts: dict[str, Host] = {}
     context = ApplyContext(project=settings.project, sink=sink)
@@ -122,6 +123,7 @@ def _switch(stanza: Statement, sink: DiagnosticSink) -> Switch | None:
         sink.error(later.span, f"conflicting hypervisor flags on switch '{name_word.text}'")
     if flags:
         fields["virt"] = flags[0].key.text
+    _check_switch_fields(name_word.text, groups, fields, sink)
     origin = stanza.span
     try:
         return Switch(
@@ -132,6 +134,46 @@ def _switch(stanza: Statement, sink: DiagnosticSink) -> Switch | None:
     except ValidationError as error:
         sink.error(stanza.span, f"switch '{name_word.text}': {error.errors()[0]['msg']}")
         return None
+
+
+def _check_switch_fields(
+    name: str, groups: dict[str, list[Statement]], fields: dict[str, Any], sink: DiagnosticSink
+) -> None:
+    """Keys that only act together: what libvirt would refuse, or silently ignore."""
+    mode = fields.get("mode", SwitchMode.ISOLATED)
+    if mode in (SwitchMode.NAT, SwitchMode.ROUTE) and "address" not in groups:
+        sink.error(
+            groups[mode.value][0].span,
+            f"switch '{name}': {mode.value} needs the host-side address: address 10.0.0.1/24",
+        )
+    if mode is SwitchMode.BRIDGE and "address" in groups:
+        sink.error(
+            groups["address"][0].span,
+            f"switch '{name}' joins an existing bridge, whose addresses are not Corral's to "
+            "set: drop 'address' or 'bridge'",
+        )
+    if "dhcp" in groups and ("address" not in groups or mode is SwitchMode.BRIDGE):
+        sink.error(
+            groups["dhcp"][0].span,
+            f"switch '{name}': dhcp needs an address on the switch (address 10.0.0.1/24), "
+            "and Corral serves no DHCP on an existing bridge",
+        )
+
+
+def _check_vnc_displays(drafts: list[HostDraft], sink: DiagnosticSink) -> None:
+    """Two guests on one service host cannot listen on the same VNC port."""
+    taken: dict[tuple[str, int], Span] = {}
+    for draft in drafts:
+        display, word = draft.fields.get("vncdisplay"), value_word(draft.groups, "vncdisplay")
+        if display is None or word is None:
+            continue
+        key = (draft.fields.get("service_host", ""), display)
+        first = taken.setdefault(key, word.span)
+        if first is not word.span:
+            sink.error(
+                word.span,
+                f"vncdisplay {display} is already used on service host {key[0]} (at {first})",
+            )
 
 
 def _check_switch_use(
@@ -152,6 +194,7 @@ def _check_switch_use(
             name = interface.fields.get("switch")
             word = interface.word("switch")
             if name is None or word is None:
+                _check_gateway(interface, None, sink)
                 continue
             if name not in switch_words:
                 sink.error(
@@ -160,7 +203,49 @@ def _check_switch_use(
                     did_you_mean(name, switch_words),
                 )
                 continue
+            _check_virt(draft, word, switches.get(name), sink)
             _check_address(interface, name, host_sides.get(name), used, sink)
+            _check_gateway(interface, host_sides.get(name), sink)
+
+
+def _check_virt(
+    draft: HostDraft, word: Word, switch: Switch | None, sink: DiagnosticSink
+) -> None:
+    """A switch flagged for one hypervisor kind (MLN's ``switch lan { vmware }``) only
+    connects hosts of that kind."""
+    if switch is None or switch.virt is None:
+        return
+    virt = draft.fields.get("virt")
+    if virt is not None and virt != switch.virt.value:
+        sink.error(
+            word.span,
+            f"switch '{switch.name}' is for {switch.virt.value} hosts, and host "
+            f"'{draft.name}' runs under {virt}",
+        )
+
+
+def _check_gateway(
+    interface: InterfaceDraft, host_side: ipaddress.IPv4Interface | None, sink: DiagnosticSink
+) -> None:
+    """The gateway must be on the interface's subnet (its netmask, else its switch's)."""
+    gateway, word = interface.fields.get("gateway"), interface.word("gateway")
+    address = interface.fields.get("address")
+    if gateway is None or word is None or address in (None, "dhcp"):
+        return
+    netmask = interface.fields.get("netmask")
+    if netmask is not None:
+        subnet = ipaddress.IPv4Network(f"{address}/{netmask}", strict=False)
+    elif host_side is not None:
+        subnet = host_side.network
+    else:
+        return  # no netmask and no switch subnet: the guest's own default decides
+    if ipaddress.IPv4Address(gateway) not in subnet:
+        sink.error(
+            word.span,
+            f"gateway {gateway} is outside interface '{interface.name}''s subnet {subnet}",
+        )
+    elif gateway == address:
+        sink.error(word.span, f"gateway {gateway} is the interface's own address")
 
 
 def _check_address(
@@ -180,6 +265,15 @@ def _check_address(
         )
     if host_side is None:
         return
+    netmask, mask_word = interface.fields.get("netmask"), interface.word("netmask")
+    if netmask is None:
+        interface.fields["netmask"] = str(host_side.netmask)
+    elif netmask != str(host_side.netmask) and mask_word is not None:
+        sink.error(
+            mask_word.span,
+            f"netmask {netmask} disagrees with switch '{switch}' ({host_side.network}, "
+            f"netmask {host_side.netmask}): drop it or make them agree",
+        )
     ip = ipaddress.IPv4Address(address)
     if ip not in host_side.network:
         sink.error(

@@ -41,6 +41,7 @@ from corral.model.statements import (
 from corral.plugins.registry import PluginRegistry
 
 INTERFACE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,14}")
+DISK_NAME_MAX = 20  # virtio-blk serial numbers hold 20 bytes
 
 
 @dataclass
@@ -92,8 +93,9 @@ def draft_host(
     fields.setdefault("memory_mib", defaults.memory)
     if defaults.template is not None:
         fields.setdefault("template", defaults.template)
-    if defaults.size is not None:
-        fields.setdefault("size_mib", defaults.size)
+    _root_size(groups, fields, defaults, sink)
+    _storage(groups, fields, defaults, sink)
+    _boot_order(groups, sink)
     fields.setdefault("service_host", defaults.service_host)
     _ceilings(groups, fields, sink)
     interfaces = [_interface(s, sink) for s in groups.get("network", [])]
@@ -123,6 +125,53 @@ def _virt(groups: Groups, fields: dict[str, Any], defaults: Defaults, sink: Diag
                 f"conflicting hypervisor flags '{flags[0].key.text}' ({flags[0].span}) "
                 f"and '{later.key.text}'",
             )
+
+
+def _root_size(
+    groups: Groups, fields: dict[str, Any], defaults: Defaults, sink: DiagnosticSink
+) -> None:
+    """``size`` is the root disk's size; ``free_space`` the room added to the template's
+    own size (MLN's meaning). Both at once cannot both hold, so it is an error."""
+    if "size" in groups and "free_space" in groups:
+        sink.error(
+            groups["free_space"][0].span,
+            f"'free_space' and 'size' (at {groups['size'][0].span}) both set the root disk "
+            "size: keep one",
+        )
+        fields.pop("free_space_mib", None)
+    if "free_space" not in groups and defaults.size is not None:
+        fields.setdefault("size_mib", defaults.size)
+
+
+def _storage(
+    groups: Groups, fields: dict[str, Any], defaults: Defaults, sink: DiagnosticSink
+) -> None:
+    """Where the host's volumes live: the project's pool, ``filepath DIR`` or an LVM group.
+
+    ``lvm_vg VG`` alone means ``lvm`` on VG; ``lvm`` alone takes the site's
+    ``[defaults] lvm_vg`` (without one, planning names the host that lacks a
+    group: the file alone cannot say). LVM and ``filepath`` exclude each other.
+    """
+    if "lvm_vg" in groups:
+        fields["lvm"] = True
+    elif "lvm" in groups and defaults.lvm_vg is not None:
+        fields["lvm_vg"] = defaults.lvm_vg
+    if fields.get("lvm") and "filepath" in groups:
+        first = groups.get("lvm", groups.get("lvm_vg", []))[0]
+        sink.error(
+            groups["filepath"][0].span,
+            f"'filepath' and LVM storage (at {first.span}) exclude each other: keep one",
+        )
+
+
+def _boot_order(groups: Groups, sink: DiagnosticSink) -> None:
+    """``boot hd network``: each device once, in the order the firmware tries them."""
+    seen: set[str] = set()
+    for statement in groups.get("boot", []):
+        for word in statement.values:
+            if word.text in seen:
+                sink.error(word.span, f"boot device '{word.text}' is listed twice")
+            seen.add(word.text)
 
 
 def _ceilings(groups: Groups, fields: dict[str, Any], sink: DiagnosticSink) -> None:
@@ -183,6 +232,12 @@ def _disks(statements: list[Statement], sink: DiagnosticSink) -> list[dict[str, 
             values.name(label.text)
         except ValueError as error:
             sink.error(label.span, f"disk {error}")
+        if len(label.text) > DISK_NAME_MAX:
+            sink.error(
+                label.span,
+                f"disk name '{label.text}' is longer than {DISK_NAME_MAX} characters "
+                "(it is the disk's serial number in the guest)",
+            )
         groups = read_block(statement.block or (), DISK_KEYS, sink)
         fields = simple_fields(groups, DISK_KEYS, sink)
         if "size" not in groups:

@@ -6,7 +6,7 @@ source text; where a value came from lives in ``Host.origin`` so that later
 checks (for example "template not registered") can still name a position.
 
 ``Project.contract()`` is the stable JSON shape of ``corral show --json``
-(DESIGN.md, "The resolved model as JSON"): keys may be added, never removed.
+(docs/architecture.md, "The resolved model as JSON"): keys may be added, never removed.
 """
 
 from __future__ import annotations
@@ -90,7 +90,11 @@ class Interface(_Frozen):
 
 
 class Disk(_Frozen):
-    """An extra disk beyond the root run copy."""
+    """An extra disk beyond the root run copy: an empty qcow2 volume beside it.
+
+    The guest finds it as ``/dev/disk/by-id/virtio-NAME`` (the name is the
+    disk's serial number), whatever order the kernel enumerates disks in.
+    """
 
     name: str
     size_mib: int
@@ -139,7 +143,8 @@ class Host(_Frozen):
     lvm: bool = False
     lvm_vg: str | None = None
     filepath: str | None = None
-    boot: str | None = None
+    boot: tuple[str, ...] = ()  # firmware boot order: hd, cdrom, network
+    autostart: bool = False  # libvirt starts the domain when its daemon starts
     wait: WaitSpec = Field(default_factory=WaitSpec)
     plugins: dict[str, Any] = Field(default_factory=dict)  # plugin name -> its merged settings
     origin: Origin | None = None

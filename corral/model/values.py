@@ -17,7 +17,7 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9-]+")
 USER_PATTERN = re.compile(r"[a-z_][a-z0-9_-]*\$?")
 MAC_PATTERN = re.compile(r"[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}")
 CPUSET_PATTERN = re.compile(r"\d+(-\d+)?(,\d+(-\d+)?)*")
-BOOT_DEVICES = ("hd", "cdrom", "network", "fd")
+BOOT_DEVICES = ("hd", "cdrom", "network")
 
 
 def name(text: str) -> str:
@@ -116,6 +116,23 @@ def boot_device(text: str) -> str:
     if text not in BOOT_DEVICES:
         raise ValueError(f"unknown boot device '{text}': use one of {', '.join(BOOT_DEVICES)}")
     return text
+
+
+def volume_group(text: str) -> str:
+    """An LVM volume group name, as LVM allows it (letters, digits, ``+_.-``)."""
+    if not re.fullmatch(r"[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}", text) or text in (".", ".."):
+        raise ValueError(f"'{text}' is not an LVM volume group name")
+    return text
+
+
+def directory(text: str) -> str:
+    """An absolute directory on the service host, normalised (no trailing slash)."""
+    if not text.startswith("/") or "\0" in text:
+        raise ValueError(f"'{text}' is not an absolute directory (e.g. /srv/vms)")
+    parts = [p for p in text.split("/") if p and p != "."]
+    if ".." in parts:
+        raise ValueError(f"'{text}' must not contain '..'")
+    return "/" + "/".join(parts)
 
 
 def on_off(text: str) -> bool:

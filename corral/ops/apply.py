@@ -16,9 +16,12 @@ from dataclasses import dataclass
 from corral.backends.base import (
     Backend,
     BootSpec,
+    DiskSpec,
     DomainSpec,
     NicSpec,
     StaticLease,
+    StoragePlace,
+    TemplateLike,
 )
 from corral.errors import ConflictError, CorralError, Diagnostic, SourceErrors, Span
 from corral.images.seed import build_seed
@@ -27,9 +30,10 @@ from corral.ops.observe import Sighting
 from corral.ops.results import ActionResult
 from corral.ops.session import Session
 from corral.plan import Action, ActionKind, Plan
-from corral.plan.diff import nic_changes
+from corral.plan.diff import disk_changes, nic_changes
 
 HOST_BUILD_KINDS = (ActionKind.CREATE_HOST, ActionKind.RECREATE_HOST)
+MIB = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,7 @@ def _span(host_or_switch: Host | Switch) -> Span:
 def check(session: Session, project: Project, plan: Plan, *, recreate: bool) -> None:
     """Every reason the plan cannot be applied, raised together; changes nothing."""
     problems: list[Diagnostic] = []
+    checked_groups: dict[tuple[str, str], str | None] = {}
     refused = [a for a in plan.of_kind(ActionKind.RECREATE_HOST)]
     if refused and not recreate:
         text = "\n".join(a.describe() for a in refused)
@@ -95,8 +100,76 @@ def check(session: Session, project: Project, plan: Plan, *, recreate: bool) -> 
             backend.resolve_virt_type(requested_virt(session, host))
         except CorralError as error:
             problems.append(Diagnostic(_span(host), f"host {host.name}: {error.message}"))
+        problems += _storage_problems(backend, host, checked_groups)
+        if host.template is not None:
+            problems += _boot_problems(session, host)
     if problems:
         raise SourceErrors(problems)
+
+
+def _storage_problems(
+    backend: Backend, host: Host, checked: dict[tuple[str, str], str | None]
+) -> list[Diagnostic]:
+    """An ``lvm`` host needs a volume group that its service host has."""
+    if not host.lvm:
+        return []
+    if host.lvm_vg is None:
+        return [Diagnostic(
+            _span(host), f"host {host.name}: lvm needs a volume group",
+            "lvm_vg NAME in the host, or lvm_vg in corral.toml [defaults]",
+        )]
+    key = (backend.name, host.lvm_vg)
+    if key not in checked:
+        found: str | None = None
+        try:
+            groups = backend.volume_groups()
+            if host.lvm_vg not in groups:
+                found = ", ".join(groups) or "none"
+        except CorralError as error:
+            found = f"none that libvirt can list ({error.message})"
+        checked[key] = found
+    if checked[key] is None:
+        return []
+    return [Diagnostic(
+        _span(host),
+        f"host {host.name}: service host {backend.name} has no LVM volume group "
+        f"'{host.lvm_vg}' (volume groups there: {checked[key]})",
+    )]
+
+
+def _boot_problems(session: Session, host: Host) -> list[Diagnostic]:
+    """``hvm`` and ``boot`` must be able to change how the host boots."""
+    try:
+        template = session.registry.get(host.template or "")
+    except CorralError:
+        return []  # reported above
+    problems = []
+    firmware = template.kind == "disk" or host.hvm
+    if host.hvm and host.virt.value != "xen":
+        if template.kind == "disk":
+            problems.append(Diagnostic(
+                _span(host), f"host {host.name}: hvm changes nothing: template "
+                f"{template.name} boots from its disk through the firmware already",
+                "drop hvm",
+            ))
+        elif not getattr(template, "disk_boots", False):
+            problems.append(Diagnostic(
+                _span(host), f"host {host.name}: hvm needs a template whose disk boots; "
+                f"{template.name} boots its kernel directly",
+                "register the template with --disk-boots if its disk has a boot loader",
+            ))
+    if host.boot and not firmware:
+        problems.append(Diagnostic(
+            _span(host), f"host {host.name}: boot order applies to firmware boot, and "
+            f"template {template.name} boots its kernel directly",
+            "drop boot, or use hvm with a template whose disk boots",
+        ))
+    if host.free_space_mib is not None and not template.virtual_size:
+        problems.append(Diagnostic(
+            _span(host), f"host {host.name}: free_space adds to the template's disk size, "
+            f"and template {template.name} has no disk", "use size instead",
+        ))
+    return problems
 
 
 def switch_placement(project: Project, default: str) -> dict[str, set[str]]:
@@ -148,6 +221,7 @@ def nics_for(host: Host, project: Project, networks: dict[tuple[str, str], str])
     nics = []
     for nic in host.interfaces:
         if not nic.switch:
+            nics.append(NicSpec(nic.mac, name=nic.name))  # QEMU's user-mode network
             continue
         switch = project.switches[nic.switch]
         if switch.mode is SwitchMode.BRIDGE and switch.bridge:
@@ -158,25 +232,50 @@ def nics_for(host: Host, project: Project, networks: dict[tuple[str, str], str])
     return tuple(nics)
 
 
+def root_size_mib(host: Host, template_bytes: int | None) -> int | None:
+    """The run copy's size: ``size``, or the template's size plus ``free_space``."""
+    if host.free_space_mib is not None and template_bytes:
+        return -(-template_bytes // MIB) + host.free_space_mib
+    return host.size_mib
+
+
+def boot_spec(host: Host, template: TemplateLike) -> BootSpec:
+    """Direct kernel boot as the template says, or firmware boot from its disk for
+    ``hvm`` hosts on a template whose disk boots too."""
+    spec = BootSpec.from_template(template)
+    if host.hvm and spec.kind == "direct" and getattr(template, "disk_boots", False):
+        return BootSpec(template=spec.template, kind="disk")
+    return spec
+
+
 def build_host(
     session: Session, project: Project, host: Host, networks: dict[tuple[str, str], str]
 ) -> str:
-    """Run copy, seed and domain definition for one host; returns the domain name."""
+    """Run copy, extra disks, seed and domain definition for one host; the domain name."""
     backend = session.backend(host.service_host)
     template = session.registry.get(host.template or "")
     virt = backend.resolve_virt_type(requested_virt(session, host))
-    disk = backend.create_run_copy(project.name, host.name, template, host.size_mib)
-    seed = backend.upload_seed(project.name, host.name, build_seed(host, project.name))
+    place = StoragePlace.of(host)
+    size = root_size_mib(host, template.virtual_size)
+    disk = backend.create_run_copy(project.name, host.name, template, size, place)
+    disks = tuple(
+        backend.create_data_disk(project.name, host.name, d.name, d.size_mib, place)
+        for d in host.disks
+    )
+    seed = backend.upload_seed(project.name, host.name, build_seed(host, project.name), place)
     return backend.define_domain(DomainSpec(
         project=project.name,
         host=host,
         virt_type=virt,
-        boot=BootSpec.from_template(template),
+        boot=boot_spec(host, template),
         disk_path=disk,
         seed_path=seed,
         nics=nics_for(host, project, networks),
         model_hash=host.model_hash(),
         service_host=host.service_host,
+        disk_format="raw" if place.volume_group else "qcow2",
+        disk_block=place.volume_group is not None,
+        disks=disks,
     ))
 
 
@@ -189,7 +288,11 @@ def teardown_host(backend: Backend, project: str, host: str, domain: str | None)
 
 
 def _live_updates(
-    backend: Backend, domain: str, action: Action, nics: tuple[NicSpec, ...]
+    backend: Backend,
+    domain: str,
+    action: Action,
+    nics: tuple[NicSpec, ...],
+    disks: tuple[DiskSpec, ...],
 ) -> frozenset[str]:
     """Apply the plan's live changes to the running domain; the fields done live."""
     done: set[str] = set()
@@ -201,6 +304,16 @@ def _live_updates(
         elif change.field == "vcpus" and change.live:
             backend.set_vcpus(domain, int(str(change.new)), live=True, config=False)
             done.add(change.field)
+    for change in disk_changes(action):
+        if not change.live:  # the service host cannot hotplug disks: next boot
+            continue
+        name = change.field.split()[-1]
+        if change.new is None:
+            backend.detach_disk(domain, name)
+        elif change.old is None:
+            spec = next(d for d in disks if d.serial == name)
+            backend.attach_disk(domain, spec)
+        done.add(change.field)  # grown: done by _grow_disks_live before the redefinition
     for change in nic_changes(action):
         if change.old is not None:
             old_mac = str(change.old).split()[-1]
@@ -211,6 +324,15 @@ def _live_updates(
                 backend.attach_interface(domain, by_mac[new_mac], live=True, config=False)
         done.add(change.field)
     return frozenset(done)
+
+
+def _grow_disks_live(backend: Backend, domain: str, action: Action) -> None:
+    """Grow extra disks through the running domain (QEMU holds the image open), so
+    the guest sees the new size at once; a stopped domain's volume grows on build."""
+    for change in disk_changes(action):
+        if change.live and change.old is not None and change.new is not None:
+            size = int(str(change.new).split()[0])
+            backend.grow_disk(domain, change.field.split()[-1], size)
 
 
 def update_host(
@@ -224,11 +346,22 @@ def update_host(
     host = action.host
     assert host is not None
     seen = sighting.domain(host.name)
+    backend = session.backend(host.service_host)
+    running = seen is not None and seen.state == "running"
+    if running:
+        _grow_disks_live(backend, seen.domain if seen else "", action)
     domain = build_host(session, project, host, networks)
     live: frozenset[str] = frozenset()
-    backend = session.backend(host.service_host)
-    if seen is not None and seen.state == "running":
-        live = _live_updates(backend, domain, action, nics_for(host, project, networks))
+    if running:
+        disks = tuple(
+            backend.create_data_disk(
+                project.name, host.name, d.name, d.size_mib, StoragePlace.of(host)
+            )
+            for d in host.disks
+        )
+        live = _live_updates(
+            backend, domain, action, nics_for(host, project, networks), disks
+        )
     return ActionResult.of(action, live)
 
 
@@ -278,6 +411,10 @@ def execute(
 
     session.parallel(remove, removals)
     done.update({id(a): ActionResult.of(a) for a in removals})
+    for action in plan.of_kind(ActionKind.PRUNE_DISK):
+        for name in _service_hosts_of(sighting, project, action.target):
+            session.backend(name).delete_data_disk(project.name, action.target, action.disk or "")
+        done[id(action)] = ActionResult.of(action)
     for action in plan.of_kind(ActionKind.REMOVE_SWITCH):
         for network in _networks_of(sighting, action.target):
             service_host, name = network
@@ -293,3 +430,14 @@ def _networks_of(sighting: Sighting, switch: str) -> list[tuple[str, str]]:
         for n in seen.networks
         if n.switch == switch
     ]
+
+
+def _service_hosts_of(sighting: Sighting, project: Project, host: str) -> list[str]:
+    """Where a host's volumes are: every service host that holds any of them."""
+    found = [
+        name for name, seen in sighting.raw.items()
+        if any(v.host == host for v in seen.volumes)
+    ]
+    if not found and host in project.hosts:
+        found = [project.hosts[host].service_host]
+    return found

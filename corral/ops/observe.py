@@ -32,6 +32,7 @@ def sight(session: Session, project: str) -> Sighting:
     hosts: dict[str, ObservedHost] = {}
     switches: dict[str, ObservedSwitch] = {}
     disks: set[str] = set()
+    data: dict[str, set[str]] = {}
     for service_host, seen in raw.items():
         for d in seen.domains:
             hosts[d.host] = ObservedHost(
@@ -43,5 +44,9 @@ def sight(session: Session, project: str) -> Sighting:
                 ObservedSwitch(n.switch, n.model_hash, n.active, service_host, n.name, n.model),
             )
         disks |= {v.host for v in seen.volumes if v.kind == "disk"}
+        for v in seen.volumes:
+            if v.kind == "data" and v.disk:
+                data.setdefault(v.host, set()).add(v.disk)
     orphans = frozenset(disks - set(hosts))
-    return Sighting(ObservedProject(project, hosts, switches, orphans), raw)
+    data_disks = {host: frozenset(names) for host, names in data.items()}
+    return Sighting(ObservedProject(project, hosts, switches, orphans, data_disks), raw)

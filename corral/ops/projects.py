@@ -67,8 +67,12 @@ def plan_source(session: Session, source: SourceLike) -> Plan:
     return _plan(session, project, sight(session, project.name).project)
 
 
-def _plan(session: Session, project: Project, observed: ObservedProject) -> Plan:
-    return plan_project(project, observed, capabilities_for(session, project, observed))
+def _plan(
+    session: Session, project: Project, observed: ObservedProject, *, prune: bool = False
+) -> Plan:
+    return plan_project(
+        project, observed, capabilities_for(session, project, observed), prune=prune
+    )
 
 
 def capabilities_for(
@@ -86,7 +90,7 @@ def capabilities_for(
 # ---------------------------------------------------------------- build / up / upgrade
 def _apply(
     session: Session, source_like: SourceLike, operation: str, *, recreate: bool,
-    wait_lock: bool, then_start: str, wait: bool = False,
+    wait_lock: bool, then_start: str, wait: bool = False, prune: bool = False,
 ) -> ApplyResult:
     """Load, lock, plan, check, record, execute; then start ``then_start`` hosts
     (``none``, ``new`` or ``all``). The lock is held until the guests are ready."""
@@ -102,7 +106,7 @@ def _apply(
         recorded(session, project.name, operation, source.origin) as entry,
     ):
         sighting = sight(session, project.name)
-        plan = _plan(session, project, sighting.project)
+        plan = _plan(session, project, sighting.project, prune=prune)
         applying.check(session, project, plan, recreate=recreate)
         entry.detail = plan.describe()
         _record_project(session, project, source)
@@ -160,11 +164,15 @@ def up(
 
 
 def upgrade(
-    session: Session, source: SourceLike, *, recreate: bool = False, wait_lock: bool = True
+    session: Session, source: SourceLike, *, recreate: bool = False, prune: bool = False,
+    wait_lock: bool = True,
 ) -> ApplyResult:
-    """Apply a changed project to a running one; new hosts are started as well."""
+    """Apply a changed project to a running one; new hosts are started as well.
+
+    ``prune`` deletes the volumes of extra disks the file no longer lists.
+    """
     return _apply(session, source, "upgrade", recreate=recreate, wait_lock=wait_lock,
-                  then_start="new")
+                  then_start="new", prune=prune)
 
 
 # ---------------------------------------------------------------- start / stop

@@ -42,6 +42,7 @@ class ActionResult:
     target: str  # host or switch name
     reason: str = ""
     changes: tuple[ChangeResult, ...] = ()
+    disk: str | None = None  # the extra disk of a prune-disk action
 
     @classmethod
     def of(cls, action: Action, live: frozenset[str] = frozenset()) -> ActionResult:
@@ -52,11 +53,11 @@ class ActionResult:
                          Applied.REBUILD if rebuild
                          else Applied.LIVE if c.field in live else Applied.NEXT_BOOT)
             for c in action.changes
-        ))
+        ), action.disk)
 
     def as_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "target": self.target, "reason": self.reason,
-                "changes": [c.as_json() for c in self.changes]}
+                "disk": self.disk, "changes": [c.as_json() for c in self.changes]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,11 @@ class ApplyResult:
     warnings: tuple[str, ...] = ()
 
     @property
+    def notes(self) -> tuple[str, ...]:
+        """What the plan left alone on purpose (volumes of dropped disks, ...)."""
+        return self.plan.notes
+
+    @property
     def ok(self) -> bool:
         """Every guest waited for is ready."""
         return all(r.ready for r in self.readiness)
@@ -104,6 +110,7 @@ class ApplyResult:
             "actions": [a.as_json() for a in self.actions],
             "started": list(self.started),
             "readiness": [r.as_json() for r in self.readiness],
+            "notes": list(self.notes),
             "warnings": list(self.warnings),
         }
 
@@ -184,8 +191,9 @@ def plan_as_json(plan: Plan) -> dict[str, Any]:
     return {
         "project": plan.project,
         "empty": plan.empty,
+        "notes": list(plan.notes),
         "actions": [
-            {"kind": a.kind.value, "target": a.target, "reason": a.reason,
+            {"kind": a.kind.value, "target": a.target, "reason": a.reason, "disk": a.disk,
              "changes": [{"field": c.field, "old": _plain(c.old), "new": _plain(c.new),
                           "live": c.live} for c in a.changes]}
             for a in plan.actions

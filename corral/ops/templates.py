@@ -21,9 +21,13 @@ def add_template(
     kernel: Path | None = None,
     initrd: Path | None = None,
     cmdline: str | None = None,
+    *,
+    disk_boots: bool = False,
 ) -> Template:
     with recorded(session, "", "template add", name):
-        return session.registry.add(name, disk, kernel=kernel, initrd=initrd, cmdline=cmdline)
+        return session.registry.add(
+            name, disk, kernel=kernel, initrd=initrd, cmdline=cmdline, disk_boots=disk_boots
+        )
 
 
 def list_templates(session: Session) -> list[Template]:

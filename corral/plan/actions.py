@@ -23,6 +23,7 @@ class ActionKind(StrEnum):
     UPDATE_HOST = "update-host"
     RECREATE_HOST = "recreate-host"
     REMOVE_HOST = "remove-host"
+    PRUNE_DISK = "prune-disk"
 
 
 _SYMBOL = {
@@ -34,6 +35,7 @@ _SYMBOL = {
     ActionKind.RECREATE_HOST: "!",
     ActionKind.REMOVE_SWITCH: "-",
     ActionKind.REMOVE_HOST: "-",
+    ActionKind.PRUNE_DISK: "-",
 }
 
 
@@ -68,11 +70,17 @@ class Action:
     changes: tuple[Change, ...] = ()
     reason: str = ""
 
+    disk: str | None = None  # the extra disk a prune-disk action deletes
+
     @property
     def destructive(self) -> bool:
-        return self.kind in (ActionKind.RECREATE_HOST, ActionKind.REMOVE_HOST)
+        return self.kind in (
+            ActionKind.RECREATE_HOST, ActionKind.REMOVE_HOST, ActionKind.PRUNE_DISK
+        )
 
     def describe(self) -> str:
+        if self.kind is ActionKind.PRUNE_DISK:
+            return f"- disk {self.disk} of host {self.target}: delete ({self.reason})"
         noun = "switch" if "switch" in self.kind.value else "host"
         verb = self.kind.value.split("-")[0]
         head = f"{_SYMBOL[self.kind]} {noun} {self.target}: {verb}"
@@ -88,6 +96,8 @@ class Plan:
 
     project: str
     actions: tuple[Action, ...] = field(default_factory=tuple)
+    # what the plan leaves alone on purpose, e.g. volumes of detached disks
+    notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def empty(self) -> bool:
@@ -97,7 +107,8 @@ class Plan:
         return [a for a in self.actions if a.kind in kinds]
 
     def describe(self) -> str:
+        notes = "".join(f"\n  note: {n}" for n in self.notes)
         if self.empty:
-            return f"project {self.project}: nothing to change"
+            return f"project {self.project}: nothing to change{notes}"
         body = "\n".join(a.describe() for a in self.actions)
-        return f"project {self.project}: {len(self.actions)} change(s)\n{body}"
+        return f"project {self.project}: {len(self.actions)} change(s)\n{body}{notes}"

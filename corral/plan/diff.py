@@ -2,14 +2,21 @@
 
 Every host field falls in one class, which decides how a change is applied:
 
-* live: ``memory_mib`` and ``vcpus`` (within ``maxmem``/``maxvcpus``) and the
-  set of NICs change on a running guest;
+* live: ``memory_mib`` and ``vcpus`` (within ``maxmem``/``maxvcpus``), the
+  set of NICs and the extra disks (added: hot-plugged; removed: unplugged,
+  their volume kept; grown: resized in place) change on a running guest;
 * seed: users, keys, files, packages, commands, addresses and name servers go
   into a new NoCloud seed that the guest reads at its next boot;
-* config: the domain definition changes and takes effect at the next boot;
-* rebuild: template, size, virtualization kind, disks and placement need a new
-  run copy, which destroys the guest's disk; ``upgrade`` refuses these unless
-  told ``--recreate``.
+* config: the domain definition changes and takes effect at the next boot
+  (virtualization kind kvm/qemu, boot order, firmware boot, autostart, ...);
+* rebuild: what the run copy is made of or where it lives (template, root
+  size, placement, storage) needs a new run copy, which destroys the guest's
+  disk; ``upgrade`` refuses these unless told ``--recreate``.
+
+A change of ``wait`` alone (how readiness is judged) plans an update with no
+field changes: it only refreshes the host model recorded in libvirt.
+Volumes of extra disks that no longer appear in the file are kept and noted;
+``prune=True`` (``upgrade --prune``) plans their deletion.
 """
 
 from __future__ import annotations
@@ -26,29 +33,37 @@ if TYPE_CHECKING:
     from corral.backends.base import Capabilities
 
 REBUILD_FIELDS = (
-    "template", "virt", "size_mib", "free_space_mib", "disks", "service_host",
-    "hvm", "lvm", "lvm_vg", "filepath",
+    "template", "size_mib", "free_space_mib", "service_host", "lvm", "lvm_vg", "filepath",
 )
 SEED_FIELDS = (
     "users", "root_passwd", "ssh_keys", "files", "packages", "runcmd", "nameservers",
 )
-CONFIG_FIELDS = ("maxmem_mib", "maxvcpus", "cpus", "vncdisplay", "vncpasswd", "boot")
+CONFIG_FIELDS = (
+    "virt", "maxmem_mib", "maxvcpus", "cpus", "vncdisplay", "vncpasswd", "boot", "hvm",
+    "autostart",
+)
+# Definition fields libvirt applies at once rather than at the next boot.
+_APPLIED_AT_ONCE = frozenset({"autostart"})
+# Hypervisor kinds whose guests cannot simply be redefined into one another.
+_SAME_DOMAIN_KINDS = frozenset({"kvm", "qemu"})
 # Interface fields the guest learns from its seed rather than from the domain.
 _SEED_INTERFACE_FIELDS = ("address", "netmask", "gateway")
-# Fields that change nothing Corral builds; they still change the model hash.
-_INERT_FIELDS = ("wait", "plugins", "origin", "name")
 
 
 def plan_project(
     model: Project,
     observed: ObservedProject,
     capabilities: Mapping[str, Capabilities] | None = None,
+    *,
+    prune: bool = False,
 ) -> Plan:
     """Order: switches created/updated, hosts created/updated, hosts removed, switches removed.
 
     ``capabilities`` maps a service host to what it can do to a running
     guest; a change its host cannot make live is marked for the next boot.
     A service host missing from it is taken as able to do every live change.
+    Extra-disk volumes that no host of the file uses are noted, or with
+    ``prune`` deleted after everything else.
     """
     actions: list[Action] = []
     actions += _switch_actions(model, observed)
@@ -62,7 +77,32 @@ def plan_project(
         Action(ActionKind.REMOVE_SWITCH, name, reason="not in the project file")
         for name in sorted(set(observed.switches) - set(model.switches))
     ]
-    return Plan(model.name, tuple(actions))
+    kept = _kept_disks(model, observed)
+    notes: tuple[str, ...] = ()
+    if prune:
+        actions += [
+            Action(ActionKind.PRUNE_DISK, host, disk=disk, reason="not in the project file")
+            for host, disk in kept
+        ]
+    else:
+        notes = tuple(
+            f"disk {disk} of host {host} is no longer in the file; its volume is kept "
+            "(upgrade --prune deletes it)"
+            for host, disk in kept
+        )
+    return Plan(model.name, tuple(actions), notes)
+
+
+def _kept_disks(model: Project, observed: ObservedProject) -> list[tuple[str, str]]:
+    """Extra-disk volumes of hosts still in the file that the file no longer lists."""
+    kept = []
+    for host_name, disks in sorted(observed.data_disks.items()):
+        host = model.hosts.get(host_name)
+        if host is None:
+            continue  # the whole host goes, volumes and all
+        wanted = {d.name for d in host.disks}
+        kept += [(host_name, disk) for disk in sorted(disks - wanted)]
+    return kept
 
 
 def _switch_actions(model: Project, observed: ObservedProject) -> list[Action]:
@@ -113,16 +153,56 @@ def _host_update(host: Host, seen: ObservedHost) -> Action:
     old = seen.model
     rebuild = [Change(f, getattr(old, f), getattr(host, f)) for f in REBUILD_FIELDS
                if getattr(old, f) != getattr(host, f)]
+    if {old.virt.value, host.virt.value} - _SAME_DOMAIN_KINDS and old.virt != host.virt:
+        rebuild.append(Change("virt", old.virt.value, host.virt.value))
+    rebuild += _shrunk_disks(old, host)
     if rebuild:
         return Action(
             ActionKind.RECREATE_HOST, host.name, host=host, changes=tuple(rebuild),
             reason="needs a new run copy; the guest's disk is lost",
         )
     changes = _live_changes(old, host)
-    changes += [Change(f, _brief(f, getattr(old, f)), _brief(f, getattr(host, f)))
+    changes += [Change(f, _brief(f, getattr(old, f)), _brief(f, getattr(host, f)),
+                       live=f in _APPLIED_AT_ONCE)
                 for f in SEED_FIELDS + CONFIG_FIELDS if getattr(old, f) != getattr(host, f)]
     changes += _interface_changes(old.interfaces, host.interfaces)
+    changes += _disk_changes(old, host)
     return Action(ActionKind.UPDATE_HOST, host.name, host=host, changes=tuple(changes))
+
+
+def _disk_sizes(host: Host) -> dict[str, int]:
+    return {d.name: d.size_mib for d in host.disks}
+
+
+def _shrunk_disks(old: Host, new: Host) -> list[Change]:
+    """A smaller extra disk cannot be had without a new, empty one: a rebuild."""
+    before, after = _disk_sizes(old), _disk_sizes(new)
+    return [
+        Change(f"disk {name}", f"{before[name]} MiB", f"{after[name]} MiB")
+        for name in sorted(set(before) & set(after))
+        if after[name] < before[name]
+    ]
+
+
+def _disk_changes(old: Host, new: Host) -> list[Change]:
+    """Extra disks added (hot-plugged), removed (unplugged, volume kept) or grown."""
+    before, after = _disk_sizes(old), _disk_sizes(new)
+    changes = []
+    for name in sorted(set(before) | set(after)):
+        a, b = before.get(name), after.get(name)
+        if a != b and (a is None or b is None or b > a):
+            changes.append(Change(
+                f"disk {name}",
+                None if a is None else f"{a} MiB",
+                None if b is None else f"{b} MiB",
+                live=True,
+            ))
+    return changes
+
+
+def disk_changes(action: Action) -> list[Change]:
+    """The extra-disk additions, removals and growths of an update."""
+    return [c for c in action.changes if c.field.startswith("disk ")]
 
 
 def _live_changes(old: Host, new: Host) -> list[Change]:
@@ -160,7 +240,7 @@ def _can_do_live(change: Change, capabilities: Capabilities) -> bool:
         return capabilities.live_vcpus and (ceiling is None or int(str(change.new)) <= ceiling)
     if change.field.startswith("interface "):
         return capabilities.live_nics
-    if change.field.startswith("disk"):
+    if change.field.startswith("disk "):
         return capabilities.live_disks
     return True
 

@@ -40,3 +40,5 @@ class ObservedProject:
     switches: dict[str, ObservedSwitch] = field(default_factory=dict)
     # run-copy volumes whose domain does not exist (an interrupted build)
     orphan_disks: frozenset[str] = frozenset()
+    # host -> extra-disk volumes that exist (detached or attached), by disk name
+    data_disks: dict[str, frozenset[str]] = field(default_factory=dict)

@@ -28,11 +28,29 @@ def test_names_begin_with_the_project() -> None:
 
 @pytest.mark.parametrize(
     ("volume", "parsed"),
-    [("web.qcow2", ("web", "disk")), ("web-seed.iso", ("web", "seed")),
-     ("x-seed.qcow2", ("x-seed", "disk")), ("notes.txt", None)],
+    [("web.qcow2", ("web", "disk", None)), ("web-seed.iso", ("web", "seed", None)),
+     ("x-seed.qcow2", ("x-seed", "disk", None)), ("web.data.qcow2", ("web", "data", "data")),
+     ("notes.txt", None)],
 )
-def test_volume_names(volume: str, parsed: tuple[str, str] | None) -> None:
+def test_volume_names(volume: str, parsed: tuple[str, str, str | None] | None) -> None:
     assert names.parse_volume(volume) == parsed
+    if parsed is not None and parsed[1] == "data":
+        assert names.data_volume(parsed[0], parsed[2] or "") == volume
+
+
+def test_pools_of_filepath_hosts_and_volume_groups() -> None:
+    pool = names.directory_pool_name("lab", "/srv/vms")
+    assert pool.startswith("corral-lab.dir-") and names.project_of_pool(pool) == "lab"
+    assert names.project_of_pool("corral-my-lab.dir-0123abcd") == "my-lab"
+    assert names.lvm_pool_name("vg0") == "corral.lvm.vg0"
+    assert names.project_of_pool("corral.lvm.vg0") is None
+    assert names.volume_group_of_pool("corral.lvm.vg0") == "vg0"
+    assert names.parse_logical_volume(names.logical_volume("lab", "web")) == (
+        "lab", "web", "disk", None
+    )
+    assert names.parse_logical_volume(names.logical_volume("lab", "web", "data")) == (
+        "lab", "web", "data", "data"
+    )
 
 
 @pytest.mark.parametrize(

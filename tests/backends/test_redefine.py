@@ -84,9 +84,11 @@ def test_vnc_added_by_hand_survives_but_corral_vnc_is_removed(backend) -> None:
     assert _root(backend, name).find("devices/graphics[@type='vnc']") is None
 
 
-def test_nic_spec_needs_exactly_one_target() -> None:
-    with pytest.raises(ValueError, match="exactly one of network or bridge"):
-        NicSpec("52:54:00:00:00:01")
+def test_nic_spec_takes_one_target_or_none() -> None:
+    with pytest.raises(ValueError, match="network or bridge, not both"):
+        NicSpec("52:54:00:00:00:01", network="n", bridge="b")
+    assert NicSpec("52:54:00:00:00:01").kind == "user"
+    assert NicSpec("52:54:00:00:00:01", bridge="br0").kind == "bridge"
 
 
 

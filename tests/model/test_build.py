@@ -87,8 +87,8 @@ def test_all_host_keys(load) -> None:
             hvm
             lvm
             lvm_vg vg0
-            filepath /srv/vms
-            boot hd
+            boot hd network
+            autostart yes
             packages vim curl
             runcmd {
                 echo "hello world" > /tmp/x
@@ -118,8 +118,9 @@ def test_all_host_keys(load) -> None:
         True,
         True,
         "vg0",
-        "hd",
+        ("hd", "network"),
     )
+    assert host.autostart is True
     assert host.packages == ("vim", "curl")
     assert host.runcmd == ("echo 'hello world' > /tmp/x", "touch /tmp/y")
     assert (host.wait.kind, host.wait.timeout_s) == (WaitKind.CONSOLE, 120)
@@ -192,7 +193,7 @@ def test_names_addresses_and_macs_across_hosts(errors) -> None:
 
 
 def test_switch_modes_conflict(errors) -> None:
-    assert errors("global { project p }\nswitch s { nat\n route }\n") == [
+    assert errors("global { project p }\nswitch s { address 10.0.0.1/24; nat\n route }\n") == [
         "3:2: 'route' conflicts with 'nat'"
     ]
 

@@ -160,7 +160,8 @@ def test_changed_switch_is_redefined(session, lab_file):
     path = lab_file()
     projects.up(session, path, wait=False)
     projects.stop(session, "lab", timeout_s=0.1)
-    path.write_text(path.read_text().replace("address 10.9.1.1/24", "address 10.9.1.1/25"))
+    text = path.read_text().replace("address 10.9.1.1/24", "address 10.9.1.1/25")
+    path.write_text(text.replace("netmask 255.255.255.0", "netmask 255.255.255.128"))
     result = projects.upgrade(session, path)
     assert ("update-switch", "front") in [(a.kind, a.target) for a in result.actions]
     assert projects.plan_source(session, path).empty

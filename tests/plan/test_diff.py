@@ -117,3 +117,66 @@ def test_removed_nic_names_the_mac_to_unplug():
     assert (change.field, change.old, change.new, change.live) == (
         "interface eth1", "lan 52:54:00:00:00:02", None, True,
     )
+
+
+def _with_disks(project: Project, *sizes: tuple[str, int]) -> Project:
+    from corral.model.project import Disk
+
+    host = project.hosts["web"].model_copy(
+        update={"disks": tuple(Disk(name=n, size_mib=s) for n, s in sizes)}
+    )
+    return _project(host)
+
+
+def test_disks_are_plugged_unplugged_and_grown_live():
+    before = _with_disks(_project(_host()), ("data", 1024), ("logs", 512))
+    after = _with_disks(_project(_host()), ("data", 2048), ("extra", 64))
+    (action,) = plan_project(after, _seen(before)).actions
+    assert action.kind is ActionKind.UPDATE_HOST
+    changes = {c.field: (c.old, c.new, c.live) for c in action.changes}
+    assert changes == {
+        "disk data": ("1024 MiB", "2048 MiB", True),
+        "disk extra": (None, "64 MiB", True),
+        "disk logs": ("512 MiB", None, True),
+    }
+
+
+def test_a_shrunk_disk_needs_a_rebuild():
+    before = _with_disks(_project(_host()), ("data", 1024))
+    after = _with_disks(_project(_host()), ("data", 512))
+    (action,) = plan_project(after, _seen(before)).actions
+    assert action.kind is ActionKind.RECREATE_HOST
+    assert [c.field for c in action.changes] == ["disk data"]
+
+
+def test_kept_disk_volumes_are_noted_and_pruned_only_when_asked():
+    project = _project(_host())
+    seen = _seen(project)
+    seen = ObservedProject("lab", seen.hosts, seen.switches, data_disks={"web": frozenset({"old"})})
+    plan = plan_project(project, seen)
+    assert plan.empty
+    assert plan.notes == (
+        "disk old of host web is no longer in the file; its volume is kept "
+        "(upgrade --prune deletes it)",
+    )
+    (prune,) = plan_project(project, seen, prune=True).actions
+    assert (prune.kind, prune.target, prune.disk) == (ActionKind.PRUNE_DISK, "web", "old")
+    assert prune.destructive
+
+
+def test_kvm_to_qemu_is_a_redefinition_and_other_kinds_a_rebuild():
+    from corral.model import Virt
+
+    project = _project(_host(virt=Virt.KVM))
+    (to_qemu,) = plan_project(_project(_host(virt=Virt.QEMU)), _seen(project)).actions
+    assert to_qemu.kind is ActionKind.UPDATE_HOST
+    (to_xen,) = plan_project(_project(_host(virt=Virt.XEN)), _seen(project)).actions
+    assert to_xen.kind is ActionKind.RECREATE_HOST
+
+
+def test_boot_autostart_and_hvm_do_not_rebuild():
+    project = _project(_host())
+    changed = _project(_host(boot=("network", "hd"), autostart=True, hvm=True))
+    (action,) = plan_project(changed, _seen(project)).actions
+    assert action.kind is ActionKind.UPDATE_HOST
+    assert {c.field for c in action.changes} == {"boot", "autostart", "hvm"}

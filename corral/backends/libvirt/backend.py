@@ -16,6 +16,7 @@ import libvirt
 from corral.backends.base import (
     Backend,
     Capabilities,
+    DiskSpec,
     DomainSpec,
     DomainState,
     DomainStats,
@@ -24,6 +25,7 @@ from corral.backends.base import (
     Observed,
     ShutdownOutcome,
     StaticLease,
+    StoragePlace,
     Survey,
     TemplateLike,
 )
@@ -33,6 +35,7 @@ from corral.backends.libvirt import (
     lifecycle,
     networks,
     observe,
+    pools,
     storage,
 )
 from corral.backends.libvirt import leases as lease_reader
@@ -123,14 +126,34 @@ class LibvirtBackend(Backend):
 
     # ---- storage
     def create_run_copy(
-        self, project: str, host_name: str, template: TemplateLike, size_mib: int | None
+        self,
+        project: str,
+        host_name: str,
+        template: TemplateLike,
+        size_mib: int | None,
+        place: StoragePlace = StoragePlace(),
     ) -> str:
         return storage.create_run_copy(
-            self.conn, self.runs_dir, project, host_name, template, size_mib
+            self.conn, self.runs_dir, project, host_name, template, size_mib, place
         )
 
-    def upload_seed(self, project: str, host_name: str, iso: bytes) -> str:
-        return storage.upload_seed(self.conn, self.runs_dir, project, host_name, iso)
+    def create_data_disk(
+        self, project: str, host_name: str, disk: str, size_mib: int, place: StoragePlace
+    ) -> DiskSpec:
+        return storage.create_data_disk(
+            self.conn, self.runs_dir, project, host_name, disk, size_mib, place
+        )
+
+    def delete_data_disk(self, project: str, host_name: str, disk: str) -> None:
+        storage.delete_data_disk(self.conn, project, host_name, disk)
+
+    def volume_groups(self) -> list[str]:
+        return pools.volume_groups(self.conn, self.name)
+
+    def upload_seed(
+        self, project: str, host_name: str, iso: bytes, place: StoragePlace = StoragePlace()
+    ) -> str:
+        return storage.upload_seed(self.conn, self.runs_dir, project, host_name, iso, place)
 
     def delete_volumes(self, project: str, host_name: str) -> None:
         storage.delete_volumes(self.conn, project, host_name)
@@ -188,6 +211,15 @@ class LibvirtBackend(Backend):
         self, name: str, mac: str, *, live: bool = True, config: bool = True
     ) -> None:
         lifecycle.detach_interface(self.conn, name, mac, live, config)
+
+    def attach_disk(self, name: str, disk: DiskSpec) -> None:
+        lifecycle.attach_disk(self.conn, name, disk)
+
+    def grow_disk(self, name: str, serial: str, size_mib: int) -> None:
+        lifecycle.grow_disk(self.conn, name, serial, size_mib)
+
+    def detach_disk(self, name: str, serial: str) -> None:
+        lifecycle.detach_disk(self.conn, name, serial)
 
     # ---- console
     def console_output(self, name: str) -> str:

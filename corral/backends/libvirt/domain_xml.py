@@ -11,8 +11,14 @@ administrator added by hand, stays as it is. Corral manages:
 * ``<os>``: ``<type>hvm</type>``, and kernel/initrd/cmdline for direct-boot
   templates (removed for disk templates, which boot from ``vda``);
 * the ``acpi`` and ``apic`` features (ACPI is what makes ``shutdown`` work);
-* disks ``vda`` (the run copy, qcow2, virtio) and ``vdb`` (the seed ISO, raw,
-  virtio, read-only);
+* disks ``vda`` (the run copy, qcow2, virtio; a raw block device on LVM) and
+  ``vdb`` (the seed ISO, raw, virtio, read-only);
+* extra disks (``disk NAME { size }``), found by their ``<serial>`` (the disk's
+  name, so the guest sees ``/dev/disk/by-id/virtio-NAME``): each keeps the
+  ``vdX`` target it was first given, a new one takes the first free target,
+  and one that Corral added and the file no longer has is taken out;
+* the boot order (``boot hd network``; ``hd`` when unset), and the OS type
+  (``xen`` for a paravirtualised Xen guest, else ``hvm``);
 * NICs whose MAC is in the spec or was recorded in the metadata as Corral's
   (edited in place, so libvirt's PCI address for them stays put);
 * the serial console on a pty logging to ``/var/log/libvirt/qemu/NAME-console.log``
@@ -26,7 +32,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from corral.backends.base import DomainSpec, NicSpec
+from corral.backends.base import DiskSpec, DomainSpec, NicSpec
 from corral.backends.libvirt import names
 from corral.backends.libvirt.metadata import (
     NS,
@@ -54,6 +60,7 @@ def mark_for(spec: DomainSpec) -> DomainMark:
         nic_macs=tuple(n.mac.lower() for n in spec.nics),
         manages_vnc=_wants_vnc(spec),
         model_json=host_model_json(host),
+        disk_serials=tuple(d.serial for d in spec.disks),
     )
 
 
@@ -82,11 +89,14 @@ def apply_spec(root: etree._Element, spec: DomainSpec) -> etree._Element:
     _child(features, "acpi")
     _child(features, "apic")
     devices = _child(root, "devices")
-    _set_disk(devices, DISK_DEV, spec.disk_path, "qcow2", readonly=False)
+    _set_disk(
+        devices, DISK_DEV, spec.disk_path, spec.disk_format, readonly=False, block=spec.disk_block
+    )
     if spec.seed_path:
         _set_disk(devices, SEED_DEV, spec.seed_path, "raw", readonly=True)
     else:
         _remove_seed(devices)
+    _set_data_disks(devices, spec.disks, previous.disk_serials if previous else ())
     _set_nics(devices, spec.nics, previous.nic_macs if previous else ())
     _set_console(devices, names.domain_name(spec.project, spec.host.name))
     _set_vnc(devices, spec, previous.manages_vnc if previous else False)
@@ -158,7 +168,8 @@ def _set_os(root: etree._Element, spec: DomainSpec) -> None:
     if os_type is None:
         os_type = etree.Element("type")
         os_el.insert(0, os_type)
-    os_type.text = "hvm"
+    # Xen runs a guest paravirtualised unless the host asks for hvm (MLN's meaning).
+    os_type.text = "xen" if spec.virt_type == "xen" and not spec.host.hvm else "hvm"
     boot = spec.boot
     direct = boot.kind == "direct"
     for tag, value in (("kernel", boot.kernel), ("initrd", boot.initrd), ("cmdline", boot.cmdline)):
@@ -169,8 +180,10 @@ def _set_os(root: etree._Element, spec: DomainSpec) -> None:
             element.text = value
         elif element is not None:
             os_el.remove(element)
-    if os_el.find("boot") is None:
-        etree.SubElement(os_el, "boot", dev="hd")
+    for old in os_el.findall("boot"):
+        os_el.remove(old)
+    for device in spec.host.boot or ("hd",):
+        etree.SubElement(os_el, "boot", dev=device)
 
 
 def _disk_with_target(devices: etree._Element, dev: str) -> etree._Element | None:
@@ -181,7 +194,16 @@ def _disk_with_target(devices: etree._Element, dev: str) -> etree._Element | Non
     return None
 
 
-def _set_disk(devices: etree._Element, dev: str, path: str, fmt: str, *, readonly: bool) -> None:
+def _set_disk(
+    devices: etree._Element,
+    dev: str,
+    path: str,
+    fmt: str,
+    *,
+    readonly: bool,
+    block: bool = False,
+    serial: str | None = None,
+) -> etree._Element:
     disk = _disk_with_target(devices, dev)
     if disk is None:
         disk = etree.Element("disk")
@@ -192,22 +214,87 @@ def _set_disk(devices: etree._Element, dev: str, path: str, fmt: str, *, readonl
             before.addprevious(disk)
         else:
             devices.insert(len(devices.findall("emulator")), disk)
-    disk.set("type", "file")
+    disk.set("type", "block" if block else "file")
     disk.set("device", "disk")
     driver = _child(disk, "driver")
     driver.set("name", "qemu")
     driver.set("type", fmt)
     source = _child(disk, "source")
     source.attrib.clear()
-    source.set("file", path)
+    source.set("dev" if block else "file", path)
     target = _child(disk, "target")
     target.set("dev", dev)
     target.set("bus", "virtio")
+    if serial is not None:
+        _child(disk, "serial").text = serial
     has_readonly = disk.find("readonly")
     if readonly and has_readonly is None:
         etree.SubElement(disk, "readonly")
     elif not readonly and has_readonly is not None:
         disk.remove(has_readonly)
+    return disk
+
+
+def _serial_of(disk: etree._Element) -> str | None:
+    return disk.findtext("serial")
+
+
+def _free_target(devices: etree._Element, taken: set[str]) -> str:
+    """The first ``vdX`` after the root disk and seed that no disk uses."""
+    used = taken | {
+        t.get("dev", "") for t in devices.iterfind("disk/target") if t.get("dev")
+    }
+    for letter in "cdefghijklmnopqrstuvwxyz":
+        if f"vd{letter}" not in used:
+            return f"vd{letter}"
+    raise ValueError("more than 24 virtio disks on one domain")
+
+
+def data_disk_element(disk: DiskSpec, target: str) -> etree._Element:
+    """A ``<disk>`` for an extra disk: virtio, serial = the disk's name (for hot-plug too)."""
+    holder = etree.Element("devices")
+    return _set_disk(
+        holder, target, disk.path, disk.format, readonly=False, block=disk.block,
+        serial=disk.serial,
+    )
+
+
+def _set_data_disks(
+    devices: etree._Element, disks: tuple[DiskSpec, ...], previous: tuple[str, ...]
+) -> None:
+    """Extra disks in file order; one keeps its target once given, so the guest's
+    ``/dev/vdX`` names stay put when disks are added or removed around it."""
+    wanted = {d.serial: d for d in disks}
+    managed = set(previous) | set(wanted)
+    existing: dict[str, etree._Element] = {}
+    # A removed disk may still be plugged into the running guest until it lets go:
+    # its target is not given to a new disk in the same change.
+    released: set[str] = set()
+    for element in devices.findall("disk"):
+        serial = _serial_of(element)
+        if serial in wanted:
+            existing[serial] = element
+        elif serial in managed:
+            target = element.find("target")
+            if target is not None and target.get("dev"):
+                released.add(target.get("dev", ""))
+            devices.remove(element)
+    for disk in disks:
+        element = existing.get(disk.serial)
+        target = element.find("target") if element is not None else None
+        dev = target.get("dev") if target is not None else None
+        if element is not None and dev:
+            _set_disk(
+                devices, dev, disk.path, disk.format, readonly=False, block=disk.block,
+                serial=disk.serial,
+            )
+            continue
+        new = data_disk_element(disk, _free_target(devices, released))
+        disks_now = devices.findall("disk")
+        if disks_now:
+            disks_now[-1].addnext(new)
+        else:
+            devices.insert(0, new)
 
 
 def _remove_seed(devices: etree._Element) -> None:
@@ -220,15 +307,17 @@ def _remove_seed(devices: etree._Element) -> None:
 def nic_element(nic: NicSpec, existing: etree._Element | None = None) -> etree._Element:
     """An ``<interface>`` for ``nic``, editing ``existing`` in place when given."""
     element = existing if existing is not None else etree.Element("interface")
-    element.set("type", "network" if nic.network else "bridge")
+    element.set("type", nic.kind)
     mac = _child(element, "mac", first=True)
     mac.set("address", nic.mac.lower())
-    source = _child(element, "source")
-    source.attrib.clear()
-    if nic.network:
-        source.set("network", nic.network)
+    if nic.kind == "user":
+        source = element.find("source")
+        if source is not None:
+            element.remove(source)
     else:
-        source.set("bridge", nic.bridge or "")
+        source = _child(element, "source")
+        source.attrib.clear()
+        source.set(nic.kind, nic.network or nic.bridge or "")
     _child(element, "model").set("type", "virtio")
     return element
 

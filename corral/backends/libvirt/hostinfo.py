@@ -2,7 +2,7 @@
 
 Asked of libvirt, not assumed: the virt types are the domain types the
 host's capabilities offer for hvm guests (``kvm`` appears only where KVM
-works, see DESIGN.md on masked ``/dev/kvm``). libvirt's test driver offers its
+works, see docs/architecture.md on masked ``/dev/kvm``). libvirt's test driver offers its
 own type ``test`` and accepts QEMU domain XML, so it counts as a qemu host.
 """
 

@@ -13,7 +13,7 @@ import time
 import libvirt
 from lxml import etree
 
-from corral.backends.base import DomainSpec, NicSpec, ShutdownOutcome
+from corral.backends.base import DiskSpec, DomainSpec, NicSpec, ShutdownOutcome
 from corral.backends.libvirt import domain_xml, names
 from corral.backends.libvirt.connection import error_code, libvirt_errors
 from corral.backends.libvirt.metadata import (
@@ -84,6 +84,8 @@ def define(conn: libvirt.virConnect, spec: DomainSpec) -> str:
         defined = conn.defineXML(domain_xml.to_string(root))
         if domain is not None and is_running(defined):
             _refresh_live_mark(defined, spec)
+        if bool(defined.autostart()) != spec.host.autostart:
+            defined.setAutostart(int(spec.host.autostart))
     return name
 
 
@@ -301,3 +303,55 @@ def detach_interface(
                 mac_el = interface.find("mac")
                 if mac_el is not None and mac_el.get("address", "").lower() == mac:
                     domain.detachDeviceFlags(etree.tostring(interface, encoding="unicode"), flag)
+
+
+def _disk_with_serial(domain: libvirt.virDomain, serial: str, flags: int) -> str | None:
+    root = etree.fromstring(domain.XMLDesc(flags).encode())
+    for disk in root.iterfind("devices/disk"):
+        if disk.findtext("serial") == serial:
+            return etree.tostring(disk, encoding="unicode")
+    return None
+
+
+def attach_disk(conn: libvirt.virConnect, name: str, disk: DiskSpec) -> None:
+    """Plug the definition's disk ``disk.serial`` into the running domain, with the
+    target the definition gave it (so live and next boot agree)."""
+    domain = lookup(conn, name)
+    with libvirt_errors(f"attach disk {disk.serial} to {name}"):
+        if not is_running(domain) or _disk_with_serial(domain, disk.serial, 0) is not None:
+            return
+        xml = _disk_with_serial(domain, disk.serial, libvirt.VIR_DOMAIN_XML_INACTIVE)
+        if xml is None:
+            raise BackendError(f"domain {name} has no disk {disk.serial} in its definition")
+        # The definition may give it the PCI slot of a disk the guest has not let go
+        # of yet; live, QEMU takes any free slot (the definition's applies at next boot).
+        element = etree.fromstring(xml.encode())
+        for address in element.findall("address"):
+            element.remove(address)
+        domain.attachDeviceFlags(etree.tostring(element, encoding="unicode"), _LIVE)
+
+
+def detach_disk(conn: libvirt.virConnect, name: str, serial: str) -> None:
+    """Unplug the disk ``serial`` from the running domain (the guest completes it)."""
+    domain = lookup(conn, name)
+    with libvirt_errors(f"detach disk {serial} from {name}"):
+        if not is_running(domain):
+            return
+        xml = _disk_with_serial(domain, serial, 0)
+        if xml is not None:
+            domain.detachDeviceFlags(xml, _LIVE)
+
+
+def grow_disk(conn: libvirt.virConnect, name: str, serial: str, size_mib: int) -> None:
+    """Resize a running domain's extra disk through QEMU (the guest sees it at once)."""
+    domain = lookup(conn, name)
+    with libvirt_errors(f"grow disk {serial} of {name} to {size_mib} MiB"):
+        xml = _disk_with_serial(domain, serial, 0)
+        if xml is None or not is_running(domain):
+            return
+        target = etree.fromstring(xml.encode()).find("target")
+        if target is None:
+            return
+        size = size_mib * 1024 * 1024
+        if domain.blockInfo(target.get("dev", ""), 0)[0] < size:
+            domain.blockResize(target.get("dev", ""), size, libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)

@@ -54,6 +54,7 @@ class DomainMark:
     nic_macs: tuple[str, ...] = ()
     manages_vnc: bool = False
     model_json: str | None = None
+    disk_serials: tuple[str, ...] = ()  # the extra disks Corral manages
 
     def model(self) -> Host | None:
         """The recorded host model, or None when missing or unreadable."""
@@ -88,6 +89,8 @@ def domain_mark_element(mark: DomainMark) -> etree._Element:
             etree.SubElement(root, q(tag)).text = value
     for mac in mark.nic_macs:
         etree.SubElement(root, q("nic"), mac=mac)
+    for serial in mark.disk_serials:
+        etree.SubElement(root, q("disk"), serial=serial)
     if mark.manages_vnc:
         etree.SubElement(root, q("vnc"))
     if mark.model_json:
@@ -116,6 +119,7 @@ def parse_domain_mark(element: etree._Element) -> DomainMark | None:
         nic_macs=tuple(n.get("mac", "").lower() for n in element.findall("{*}nic")),
         manages_vnc=element.find("{*}vnc") is not None,
         model_json=text("model"),
+        disk_serials=tuple(d.get("serial", "") for d in element.findall("{*}disk")),
     )
 
 

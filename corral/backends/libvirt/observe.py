@@ -186,7 +186,8 @@ def observe_volumes(conn: libvirt.virConnect, project: str | None) -> tuple[Obse
     with libvirt_errors("list storage volumes"):
         for pool in conn.listAllStoragePools(0):
             owner = names.project_of_pool(pool.name())
-            if owner is None or (project is not None and owner != project):
+            logical = names.volume_group_of_pool(pool.name()) is not None
+            if not logical and (owner is None or (project is not None and owner != project)):
                 continue
             try:
                 if not pool.isActive() and not _activate(pool):
@@ -197,8 +198,8 @@ def observe_volumes(conn: libvirt.virConnect, project: str | None) -> tuple[Obse
                     continue
                 raise
             for volume in volumes:
-                parsed = names.parse_volume(volume.name())
-                if parsed is None:
+                parsed = _parse(volume.name(), owner, logical)
+                if parsed is None or (project is not None and parsed[0] != project):
                     continue
                 try:
                     root = etree.fromstring(volume.XMLDesc(0).encode())
@@ -212,13 +213,27 @@ def observe_volumes(conn: libvirt.virConnect, project: str | None) -> tuple[Obse
                         pool=pool.name(),
                         name=volume.name(),
                         path=path,
-                        project=owner,
-                        host=parsed[0],
-                        kind=parsed[1],
+                        project=parsed[0],
+                        host=parsed[1],
+                        kind=parsed[2],
                         backing=root.findtext("backingStore/path") or None,
+                        disk=parsed[3],
+                        capacity=int(root.findtext("capacity") or 0) or None,
                     )
                 )
     return tuple(sorted(result, key=lambda v: (v.pool, v.name)))
+
+
+def _parse(
+    volume: str, owner: str | None, logical: bool
+) -> tuple[str, str, str, str | None] | None:
+    """``(project, host, kind, disk)`` of a volume in one of Corral's pools."""
+    if logical:
+        return names.parse_logical_volume(volume)
+    parsed = names.parse_volume(volume)
+    if parsed is None or owner is None:
+        return None
+    return (owner, *parsed)
 
 
 _GONE = frozenset({

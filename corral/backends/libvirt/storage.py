@@ -13,29 +13,26 @@ from __future__ import annotations
 
 import contextlib
 import os
-from pathlib import Path, PurePosixPath
+import tempfile
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import libvirt
 from lxml import etree
 
-from corral.backends.base import TemplateLike
-from corral.backends.libvirt import names
+from corral.backends.base import DiskSpec, StoragePlace, TemplateLike
+from corral.backends.libvirt import names, pools
 from corral.backends.libvirt.connection import error_code, libvirt_errors
 from corral.errors import BackendError, ConfigError, ConflictError
+from corral.images import qemuimg
 
 MIB = 1024 * 1024
 _CHUNK = 256 * 1024
 
 
 def pool_xml(project: str, runs_dir: str) -> str:
-    root = etree.Element("pool", type="dir")
-    etree.SubElement(root, "name").text = names.pool_name(project)
-    target = etree.SubElement(root, "target")
-    etree.SubElement(target, "path").text = str(PurePosixPath(runs_dir) / project)
-    permissions = etree.SubElement(target, "permissions")
-    etree.SubElement(permissions, "mode").text = "0755"
-    return etree.tostring(root, encoding="unicode")
+    """The XML of the project's own directory pool."""
+    return pools.project_pool(project, runs_dir).xml
 
 
 def overlay_xml(name: str, capacity: int, backing: str, backing_format: str) -> str:
@@ -51,6 +48,17 @@ def overlay_xml(name: str, capacity: int, backing: str, backing_format: str) -> 
     return etree.tostring(root, encoding="unicode")
 
 
+def qcow2_volume_xml(name: str, capacity: int) -> str:
+    """An empty qcow2 volume (an extra disk): it grows as the guest writes."""
+    root = etree.Element("volume")
+    etree.SubElement(root, "name").text = name
+    etree.SubElement(root, "capacity", unit="bytes").text = str(capacity)
+    etree.SubElement(root, "allocation", unit="bytes").text = "0"
+    target = etree.SubElement(root, "target")
+    etree.SubElement(target, "format", type="qcow2")
+    return etree.tostring(root, encoding="unicode")
+
+
 def raw_volume_xml(name: str, capacity: int) -> str:
     root = etree.Element("volume")
     etree.SubElement(root, "name").text = name
@@ -61,59 +69,33 @@ def raw_volume_xml(name: str, capacity: int) -> str:
 
 
 def find_pool(conn: libvirt.virConnect, project: str) -> libvirt.virStoragePool | None:
-    try:
-        return conn.storagePoolLookupByName(names.pool_name(project))
-    except libvirt.libvirtError as exc:
-        if error_code(exc) == libvirt.VIR_ERR_NO_STORAGE_POOL:
-            return None
-        raise
+    return pools.find(conn, names.pool_name(project))
 
 
 def ensure_pool(conn: libvirt.virConnect, project: str, runs_dir: str) -> libvirt.virStoragePool:
-    """The project's pool, defined, built and active (autostart on, so its volumes
-    are visible again after a daemon restart)."""
-    name = names.pool_name(project)
-    with libvirt_errors(f"prepare storage pool {name}"):
-        # Hosts of one project are built in parallel (threads, or two corral
-        # processes), so another caller may define or start the pool between
-        # our look-up and our call: losing that race is fine, not an error.
-        pool = find_pool(conn, project)
-        if pool is None:
-            try:
-                pool = conn.storagePoolDefineXML(pool_xml(project, runs_dir), 0)
-                pool.build(0)
-            except libvirt.libvirtError:
-                pool = find_pool(conn, project)
-                if pool is None:
-                    raise
-        start_pool(pool)
-        if not pool.autostart():
-            pool.setAutostart(1)
-        return pool
+    """The project's own pool, defined, built and active."""
+    return pools.ensure(conn, pools.project_pool(project, runs_dir))
 
 
 def start_pool(pool: libvirt.virStoragePool) -> None:
-    """Make a defined pool active, building its directory first when it is missing.
+    pools.start(pool, build=True)
 
-    The directory can be missing although the pool is defined: another thread
-    or process defined the pool and has not built it yet, or a run was killed
-    between define and build. Building a directory pool that exists is
-    harmless, and a pool someone else started meanwhile is fine.
-    """
-    if pool.isActive():
-        return
-    try:
-        pool.create(0)
-        return
-    except libvirt.libvirtError:
-        if pool.isActive():
-            return
-    try:
-        pool.build(0)
-        pool.create(0)
-    except libvirt.libvirtError:
-        if not pool.isActive():
-            raise
+
+def project_pools(conn: libvirt.virConnect, project: str) -> list[libvirt.virStoragePool]:
+    """Every directory pool of the project: its own and one per ``filepath`` directory."""
+    return [
+        pool
+        for pool in conn.listAllStoragePools(0)
+        if names.project_of_pool(pool.name()) == project
+    ]
+
+
+def lvm_pools(conn: libvirt.virConnect) -> list[libvirt.virStoragePool]:
+    return [
+        pool
+        for pool in conn.listAllStoragePools(0)
+        if names.volume_group_of_pool(pool.name()) is not None
+    ]
 
 
 def find_volume(pool: libvirt.virStoragePool, name: str) -> libvirt.virStorageVol | None:
@@ -139,14 +121,18 @@ def create_run_copy(
     host_name: str,
     template: TemplateLike,
     size_mib: int | None,
+    place: StoragePlace = StoragePlace(),
 ) -> str:
     """See :meth:`corral.backends.base.Backend.create_run_copy`."""
     if not template.disk:
         raise ConfigError(f"template '{template.name}' has no disk image to base a run copy on")
+    if place.volume_group:
+        return _logical_run_copy(conn, project, host_name, template, size_mib, place.volume_group)
     base = str(template.disk)
-    pool = ensure_pool(conn, project, runs_dir)
+    spec = pools.pool_for(project, runs_dir, place)
+    pool = pools.ensure(conn, spec)
     name = names.disk_volume(host_name)
-    with libvirt_errors(f"create run copy {name} in pool {names.pool_name(project)}"):
+    with libvirt_errors(f"create run copy {name} in pool {spec.name}"):
         volume = find_volume(pool, name)
         if volume is not None:
             backing = backing_of(volume)
@@ -163,13 +149,97 @@ def create_run_copy(
         return str(volume.path())
 
 
+def _logical_run_copy(
+    conn: libvirt.virConnect,
+    project: str,
+    host_name: str,
+    template: TemplateLike,
+    size_mib: int | None,
+    volume_group: str,
+) -> str:
+    """A logical volume holding a raw copy of the template (LVM cannot overlay a file).
+
+    The template's bytes reach the volume through a libvirt upload stream, so
+    this works on a remote service host too; the template is only read.
+    """
+    pool = pools.ensure(conn, pools.logical_pool(volume_group))
+    name = names.logical_volume(project, host_name)
+    with libvirt_errors(f"create run copy {name} on volume group {volume_group}"):
+        volume = find_volume(pool, name)
+        if volume is not None:
+            return str(volume.path())
+        capacity = max((size_mib or 0) * MIB, int(template.virtual_size or 0))
+        volume = pool.createXML(raw_volume_xml(name, capacity), 0)
+        with tempfile.TemporaryDirectory(prefix="corral-lv-") as scratch:
+            raw = Path(scratch) / "root.raw"
+            qemuimg.convert(Path(str(template.disk)), raw, "raw", src_format=template.format)
+            _upload_file(conn, volume, raw)
+        return str(volume.path())
+
+
+def create_data_disk(
+    conn: libvirt.virConnect,
+    runs_dir: str,
+    project: str,
+    host_name: str,
+    disk: str,
+    size_mib: int,
+    place: StoragePlace,
+) -> DiskSpec:
+    """See :meth:`corral.backends.base.Backend.create_data_disk`."""
+    spec = pools.pool_for(project, runs_dir, place)
+    pool = pools.ensure(conn, spec)
+    logical = place.volume_group is not None
+    name = (
+        names.logical_volume(project, host_name, disk) if logical
+        else names.data_volume(host_name, disk)
+    )
+    with libvirt_errors(f"create disk {name} in pool {spec.name}"):
+        volume = find_volume(pool, name)
+        if volume is None:
+            xml = raw_volume_xml(name, size_mib * MIB) if logical else qcow2_volume_xml(
+                name, size_mib * MIB
+            )
+            volume = pool.createXML(xml, 0)
+        elif volume.info()[1] < size_mib * MIB:
+            # grown in the file; a running domain's disk was grown through QEMU already
+            volume.resize(size_mib * MIB, 0)
+        return DiskSpec(
+            serial=disk, path=str(volume.path()), format="raw" if logical else "qcow2",
+            block=logical,
+        )
+
+
+def delete_data_disk(conn: libvirt.virConnect, project: str, host_name: str, disk: str) -> None:
+    """See :meth:`corral.backends.base.Backend.delete_data_disk`."""
+    with libvirt_errors(f"delete disk {disk} of {project}.{host_name}"):
+        for pool in project_pools(conn, project):
+            _delete_if_found(pool, names.data_volume(host_name, disk))
+        for pool in lvm_pools(conn):
+            _delete_if_found(pool, names.logical_volume(project, host_name, disk))
+
+
+def _delete_if_found(pool: libvirt.virStoragePool, name: str) -> None:
+    if not pool.isActive():
+        pools.start(pool, build=False)
+    volume = find_volume(pool, name)
+    if volume is not None:
+        volume.delete(0)
+
+
 def upload_seed(
-    conn: libvirt.virConnect, runs_dir: str, project: str, host_name: str, iso: bytes
+    conn: libvirt.virConnect,
+    runs_dir: str,
+    project: str,
+    host_name: str,
+    iso: bytes,
+    place: StoragePlace = StoragePlace(),
 ) -> str:
     """See :meth:`corral.backends.base.Backend.upload_seed`."""
-    pool = ensure_pool(conn, project, runs_dir)
+    spec = pools.pool_for(project, runs_dir, StoragePlace(directory=place.directory))
+    pool = pools.ensure(conn, spec)
     name = names.seed_volume(host_name)
-    with libvirt_errors(f"upload seed {name} to pool {names.pool_name(project)}"):
+    with libvirt_errors(f"upload seed {name} to pool {spec.name}"):
         volume = find_volume(pool, name)
         local = is_local(conn)
         if volume is not None:
@@ -232,6 +302,24 @@ def _upload(conn: libvirt.virConnect, volume: libvirt.virStorageVol, data: bytes
         raise
 
 
+def _upload_file(conn: libvirt.virConnect, volume: libvirt.virStorageVol, path: Path) -> None:
+    """Stream a (large) file into a volume in chunks, never holding it in memory."""
+    size = path.stat().st_size
+    stream = conn.newStream(0)
+    try:
+        volume.upload(stream, 0, size, 0)
+        with path.open("rb") as source:
+            while chunk := source.read(4 * MIB):
+                sent = 0
+                while sent < len(chunk):
+                    sent += stream.send(chunk[sent:])
+        stream.finish()
+    except BaseException:
+        with contextlib.suppress(libvirt.libvirtError):
+            stream.abort()
+        raise
+
+
 def download(conn: libvirt.virConnect, volume: libvirt.virStorageVol) -> bytes:
     """A volume's bytes, read through a stream (small volumes: seeds)."""
     size = volume.info()[1]
@@ -251,23 +339,31 @@ def download(conn: libvirt.virConnect, volume: libvirt.virStorageVol) -> bytes:
 
 def delete_volumes(conn: libvirt.virConnect, project: str, host_name: str) -> None:
     """See :meth:`corral.backends.base.Backend.delete_volumes`."""
-    pool = find_pool(conn, project)
-    if pool is None:
-        return
     with libvirt_errors(f"delete volumes of {project}.{host_name}"):
-        start_pool(pool)
-        for name in (names.disk_volume(host_name), names.seed_volume(host_name)):
-            volume = find_volume(pool, name)
-            if volume is not None:
-                volume.delete(0)
+        for pool in project_pools(conn, project):
+            pools.start(pool, build=True)
+            for volume in pool.listAllVolumes(0):
+                parsed = names.parse_volume(volume.name())
+                if parsed is not None and parsed[0] == host_name:
+                    volume.delete(0)
+        for pool in lvm_pools(conn):
+            if not pool.isActive():
+                continue
+            for volume in pool.listAllVolumes(0):
+                parsed = names.parse_logical_volume(volume.name())
+                if parsed is not None and parsed[:2] == (project, host_name):
+                    volume.delete(0)
 
 
 def remove_pool(conn: libvirt.virConnect, project: str) -> None:
-    """See :meth:`corral.backends.base.Backend.remove_pool`."""
-    pool = find_pool(conn, project)
-    if pool is None:
-        return
-    with libvirt_errors(f"remove storage pool {names.pool_name(project)}"):
+    """See :meth:`corral.backends.base.Backend.remove_pool`: every directory pool of
+    the project (its own and its ``filepath`` ones), never a shared logical pool."""
+    for pool in project_pools(conn, project):
+        _remove_directory_pool(pool)
+
+
+def _remove_directory_pool(pool: libvirt.virStoragePool) -> None:
+    with libvirt_errors(f"remove storage pool {pool.name()}"):
         start_pool(pool)
         pool.refresh(0)
         for volume in pool.listAllVolumes(0):
@@ -277,7 +373,7 @@ def remove_pool(conn: libvirt.virConnect, project: str) -> None:
             pool.delete(0)
         except libvirt.libvirtError as exc:
             raise BackendError(
-                f"pool {names.pool_name(project)} emptied but its directory stays: "
+                f"pool {pool.name()} emptied but its directory stays: "
                 f"{exc.get_error_message()}"
             ) from exc
         finally:
