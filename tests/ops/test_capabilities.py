@@ -114,3 +114,15 @@ def test_a_nic_added_on_the_test_driver_takes_effect_at_next_boot(session, lab_f
     (web,) = [a for a in result.actions if a.target == "web"]
     assert [(c.field, c.applied) for c in web.changes] == [("interface eth1", Applied.NEXT_BOOT)]
     assert projects.plan_source(session, path).empty
+
+
+def test_a_disk_added_on_the_test_driver_takes_effect_at_next_boot(session, lab_file):
+    path = lab_file()
+    projects.up(session, path, wait=False)
+    web_nic = "    network eth0 {\n        switch front\n        address dhcp\n    }\n"
+    path.write_text(path.read_text().replace(web_nic, web_nic + "    disk data { size 1G }\n", 1))
+    result = projects.upgrade(session, path)  # the test driver cannot hotplug: no attach call
+    (web,) = [a for a in result.actions if a.target == "web"]
+    assert [(c.field, c.applied) for c in web.changes] == [("disk data", Applied.NEXT_BOOT)]
+    assert "<serial>data</serial>" in session.backend("local").describe("lab-web")  # next boot
+    assert projects.plan_source(session, path).empty
