@@ -124,5 +124,7 @@ def test_a_disk_added_on_the_test_driver_takes_effect_at_next_boot(session, lab_
     result = projects.upgrade(session, path)  # the test driver cannot hotplug: no attach call
     (web,) = [a for a in result.actions if a.target == "web"]
     assert [(c.field, c.applied) for c in web.changes] == [("disk data", Applied.NEXT_BOOT)]
-    assert "<serial>data</serial>" in session.backend("local").describe("lab-web")  # next boot
+    domain = session.backend("local").conn.lookupByName("lab-web")
+    assert "<serial>data</serial>" not in domain.XMLDesc(0)  # not plugged into the running guest
+    assert "<serial>data</serial>" in domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
     assert projects.plan_source(session, path).empty
