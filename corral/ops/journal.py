@@ -123,7 +123,8 @@ def project_lock(
                 store.release_lock(project, claimant.token)
             except CorralError as error:
                 session.warn(f"lock of project {project} not released: {error.message}; "
-                             "the next operation on this machine takes it over")
+                             "an operation on this machine takes it over once this "
+                             "process has ended")
 
 
 def _acquire(
