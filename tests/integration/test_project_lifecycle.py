@@ -84,7 +84,7 @@ host far {{
     network eth0 {{
         switch back
         address 10.240.{back}.20
-        netmask 255.255.255.0
+        netmask {back_prefix}
     }}
     runcmd {{
         echo said-hostname=$(hostname)
