@@ -131,7 +131,7 @@ class LibvirtBackend(Backend):
 
     # ---- domains
     def define_domain(self, spec: DomainSpec) -> str:
-        return lifecycle.define(self.conn, spec)
+        return lifecycle.define(self.conn, spec, self.runs_dir)
 
     def undefine(self, name: str) -> None:
         lifecycle.undefine(self.conn, name)

@@ -7,12 +7,22 @@ template is only opened for reading. Seeds are raw volumes written through a
 stream (``virStorageVolUpload``), which works the same on a remote service
 host as on this one. Because every volume is found by pool and name, what
 belongs to which project and host is never in doubt.
+
+Templates are never relabelled: the domain XML names a run copy's backing
+file with DAC relabelling off (:func:`backing_chain` tells which file that
+is), and a direct-boot template's kernel and initrd, which libvirt 9.0's DAC
+driver chowns with no per-file opt-out, are booted from copies in the
+project's pool (:func:`stage_boot_file`): ``boot-DIGEST-vmlinuz`` and
+``boot-DIGEST-initrd.img``, named by content so every host of the project
+booting the same kernel shares one copy (a few MB; disks are never copied).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import threading
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
@@ -22,10 +32,12 @@ from lxml import etree
 from corral.backends.base import TemplateLike
 from corral.backends.libvirt import names
 from corral.backends.libvirt.connection import error_code, libvirt_errors
-from corral.errors import BackendError, ConfigError, ConflictError
+from corral.errors import BackendError, ConfigError, ConflictError, NotFoundError
 
 MIB = 1024 * 1024
 _CHUNK = 256 * 1024
+BOOT_PREFIX = "boot-"
+_STAGING = threading.Lock()  # hosts of one project are defined from several threads
 
 
 def pool_xml(project: str, runs_dir: str) -> str:
@@ -160,6 +172,58 @@ def create_run_copy(
         capacity = max((size_mib or 0) * MIB, int(template.virtual_size or 0))
         backing_format = template.format or "raw"
         volume = pool.createXML(overlay_xml(name, capacity, base, backing_format), 0)
+        return str(volume.path())
+
+
+def backing_chain(conn: libvirt.virConnect, path: str) -> list[tuple[str, str]] | None:
+    """``(path, format)`` of the files under the volume at ``path``, top first, as
+    libvirt's storage driver reports them; None when no volume has that path.
+
+    A volume's XML names one level; that is the whole chain for Corral's run
+    copies, because the registry refuses templates that have a backing file.
+    """
+    try:
+        volume = conn.storageVolLookupByPath(path)
+    except libvirt.libvirtError as exc:
+        if error_code(exc) in (libvirt.VIR_ERR_NO_STORAGE_VOL, libvirt.VIR_ERR_NO_STORAGE_POOL):
+            return None
+        raise
+    root = etree.fromstring(volume.XMLDesc(0).encode())
+    backing = root.findtext("backingStore/path")
+    if not backing:
+        return []
+    fmt = root.find("backingStore/format")
+    return [(backing, fmt.get("type", "raw") if fmt is not None else "raw")]
+
+
+def stage_boot_file(
+    conn: libvirt.virConnect, runs_dir: str, project: str, source: str, role: str
+) -> str:
+    """The path of a copy of ``source`` (a template's kernel or initrd) in the
+    project's pool, made if missing; ``role`` ends the volume's name."""
+    try:
+        data = Path(source).read_bytes()
+    except OSError as exc:
+        raise NotFoundError(f"cannot read boot file {source}: {exc.strerror}") from exc
+    name = f"{BOOT_PREFIX}{hashlib.sha256(data).hexdigest()[:16]}-{role}"
+    pool = ensure_pool(conn, project, runs_dir)
+    with _STAGING, libvirt_errors(f"copy {source} to pool {names.pool_name(project)}"):
+        volume = find_volume(pool, name)
+        if volume is not None and volume.info()[1] == len(data):
+            return str(volume.path())
+        if volume is not None:  # a copy cut short: the name says what it must hold
+            volume.delete(0)
+        try:
+            volume = pool.createXML(raw_volume_xml(name, len(data)), 0)
+        except libvirt.libvirtError:
+            volume = find_volume(pool, name)  # another process made it meanwhile
+            if volume is None:
+                raise
+            return str(volume.path())
+        if is_local(conn):
+            _write_local(Path(volume.path()), data)
+        else:
+            _upload(conn, volume, data)
         return str(volume.path())
 
 
