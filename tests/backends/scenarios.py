@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from corral.backends import BootSpec, DomainSpec, NicSpec, StaticLease
+from corral.backends.libvirt.domain_xml import BackingFile
 from corral.images.registry import Template
 from corral.model import Host, Interface, Switch, SwitchMode
 
@@ -59,6 +61,7 @@ def spec(h: Host, template: Template, virt: str = "qemu") -> DomainSpec:
 
 DOMAINS: dict[str, DomainSpec] = {
     "disk-plain": spec(host("web"), disk_template()),
+    "no-seed": replace(spec(host("bare"), disk_template()), seed_path=None),
     "direct-boot": spec(host("tiny1"), direct_template()),
     "maxmem-maxvcpus": spec(
         host("big", memory_mib=256, maxmem_mib=1024, vcpus=1, maxvcpus=4), direct_template()
@@ -66,6 +69,12 @@ DOMAINS: dict[str, DomainSpec] = {
     "pinned": spec(host("pin", vcpus=2, cpus="0-1"), disk_template(), virt="kvm"),
     "vnc": spec(host("desk", vncdisplay=3, vncpasswd="s3cret"), disk_template()),
 }
+
+def backing_of(scenario: str) -> tuple[BackingFile, ...]:
+    """The run copy's backing chain of a domain scenario: its template's disk."""
+    template = direct_template() if DOMAINS[scenario].boot.kind == "direct" else disk_template()
+    return (BackingFile(str(template.disk), template.format or "raw"),)
+
 
 LEASES = (
     StaticLease("52:54:00:aa:00:02", "10.10.0.20", "db"),

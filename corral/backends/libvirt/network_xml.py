@@ -109,7 +109,7 @@ def apply_switch(
             raise ConfigError(f"switch {switch.name}: bridge mode needs 'bridge NAME'")
         _set_forward(root, "bridge")
         _set_bridge(root, {"name": switch.bridge})
-        for tag in ("mac", "dns", "domain", "ip"):
+        for tag in _REFUSED_ON_HOST_BRIDGE:
             for element in root.findall(tag):
                 root.remove(element)
     else:
@@ -134,6 +134,11 @@ def apply_switch(
         _insert_after(root, _ip_element(iface, switch.dhcp, leases),
                       ("ip", "portgroup", "bridge", "forward", "uuid", "name"))
     return root
+
+
+# Elements libvirt 9.0 refuses on a network with <forward mode='bridge'>
+# (network_conf.c and the network driver's validation).
+_REFUSED_ON_HOST_BRIDGE = ("mac", "dns", "domain", "mtu", "ip")
 
 
 def mark_name(project: str, switch: Switch) -> str:
@@ -166,13 +171,13 @@ def _set_forward(root: etree._Element, mode: str | None) -> None:
 
 def _set_bridge(root: etree._Element, attributes: dict[str, str]) -> None:
     """``<bridge>`` with exactly Corral's attributes plus any others already there
-    (``macTableManager``, ``zone``), except ``stp``/``delay`` in bridge mode."""
+    (``macTableManager``, ``zone``), except ``stp``/``delay``/``zone`` in bridge mode."""
     bridge = root.find("bridge")
     if bridge is None:
         bridge = etree.Element("bridge")
         _insert_after(root, bridge, ("forward", "uuid", "name"))
-    for key in ("stp", "delay"):
-        if key not in attributes:
+    if "stp" not in attributes:  # onto a host bridge: libvirt refuses these
+        for key in ("stp", "delay", "zone"):
             bridge.attrib.pop(key, None)
     for key, value in attributes.items():
         bridge.set(key, value)
