@@ -196,6 +196,11 @@ def backing_chain(conn: libvirt.virConnect, path: str) -> list[tuple[str, str]] 
     return [(backing, fmt.get("type", "raw") if fmt is not None else "raw")]
 
 
+def boot_volume_name(data: bytes, role: str) -> str:
+    """The pool volume holding a copy of a boot file with these bytes."""
+    return f"{BOOT_PREFIX}{hashlib.sha256(data).hexdigest()[:16]}-{role}"
+
+
 def stage_boot_file(
     conn: libvirt.virConnect, runs_dir: str, project: str, source: str, role: str
 ) -> str:
@@ -205,7 +210,7 @@ def stage_boot_file(
         data = Path(source).read_bytes()
     except OSError as exc:
         raise NotFoundError(f"cannot read boot file {source}: {exc.strerror}") from exc
-    name = f"{BOOT_PREFIX}{hashlib.sha256(data).hexdigest()[:16]}-{role}"
+    name = boot_volume_name(data, role)
     pool = ensure_pool(conn, project, runs_dir)
     with _STAGING, libvirt_errors(f"copy {source} to pool {names.pool_name(project)}"):
         volume = find_volume(pool, name)
