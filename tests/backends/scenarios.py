@@ -89,3 +89,17 @@ NETWORKS: dict[str, tuple[Switch, tuple[StaticLease, ...]]] = {
     "route": (Switch(name="rt", mode=SwitchMode.ROUTE, address="10.20.0.1/16"), ()),
     "bridge": (Switch(name="phys", mode=SwitchMode.BRIDGE, bridge="br0"), ()),
 }
+
+
+def legacy_network_mark(project: str, switch: Switch) -> str:
+    """A network mark as earlier versions wrote it (percent-encoded fields), which
+    the schema refuses but Corral must still recognise."""
+    from urllib.parse import quote
+
+    from corral.backends.libvirt.metadata import switch_model_json
+
+    fields = [
+        ("project", project), ("switch", switch.name), ("hash", switch.model_hash()),
+        ("model", switch_model_json(switch)),
+    ]
+    return ";".join(["corral-meta", *(f"{k}={quote(v, safe='')}" for k, v in fields)])

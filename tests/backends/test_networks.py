@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from lxml import etree
-from scenarios import LEASES, NETWORKS, PROJECT
+from scenarios import LEASES, NETWORKS, PROJECT, legacy_network_mark
 
 from corral.backends import StaticLease
 from corral.backends.libvirt import metadata, network_xml
@@ -80,17 +80,6 @@ def test_bad_switches_are_config_errors(switch: Switch, message: str) -> None:
         network_xml.build_network(PROJECT, switch)
 
 
-def _legacy_mark(project: str, switch: Switch) -> str:
-    """A mark as Corral wrote it before base64url names (percent-encoded fields)."""
-    from urllib.parse import quote
-
-    fields = [
-        ("project", project), ("switch", switch.name), ("hash", switch.model_hash()),
-        ("model", metadata.switch_model_json(switch)),
-    ]
-    return ";".join(["corral-meta", *(f"{k}={quote(v, safe='')}" for k, v in fields)])
-
-
 def _define_by_hand(backend, root: etree._Element) -> None:
     """``virsh net-edit`` and a restart (the test driver shows no inactive XML)."""
     name = root.findtext("name")
@@ -105,7 +94,7 @@ def _define_by_hand(backend, root: etree._Element) -> None:
 def test_a_legacy_mark_is_recognised_and_upgraded_in_place(backend) -> None:
     switch = Switch(name="lan", address="10.40.0.1/24")
     root = network_xml.build_network(PROJECT, switch)
-    root.find("portgroup").set("name", _legacy_mark(PROJECT, switch))
+    root.find("portgroup").set("name", legacy_network_mark(PROJECT, switch))
     _define_by_hand(backend, root)
     network = backend.conn.networkLookupByName("lab-lan")
     network.create()

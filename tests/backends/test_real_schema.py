@@ -19,7 +19,7 @@ from pathlib import Path
 import libvirt
 import pytest
 from lxml import etree
-from scenarios import DOMAINS, NETWORKS
+from scenarios import DOMAINS, NETWORKS, legacy_network_mark
 from xmlvalid import validate
 
 from corral.backends.libvirt import network_xml, networks
@@ -202,3 +202,23 @@ def test_observe_leaves_pools_as_they_are(real, project, scratch) -> None:
     }
     real.observe()
     assert states() == before
+
+
+def test_a_network_with_a_legacy_mark_is_recognised_and_upgraded_live(real, project) -> None:
+    switch = Switch(name="lan", address=f"{_subnet()}.1/24")
+    root = network_xml.build_network(project, switch)
+    root.find("portgroup").set("name", legacy_network_mark(project, switch))
+    network = real.conn.networkDefineXML(etree.tostring(root, encoding="unicode"))
+    network.create()
+    bridge_before = network.bridgeName()
+    (seen,) = real.observe(project).networks
+    assert seen.model == switch
+
+    real.ensure_network(project, switch)
+    assert network.isActive() and network.bridgeName() == bridge_before
+    for flags in (libvirt.VIR_NETWORK_XML_INACTIVE, 0):
+        xml = network.XMLDesc(flags)
+        validate(xml, "network", "upgraded mark")
+        names_now = [g.get("name") for g in etree.fromstring(xml.encode()).findall("portgroup")]
+        assert names_now == [network_xml.mark_name(project, switch)]
+    assert real.observe(project).networks[0].model == switch

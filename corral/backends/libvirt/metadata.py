@@ -237,7 +237,7 @@ def _decode_current(payload: str) -> NetworkMark | None:
 
 
 def _decode_legacy(name: str) -> NetworkMark | None:
-    values = {}
+    values: dict[str, object] = {}
     for part in name.split(";")[1:]:
         key, sep, value = part.partition("=")
         if sep:
