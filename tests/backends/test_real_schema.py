@@ -222,3 +222,16 @@ def test_a_network_with_a_legacy_mark_is_recognised_and_upgraded_live(real, proj
         names_now = [g.get("name") for g in etree.fromstring(xml.encode()).findall("portgroup")]
         assert names_now == [network_xml.mark_name(project, switch)]
     assert real.observe(project).networks[0].model == switch
+
+
+def test_a_boot_copy_cut_short_is_written_again(real, project, scratch) -> None:
+    from corral.backends.libvirt import storage
+
+    kernel = _templates(scratch)["direct"].kernel
+    runs = str(scratch / "runs")
+    path = Path(storage.stage_boot_file(real.conn, runs, project, str(kernel), "vmlinuz"))
+    assert path.read_bytes() == kernel.read_bytes()
+    path.write_bytes(bytes(len(kernel.read_bytes())))  # a run killed after create
+    storage._STAGED.clear()
+    again = storage.stage_boot_file(real.conn, runs, project, str(kernel), "vmlinuz")
+    assert again == str(path) and path.read_bytes() == kernel.read_bytes()

@@ -38,6 +38,9 @@ MIB = 1024 * 1024
 _CHUNK = 256 * 1024
 BOOT_PREFIX = "boot-"
 _STAGING = threading.Lock()  # hosts of one project are defined from several threads
+# Boot copies this process wrote or compared byte for byte: (URI, path). Their
+# names are content digests, so they need no second look.
+_STAGED: set[tuple[str, str]] = set()
 
 
 def pool_xml(project: str, runs_dir: str) -> str:
@@ -212,23 +215,27 @@ def stage_boot_file(
         raise NotFoundError(f"cannot read boot file {source}: {exc.strerror}") from exc
     name = boot_volume_name(data, role)
     pool = ensure_pool(conn, project, runs_dir)
+    local = is_local(conn)
     with _STAGING, libvirt_errors(f"copy {source} to pool {names.pool_name(project)}"):
         volume = find_volume(pool, name)
-        if volume is not None and volume.info()[1] == len(data):
-            return str(volume.path())
-        if volume is not None:  # a copy cut short: the name says what it must hold
-            volume.delete(0)
+        if volume is not None:
+            key = (conn.getURI(), str(volume.path()))
+            if key in _STAGED or _read(conn, volume, local) == data:
+                _STAGED.add(key)
+                return str(volume.path())
+            volume.delete(0)  # a copy cut short: the name says what it must hold
         try:
             volume = pool.createXML(raw_volume_xml(name, len(data)), 0)
         except libvirt.libvirtError:
-            volume = find_volume(pool, name)  # another process made it meanwhile
-            if volume is None:
+            raced = find_volume(pool, name)  # another corral process is writing it
+            if raced is None:
                 raise
-            return str(volume.path())
-        if is_local(conn):
+            return str(raced.path())
+        if local:
             _write_local(Path(volume.path()), data)
         else:
             _upload(conn, volume, data)
+        _STAGED.add((conn.getURI(), str(volume.path())))
         return str(volume.path())
 
 
