@@ -120,6 +120,11 @@ def test_defined_domains_are_valid_and_point_away_from_templates(
     again = real.conn.lookupByName(name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
     validate(again, "domain", f"{scenario} redefined")
     assert len(etree.fromstring(again.encode()).findall("devices/disk/backingStore")) == 1
+    # The boot copies go with the project's last host.
+    real.undefine(name)
+    real.delete_volumes(project, wanted.host.name)
+    pool = real.conn.storagePoolLookupByName(f"corral-{project}")
+    assert pool.listVolumes() == []
 
 
 def test_defined_networks_pools_and_volumes_are_valid(real, project, scratch) -> None:

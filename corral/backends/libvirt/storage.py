@@ -15,6 +15,7 @@ driver chowns with no per-file opt-out, are booted from copies in the
 project's pool (:func:`stage_boot_file`): ``boot-DIGEST-vmlinuz`` and
 ``boot-DIGEST-initrd.img``, named by content so every host of the project
 booting the same kernel shares one copy (a few MB; disks are never copied).
+They are deleted with the project's last host or with the pool.
 """
 
 from __future__ import annotations
@@ -335,6 +336,23 @@ def delete_volumes(conn: libvirt.virConnect, project: str, host_name: str) -> No
         for name in (names.disk_volume(host_name), names.seed_volume(host_name)):
             volume = find_volume(pool, name)
             if volume is not None:
+                volume.delete(0)
+        _drop_unused_boot_copies(pool)
+
+
+def _drop_unused_boot_copies(pool: libvirt.virStoragePool) -> None:
+    """Delete the pool's boot copies once no host's run copy is left in it.
+
+    They are shared by the project's hosts, so they go with the last host
+    (or with the pool); a pool holding only boot copies would otherwise look
+    empty to observe and outlive the project.
+    """
+    volumes = pool.listAllVolumes(0)
+    if any(names.parse_volume(v.name()) for v in volumes):
+        return
+    for volume in volumes:
+        if volume.name().startswith(BOOT_PREFIX):
+            with contextlib.suppress(libvirt.libvirtError):  # gone meanwhile
                 volume.delete(0)
 
 
