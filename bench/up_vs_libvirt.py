@@ -167,7 +167,7 @@ def run_corral(site: SiteConfig, path: Path, *, wait: bool) -> CorralTimes:
         result = up(session, path, wait=wait)
     ended = time.perf_counter()
     if wait and not result.ok:
-        failed = [f"{o.target.domain}: {o.reason}" for o in result.readiness if not o.ready]
+        failed = [f"{o.domain}: {o.reason}" for o in result.readiness if not o.ready]
         raise RuntimeError("corral up: hosts not ready: " + "; ".join(failed))
     phases = dict(reporter.phases)
     if reporter.wait_began is not None:

@@ -2,8 +2,10 @@
 
 A template is a directory ``ROOT/NAME/`` holding its files under fixed names
 (``disk.<format>``, ``vmlinuz``, ``initrd.img``) and a ``manifest.json`` that
-records what they are and the sha256 of each. Files are mode 0444 and the
-directory 0555, and nothing in Corral ever opens a template for writing: run
+records what they are and the sha256 of each. Files are mode 0444, the
+directory 0555 and the root 0755 when Corral creates it, so the QEMU user
+reads templates as they are and libvirt never needs to relabel (chown) them;
+nothing in Corral ever opens a template for writing: run
 copies are qcow2 overlays created elsewhere with the backing format taken from
 :attr:`Template.format`, so a template's bytes never change whatever happens to
 the hosts. :meth:`TemplateRegistry.verify` proves it.
@@ -43,6 +45,7 @@ _NAME = re.compile(r"[A-Za-z0-9._-]+")
 _CHUNK = 1 << 20
 _FILE_MODE = 0o444
 _DIR_MODE = 0o555
+_ROOT_MODE = 0o755
 
 
 class Template(BaseModel):
@@ -258,7 +261,11 @@ class TemplateRegistry:
     def _staging(self, prefix: str) -> Path:
         """A fresh hidden directory under the root (which is created on demand)."""
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            if not self.root.is_dir():
+                self.root.mkdir(parents=True, exist_ok=True)
+                # QEMU runs as its own user and must reach the templates without
+                # libvirt relabelling them; a umask must not lock it out.
+                self.root.chmod(_ROOT_MODE)
             return Path(tempfile.mkdtemp(prefix=prefix, dir=self.root))
         except OSError as exc:
             raise ConfigError(

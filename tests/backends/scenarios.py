@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from corral.backends import BootSpec, DomainSpec, NicSpec, StaticLease
+from corral.backends.base import DiskSpec
+from corral.backends.libvirt.domain_xml import BackingFile
 from corral.images.registry import Template
 from corral.model import Host, Interface, Switch, SwitchMode
+from corral.model.project import Disk
 
 PROJECT = "lab"
 ADDED = datetime(2026, 1, 1, tzinfo=UTC)
@@ -59,13 +63,43 @@ def spec(h: Host, template: Template, virt: str = "qemu") -> DomainSpec:
 
 DOMAINS: dict[str, DomainSpec] = {
     "disk-plain": spec(host("web"), disk_template()),
+    "no-seed": replace(spec(host("bare"), disk_template()), seed_path=None),
     "direct-boot": spec(host("tiny1"), direct_template()),
     "maxmem-maxvcpus": spec(
         host("big", memory_mib=256, maxmem_mib=1024, vcpus=1, maxvcpus=4), direct_template()
     ),
     "pinned": spec(host("pin", vcpus=2, cpus="0-1"), disk_template(), virt="kvm"),
     "vnc": spec(host("desk", vncdisplay=3, vncpasswd="s3cret"), disk_template()),
+    "disks-boot-order": replace(
+        spec(
+            host(
+                "store", boot=("network", "hd"),
+                disks=(Disk(name="data", size_mib=1024), Disk(name="logs", size_mib=64)),
+            ),
+            disk_template(),
+        ),
+        disks=(
+            DiskSpec("data", f"/var/lib/corral/runs/{PROJECT}/store.data.qcow2"),
+            DiskSpec("logs", f"/var/lib/corral/runs/{PROJECT}/store.logs.qcow2"),
+        ),
+        nics=(NicSpec("52:54:00:aa:00:01", name="eth0"),),  # user-mode: no switch
+    ),
+    "lvm": replace(
+        spec(host("db", lvm=True, lvm_vg="vg0", disks=(Disk(name="data", size_mib=64),)),
+             disk_template()),
+        disk_path="/dev/vg0/lab.db", disk_format="raw", disk_block=True,
+        disks=(DiskSpec("data", "/dev/vg0/lab.db.data", format="raw", block=True),),
+    ),
 }
+
+def backing_of(scenario: str) -> tuple[BackingFile, ...]:
+    """The run copy's backing chain of a domain scenario: its template's disk
+    (none for a root disk on a logical volume, a raw copy of the template)."""
+    if DOMAINS[scenario].disk_block:
+        return ()
+    template = direct_template() if DOMAINS[scenario].boot.kind == "direct" else disk_template()
+    return (BackingFile(str(template.disk), template.format or "raw"),)
+
 
 LEASES = (
     StaticLease("52:54:00:aa:00:02", "10.10.0.20", "db"),
@@ -80,3 +114,17 @@ NETWORKS: dict[str, tuple[Switch, tuple[StaticLease, ...]]] = {
     "route": (Switch(name="rt", mode=SwitchMode.ROUTE, address="10.20.0.1/16"), ()),
     "bridge": (Switch(name="phys", mode=SwitchMode.BRIDGE, bridge="br0"), ()),
 }
+
+
+def legacy_network_mark(project: str, switch: Switch) -> str:
+    """A network mark as earlier versions wrote it (percent-encoded fields), which
+    the schema refuses but Corral must still recognise."""
+    from urllib.parse import quote
+
+    from corral.backends.libvirt.metadata import switch_model_json
+
+    fields = [
+        ("project", project), ("switch", switch.name), ("hash", switch.model_hash()),
+        ("model", switch_model_json(switch)),
+    ]
+    return ";".join(["corral-meta", *(f"{k}={quote(v, safe='')}" for k, v in fields)])

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
-from scenarios import DOMAINS, NETWORKS, PROJECT
+from scenarios import DOMAINS, NETWORKS, PROJECT, backing_of
 
 from corral.backends import DomainState
-from corral.backends.libvirt import domain_xml, network_xml
+from corral.backends.libvirt import domain_xml, names, network_xml
+from corral.model import SwitchMode
 
 GOLDEN = Path(__file__).parent / "golden"
 REGEN = os.environ.get("CORRAL_REGEN_GOLDEN") == "1"
@@ -30,7 +31,8 @@ def check_golden(name: str, text: str) -> None:
 
 @pytest.mark.parametrize("scenario", sorted(DOMAINS))
 def test_domain_xml_matches_golden(scenario: str) -> None:
-    text = domain_xml.to_string(domain_xml.build_domain(DOMAINS[scenario]))
+    built = domain_xml.build_domain(DOMAINS[scenario], backing=backing_of(scenario))
+    text = domain_xml.to_string(built)
     check_golden(f"domain-{scenario}.xml", text)
 
 
@@ -67,9 +69,11 @@ def test_golden_network_defines_and_observes_back(backend, scenario: str) -> Non
     assert seen.model_hash == switch.model_hash()
     assert seen.active
     assert seen.model == switch
-    expected_bridge = switch.bridge if switch.bridge else seen.bridge
-    assert seen.bridge == expected_bridge and seen.bridge
-    assert len(seen.bridge) <= 15
+    if switch.mode is SwitchMode.BRIDGE:
+        assert seen.bridge == switch.bridge
+    else:
+        assert seen.bridge == names.bridge_name(PROJECT, switch.name)
+        assert seen.bridge.startswith("crl-") and len(seen.bridge) <= 15
 
 
 def test_observe_ignores_objects_corral_did_not_create(backend) -> None:

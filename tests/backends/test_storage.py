@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 from scenarios import direct_template, disk_template
 
+from corral.backends.libvirt.backend import LibvirtBackend
 from corral.errors import ConfigError, ConflictError
 from corral.images.registry import Template
 
@@ -57,3 +60,38 @@ def test_delete_volumes_and_remove_pool_touch_only_their_project(backend) -> Non
     backend.remove_pool("lab")  # already gone
     assert backend.observe("lab").volumes == ()
     assert [v.project for v in backend.observe().volumes] == ["other"]
+
+
+def test_observe_starts_no_pool(tmp_path) -> None:
+    """Observing reads only: an inactive pool stays inactive, every pool keeps its
+    state, and a local inactive pool's volumes are read from its directory."""
+    backend = LibvirtBackend("local", "test:///default", runs_dir=str(tmp_path))
+    try:
+        backend.create_run_copy("lab", "web", disk_template(), None)
+        backend.create_run_copy("other", "web", disk_template(), None)
+        backend.conn.storagePoolLookupByName("corral-lab").destroy()
+        # What libvirt would find in the inactive pool's directory (the test
+        # driver keeps its volumes in memory only).
+        (tmp_path / "lab").mkdir()
+        subprocess.run(
+            ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-u",
+             "-b", "/t/deb/disk.qcow2", str(tmp_path / "lab" / "db.qcow2"), "1M"],
+            check=True,
+        )
+        (tmp_path / "lab" / "db-seed.iso").write_bytes(b"seed")
+        (tmp_path / "lab" / "notes.txt").write_text("not a volume")
+
+        def states() -> dict[str, bool]:
+            return {p.name(): bool(p.isActive()) for p in backend.conn.listAllStoragePools(0)}
+
+        before = states()
+        assert before["corral-lab"] is False and before["corral-other"] is True
+        observed = backend.observe()
+        assert states() == before
+        assert [(v.project, v.host, v.kind, v.backing) for v in observed.volumes] == [
+            ("lab", "db", "seed", None),
+            ("lab", "db", "disk", "/t/deb/disk.qcow2"),
+            ("other", "web", "disk", str(disk_template().disk)),
+        ]
+    finally:
+        backend.close()

@@ -369,3 +369,19 @@ def test_concurrent_adds_of_one_name_have_one_winner(
     assert set(outcomes) == {"added", "template same already exists"}
     assert registry.names() == ["same"]
     assert not [p for p in registry.root.iterdir() if p.name.startswith(".")]
+
+
+def test_a_new_root_is_reachable_by_qemu_whatever_the_umask(
+    tmp_path: Path, qcow2_disk: Path
+) -> None:
+    """QEMU's user must read templates without libvirt relabelling them."""
+    import os
+
+    root = tmp_path / "fresh" / "templates"
+    previous = os.umask(0o077)
+    try:
+        template = TemplateRegistry(root).add("base", disk=qcow2_disk)
+    finally:
+        os.umask(previous)
+    assert mode(root) == 0o755
+    assert mode(template.directory) == 0o555 and mode(template.disk) == 0o444

@@ -24,7 +24,7 @@ from corral.config import parse_site_config
 from corral.images.registry import Template
 from corral.ops.templates import build_template
 
-from .support import URI, Site, sha256, site_toml
+from .support import URI, FileFacts, Site, changed_facts, sha256, site_toml, template_facts
 
 SCRATCH_PARENT = Path("/var/tmp")
 
@@ -58,21 +58,27 @@ def site() -> Iterator[Site]:
 class BuiltTemplate:
     template: Template
     digests: dict[str, str]  # file path -> sha256 right after the build
+    facts: dict[str, FileFacts]  # path -> owner, mode, xattrs, ctime... after the build
 
 
 @pytest.fixture(scope="session")
 def tiny(site: Site) -> Iterator[BuiltTemplate]:
-    """The tiny template, built once per session; at the end its bytes must be unchanged."""
+    """The tiny template, built once per session; at the end its bytes, owners,
+    modes and xattrs must be unchanged (libvirt never relabelled it)."""
     with site.session() as session:
         template = build_template(session, "tiny")
     (site.root / "templates").chmod(0o755)
     files = [p for p in (template.disk, template.kernel, template.initrd) if p]
-    built = BuiltTemplate(template, {str(p): sha256(p) for p in files})
+    built = BuiltTemplate(
+        template, {str(p): sha256(p) for p in files}, template_facts(template.directory)
+    )
     yield built
     with site.session() as session:
         session.registry.verify("tiny")
     changed = [p for p, digest in built.digests.items() if sha256(Path(p)) != digest]
     assert not changed, f"template files changed during the tests: {changed}"
+    touched = changed_facts(built.facts, template_facts(template.directory))
+    assert not touched, f"template files were relabelled during the tests: {touched}"
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,9 @@ from pathlib import Path
 import libvirt
 import pytest
 
+from corral.backends.libvirt import storage
 from corral.config import SiteConfig
+from corral.images.registry import Template
 from corral.ops import projects
 from corral.ops.session import Session
 
@@ -59,6 +61,46 @@ def sha256(path: Path) -> str:
         for chunk in iter(lambda: stream.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What libvirt's DAC relabelling would change on a file: owner, group, mode,
+    extended attributes (``trusted.libvirt.security.*``), the inode's change time
+    (any chown, chmod or xattr write moves it, even when undone later) and its bytes."""
+
+    uid: int
+    gid: int
+    mode: int
+    xattrs: tuple[tuple[str, bytes], ...]
+    ctime_ns: int
+    mtime_ns: int
+    sha256: str | None  # None for a directory
+
+
+def file_facts(path: Path) -> FileFacts:
+    info = path.lstat()
+    xattrs = tuple(sorted((n, os.getxattr(path, n)) for n in os.listxattr(path)))
+    return FileFacts(
+        info.st_uid, info.st_gid, info.st_mode, xattrs, info.st_ctime_ns, info.st_mtime_ns,
+        None if path.is_dir() else sha256(path),
+    )
+
+
+def template_facts(directory: Path) -> dict[str, FileFacts]:
+    """Facts of a template directory and of every file in it, by path."""
+    paths = [directory, *sorted(directory.iterdir())]
+    return {str(p): file_facts(p) for p in paths}
+
+
+def changed_facts(before: dict[str, FileFacts], after: dict[str, FileFacts]) -> dict[str, str]:
+    """Path -> what differs, for a readable assertion message."""
+    changes = {}
+    for path in sorted(set(before) | set(after)):
+        old, new = before.get(path), after.get(path)
+        if old != new:
+            changes[path] = f"{old} -> {new}"
+    return changes
 
 
 def project_name() -> str:
@@ -126,13 +168,26 @@ def _refresh(pool: libvirt.virStoragePool, timeout: float = 30.0) -> None:
             time.sleep(0.2)
 
 
-def expected_objects(project: str, hosts: list[str], switches: list[str]) -> LibvirtObjects:
-    """Exactly what a built project of these hosts and switches consists of."""
+def boot_volumes(template: Template) -> frozenset[str]:
+    """The pool copies of a direct-boot template's kernel and initrd, which the
+    project's hosts boot from so that libvirt never relabels the template's own."""
+    files = (("vmlinuz", template.kernel), ("initrd.img", template.initrd))
+    return frozenset(
+        storage.boot_volume_name(Path(path).read_bytes(), role) for role, path in files if path
+    )
+
+
+def expected_objects(
+    project: str, hosts: list[str], switches: list[str], template: Template | None = None
+) -> LibvirtObjects:
+    """Exactly what a built project of these hosts and switches, all on ``template``,
+    consists of."""
+    boot = boot_volumes(template) if template is not None and template.kind == "direct" else set()
     return LibvirtObjects(
         domains=frozenset(f"{project}-{h}" for h in hosts),
         networks=frozenset(f"{project}-{s}" for s in switches),
         pool=True,
-        volumes=frozenset(v for h in hosts for v in (f"{h}.qcow2", f"{h}-seed.iso")),
+        volumes=frozenset(v for h in hosts for v in (f"{h}.qcow2", f"{h}-seed.iso")) | boot,
     )
 
 

@@ -162,7 +162,8 @@ def test_up_killed_then_rerun_converges_without_orphans(
             assert result.ok, [(o.domain, o.reason) for o in result.readiness]
             rows = projects.status(session, project)
             assert {r.host: r.state for r in rows} == dict.fromkeys(HOSTS, "running")
-            assert libvirt_objects(project) == expected_objects(project, HOSTS, SWITCHES)
+            wanted = expected_objects(project, HOSTS, SWITCHES, tiny.template)
+            assert libvirt_objects(project) == wanted
             assert projects.plan_source(session, path).empty
 
             projects.remove(session, project)

@@ -91,18 +91,18 @@ def test_remove_touches_only_its_own_project(site: Site, tiny, subnets, tmp_path
         assert row["memory_mib"] == 96 and row["addresses"] and row["service_host"] == "local"
 
         for name in (alpha, beta):
-            assert libvirt_objects(name) == expected_objects(name, ["solo"], ["lan"])
+            assert libvirt_objects(name) == expected_objects(name, ["solo"], ["lan"], tiny.template)
         beta_instance = domain_id(f"{beta}-solo")
 
         refused = run_corral(site, "remove", "-p", alpha)
         assert refused.returncode != 0, refused.stdout
-        assert libvirt_objects(alpha) == expected_objects(alpha, ["solo"], ["lan"])
+        assert libvirt_objects(alpha) == expected_objects(alpha, ["solo"], ["lan"], tiny.template)
 
         removed = run_corral(site, "remove", "-p", alpha, "--yes")
         assert removed.returncode == 0, removed.stdout + removed.stderr
         assert libvirt_objects(alpha).empty, libvirt_objects(alpha)
 
-        assert libvirt_objects(beta) == expected_objects(beta, ["solo"], ["lan"])
+        assert libvirt_objects(beta) == expected_objects(beta, ["solo"], ["lan"], tiny.template)
         assert domain_id(f"{beta}-solo") == beta_instance
         with site.session() as session:
             (beta_row,) = projects.status(session, beta)

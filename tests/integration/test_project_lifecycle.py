@@ -84,7 +84,7 @@ host far {{
     network eth0 {{
         switch back
         address 10.240.{back}.20
-        netmask 255.255.255.0
+        netmask {back_prefix}
     }}
     runcmd {{
         echo said-hostname=$(hostname)
@@ -128,7 +128,7 @@ def lab(site: Site, tiny, subnets, tmp_path_factory) -> Lab:
         remove_project(site, name)
 
 
-def test_up_brings_three_hosts_on_two_switches_to_ready(lab: Lab) -> None:
+def test_up_brings_three_hosts_on_two_switches_to_ready(lab: Lab, tiny) -> None:
     result = lab.up_result
     assert result is not None
     reasons = {o.domain: (o.ready, o.reason) for o in result.readiness}
@@ -137,7 +137,7 @@ def test_up_brings_three_hosts_on_two_switches_to_ready(lab: Lab) -> None:
     rows = lab.rows()
     assert sorted(rows) == HOSTS
     assert {h: r.state for h, r in rows.items()} == dict.fromkeys(HOSTS, "running")
-    assert libvirt_objects(lab.name) == expected_objects(lab.name, HOSTS, SWITCHES)
+    assert libvirt_objects(lab.name) == expected_objects(lab.name, HOSTS, SWITCHES, tiny.template)
 
 
 def test_each_guest_reports_its_configured_hostname_on_the_console(lab: Lab, site: Site) -> None:

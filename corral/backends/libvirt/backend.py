@@ -57,6 +57,7 @@ class LibvirtBackend(Backend):
     ) -> None:
         super().__init__(name, uri)
         self.runs_dir = os.fspath(runs_dir)
+        self.boot_copies = storage.BootCopies()
         self.connection = Connection(name, uri)
 
     @property
@@ -163,7 +164,7 @@ class LibvirtBackend(Backend):
 
     # ---- domains
     def define_domain(self, spec: DomainSpec) -> str:
-        return lifecycle.define(self.conn, spec)
+        return lifecycle.define(self.conn, spec, self.runs_dir, self.boot_copies)
 
     def undefine(self, name: str) -> None:
         lifecycle.undefine(self.conn, name)

@@ -13,6 +13,12 @@ administrator added by hand, stays as it is. Corral manages:
 * the ``acpi`` and ``apic`` features (ACPI is what makes ``shutdown`` work);
 * disks ``vda`` (the run copy, qcow2, virtio; a raw block device on LVM) and
   ``vdb`` (the seed ISO, raw, virtio, read-only);
+* the run copy's backing chain, written out (``<backingStore>``, ended by an
+  empty one) when known, each template file in it carrying
+  ``<seclabel model='dac' relabel='no'/>``: libvirt then neither probes the
+  chain nor chowns the templates (its DAC driver would otherwise chown every
+  backing file to the QEMU user while the guest runs, and leave
+  ``trusted.libvirt.security.*`` xattrs on them);
 * extra disks (``disk NAME { size }``), found by their ``<serial>`` (the disk's
   name, so the guest sees ``/dev/disk/by-id/virtio-NAME``): each keeps the
   ``vdX`` target it was first given, a new one takes the first free target,
@@ -29,6 +35,8 @@ administrator added by hand, stays as it is. Corral manages:
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from lxml import etree
 
@@ -48,6 +56,14 @@ DISK_DEV = "vda"
 VNC_BASE_PORT = 5900
 
 
+@dataclass(frozen=True, slots=True)
+class BackingFile:
+    """One read-only file under a run copy (a template disk) and its format."""
+
+    path: str
+    format: str
+
+
 def mark_for(spec: DomainSpec) -> DomainMark:
     """The metadata Corral records for ``spec``."""
     host = spec.host
@@ -64,10 +80,12 @@ def mark_for(spec: DomainSpec) -> DomainMark:
     )
 
 
-def build_domain(spec: DomainSpec) -> etree._Element:
-    """A new ``<domain>`` document for ``spec``."""
+def build_domain(
+    spec: DomainSpec, *, backing: tuple[BackingFile, ...] | None = None
+) -> etree._Element:
+    """A new ``<domain>`` document for ``spec`` (``backing``: see :func:`apply_spec`)."""
     root = etree.Element("domain")
-    return apply_spec(root, spec)
+    return apply_spec(root, spec, backing=backing)
 
 
 def existing_mark(root: etree._Element) -> DomainMark | None:
@@ -76,8 +94,14 @@ def existing_mark(root: etree._Element) -> DomainMark | None:
     return parse_domain_mark(found) if found is not None else None
 
 
-def apply_spec(root: etree._Element, spec: DomainSpec) -> etree._Element:
-    """Make the parts of ``root`` that Corral manages match ``spec``; return ``root``."""
+def apply_spec(
+    root: etree._Element, spec: DomainSpec, *, backing: tuple[BackingFile, ...] | None = None
+) -> etree._Element:
+    """Make the parts of ``root`` that Corral manages match ``spec``; return ``root``.
+
+    ``backing`` is the run copy's backing chain, top first (the template's
+    disk): written out with relabelling off. None leaves the chain to libvirt.
+    """
     previous = existing_mark(root)
     root.set("type", spec.virt_type)
     _child(root, "name", first=True).text = names.domain_name(spec.project, spec.host.name)
@@ -92,6 +116,7 @@ def apply_spec(root: etree._Element, spec: DomainSpec) -> etree._Element:
     _set_disk(
         devices, DISK_DEV, spec.disk_path, spec.disk_format, readonly=False, block=spec.disk_block
     )
+    _set_backing_chain(devices, DISK_DEV, backing)
     if spec.seed_path:
         _set_disk(devices, SEED_DEV, spec.seed_path, "raw", readonly=True)
     else:
@@ -295,6 +320,34 @@ def _set_data_disks(
             disks_now[-1].addnext(new)
         else:
             devices.insert(0, new)
+
+
+def _set_backing_chain(
+    devices: etree._Element, dev: str, chain: tuple[BackingFile, ...] | None
+) -> None:
+    """Write ``chain`` under disk ``dev``: one ``<backingStore>`` per file, each
+    source marked ``relabel='no'`` for the DAC model, ended by an empty
+    ``<backingStore/>`` (registered templates never have a backing file, so
+    the chain is complete and libvirt need not probe it). An empty chain is
+    the bare terminator (no backing file); None (not known) keeps whatever
+    chain the document already has."""
+    disk = _disk_with_target(devices, dev)
+    if disk is None or chain is None:
+        return
+    for old in disk.findall("backingStore"):
+        disk.remove(old)
+    outer = etree.Element("backingStore")
+    store = outer
+    for index, member in enumerate(chain):
+        if index:
+            store = etree.SubElement(store, "backingStore")
+        store.set("type", "file")
+        etree.SubElement(store, "format", type=member.format)
+        source = etree.SubElement(store, "source", file=member.path)
+        etree.SubElement(source, "seclabel", model="dac", relabel="no")
+    if chain:
+        etree.SubElement(store, "backingStore")
+    disk.find("source").addnext(outer)
 
 
 def _remove_seed(devices: etree._Element) -> None:

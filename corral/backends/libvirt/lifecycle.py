@@ -9,12 +9,13 @@ that is off, resume one that runs) succeed quietly, so callers can retry.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import libvirt
 from lxml import etree
 
 from corral.backends.base import DiskSpec, DomainSpec, NicSpec, ShutdownOutcome
-from corral.backends.libvirt import domain_xml, names
+from corral.backends.libvirt import domain_xml, names, storage
 from corral.backends.libvirt.connection import error_code, libvirt_errors
 from corral.backends.libvirt.metadata import (
     NS,
@@ -69,24 +70,64 @@ def _targets(domain: libvirt.virDomain, live: bool, config: bool) -> list[int]:
 # --------------------------------------------------------------------------- define
 
 
-def define(conn: libvirt.virConnect, spec: DomainSpec) -> str:
-    """Define or redefine; on redefine edit libvirt's own XML (see domain_xml)."""
+def define(
+    conn: libvirt.virConnect, spec: DomainSpec, runs_dir: str, copies: storage.BootCopies
+) -> str:
+    """Define or redefine; on redefine edit libvirt's own XML (see domain_xml).
+
+    Templates stay untouched by libvirt's DAC relabelling: the run copy's
+    backing chain is written with relabelling off, and where the connection
+    relabels with DAC a direct-boot kernel and initrd are booted from copies
+    in the project's pool (see :mod:`corral.backends.libvirt.storage`).
+    """
     name = names.domain_name(spec.project, spec.host.name)
     with libvirt_errors(f"define domain {name}"):
+        spec = _protect_templates(conn, spec, runs_dir, copies)
+        chain = storage.backing_chain(conn, spec.disk_path)
+        backing = (
+            tuple(domain_xml.BackingFile(path, fmt) for path, fmt in chain)
+            if chain is not None else None
+        )
         domain = find(conn, name)
         if domain is None:
-            root = domain_xml.build_domain(spec)
+            root = domain_xml.build_domain(spec, backing=backing)
         else:
             flags = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
             root = etree.fromstring(domain.XMLDesc(flags).encode())
             _check_owner(root, name, spec)
-            domain_xml.apply_spec(root, spec)
+            domain_xml.apply_spec(root, spec, backing=backing)
         defined = conn.defineXML(domain_xml.to_string(root))
         if domain is not None and is_running(defined):
             _refresh_live_mark(defined, spec)
         if bool(defined.autostart()) != spec.host.autostart:
             defined.setAutostart(int(spec.host.autostart))
     return name
+
+
+def relabels_with_dac(conn: libvirt.virConnect) -> bool:
+    """True when the host's security models include DAC (libvirt chowns files
+    a guest uses); the test driver's model is not DAC."""
+    caps = etree.fromstring(conn.getCapabilities().encode())
+    return any(model.text == "dac" for model in caps.iterfind("host/secmodel/model"))
+
+
+def _protect_templates(
+    conn: libvirt.virConnect, spec: DomainSpec, runs_dir: str, copies: storage.BootCopies
+) -> DomainSpec:
+    """``spec`` with a direct-boot kernel and initrd replaced by pool copies where
+    libvirt would chown the template's own files."""
+    boot = spec.boot
+    if boot.kind != "direct" or not (boot.kernel or boot.initrd) or not relabels_with_dac(conn):
+        return spec
+    staged = {
+        role: storage.stage_boot_file(conn, runs_dir, spec.project, path, role, copies)
+        for role, path in (("vmlinuz", boot.kernel), ("initrd.img", boot.initrd))
+        if path
+    }
+    return replace(
+        spec,
+        boot=replace(boot, kernel=staged.get("vmlinuz"), initrd=staged.get("initrd.img")),
+    )
 
 
 def _check_owner(root: etree._Element, name: str, spec: DomainSpec) -> None:

@@ -13,17 +13,25 @@ and ``<domain>`` likewise. A ``<portgroup>`` is accepted and kept by every
 forward mode, and is inert unless a guest NIC names it, so the marks live in
 the name of one portgroup::
 
-    corral-meta;project=P;switch=S;hash=H;model=<JSON>
+    corral-mark.v2.<base64url of the JSON {"project", "switch", "hash", "model": {...}}>
 
-Values are percent-encoded to ``[A-Za-z0-9_.~-]``: libvirt 9.0 does not escape
-``&`` in portgroup names when it writes a running network's status XML.
+libvirt's schema types a portgroup name as ``deviceName``, the pattern
+``[a-zA-Z0-9_.\\:/-]+`` with no length limit, and base64url without padding
+uses only ``[A-Za-z0-9_-]``, so the name validates and needs no XML escaping
+(libvirt 9.0 does not escape ``&`` in portgroup names in a running network's
+status XML). Marks written by earlier versions,
+``corral-meta;project=P;switch=S;hash=H;model=<JSON>`` with percent-encoded
+values, are still read; :func:`is_current_network_mark` tells ``ensure`` to
+replace them.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from dataclasses import dataclass
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from lxml import etree
 from pydantic import ValidationError
@@ -34,7 +42,8 @@ NS = "https://corral.dev/xmlns/1"
 RUNTIME_NS = "https://corral.dev/xmlns/1/runtime"
 PREFIX = "corral"
 RUNTIME_PREFIX = "corral-run"
-PORTGROUP_MARK = "corral-meta"
+PORTGROUP_MARK = "corral-mark.v2."
+LEGACY_PORTGROUP_MARK = "corral-meta"
 
 
 def q(tag: str) -> str:
@@ -190,31 +199,75 @@ def switch_model_json(switch: Switch) -> str:
 
 
 def encode_network_mark(mark: NetworkMark) -> str:
-    """The portgroup name that carries ``mark``."""
-    fields = [("project", mark.project), ("switch", mark.switch), ("hash", mark.model_hash)]
+    """The portgroup name that carries ``mark`` (only ``[A-Za-z0-9_.-]``)."""
+    fields: dict[str, object] = {
+        "project": mark.project, "switch": mark.switch, "hash": mark.model_hash
+    }
     if mark.model_json:
-        fields.append(("model", mark.model_json))
-    return ";".join([PORTGROUP_MARK, *(f"{k}={quote(v, safe='')}" for k, v in fields)])
+        try:  # nested as an object: a JSON string inside JSON would escape every quote
+            fields["model"] = json.loads(mark.model_json)
+        except ValueError:
+            fields["model"] = mark.model_json
+    payload = base64.urlsafe_b64encode(_compact_json(fields).encode()).rstrip(b"=")
+    return PORTGROUP_MARK + payload.decode("ascii")
 
 
 def decode_network_mark(name: str) -> NetworkMark | None:
-    """Read a portgroup name back; None when it is not Corral's mark."""
-    parts = name.split(";")
-    if parts[0] != PORTGROUP_MARK:
+    """Read a portgroup name back (this or the legacy format); None when it is
+    not Corral's mark."""
+    if name.startswith(PORTGROUP_MARK):
+        return _decode_current(name[len(PORTGROUP_MARK):])
+    if name.split(";", 1)[0] == LEGACY_PORTGROUP_MARK:
+        return _decode_legacy(name)
+    return None
+
+
+def is_current_network_mark(name: str) -> bool:
+    """True when ``name`` is a mark in the format this version writes."""
+    return name.startswith(PORTGROUP_MARK) and decode_network_mark(name) is not None
+
+
+def _decode_current(payload: str) -> NetworkMark | None:
+    try:
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        values = json.loads(raw.decode())
+    except (binascii.Error, ValueError):
         return None
-    values = {}
-    for part in parts[1:]:
+    if not isinstance(values, dict):
+        return None
+    if isinstance(values.get("model"), dict):
+        values["model"] = _compact_json(values["model"])
+    return _mark_from(values)
+
+
+def _decode_legacy(name: str) -> NetworkMark | None:
+    values: dict[str, object] = {}
+    for part in name.split(";")[1:]:
         key, sep, value = part.partition("=")
         if sep:
             values[key] = unquote(value)
-    if not values.get("project") or not values.get("switch"):
+    return _mark_from(values)
+
+
+def _mark_from(values: dict[str, object]) -> NetworkMark | None:
+    def text(key: str) -> str | None:
+        value = values.get(key)
+        return value if isinstance(value, str) else None
+
+    project, switch = text("project"), text("switch")
+    if not project or not switch:
         return None
     return NetworkMark(
-        project=values["project"],
-        switch=values["switch"],
-        model_hash=values.get("hash", ""),
-        model_json=values.get("model"),
+        project=project, switch=switch, model_hash=text("hash") or "", model_json=text("model")
     )
+
+
+def mark_portgroups(xml_root: etree._Element) -> list[etree._Element]:
+    """The ``<portgroup>`` elements of a parsed network XML that carry a Corral mark."""
+    return [
+        group for group in xml_root.findall("portgroup")
+        if decode_network_mark(group.get("name", "")) is not None
+    ]
 
 
 def network_mark_of(xml_root: etree._Element) -> NetworkMark | None:

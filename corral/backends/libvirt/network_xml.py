@@ -27,7 +27,12 @@ from lxml import etree
 
 from corral.backends.base import StaticLease
 from corral.backends.libvirt import names
-from corral.backends.libvirt.metadata import NetworkMark, encode_network_mark, switch_model_json
+from corral.backends.libvirt.metadata import (
+    NetworkMark,
+    encode_network_mark,
+    mark_portgroups,
+    switch_model_json,
+)
 from corral.errors import ConfigError
 from corral.model import Switch, SwitchMode
 
@@ -75,15 +80,38 @@ def lease_xml(lease: StaticLease) -> str:
 def build_network(
     project: str, switch: Switch, leases: Iterable[StaticLease] = ()
 ) -> etree._Element:
-    """The ``<network>`` element for ``switch`` of ``project``."""
-    root = etree.Element("network")
-    etree.SubElement(root, "name").text = names.network_name(project, switch.name)
+    """A new ``<network>`` document for ``switch`` of ``project``."""
+    return apply_switch(etree.Element("network"), project, switch, leases)
+
+
+def apply_switch(
+    root: etree._Element, project: str, switch: Switch, leases: Iterable[StaticLease] = ()
+) -> etree._Element:
+    """Make the parts of ``root`` Corral manages match ``switch``; return ``root``.
+
+    ``root`` is a new document or libvirt's own XML of the network. Corral
+    manages ``<name>``, ``<forward>`` (kept as libvirt wrote it while the mode
+    stays, e.g. its ``<nat><port/></nat>``), ``<bridge>``, the IPv4 ``<ip>``
+    with its DHCP range and static leases, and the mark portgroup. Anything
+    else (``<dns>`` entries, ``<mtu>``, other portgroups, an IPv6 ``<ip>``,
+    ``<uuid>``, ``<mac>``) stays, except what libvirt refuses on a network
+    forwarding onto a host bridge: ``<mac>``, ``<dns>``, ``<domain>`` and
+    every ``<ip>`` go when a switch becomes ``bridge NAME``.
+    """
     iface = parse_address(switch)
+    name = root.find("name")
+    if name is None:
+        name = etree.Element("name")
+        root.insert(0, name)
+    name.text = names.network_name(project, switch.name)
     if switch.mode is SwitchMode.BRIDGE:
         if not switch.bridge:
             raise ConfigError(f"switch {switch.name}: bridge mode needs 'bridge NAME'")
-        etree.SubElement(root, "forward", mode="bridge")
-        etree.SubElement(root, "bridge", name=switch.bridge)
+        _set_forward(root, "bridge")
+        _set_bridge(root, {"name": switch.bridge})
+        for tag in _REFUSED_ON_HOST_BRIDGE:
+            for element in root.findall(tag):
+                root.remove(element)
     else:
         if switch.mode in (SwitchMode.NAT, SwitchMode.ROUTE):
             if iface is None:
@@ -91,14 +119,72 @@ def build_network(
                     f"switch {switch.name}: {switch.mode.value} mode needs an address",
                     hint="for example: address 10.0.0.1/24",
                 )
-            etree.SubElement(root, "forward", mode=switch.mode.value)
+            _set_forward(root, switch.mode.value)
+        else:
+            _set_forward(root, None)
         bridge = names.bridge_name(project, switch.name)
-        etree.SubElement(root, "bridge", name=bridge, stp="on", delay="0")
-    mark = NetworkMark(project, switch.name, switch.model_hash(), switch_model_json(switch))
-    etree.SubElement(root, "portgroup", name=encode_network_mark(mark))
+        _set_bridge(root, {"name": bridge, "stp": "on", "delay": "0"})
+    for group in mark_portgroups(root):
+        root.remove(group)
+    _insert_after(root, etree.Element("portgroup", name=mark_name(project, switch)),
+                  ("portgroup", "bridge", "forward", "uuid", "name"))
+    for old in _ipv4_elements(root):
+        root.remove(old)
     if iface is not None and switch.mode is not SwitchMode.BRIDGE:
-        root.append(_ip_element(iface, switch.dhcp, leases))
+        _insert_after(root, _ip_element(iface, switch.dhcp, leases),
+                      ("ip", "portgroup", "bridge", "forward", "uuid", "name"))
     return root
+
+
+# Elements libvirt 9.0 refuses on a network with <forward mode='bridge'>
+# (network_conf.c and the network driver's validation).
+_REFUSED_ON_HOST_BRIDGE = ("mac", "dns", "domain", "mtu", "ip")
+
+
+def mark_name(project: str, switch: Switch) -> str:
+    """The name of the portgroup that marks ``switch``'s network as Corral's."""
+    mark = NetworkMark(project, switch.name, switch.model_hash(), switch_model_json(switch))
+    return encode_network_mark(mark)
+
+
+def _insert_after(root: etree._Element, element: etree._Element, tags: tuple[str, ...]) -> None:
+    """Put ``element`` after the last child with the first of ``tags`` present."""
+    for tag in tags:
+        found = root.findall(tag)
+        if found:
+            found[-1].addnext(element)
+            return
+    root.append(element)
+
+
+def _set_forward(root: etree._Element, mode: str | None) -> None:
+    """One ``<forward mode=...>`` (None: none at all); an element whose mode
+    already matches is left as libvirt or an administrator wrote it."""
+    current = root.find("forward")
+    if current is not None and mode is not None and current.get("mode", "nat") == mode:
+        return
+    for element in root.findall("forward"):
+        root.remove(element)
+    if mode is not None:
+        _insert_after(root, etree.Element("forward", mode=mode), ("uuid", "name"))
+
+
+def _set_bridge(root: etree._Element, attributes: dict[str, str]) -> None:
+    """``<bridge>`` with exactly Corral's attributes plus any others already there
+    (``macTableManager``, ``zone``), except ``stp``/``delay``/``zone`` in bridge mode."""
+    bridge = root.find("bridge")
+    if bridge is None:
+        bridge = etree.Element("bridge")
+        _insert_after(root, bridge, ("forward", "uuid", "name"))
+    if "stp" not in attributes:  # onto a host bridge: libvirt refuses these
+        for key in ("stp", "delay", "zone"):
+            bridge.attrib.pop(key, None)
+    for key, value in attributes.items():
+        bridge.set(key, value)
+
+
+def _ipv4_elements(root: etree._Element) -> list[etree._Element]:
+    return [ip for ip in root.findall("ip") if ip.get("family", "ipv4") == "ipv4"]
 
 
 def _ip_element(
@@ -129,9 +215,10 @@ def _in_subnet(ip: str, network: ipaddress.IPv4Network) -> bool:
 
 def servable_leases(root: etree._Element, leases: Iterable[StaticLease]) -> set[StaticLease]:
     """The leases a network (parsed XML) can serve: those inside its subnet."""
-    ip = root.find("ip")
-    if ip is None:
+    found = _ipv4_elements(root)
+    if not found:
         return set()
+    ip = found[0]
     network = ipaddress.IPv4Interface(f"{ip.get('address')}/{ip.get('prefix', '24')}").network
     return {lease for lease in leases if _in_subnet(lease.ip, network)}
 
@@ -140,7 +227,8 @@ def static_leases_of(root: etree._Element) -> set[StaticLease]:
     """The static DHCP entries a network XML holds."""
     return {
         StaticLease(h.get("mac", "").lower(), h.get("ip", ""), h.get("name", ""))
-        for h in root.iterfind("ip/dhcp/host")
+        for ip in _ipv4_elements(root)
+        for h in ip.iterfind("dhcp/host")
     }
 
 

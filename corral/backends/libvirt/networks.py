@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterable
+from copy import deepcopy
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import libvirt
@@ -12,11 +14,12 @@ from lxml import etree
 from corral.backends.base import StaticLease
 from corral.backends.libvirt import names, network_xml
 from corral.backends.libvirt.connection import error_code, libvirt_errors
-from corral.backends.libvirt.metadata import network_mark_of
-from corral.errors import ConflictError, NotFoundError
+from corral.backends.libvirt.metadata import mark_portgroups, network_mark_of
+from corral.errors import BackendError, ConflictError, NotFoundError
 from corral.model import Switch
 
 _HOST_SECTION = libvirt.VIR_NETWORK_SECTION_IP_DHCP_HOST
+_PORTGROUP_SECTION = libvirt.VIR_NETWORK_SECTION_PORTGROUP
 
 
 def find(conn: libvirt.virConnect, name: str) -> libvirt.virNetwork | None:
@@ -46,14 +49,20 @@ def inactive_root(network: libvirt.virNetwork) -> etree._Element:
 def ensure(
     conn: libvirt.virConnect, project: str, switch: Switch, leases: Iterable[StaticLease]
 ) -> str:
-    """See :meth:`corral.backends.base.Backend.ensure_network`."""
-    root = network_xml.build_network(project, switch, leases)
-    wanted_leases = network_xml.static_leases_of(root)  # those this switch can serve
+    """See :meth:`corral.backends.base.Backend.ensure_network`.
+
+    A new network gets a new document; an existing one is edited in place
+    (:func:`network_xml.apply_switch` on libvirt's own XML), so what an
+    administrator added survives. Raises BackendError, after the network is
+    up again, when a running guest's NIC could not be plugged back into a
+    restarted network.
+    """
     name = names.network_name(project, switch.name)
-    taps: list[str] = []
+    taps: list[Tap] = []
     with libvirt_errors(f"set up network {name}"):
         network = find(conn, name)
         if network is None:
+            root = network_xml.build_network(project, switch, leases)
             network = conn.networkDefineXML(network_xml.to_string(root))
         else:
             current = inactive_root(network)
@@ -65,36 +74,85 @@ def ensure(
                 )
             if mark.model_hash != switch.model_hash():
                 taps = attached_taps(conn, name) if network.isActive() else []
-                _redefine(conn, network, current, root)
+                edited = network_xml.apply_switch(deepcopy(current), project, switch, leases)
+                _redefine(conn, network, edited)
                 network = conn.networkLookupByName(name)
-            elif network_xml.static_leases_of(current) != wanted_leases:
-                _sync_leases(network, current, wanted_leases)
+            else:
+                _refresh_mark(network, current, project, switch)
+                wanted = network_xml.servable_leases(current, leases)
+                if network_xml.static_leases_of(current) != wanted:
+                    _sync_leases(network, current, wanted)
         if not network.isActive():
             network.create()
-            if taps:
-                _rebridge(conn, network.bridgeName(), taps)
         if network.autostart():
             network.setAutostart(0)
+        if taps:
+            _rebridge(conn, name, network.bridgeName(), taps)
     return name
 
 
-def attached_taps(conn: libvirt.virConnect, network: str) -> list[str]:
+def _refresh_mark(
+    network: libvirt.virNetwork, current: etree._Element, project: str, switch: Switch
+) -> None:
+    """Rewrite the mark portgroup when it is not exactly what this version writes
+    (a mark in the legacy format, or a model recorded differently), live and in
+    the config, without restarting the network."""
+    wanted = network_xml.mark_name(project, switch)
+    groups = [g.get("name", "") for g in mark_portgroups(current)]
+    if groups == [wanted]:
+        return
+    flags = libvirt.VIR_NETWORK_UPDATE_AFFECT_CONFIG
+    if network.isActive():
+        flags |= libvirt.VIR_NETWORK_UPDATE_AFFECT_LIVE
+    for old in groups:
+        network.update(
+            libvirt.VIR_NETWORK_UPDATE_COMMAND_DELETE, _PORTGROUP_SECTION, -1,
+            _portgroup_xml(old), flags,
+        )
+    network.update(
+        libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, _PORTGROUP_SECTION, -1,
+        _portgroup_xml(wanted), flags,
+    )
+
+
+def _portgroup_xml(name: str) -> str:
+    return etree.tostring(etree.Element("portgroup", name=name), encoding="unicode")
+
+
+@dataclass(frozen=True, slots=True)
+class Tap:
+    """A running guest's NIC on a network: its domain, MAC and host-side tap."""
+
+    domain: str
+    mac: str
+    dev: str
+
+
+def attached_taps(conn: libvirt.virConnect, network: str) -> list[Tap]:
     """Host-side tap devices of running guests plugged into ``network``."""
     taps = []
     for domain in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
         try:
             root = etree.fromstring(domain.XMLDesc(0).encode())
+            domain_name = domain.name()
         except libvirt.libvirtError:
             continue
         for iface in root.iterfind("devices/interface[@type='network']"):
             source = iface.find("source")
             target = iface.find("target")
-            if source is not None and source.get("network") == network and target is not None:
-                taps.append(target.get("dev", ""))
-    return [t for t in taps if t]
+            mac = iface.find("mac")
+            if source is None or source.get("network") != network or target is None:
+                continue
+            if target.get("dev"):
+                taps.append(Tap(
+                    domain_name,
+                    mac.get("address", "") if mac is not None else "",
+                    target.get("dev", ""),
+                ))
+    return taps
 
 
-def _rebridge(conn: libvirt.virConnect, bridge: str, taps: list[str]) -> None:
+def _rebridge(conn: libvirt.virConnect, network: str, bridge: str, taps: list[Tap]) -> None:
     """Plug guests' taps into the restarted network's new bridge.
 
     Restarting a network deletes its bridge, and libvirt has no call to plug
@@ -102,39 +160,48 @@ def _rebridge(conn: libvirt.virConnect, bridge: str, taps: list[str]) -> None:
     Unplugging and replugging the NIC would give the guest a new, unconfigured
     device; moving the tap keeps the guest's NIC and address as they were.
     This needs the bridge to be on this machine, so it is done only for a
-    local QEMU connection; on a remote service host the guests stay unplugged
-    until they restart (a known limit), and other drivers have no real taps.
+    local QEMU connection; drivers other than QEMU have no real taps. A NIC
+    left unplugged (a remote service host, or ``ip`` failing) is raised as
+    BackendError naming each domain and NIC: those guests need a restart.
     """
-    local = urlsplit(conn.getURI()).hostname in (None, "", "localhost")
-    if not local or conn.getType() != "QEMU":
+    if conn.getType() != "QEMU":
         return
+    local = urlsplit(conn.getURI()).hostname in (None, "", "localhost")
+    failed = []
     for tap in taps:
-        subprocess.run(
-            ["ip", "link", "set", "dev", tap, "master", bridge, "up"],
-            capture_output=True, check=False,
+        if not local:
+            failed.append((tap, "the service host is remote"))
+            continue
+        done = subprocess.run(
+            ["ip", "link", "set", "dev", tap.dev, "master", bridge, "up"],
+            capture_output=True, text=True, check=False,
+        )
+        if done.returncode != 0:
+            failed.append((tap, done.stderr.strip() or f"ip exited with {done.returncode}"))
+    if failed:
+        listed = "; ".join(
+            f"domain {tap.domain} NIC {tap.mac} (tap {tap.dev}): {why}" for tap, why in failed
+        )
+        raise BackendError(
+            f"network {network} was restarted but running guests' NICs were not plugged "
+            f"back into bridge {bridge}: {listed}",
+            hint="restart those guests to reconnect them",
         )
 
 
 def _redefine(
-    conn: libvirt.virConnect,
-    network: libvirt.virNetwork,
-    current: etree._Element,
-    root: etree._Element,
+    conn: libvirt.virConnect, network: libvirt.virNetwork, edited: etree._Element
 ) -> None:
-    """Replace the definition (same UUID), stopping it first; ``ensure`` starts it again.
+    """Define the edited XML (it keeps the network's UUID), stopping the network
+    first; ``ensure`` starts it again.
 
     Guests attached to it lose their link until their taps are moved to the
     new bridge (``_rebridge``); static lease changes alone never come here,
     they are applied live.
     """
-    uuid = current.findtext("uuid")
-    if uuid:
-        element = etree.Element("uuid")
-        element.text = uuid
-        root.find("name").addnext(element)
     if network.isActive():
         network.destroy()
-    conn.networkDefineXML(network_xml.to_string(root))
+    conn.networkDefineXML(network_xml.to_string(edited))
 
 
 def set_static_leases(conn: libvirt.virConnect, name: str, leases: Iterable[StaticLease]) -> None:

@@ -5,13 +5,15 @@ metadata says so, a network when its marker portgroup says so, a volume when
 it sits in a ``corral-PROJECT`` pool. States come from one
 ``virConnectGetAllDomainStats`` call; per-domain calls are limited to reading
 the metadata (cheap, no guest involvement) and, for shut-off domains, asking
-whether a managed save image exists.
+whether a managed save image exists. Observing only reads: it starts no
+pool, network or domain and defines nothing.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import libvirt
 from lxml import etree
@@ -34,6 +36,9 @@ from corral.backends.libvirt.metadata import (
     parse_started,
 )
 from corral.backends.libvirt.networks import inactive_root
+from corral.backends.libvirt.storage import is_local
+from corral.errors import BackendError
+from corral.images import qemuimg
 
 _STATS = (
     libvirt.VIR_DOMAIN_STATS_STATE
@@ -182,7 +187,15 @@ def observe_networks(conn: libvirt.virConnect, project: str | None) -> tuple[Obs
 
 
 def observe_volumes(conn: libvirt.virConnect, project: str | None) -> tuple[ObservedVolume, ...]:
-    result = []
+    """Run copies and seeds in the projects' pools, changing nothing.
+
+    An active pool is asked through the storage API. Libvirt cannot list an
+    inactive pool's volumes without starting it, and observing must not start
+    anything, so an inactive pool on this machine is read from its target
+    directory (backing files through ``qemu-img info``); on a remote service
+    host its volumes stay unknown (not reported) until the pool is started.
+    """
+    result: list[ObservedVolume] = []
     with libvirt_errors("list storage volumes"):
         for pool in conn.listAllStoragePools(0):
             owner = names.project_of_pool(pool.name())
@@ -190,37 +203,14 @@ def observe_volumes(conn: libvirt.virConnect, project: str | None) -> tuple[Obse
             if not logical and (owner is None or (project is not None and owner != project)):
                 continue
             try:
-                if not pool.isActive() and not _activate(pool):
-                    continue
-                volumes = pool.listAllVolumes(0)
+                if pool.isActive():
+                    result += _active_pool_volumes(pool, owner, logical, project)
+                elif is_local(conn) and owner is not None and not logical:
+                    result += _directory_volumes(pool, owner)
             except libvirt.libvirtError as exc:
                 if _vanished(exc):
                     continue
                 raise
-            for volume in volumes:
-                parsed = _parse(volume.name(), owner, logical)
-                if parsed is None or (project is not None and parsed[0] != project):
-                    continue
-                try:
-                    root = etree.fromstring(volume.XMLDesc(0).encode())
-                    path = volume.path()
-                except libvirt.libvirtError as exc:
-                    if _vanished(exc):
-                        continue
-                    raise
-                result.append(
-                    ObservedVolume(
-                        pool=pool.name(),
-                        name=volume.name(),
-                        path=path,
-                        project=parsed[0],
-                        host=parsed[1],
-                        kind=parsed[2],
-                        backing=root.findtext("backingStore/path") or None,
-                        disk=parsed[3],
-                        capacity=int(root.findtext("capacity") or 0) or None,
-                    )
-                )
     return tuple(sorted(result, key=lambda v: (v.pool, v.name)))
 
 
@@ -234,6 +224,68 @@ def _parse(
     if parsed is None or owner is None:
         return None
     return (owner, *parsed)
+
+
+def _active_pool_volumes(
+    pool: libvirt.virStoragePool, owner: str | None, logical: bool, project: str | None
+) -> list[ObservedVolume]:
+    result = []
+    for volume in pool.listAllVolumes(0):
+        parsed = _parse(volume.name(), owner, logical)
+        if parsed is None or (project is not None and parsed[0] != project):
+            continue
+        try:
+            root = etree.fromstring(volume.XMLDesc(0).encode())
+            path = volume.path()
+        except libvirt.libvirtError as exc:
+            if _vanished(exc):
+                continue
+            raise
+        result.append(
+            ObservedVolume(
+                pool=pool.name(),
+                name=volume.name(),
+                path=path,
+                project=parsed[0],
+                host=parsed[1],
+                kind=parsed[2],
+                backing=root.findtext("backingStore/path") or None,
+                disk=parsed[3],
+                capacity=int(root.findtext("capacity") or 0) or None,
+            )
+        )
+    return result
+
+
+def _directory_volumes(pool: libvirt.virStoragePool, owner: str) -> list[ObservedVolume]:
+    """The volumes of an inactive pool whose directory is on this machine."""
+    target = etree.fromstring(pool.XMLDesc(0).encode()).findtext("target/path")
+    if not target:
+        return []
+    try:
+        entries = sorted(entry for entry in Path(target).iterdir() if entry.is_file())
+    except OSError:
+        return []  # its directory is gone: nothing to report
+    result = []
+    for entry in entries:
+        parsed = names.parse_volume(entry.name)
+        if parsed is None:
+            continue
+        backing, capacity = None, None
+        if parsed[1] in ("disk", "data"):
+            try:
+                info = qemuimg.info(entry)
+                backing, capacity = info.backing_file, info.virtual_size
+            except BackendError:
+                pass  # unreadable image: still the host's volume
+        result.append(
+            ObservedVolume(
+                pool=pool.name(), name=entry.name, path=str(entry), project=owner,
+                host=parsed[0], kind=parsed[1], backing=backing, disk=parsed[2],
+                capacity=capacity,
+            )
+        )
+    return result
 
 
 _GONE = frozenset({
@@ -252,16 +304,6 @@ def _vanished(exc: libvirt.libvirtError) -> bool:
     simply not there, not an error of this observation.
     """
     return error_code(exc) in _GONE
-
-
-def _activate(pool: libvirt.virStoragePool) -> bool:
-    """Start an inactive project pool so its volumes can be listed (e.g. after a
-    daemon restart); False when it cannot start, its directory gone."""
-    try:
-        pool.create(0)
-    except libvirt.libvirtError:
-        return False
-    return True
 
 
 def domain_stats(

@@ -7,13 +7,25 @@ template is only opened for reading. Seeds are raw volumes written through a
 stream (``virStorageVolUpload``), which works the same on a remote service
 host as on this one. Because every volume is found by pool and name, what
 belongs to which project and host is never in doubt.
+
+Templates are never relabelled: the domain XML names a run copy's backing
+file with DAC relabelling off (:func:`backing_chain` tells which file that
+is), and a direct-boot template's kernel and initrd, which libvirt 9.0's DAC
+driver chowns with no per-file opt-out, are booted from copies in the
+project's pool (:func:`stage_boot_file`): ``boot-DIGEST-vmlinuz`` and
+``boot-DIGEST-initrd.img``, named by content so every host of the project
+booting the same kernel shares one copy (a few MB; disks are never copied).
+They are deleted with the project's last host or with the pool.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,11 +35,25 @@ from lxml import etree
 from corral.backends.base import DiskSpec, StoragePlace, TemplateLike
 from corral.backends.libvirt import names, pools
 from corral.backends.libvirt.connection import error_code, libvirt_errors
-from corral.errors import BackendError, ConfigError, ConflictError
+from corral.errors import BackendError, ConfigError, ConflictError, NotFoundError
 from corral.images import qemuimg
 
 MIB = 1024 * 1024
 _CHUNK = 256 * 1024
+BOOT_PREFIX = "boot-"
+
+
+@dataclass
+class BootCopies:
+    """One backend's record of the boot copies it wrote or compared byte for byte.
+
+    Their names are content digests, so a copy checked once needs no second
+    look from the same backend; the lock serialises the backend's threads
+    (hosts of one project are defined in parallel).
+    """
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    checked: set[str] = field(default_factory=set)
 
 
 def pool_xml(project: str, runs_dir: str) -> str:
@@ -227,6 +253,72 @@ def _delete_if_found(pool: libvirt.virStoragePool, name: str) -> None:
         volume.delete(0)
 
 
+def backing_chain(conn: libvirt.virConnect, path: str) -> list[tuple[str, str]] | None:
+    """``(path, format)`` of the files under the volume at ``path``, top first, as
+    libvirt's storage driver reports them; None when no volume has that path.
+
+    A volume's XML names one level; that is the whole chain for Corral's run
+    copies, because the registry refuses templates that have a backing file.
+    """
+    try:
+        volume = conn.storageVolLookupByPath(path)
+    except libvirt.libvirtError as exc:
+        if error_code(exc) in (libvirt.VIR_ERR_NO_STORAGE_VOL, libvirt.VIR_ERR_NO_STORAGE_POOL):
+            return None
+        raise
+    root = etree.fromstring(volume.XMLDesc(0).encode())
+    backing = root.findtext("backingStore/path")
+    if not backing:
+        return []
+    fmt = root.find("backingStore/format")
+    return [(backing, fmt.get("type", "raw") if fmt is not None else "raw")]
+
+
+def boot_volume_name(data: bytes, role: str) -> str:
+    """The pool volume holding a copy of a boot file with these bytes."""
+    return f"{BOOT_PREFIX}{hashlib.sha256(data).hexdigest()[:16]}-{role}"
+
+
+def stage_boot_file(
+    conn: libvirt.virConnect,
+    runs_dir: str,
+    project: str,
+    source: str,
+    role: str,
+    copies: BootCopies,
+) -> str:
+    """The path of a copy of ``source`` (a template's kernel or initrd) in the
+    project's pool, made if missing; ``role`` ends the volume's name."""
+    try:
+        data = Path(source).read_bytes()
+    except OSError as exc:
+        raise NotFoundError(f"cannot read boot file {source}: {exc.strerror}") from exc
+    name = boot_volume_name(data, role)
+    pool = ensure_pool(conn, project, runs_dir)
+    local = is_local(conn)
+    with copies.lock, libvirt_errors(f"copy {source} to pool {names.pool_name(project)}"):
+        volume = find_volume(pool, name)
+        if volume is not None:
+            key = str(volume.path())
+            if key in copies.checked or _read(conn, volume, local) == data:
+                copies.checked.add(key)
+                return str(volume.path())
+            volume.delete(0)  # a copy cut short: the name says what it must hold
+        try:
+            volume = pool.createXML(raw_volume_xml(name, len(data)), 0)
+        except libvirt.libvirtError:
+            raced = find_volume(pool, name)  # another corral process is writing it
+            if raced is None:
+                raise
+            return str(raced.path())
+        if local:
+            _write_local(Path(volume.path()), data)
+        else:
+            _upload(conn, volume, data)
+        copies.checked.add(str(volume.path()))
+        return str(volume.path())
+
+
 def upload_seed(
     conn: libvirt.virConnect,
     runs_dir: str,
@@ -346,12 +438,30 @@ def delete_volumes(conn: libvirt.virConnect, project: str, host_name: str) -> No
                 parsed = names.parse_volume(volume.name())
                 if parsed is not None and parsed[0] == host_name:
                     volume.delete(0)
+        _drop_unused_boot_copies(project_pools(conn, project))
         for pool in lvm_pools(conn):
             if not pool.isActive():
                 continue
             for volume in pool.listAllVolumes(0):
                 parsed = names.parse_logical_volume(volume.name())
                 if parsed is not None and parsed[:2] == (project, host_name):
+                    volume.delete(0)
+
+
+def _drop_unused_boot_copies(project_pools: list[libvirt.virStoragePool]) -> None:
+    """Delete the project's boot copies once no host's volume is left in any of its pools.
+
+    They are shared by the project's hosts (whichever pool holds their disks),
+    so they go with the last host (or with the pool); a pool holding only boot
+    copies would otherwise look empty to observe and outlive the project.
+    """
+    listed = [(pool, pool.listAllVolumes(0)) for pool in project_pools if pool.isActive()]
+    if any(names.parse_volume(v.name()) for _, volumes in listed for v in volumes):
+        return
+    for _, volumes in listed:
+        for volume in volumes:
+            if volume.name().startswith(BOOT_PREFIX):
+                with contextlib.suppress(libvirt.libvirtError):  # gone meanwhile
                     volume.delete(0)
 
 
