@@ -19,6 +19,13 @@ rules are the same for both:
   followed by anything else (``$6$salt$hash``) is literal, and so is a
   'single-quoted' word. Values come only from the project files, never from
   the process environment, so a file means the same on every machine.
+  ``${NAME}`` is never a Corral variable: it is how a ``runcmd`` command
+  names a variable of the guest's shell, and an undefined ``$NAME`` inside
+  ``runcmd`` is reported with that hint.
+* Quoting survives expansion: a quoted word stays a
+  :class:`~corral.lang.parser.QuotedWord` (later stages, such as ``runcmd``,
+  need to know that it was written as exactly one word), and the words a
+  ``$name`` stands for keep the quoting of the variable's value.
 
 A substituted word keeps the position of the word it replaced (the use), so a
 later error about a bad value points at the line that used it.
@@ -48,6 +55,8 @@ _WHOLE_WORD = re.compile(rf"\$({_NAME})")
 _INNER = re.compile(r"\$\[([^\]]*)\]")
 _VALID_NAME = re.compile(_NAME)
 _DEFINE_WHERE = "define it before use, at the top level or in global: $name = value"
+SHELL_KEY = "runcmd"
+"""The key whose words go to the guest's shell, where ``${NAME}`` is the shell's variable."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +66,7 @@ class _Scope:
     top_level: bool
     definitions_allowed: bool
     chain: tuple[str, ...]
+    shell: bool = False  # inside runcmd, where $NAME may be meant for the guest's shell
 
 
 def expand(document: Document, load_include: IncludeLoader) -> Document:
@@ -85,6 +95,7 @@ class _Expander:
         self.variables: dict[str, tuple[Word, ...]] = {}
         self.loaded: dict[str, Document | None] = {}
         self.include_count = 0
+        self.shell = False  # expanding runcmd words: hint at ${NAME} for shell variables
 
     def statements(self, statements: tuple[Statement, ...], scope: _Scope) -> list[Statement]:
         result: list[Statement] = []
@@ -100,11 +111,13 @@ class _Expander:
     def statement(self, statement: Statement, scope: _Scope) -> Statement:
         if statement.block is None and _is_plain(statement):
             return statement  # nothing to substitute: most statements of a big project
+        shell = scope.shell or statement.key.text == SHELL_KEY
+        self.shell = shell
         words = self.words(statement.key)
         for value in statement.values:
             words.extend(self.words(value))
         if not words:  # a key that was a variable with an empty value
-            words = [_plain(statement.key)]
+            words = [statement.key]
         key, values = words[0], tuple(words[1:])
         if statement.block is None:
             return Statement(key=key, values=values)
@@ -112,6 +125,7 @@ class _Expander:
             top_level=False,
             definitions_allowed=scope.top_level and key.text == "global",
             chain=scope.chain,
+            shell=shell,
         )
         return Statement(
             key=key, values=values, block=tuple(self.statements(statement.block, inner))
@@ -129,6 +143,7 @@ class _Expander:
                 f"write: ${name} = VALUE",
             )
             return
+        self.shell = False
         value: list[Word] = []
         for word in statement.values:
             value.extend(self.words(word))
@@ -137,6 +152,7 @@ class _Expander:
     def include(self, statement: Statement, scope: _Scope) -> list[Statement]:
         if not statement.values:
             return []  # the parser already reported the missing file name
+        self.shell = scope.shell
         words = self.words(statement.values[0])
         if len(words) != 1:
             self.sink.error(statement.key.span, "#include needs exactly one file name")
@@ -155,7 +171,9 @@ class _Expander:
         document = self.load(real, target, statement.key.span)
         if document is None:
             return []
-        inner = _Scope(scope.top_level, scope.definitions_allowed, (*scope.chain, real))
+        inner = _Scope(
+            scope.top_level, scope.definitions_allowed, (*scope.chain, real), scope.shell
+        )
         return self.statements(document.statements, inner)
 
     def load(self, real: str, target: Path, at: Span) -> Document | None:
@@ -176,18 +194,21 @@ class _Expander:
     def words(self, word: Word) -> list[Word]:
         """The words ``word`` stands for once variables are substituted."""
         if "$" not in word.text:
-            return [_plain(word)]
+            return [word]
         if isinstance(word, QuotedWord) and word.literal:
-            return [_plain(word)]
+            return [word]
         whole = _WHOLE_WORD.fullmatch(word.text)
         if whole is not None:
             value = self.lookup(whole.group(1), _offset(word, 0))
             if value is None:
-                return [_plain(word)]
-            return [Word(part.text, word.span) for part in value]
+                return [word]
+            return [_moved(part, word.span) for part in value]
         if "$[" not in word.text:
-            return [_plain(word)]
-        return [Word(self.substitute_inner(word), word.span)]
+            return [word]
+        text = self.substitute_inner(word)
+        if isinstance(word, QuotedWord):
+            return [QuotedWord(text, word.span)]
+        return [Word(text, word.span)]
 
     def substitute_inner(self, word: Word) -> str:
         text = word.text
@@ -213,6 +234,8 @@ class _Expander:
         if value is None:
             close = difflib.get_close_matches(name, list(self.variables), n=1)
             hint = f"did you mean '${close[0]}'?" if close else _DEFINE_WHERE
+            if self.shell:
+                hint = f"{hint}; for the guest shell's variable write ${{{name}}}"
             self.sink.items.append(Diagnostic(span, f"undefined variable '${name}'", hint))
         return value
 
@@ -237,8 +260,11 @@ def _defined_name(statement: Statement) -> str | None:
     return match.group(1) if match else None
 
 
-def _plain(word: Word) -> Word:
-    return word if type(word) is Word else Word(word.text, word.span)
+def _moved(word: Word, span: Span) -> Word:
+    """``word`` (a variable's value) at the place that uses it, its quoting kept."""
+    if isinstance(word, QuotedWord):
+        return QuotedWord(word.text, span, literal=word.literal)
+    return Word(word.text, span)
 
 
 def _offset(word: Word, index: int) -> Span:
