@@ -15,6 +15,8 @@ from typing import Any
 
 from corral.config import Defaults
 from corral.errors import DiagnosticSink
+from corral.images.passwords import password_problem
+from corral.lang.parser import QuotedWord
 from corral.lang.resolve import merge_statements
 from corral.lang.tree import Statement, Word
 from corral.model import values
@@ -250,6 +252,7 @@ def _disks(statements: list[Statement], sink: DiagnosticSink) -> list[dict[str, 
 
 
 def _users(statements: list[Statement], sink: DiagnosticSink) -> dict[str, str]:
+    """``users { NAME PASSWORD }``: names checked, a ``crypt:`` hash checked where written."""
     users: dict[str, str] = {}
     for block in statements:
         for entry in block.block or ():
@@ -259,40 +262,50 @@ def _users(statements: list[Statement], sink: DiagnosticSink) -> dict[str, str]:
                 sink.error(entry.span, str(error))
                 continue
             if entry.block is not None or len(entry.values) != 1:
-                sink.error(entry.span, f"a user is 'NAME PASSWORD-HASH': {entry.key.text} ...")
+                sink.error(entry.span, f"a user is 'NAME PASSWORD': {entry.key.text} ...")
                 continue
-            users[entry.key.text] = entry.values[0].text
+            password = entry.values[0]
+            problem = password_problem(password.text)
+            if problem is not None:
+                sink.error(password.span, f"password of {entry.key.text}: {problem}")
+                continue
+            users[entry.key.text] = password.text
     return users
 
 
 def _list_values(statement: Statement, whole_lines: bool) -> tuple[str, ...]:
-    """``packages a b`` / ``packages { a b }`` words; for ``runcmd``, commands.
+    """``packages a b`` / ``packages { a b }`` words; for ``runcmd``, shell commands.
 
-    ``runcmd`` commands: in a block each line is one command; as values,
-    ``runcmd touch /tmp/x`` is one command, while values written quoted with
-    spaces, ``runcmd "apt-get update" "reboot"`` (or a YAML list of command
-    strings), are one command each.
+    ``runcmd`` commands (see docs/guest-configuration.md): in a block each
+    line is one command; as values, ``runcmd touch /tmp/x`` is one command,
+    while values that are all quoted, ``runcmd "apt-get update" "reboot"`` (or
+    a YAML list of command strings), are one command each. A command that is
+    one quoted string goes to the shell as it stands; otherwise it is built
+    word by word by :func:`_command`.
     """
     if not whole_lines:
         words = statement.values if statement.block is None else words_of(statement.block)
         return tuple(w.text for w in words)
     if statement.block is None:
         words = statement.values
-        if not any(_has_space(w.text) for w in words):
-            return (_command((*words,)),)
-        return tuple(w.text for w in words)
+        if all(isinstance(w, QuotedWord) for w in words):
+            return tuple(w.text for w in words)
+        return (_command(words),)
     return tuple(_command((line.key, *line.values)) for line in statement.block)
 
 
 def _command(words: tuple[Word, ...]) -> str:
-    """One shell command line; a word with spaces (written quoted) stays one shell word."""
+    """One shell command line from the words of the file.
+
+    A quoted word is exactly one shell word whatever it holds (``;``, ``*``,
+    ``$``, quotes, spaces), so it is quoted for the shell; an unquoted word
+    keeps its shell meaning (``>``, ``|``, ``&&``, ``${HOME}``) and is passed
+    as written. A command of a single quoted word is a whole command line
+    written as a string, and goes to the shell as it stands.
+    """
     if len(words) == 1:
         return words[0].text
-    return " ".join(shlex.quote(w.text) if _has_space(w.text) else w.text for w in words)
-
-
-def _has_space(text: str) -> bool:
-    return any(c.isspace() for c in text)
+    return " ".join(shlex.quote(w.text) if isinstance(w, QuotedWord) else w.text for w in words)
 
 
 def _wait(statement: Statement, sink: DiagnosticSink) -> dict[str, Any]:
