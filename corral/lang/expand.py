@@ -19,9 +19,9 @@ rules are the same for both:
   followed by anything else (``$6$salt$hash``) is literal, and so is a
   'single-quoted' word. Values come only from the project files, never from
   the process environment, so a file means the same on every machine.
-  ``${NAME}`` is never a Corral variable: it is how a ``runcmd`` command
-  names a variable of the guest's shell, and an undefined ``$NAME`` inside
-  ``runcmd`` is reported with that hint.
+  Inside ``runcmd`` (its values and its block) ``$$`` stands for one ``$``
+  that reaches the guest's shell untouched: ``echo $$HOME`` runs
+  ``echo $HOME``. An undefined ``$NAME`` there is reported with that hint.
 * Quoting survives expansion: a quoted word stays a
   :class:`~corral.lang.parser.QuotedWord` (later stages, such as ``runcmd``,
   need to know that it was written as exactly one word), and the words a
@@ -56,7 +56,8 @@ _INNER = re.compile(r"\$\[([^\]]*)\]")
 _VALID_NAME = re.compile(_NAME)
 _DEFINE_WHERE = "define it before use, at the top level or in global: $name = value"
 SHELL_KEY = "runcmd"
-"""The key whose words go to the guest's shell, where ``${NAME}`` is the shell's variable."""
+"""The key whose words go to the guest's shell, where ``$$`` stands for one ``$``."""
+_MASK = "\x00\x00"  # stands for "$$" while substituting: the parser refuses NUL in files
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,7 @@ class _Scope:
     top_level: bool
     definitions_allowed: bool
     chain: tuple[str, ...]
-    shell: bool = False  # inside runcmd, where $NAME may be meant for the guest's shell
+    shell: bool = False  # inside runcmd, where "$$" is the guest shell's "$"
 
 
 def expand(document: Document, load_include: IncludeLoader) -> Document:
@@ -95,7 +96,7 @@ class _Expander:
         self.variables: dict[str, tuple[Word, ...]] = {}
         self.loaded: dict[str, Document | None] = {}
         self.include_count = 0
-        self.shell = False  # expanding runcmd words: hint at ${NAME} for shell variables
+        self.shell = False  # expanding runcmd words: "$$" is one "$" for the guest's shell
 
     def statements(self, statements: tuple[Statement, ...], scope: _Scope) -> list[Statement]:
         result: list[Statement] = []
@@ -197,21 +198,25 @@ class _Expander:
             return [word]
         if isinstance(word, QuotedWord) and word.literal:
             return [word]
-        whole = _WHOLE_WORD.fullmatch(word.text)
+        # In runcmd "$$" is one "$" for the guest's shell; the mask keeps offsets.
+        text = word.text.replace("$$", _MASK) if self.shell else word.text
+        whole = _WHOLE_WORD.fullmatch(text)
         if whole is not None:
             value = self.lookup(whole.group(1), _offset(word, 0))
             if value is None:
                 return [word]
             return [_moved(part, word.span) for part in value]
-        if "$[" not in word.text:
+        if "$[" in text:
+            text = self.substitute_inner(word, text)
+        text = text.replace(_MASK, "$")
+        if text == word.text:
             return [word]
-        text = self.substitute_inner(word)
         if isinstance(word, QuotedWord):
             return [QuotedWord(text, word.span)]
         return [Word(text, word.span)]
 
-    def substitute_inner(self, word: Word) -> str:
-        text = word.text
+    def substitute_inner(self, word: Word, text: str) -> str:
+        """``text`` (``word``'s, maybe masked) with every ``$[name]`` replaced."""
 
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
@@ -235,7 +240,7 @@ class _Expander:
             close = difflib.get_close_matches(name, list(self.variables), n=1)
             hint = f"did you mean '${close[0]}'?" if close else _DEFINE_WHERE
             if self.shell:
-                hint = f"{hint}; for the guest shell's variable write ${{{name}}}"
+                hint = f"{hint}; for the guest shell's variable write $${name}"
             self.sink.items.append(Diagnostic(span, f"undefined variable '${name}'", hint))
         return value
 

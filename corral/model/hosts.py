@@ -106,7 +106,7 @@ def draft_host(
     fields["users"] = _users(groups.get("users", []), sink)
     for key in ("packages", "runcmd"):
         if key in groups:
-            fields[key] = _list_values(groups[key][0], whole_lines=key == "runcmd")
+            fields[key] = _list_values(groups[key][0], key == "runcmd", sink)
     if "wait" in groups:
         fields["wait"] = _wait(groups["wait"][0], sink)
     draft = HostDraft(stanza, name_word.text, fields, interfaces, groups)
@@ -273,7 +273,7 @@ def _users(statements: list[Statement], sink: DiagnosticSink) -> dict[str, str]:
     return users
 
 
-def _list_values(statement: Statement, whole_lines: bool) -> tuple[str, ...]:
+def _list_values(statement: Statement, whole_lines: bool, sink: DiagnosticSink) -> tuple[str, ...]:
     """``packages a b`` / ``packages { a b }`` words; for ``runcmd``, shell commands.
 
     ``runcmd`` commands (see docs/guest-configuration.md): in a block each
@@ -281,8 +281,16 @@ def _list_values(statement: Statement, whole_lines: bool) -> tuple[str, ...]:
     while values that are all quoted, ``runcmd "apt-get update" "reboot"`` (or
     a YAML list of command strings), are one command each. A command that is
     one quoted string goes to the shell as it stands; otherwise it is built
-    word by word by :func:`_command`.
+    word by word by :func:`_command`. A ``{`` in a line opens a block, which a
+    list line cannot have (``echo ${HOME}``): that is an error at the line.
     """
+    for line in statement.block or ():
+        if line.block is not None:
+            sink.error(
+                line.span,
+                f"a {statement.key.text} line cannot hold a block: put words with braces "
+                "in quotes ('${HOME}' is text; the guest shell's $HOME is written $$HOME)",
+            )
     if not whole_lines:
         words = statement.values if statement.block is None else words_of(statement.block)
         return tuple(w.text for w in words)
