@@ -24,7 +24,7 @@ the documents are PyYAML block style (``safe_dump``, no flow style, no key
 sorting, no line folding), two-space indented mappings, sequences written as
 ``- item`` at the indentation of their key, scalars plain or quoted on one line
 (single quotes double an inner quote; double quotes use YAML's backslash
-escapes, printable non-ASCII characters are written as UTF-8).
+escapes, which carry every non-ASCII character: the documents are ASCII).
 Nothing else (anchors, block literals, folded lines) is ever emitted, and file
 contents travel base64-encoded (``encoding: b64``) so they never need more.
 """
@@ -121,14 +121,9 @@ def build_seed(host: Host, project: str) -> bytes:
 
 def _dump(document: dict[str, Any]) -> str:
     # width=inf: never fold a long runcmd line; the guest parser reads one line per scalar.
-    # allow_unicode: printable non-ASCII text travels as UTF-8, not as escapes.
-    return yaml.safe_dump(
-        document,
-        default_flow_style=False,
-        sort_keys=False,
-        width=float("inf"),
-        allow_unicode=True,
-    )
+    # ASCII only (no allow_unicode): with it PyYAML writes U+0085 and U+2028 raw,
+    # and YAML readers (cloud-init's included) then take them for line breaks.
+    return yaml.safe_dump(document, default_flow_style=False, sort_keys=False, width=float("inf"))
 
 
 def _cloud_config(host: Host) -> dict[str, Any]:
