@@ -41,6 +41,8 @@ class QuotedWord(Word):
     Quoting makes a word plain text: a quoted ``"="`` is a value, not the
     ``key = value`` separator, and a quoted ``"#include"`` is not an include.
     ``literal`` marks a 'single-quoted' word, in which ``$name`` is not replaced.
+    The type survives expand and resolve (YAML values are quoted words too):
+    ``runcmd`` needs to know that a word was written as exactly one word.
     """
 
     literal: bool = False
