@@ -64,8 +64,8 @@ def parse_yaml(text: str, file: str) -> Document:
         return Document(path=file)
     reader = _YamlReader(file)
     if not isinstance(root, MappingNode):
-        reader.sink.error(reader.span(root), "a YAML project file must be a mapping of keys")
-        reader.sink.raise_if_any()
+        message = "a YAML project file must be a mapping of keys"
+        raise SourceErrors.single(reader.span(root), message)
     statements = reader.mapping(root, depth=0)
     reader.sink.raise_if_any()
     return Document(path=file, statements=statements)
