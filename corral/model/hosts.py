@@ -17,7 +17,7 @@ from corral.config import Defaults
 from corral.errors import DiagnosticSink
 from corral.images.passwords import password_problem
 from corral.lang.parser import QuotedWord
-from corral.lang.resolve import merge_statements
+from corral.lang.resolve import did_you_mean, merge_statements
 from corral.lang.tree import Statement, Word
 from corral.model import values
 from corral.model.project import Origin, WaitKind
@@ -29,7 +29,6 @@ from corral.model.schema import (
     MERGE_POLICY,
     WAIT_KEYS,
     WAIT_KINDS,
-    did_you_mean,
 )
 from corral.model.statements import (
     INVALID,
@@ -56,7 +55,8 @@ class InterfaceDraft:
 
     @property
     def name(self) -> str:
-        return self.fields["name"]
+        name: str = self.fields["name"]
+        return name
 
     def word(self, key: str) -> Word | None:
         return value_word(self.groups, key)

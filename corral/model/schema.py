@@ -22,7 +22,7 @@ from enum import Enum
 from typing import Any
 
 from corral.images.passwords import checked_password
-from corral.lang.resolve import MergePolicy, did_you_mean  # noqa: F401 (re-exported)
+from corral.lang.resolve import MergePolicy
 from corral.model import values
 from corral.model.project import Virt, WaitKind
 
