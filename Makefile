@@ -6,10 +6,10 @@ PY := $(VENV)/bin/python
 CORRAL := $(VENV)/bin/corral
 DEB_PACKAGES := qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-dev pkg-config \
 	dnsmasq-base busybox-static cpio e2fsprogs iproute2 iputils-ping gcc python3-venv python3-dev \
-	libvirt-clients libxml2-utils
+	libvirt-clients libxml2-utils cloud-init
 DEMO := examples/demo.corral
 
-.PHONY: setup demo test lint unit bench clean-demo
+.PHONY: setup demo test lint typecheck unit bench clean-demo
 
 setup: .setup-debs $(VENV)/.installed
 	@sh scripts/fetch-kernel.sh
@@ -39,7 +39,10 @@ demo: setup
 lint: setup
 	$(VENV)/bin/ruff check corral tests bench
 
-test: setup lint
+typecheck: setup
+	$(VENV)/bin/mypy corral
+
+test: setup lint typecheck
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 bench: setup

@@ -11,8 +11,11 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
+from passlib.hash import sha512_crypt
 
 from corral.errors import SourceErrors
+from corral.images.seed import seed_documents
 from corral.model.load import load_project
 from corral.plugins.apache import CONFIG_PATH
 
@@ -82,6 +85,24 @@ def test_listing1_ldaptest() -> None:
     assert without_macs(server) == [nic("eth0", "LDAPlan", "10.0.0.2", "255.255.255.0", "10.0.0.1")]
     assert list(data["switches"]) == ["LDAPlan"]
     assert data["switches"]["LDAPlan"]["mode"] == "isolated"
+
+
+def test_listing1_password_is_plain_text_unless_marked() -> None:
+    """MLN's ``kyrre 147/Y.NtB9p7w`` is a DES hash; Corral takes it as plain text.
+
+    13 characters of the DES alphabet are also a possible plain password, so
+    only ``$ID$`` hashes count as hashes by themselves (docs/guest-configuration.md):
+    the listing stays valid as written and kyrre's password is that text,
+    hashed with SHA-512 crypt; ``crypt:147/Y.NtB9p7w`` keeps the MLN meaning.
+    """
+    server = load_project(EXAMPLES / "ldaptest.mln").hosts["ldapserver"]
+    config = yaml.safe_load(seed_documents(server, "ldaptest").user_data)
+    (entry,) = config["chpasswd"]["users"]
+    assert entry["name"] == "kyrre" and entry["type"] == "hash"
+    assert sha512_crypt.verify("147/Y.NtB9p7w", entry["password"])
+    marked = server.model_copy(update={"users": {"kyrre": "crypt:147/Y.NtB9p7w"}})
+    config = yaml.safe_load(seed_documents(marked, "ldaptest").user_data)
+    assert config["chpasswd"]["users"][0]["password"] == "147/Y.NtB9p7w"
 
 
 def test_listing2_italy_superclass() -> None:

@@ -8,18 +8,23 @@ images and Corral's ``tiny`` template read the same seed:
   ``PROJECT-HOST-MODELHASH``: it changes whenever the host's model changes, so
   per-instance work (users, files, ``runcmd``) runs again after such a change,
   and only then.
-* ``user-data``: ``#cloud-config`` with hostname, users (password hashes as
-  given in the model), root password, ssh keys, packages, ``write_files`` and
-  ``runcmd``; ``final_message`` makes cloud-init print ``corral-ready HOST`` on
-  the console at the end of every boot, the signal Corral waits for.
+* ``user-data``: ``#cloud-config`` with hostname, ``users`` (names and ssh
+  keys), ``chpasswd.users`` (the crypt hash of every password, root's
+  included, so it reaches existing users too), packages, ``write_files``
+  (``defer: true`` when not owned by root) and ``runcmd`` (shell command
+  lines, see :mod:`corral.model.hosts`); ``final_message`` makes cloud-init
+  print ``corral-ready HOST`` on the console at the end of every boot, the
+  signal Corral waits for. docs/guest-configuration.md explains each choice.
 * ``network-config``: version 2; one ``ethernets`` entry per configured
-  interface, matched by MAC and renamed to the model's interface name.
+  interface, matched by MAC and renamed to the model's interface name, with
+  ``addresses`` + ``gateway4`` or ``dhcp4``, and ``nameservers``.
 
 Layout contract with the tiny guest's parser (``corral/images/tiny/flatyaml.awk``):
 the documents are PyYAML block style (``safe_dump``, no flow style, no key
 sorting, no line folding), two-space indented mappings, sequences written as
 ``- item`` at the indentation of their key, scalars plain or quoted on one line
-(single quotes double an inner quote; double quotes use backslash escapes).
+(single quotes double an inner quote; double quotes use YAML's backslash
+escapes, which carry every non-ASCII character: the documents are ASCII).
 Nothing else (anchors, block literals, folded lines) is ever emitted, and file
 contents travel base64-encoded (``encoding: b64``) so they never need more.
 """
@@ -116,6 +121,8 @@ def build_seed(host: Host, project: str) -> bytes:
 
 def _dump(document: dict[str, Any]) -> str:
     # width=inf: never fold a long runcmd line; the guest parser reads one line per scalar.
+    # ASCII only (no allow_unicode): with it PyYAML writes U+0085 and U+2028 raw,
+    # and YAML readers (cloud-init's included) then take them for line breaks.
     return yaml.safe_dump(document, default_flow_style=False, sort_keys=False, width=float("inf"))
 
 
@@ -126,17 +133,10 @@ def _cloud_config(host: Host) -> dict[str, Any]:
         config["users"] = users
     if "root" in host.ssh_keys:
         config["disable_root"] = False
-    if host.users or host.root_passwd:
+    passwords = _passwords(host)
+    if passwords:
         config["ssh_pwauth"] = True
-    if host.root_passwd:
-        config["chpasswd"] = {
-            "expire": False,
-            "users": [{
-                "name": "root",
-                "password": guest_password(host.root_passwd, f"{host.name}/root"),
-                "type": "hash",
-            }],
-        }
+        config["chpasswd"] = {"expire": False, "users": passwords}
     if host.packages:
         config["packages"] = list(host.packages)
     if host.files:
@@ -148,16 +148,20 @@ def _cloud_config(host: Host) -> dict[str, Any]:
 
 
 def _users(host: Host) -> list[dict[str, Any]]:
-    """Model users, plus anyone (root included) who only has ssh keys."""
+    """Model users, plus anyone (root included) who only has ssh keys.
+
+    Passwords are not set here but in ``chpasswd`` (:func:`_passwords`):
+    cloud-init's ``users`` module skips ``passwd`` for a user that already
+    exists (``root``, a template's own user). ``lock_passwd: false`` for all:
+    cloud-init would otherwise lock the password of an existing user the file
+    only gives keys to, and a new user without a password is created locked
+    (``!``) by ``useradd`` anyway.
+    """
     names = list(host.users)
     names += [name for name in host.ssh_keys if name not in host.users]
     entries = []
     for name in names:
-        entry: dict[str, Any] = {"name": name}
-        password = host.users.get(name)
-        if password is not None:
-            entry["lock_passwd"] = False
-            entry["passwd"] = guest_password(password, f"{host.name}/{name}")
+        entry: dict[str, Any] = {"name": name, "lock_passwd": False}
         keys = host.ssh_keys.get(name, ())
         if keys:
             entry["ssh_authorized_keys"] = list(keys)
@@ -165,14 +169,44 @@ def _users(host: Host) -> list[dict[str, Any]]:
     return entries
 
 
+def _passwords(host: Host) -> list[dict[str, str]]:
+    """``chpasswd.users`` entries: every user with a password, root included.
+
+    cloud-init's ``set_passwords`` runs ``chpasswd -e`` with these hashes in
+    its config stage, after ``users_groups`` created the users, and it applies
+    to users that existed before as well as to new ones.
+    """
+    passwords = dict(host.users)
+    if host.root_passwd:
+        passwords["root"] = host.root_passwd
+    return [
+        {"name": name, "password": guest_password(value, f"{host.name}/{name}"), "type": "hash"}
+        for name, value in passwords.items()
+    ]
+
+
 def _write_file(spec: FileSpec) -> dict[str, Any]:
-    return {
+    """One ``write_files`` entry; a file not owned by root:root is deferred.
+
+    cloud-init writes ``write_files`` in its init stage, before
+    ``users_groups`` creates the users; ``defer: true`` moves a file to the
+    final stage (``write_files_deferred``), after the users and the packages
+    (whose users and groups a file may name) and before ``runcmd`` runs.
+    """
+    entry: dict[str, Any] = {
         "path": spec.path,
         "encoding": "b64",
         "content": base64.b64encode(spec.content.encode("utf-8")).decode("ascii"),
         "owner": spec.owner,
         "permissions": spec.permissions,
     }
+    if not _owned_by_root(spec.owner):
+        entry["defer"] = True
+    return entry
+
+
+def _owned_by_root(owner: str) -> bool:
+    return all(part in ("root", "0") for part in owner.split(":"))
 
 
 def _network_config(host: Host) -> dict[str, Any]:
@@ -192,7 +226,11 @@ def _ethernet(iface: Interface, nameservers: tuple[str, ...]) -> dict[str, Any]:
     if iface.is_static:
         entry["addresses"] = [_cidr(iface)]
         if iface.gateway:
-            entry["routes"] = [{"to": "0.0.0.0/0", "via": iface.gateway}]
+            # gateway4, not a 0.0.0.0/0 route: every cloud-init renderer turns it
+            # into its native default route (ENI "gateway", networkd Gateway=,
+            # sysconfig GATEWAY=), where a route becomes "route add" commands in
+            # ENI that need net-tools. 22.4 does not accept "to: default".
+            entry["gateway4"] = iface.gateway
     else:
         entry["dhcp4"] = True
     if nameservers:

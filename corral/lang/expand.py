@@ -19,6 +19,13 @@ rules are the same for both:
   followed by anything else (``$6$salt$hash``) is literal, and so is a
   'single-quoted' word. Values come only from the project files, never from
   the process environment, so a file means the same on every machine.
+  Inside ``runcmd`` (its values and its block) ``$$`` stands for one ``$``
+  that reaches the guest's shell untouched: ``echo $$HOME`` runs
+  ``echo $HOME``. An undefined ``$NAME`` there is reported with that hint.
+* Quoting survives expansion: a quoted word stays a
+  :class:`~corral.lang.parser.QuotedWord` (later stages, such as ``runcmd``,
+  need to know that it was written as exactly one word), and the words a
+  ``$name`` stands for keep the quoting of the variable's value.
 
 A substituted word keeps the position of the word it replaced (the use), so a
 later error about a bad value points at the line that used it.
@@ -48,6 +55,9 @@ _WHOLE_WORD = re.compile(rf"\$({_NAME})")
 _INNER = re.compile(r"\$\[([^\]]*)\]")
 _VALID_NAME = re.compile(_NAME)
 _DEFINE_WHERE = "define it before use, at the top level or in global: $name = value"
+SHELL_KEY = "runcmd"
+"""The key whose words go to the guest's shell, where ``$$`` stands for one ``$``."""
+_MASK = "\x00\x00"  # stands for "$$" while substituting: the parser refuses NUL in files
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +67,7 @@ class _Scope:
     top_level: bool
     definitions_allowed: bool
     chain: tuple[str, ...]
+    shell: bool = False  # inside runcmd, where "$$" is the guest shell's "$"
 
 
 def expand(document: Document, load_include: IncludeLoader) -> Document:
@@ -85,6 +96,7 @@ class _Expander:
         self.variables: dict[str, tuple[Word, ...]] = {}
         self.loaded: dict[str, Document | None] = {}
         self.include_count = 0
+        self.shell = False  # expanding runcmd words: "$$" is one "$" for the guest's shell
 
     def statements(self, statements: tuple[Statement, ...], scope: _Scope) -> list[Statement]:
         result: list[Statement] = []
@@ -100,11 +112,13 @@ class _Expander:
     def statement(self, statement: Statement, scope: _Scope) -> Statement:
         if statement.block is None and _is_plain(statement):
             return statement  # nothing to substitute: most statements of a big project
+        shell = scope.shell or statement.key.text == SHELL_KEY
+        self.shell = shell
         words = self.words(statement.key)
         for value in statement.values:
             words.extend(self.words(value))
         if not words:  # a key that was a variable with an empty value
-            words = [_plain(statement.key)]
+            words = [statement.key]
         key, values = words[0], tuple(words[1:])
         if statement.block is None:
             return Statement(key=key, values=values)
@@ -112,6 +126,7 @@ class _Expander:
             top_level=False,
             definitions_allowed=scope.top_level and key.text == "global",
             chain=scope.chain,
+            shell=shell,
         )
         return Statement(
             key=key, values=values, block=tuple(self.statements(statement.block, inner))
@@ -129,6 +144,7 @@ class _Expander:
                 f"write: ${name} = VALUE",
             )
             return
+        self.shell = False
         value: list[Word] = []
         for word in statement.values:
             value.extend(self.words(word))
@@ -137,6 +153,7 @@ class _Expander:
     def include(self, statement: Statement, scope: _Scope) -> list[Statement]:
         if not statement.values:
             return []  # the parser already reported the missing file name
+        self.shell = scope.shell
         words = self.words(statement.values[0])
         if len(words) != 1:
             self.sink.error(statement.key.span, "#include needs exactly one file name")
@@ -155,7 +172,9 @@ class _Expander:
         document = self.load(real, target, statement.key.span)
         if document is None:
             return []
-        inner = _Scope(scope.top_level, scope.definitions_allowed, (*scope.chain, real))
+        inner = _Scope(
+            scope.top_level, scope.definitions_allowed, (*scope.chain, real), scope.shell
+        )
         return self.statements(document.statements, inner)
 
     def load(self, real: str, target: Path, at: Span) -> Document | None:
@@ -176,21 +195,28 @@ class _Expander:
     def words(self, word: Word) -> list[Word]:
         """The words ``word`` stands for once variables are substituted."""
         if "$" not in word.text:
-            return [_plain(word)]
+            return [word]
         if isinstance(word, QuotedWord) and word.literal:
-            return [_plain(word)]
-        whole = _WHOLE_WORD.fullmatch(word.text)
+            return [word]
+        # In runcmd "$$" is one "$" for the guest's shell; the mask keeps offsets.
+        text = word.text.replace("$$", _MASK) if self.shell else word.text
+        whole = _WHOLE_WORD.fullmatch(text)
         if whole is not None:
             value = self.lookup(whole.group(1), _offset(word, 0))
             if value is None:
-                return [_plain(word)]
-            return [Word(part.text, word.span) for part in value]
-        if "$[" not in word.text:
-            return [_plain(word)]
-        return [Word(self.substitute_inner(word), word.span)]
+                return [word]
+            return [_moved(part, word.span) for part in value]
+        if "$[" in text:
+            text = self.substitute_inner(word, text)
+        text = text.replace(_MASK, "$")
+        if text == word.text:
+            return [word]
+        if isinstance(word, QuotedWord):
+            return [QuotedWord(text, word.span)]
+        return [Word(text, word.span)]
 
-    def substitute_inner(self, word: Word) -> str:
-        text = word.text
+    def substitute_inner(self, word: Word, text: str) -> str:
+        """``text`` (``word``'s, maybe masked) with every ``$[name]`` replaced."""
 
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
@@ -213,6 +239,8 @@ class _Expander:
         if value is None:
             close = difflib.get_close_matches(name, list(self.variables), n=1)
             hint = f"did you mean '${close[0]}'?" if close else _DEFINE_WHERE
+            if self.shell:
+                hint = f"{hint}; for the guest shell's variable write $${name}"
             self.sink.items.append(Diagnostic(span, f"undefined variable '${name}'", hint))
         return value
 
@@ -237,8 +265,11 @@ def _defined_name(statement: Statement) -> str | None:
     return match.group(1) if match else None
 
 
-def _plain(word: Word) -> Word:
-    return word if type(word) is Word else Word(word.text, word.span)
+def _moved(word: Word, span: Span) -> Word:
+    """``word`` (a variable's value) at the place that uses it, its quoting kept."""
+    if isinstance(word, QuotedWord):
+        return QuotedWord(word.text, span, literal=word.literal)
+    return Word(word.text, span)
 
 
 def _offset(word: Word, index: int) -> Span:

@@ -13,9 +13,11 @@ first character, and every problem is raised as :class:`~corral.errors.SourceErr
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
+from typing import cast
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -41,6 +43,8 @@ class QuotedWord(Word):
     Quoting makes a word plain text: a quoted ``"="`` is a value, not the
     ``key = value`` separator, and a quoted ``"#include"`` is not an include.
     ``literal`` marks a 'single-quoted' word, in which ``$name`` is not replaced.
+    The type survives expand and resolve (YAML values are quoted words too):
+    ``runcmd`` needs to know that a word was written as exactly one word.
     """
 
     literal: bool = False
@@ -88,7 +92,9 @@ class _TreeBuilder:
         self.file = file
         self.sink = DiagnosticSink()
 
-    def items(self, children: list[Tree | Token], depth: int) -> tuple[Statement, ...]:
+    def items(
+        self, children: Sequence[Tree[Token] | Token], depth: int
+    ) -> tuple[Statement, ...]:
         statements: list[Statement] = []
         for child in children:
             if not isinstance(child, Tree):
@@ -98,9 +104,12 @@ class _TreeBuilder:
                 statements.append(statement)
         return tuple(statements)
 
-    def item(self, node: Tree, depth: int) -> Statement | None:
+    def item(self, node: Tree[Token], depth: int) -> Statement | None:
         if node.data == "include":
-            return self.include(node.children[0])
+            token = node.children[0]
+            if not isinstance(token, Token):
+                raise TypeError(f"include node holds {token!r}, not a token")
+            return self.include(token)
         words = [self.word(token) for token in node.children if isinstance(token, Token)]
         key, values = words[0], self.values(words)
         if node.data == "statement":
@@ -120,7 +129,7 @@ class _TreeBuilder:
         return tuple(words[1:])
 
     def word(self, token: Token) -> Word:
-        span = Span(self.file, token.line, token.column)
+        span = Span(self.file, *_position(token))
         if token.type == "DQSTRING":
             return QuotedWord(_unescape(token.value[1:-1]), span)
         if token.type == "SQSTRING":
@@ -128,14 +137,14 @@ class _TreeBuilder:
         return Word(token.value, span)
 
     def include(self, token: Token) -> Statement:
-        key = Word(INCLUDE_KEY, Span(self.file, token.line, token.column))
+        line, column = _position(token)
+        key = Word(INCLUDE_KEY, Span(self.file, line, column))
         rest = token.value[len(INCLUDE_KEY) :]
         path_text = rest.lstrip(" \t")
         if not path_text:
             self.sink.error(key.span, "#include needs a file name", "write: #include FILE")
             return Statement(key=key)
-        column = token.column + len(INCLUDE_KEY) + len(rest) - len(path_text)
-        span = Span(self.file, token.line, column)
+        span = Span(self.file, line, column + len(INCLUDE_KEY) + len(rest) - len(path_text))
         if path_text[0] == '"':
             path: Word = QuotedWord(_unescape(path_text[1:-1]), span)
         elif path_text[0] == "'":
@@ -143,6 +152,13 @@ class _TreeBuilder:
         else:
             path = Word(path_text, span)
         return Statement(key=key, values=(path,))
+
+
+def _position(token: Token) -> tuple[int, int]:
+    """Line and column of a token; lark's lexer sets both on every token it makes."""
+    if token.line is None or token.column is None:
+        raise ValueError(f"token {token.type} {token.value!r} has no position")
+    return token.line, token.column
 
 
 def _is_separator(word: Word) -> bool:
@@ -157,7 +173,10 @@ def _describe(error: UnexpectedInput, text: str, file: str) -> Diagnostic:
     """One clear sentence for a lark syntax error, at the place lark stopped."""
     if isinstance(error, UnexpectedCharacters):
         span = Span(file, max(error.line, 1), max(error.column, 1))
-        char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else ""
+        # lark declares pos_in_stream as None on the base class; this subclass always
+        # sets it to the lexer's offset.
+        pos = cast(int, error.pos_in_stream)
+        char = text[pos] if pos < len(text) else ""
         if char in "\"'":
             return Diagnostic(span, f"unterminated string: {char} must be closed on the same line")
         return Diagnostic(span, f"unexpected character {char!r}")
@@ -193,7 +212,7 @@ def _innermost_open_brace(text: str) -> tuple[int, int] | None:
     try:
         for token in _grammar().lex(text):
             if token.type == "LBRACE":
-                stack.append((token.line, token.column))
+                stack.append(_position(token))
             elif token.type == "RBRACE" and stack:
                 stack.pop()
     except UnexpectedInput:

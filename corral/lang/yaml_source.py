@@ -18,6 +18,11 @@ The mapping, with the block-language equivalent on the right:
     include: servers.txt              #include servers.txt  (a list includes each)
     $gnum: "03"                       $gnum = 03
 
+Every value scalar is one word whatever it holds, as a "quoted" word is in
+the block language, so it becomes a :class:`~corral.lang.parser.QuotedWord`
+(``runcmd: [apt-get update, reboot]`` is two commands, each as written);
+``$name`` and ``$[name]`` are still substituted in it.
+
 A key's first word names the statement and any further words are its labels.
 Under the keys that take a label (``host``, ``switch``, ``superclass``,
 ``network``) a mapping is read as ``LABEL: BODY`` pairs, one block per label;
@@ -31,7 +36,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from corral.errors import DiagnosticSink, SourceErrors, Span
-from corral.lang.parser import INCLUDE_KEY, MAX_NESTING, check_characters
+from corral.lang.parser import INCLUDE_KEY, MAX_NESTING, QuotedWord, check_characters
 from corral.lang.tree import Document, Statement, Word
 
 LABELLED_KEYS = frozenset({"host", "switch", "superclass", "network"})
@@ -59,8 +64,8 @@ def parse_yaml(text: str, file: str) -> Document:
         return Document(path=file)
     reader = _YamlReader(file)
     if not isinstance(root, MappingNode):
-        reader.sink.error(reader.span(root), "a YAML project file must be a mapping of keys")
-        reader.sink.raise_if_any()
+        message = "a YAML project file must be a mapping of keys"
+        raise SourceErrors.single(reader.span(root), message)
     statements = reader.mapping(root, depth=0)
     reader.sink.raise_if_any()
     return Document(path=file, statements=statements)
@@ -159,13 +164,13 @@ class _YamlReader:
             return Statement(key=key, values=labels, block=() if empty_block else None)
         if value.tag == _BOOL:
             return Statement(key=key, values=labels) if value.value.lower() in _TRUE else None
-        return Statement(key=key, values=(*labels, Word(value.value, self.span(value))))
+        return Statement(key=key, values=(*labels, QuotedWord(value.value, self.span(value))))
 
     def scalars(self, nodes: list[Node]) -> list[Word]:
         words: list[Word] = []
         for node in nodes:
             if isinstance(node, ScalarNode) and node.tag != _NULL:
-                words.append(Word(node.value, self.span(node)))
+                words.append(QuotedWord(node.value, self.span(node)))
             else:
                 self.sink.error(
                     self.span(node), "expected a plain value here, not a list or mapping"

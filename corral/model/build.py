@@ -22,18 +22,17 @@ from pydantic import ValidationError
 
 from corral.config import SiteConfig
 from corral.errors import DiagnosticSink, Span
-from corral.lang.resolve import ResolvedTree, file_start, merge_statements
+from corral.lang.resolve import ResolvedTree, did_you_mean, file_start, merge_statements
 from corral.lang.tree import Statement, Word
 from corral.model import values
 from corral.model.hosts import HostDraft, InterfaceDraft, draft_host
-from corral.model.project import Host, Project, Switch, SwitchMode
+from corral.model.project import Host, Origin, Project, Switch, SwitchMode
 from corral.model.schema import (
     GLOBAL_KEYS,
     HYPERVISOR_FLAGS,
     MERGE_POLICY,
     SWITCH_KEYS,
     SWITCH_MODES,
-    did_you_mean,
 )
 from corral.model.statements import read_block, simple_fields, value_word
 from corral.net.macs import MacRequest, assign_macs
@@ -128,7 +127,7 @@ def _switch(stanza: Statement, sink: DiagnosticSink) -> Switch | None:
     try:
         return Switch(
             name=name_word.text,
-            origin={"file": origin.file, "line": origin.line, "column": origin.column},
+            origin=Origin(file=origin.file, line=origin.line, column=origin.column),
             **fields,
         )
     except ValidationError as error:
@@ -305,7 +304,7 @@ def _host_model(
 ) -> Host | None:
     interfaces = [{**i.fields, "mac": macs[(draft.name, i.name)]} for i in draft.interfaces]
     try:
-        return Host(**draft.fields, interfaces=interfaces)
+        return Host.model_validate({**draft.fields, "interfaces": interfaces})
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

@@ -15,7 +15,9 @@ from typing import Any
 
 from corral.config import Defaults
 from corral.errors import DiagnosticSink
-from corral.lang.resolve import merge_statements
+from corral.images.passwords import password_problem
+from corral.lang.parser import QuotedWord
+from corral.lang.resolve import did_you_mean, merge_statements
 from corral.lang.tree import Statement, Word
 from corral.model import values
 from corral.model.project import Origin, WaitKind
@@ -27,7 +29,6 @@ from corral.model.schema import (
     MERGE_POLICY,
     WAIT_KEYS,
     WAIT_KINDS,
-    did_you_mean,
 )
 from corral.model.statements import (
     INVALID,
@@ -54,7 +55,8 @@ class InterfaceDraft:
 
     @property
     def name(self) -> str:
-        return self.fields["name"]
+        name: str = self.fields["name"]
+        return name
 
     def word(self, key: str) -> Word | None:
         return value_word(self.groups, key)
@@ -104,7 +106,7 @@ def draft_host(
     fields["users"] = _users(groups.get("users", []), sink)
     for key in ("packages", "runcmd"):
         if key in groups:
-            fields[key] = _list_values(groups[key][0], whole_lines=key == "runcmd")
+            fields[key] = _list_values(groups[key][0], key == "runcmd", sink)
     if "wait" in groups:
         fields["wait"] = _wait(groups["wait"][0], sink)
     draft = HostDraft(stanza, name_word.text, fields, interfaces, groups)
@@ -250,6 +252,7 @@ def _disks(statements: list[Statement], sink: DiagnosticSink) -> list[dict[str, 
 
 
 def _users(statements: list[Statement], sink: DiagnosticSink) -> dict[str, str]:
+    """``users { NAME PASSWORD }``: names checked, a ``crypt:`` hash checked where written."""
     users: dict[str, str] = {}
     for block in statements:
         for entry in block.block or ():
@@ -259,40 +262,58 @@ def _users(statements: list[Statement], sink: DiagnosticSink) -> dict[str, str]:
                 sink.error(entry.span, str(error))
                 continue
             if entry.block is not None or len(entry.values) != 1:
-                sink.error(entry.span, f"a user is 'NAME PASSWORD-HASH': {entry.key.text} ...")
+                sink.error(entry.span, f"a user is 'NAME PASSWORD': {entry.key.text} ...")
                 continue
-            users[entry.key.text] = entry.values[0].text
+            password = entry.values[0]
+            problem = password_problem(password.text)
+            if problem is not None:
+                sink.error(password.span, f"password of {entry.key.text}: {problem}")
+                continue
+            users[entry.key.text] = password.text
     return users
 
 
-def _list_values(statement: Statement, whole_lines: bool) -> tuple[str, ...]:
-    """``packages a b`` / ``packages { a b }`` words; for ``runcmd``, commands.
+def _list_values(statement: Statement, whole_lines: bool, sink: DiagnosticSink) -> tuple[str, ...]:
+    """``packages a b`` / ``packages { a b }`` words; for ``runcmd``, shell commands.
 
-    ``runcmd`` commands: in a block each line is one command; as values,
-    ``runcmd touch /tmp/x`` is one command, while values written quoted with
-    spaces, ``runcmd "apt-get update" "reboot"`` (or a YAML list of command
-    strings), are one command each.
+    ``runcmd`` commands (see docs/guest-configuration.md): in a block each
+    line is one command; as values, ``runcmd touch /tmp/x`` is one command,
+    while values that are all quoted, ``runcmd "apt-get update" "reboot"`` (or
+    a YAML list of command strings), are one command each. A command that is
+    one quoted string goes to the shell as it stands; otherwise it is built
+    word by word by :func:`_command`. A ``{`` in a line opens a block, which a
+    list line cannot have (``echo ${HOME}``): that is an error at the line.
     """
+    for line in statement.block or ():
+        if line.block is not None:
+            sink.error(
+                line.span,
+                f"a {statement.key.text} line cannot hold a block: put words with braces "
+                "in quotes ('${HOME}' is text; the guest shell's $HOME is written $$HOME)",
+            )
     if not whole_lines:
         words = statement.values if statement.block is None else words_of(statement.block)
         return tuple(w.text for w in words)
     if statement.block is None:
         words = statement.values
-        if not any(_has_space(w.text) for w in words):
-            return (_command((*words,)),)
-        return tuple(w.text for w in words)
+        if all(isinstance(w, QuotedWord) for w in words):
+            return tuple(w.text for w in words)
+        return (_command(words),)
     return tuple(_command((line.key, *line.values)) for line in statement.block)
 
 
 def _command(words: tuple[Word, ...]) -> str:
-    """One shell command line; a word with spaces (written quoted) stays one shell word."""
+    """One shell command line from the words of the file.
+
+    A quoted word is exactly one shell word whatever it holds (``;``, ``*``,
+    ``$``, quotes, spaces), so it is quoted for the shell; an unquoted word
+    keeps its shell meaning (``>``, ``|``, ``&&``, ``${HOME}``) and is passed
+    as written. A command of a single quoted word is a whole command line
+    written as a string, and goes to the shell as it stands.
+    """
     if len(words) == 1:
         return words[0].text
-    return " ".join(shlex.quote(w.text) if _has_space(w.text) else w.text for w in words)
-
-
-def _has_space(text: str) -> bool:
-    return any(c.isspace() for c in text)
+    return " ".join(shlex.quote(w.text) if isinstance(w, QuotedWord) else w.text for w in words)
 
 
 def _wait(statement: Statement, sink: DiagnosticSink) -> dict[str, Any]:

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from corral.lang.resolve import MergePolicy, did_you_mean  # noqa: F401 (re-exported)
+from corral.images.passwords import checked_password
+from corral.lang.resolve import MergePolicy
 from corral.model import values
 from corral.model.project import Virt, WaitKind
 
@@ -81,7 +82,9 @@ HOST_KEYS: Mapping[str, KeySpec] = _table(
     KeySpec("network", Shape.LABELLED_BLOCK, "a NIC: network IF { switch; address }"),
     KeySpec("disk", Shape.LABELLED_BLOCK, "an extra disk: disk NAME { size }"),
     KeySpec("users", Shape.BLOCK, "users { NAME PASSWORD-HASH }"),
-    KeySpec("root_passwd", Shape.VALUE, "root password hash", V.text_value, "root_passwd"),
+    KeySpec(
+        "root_passwd", Shape.VALUE, "root password (plain or hash)", checked_password, "root_passwd"
+    ),
     KeySpec("vncdisplay", Shape.VALUE, "VNC display number", V.non_negative_int, "vncdisplay"),
     KeySpec("vncpasswd", Shape.VALUE, "VNC password", V.text_value, "vncpasswd"),
     KeySpec("hvm", Shape.FLAG, "firmware boot from the disk (full virtualization)", field="hvm"),

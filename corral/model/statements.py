@@ -14,8 +14,9 @@ from functools import lru_cache
 from typing import Any
 
 from corral.errors import DiagnosticSink, Span
+from corral.lang.resolve import did_you_mean
 from corral.lang.tree import Statement, Word
-from corral.model.schema import KeySpec, Shape, did_you_mean
+from corral.model.schema import KeySpec, Shape
 
 Groups = dict[str, list[Statement]]
 
@@ -103,7 +104,9 @@ def _converted(function: Callable[[str], Any], text: str) -> tuple[bool, Any]:
         return False, str(error)
 
 
-def simple_fields(groups: Groups, table: Mapping[str, KeySpec], sink: DiagnosticSink) -> dict:
+def simple_fields(
+    groups: Groups, table: Mapping[str, KeySpec], sink: DiagnosticSink
+) -> dict[str, Any]:
     """Model fields of the flag/value/values keys that name a field in the table."""
     fields: dict[str, Any] = {}
     for key, statements in groups.items():

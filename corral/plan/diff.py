@@ -251,10 +251,10 @@ def _interface_changes(old: tuple[Interface, ...], new: tuple[Interface, ...]) -
     changes = []
     for name in sorted(set(before) | set(after)):
         a, b = before.get(name), after.get(name)
-        if a is None and b is not None:
-            changes.append(Change(f"interface {name}", None, _nic(b), live=True))
-        elif b is None and a is not None:
-            changes.append(Change(f"interface {name}", _nic(a), None, live=True))
+        if a is None or b is None:  # added or removed: the name is in one of them
+            old_nic = None if a is None else _nic(a)
+            new_nic = None if b is None else _nic(b)
+            changes.append(Change(f"interface {name}", old_nic, new_nic, live=True))
         elif (a.switch, a.mac) != (b.switch, b.mac):
             changes.append(Change(f"interface {name}", _nic(a), _nic(b), live=True))
         else:

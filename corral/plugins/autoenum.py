@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import replace
+from typing import Any
 
 from corral.errors import Span
 from corral.lang.resolve import merge_statements
@@ -40,6 +41,7 @@ from corral.model import values
 from corral.model.schema import KeySpec, Shape
 from corral.model.statements import (
     INVALID,
+    Groups,
     convert,
     read_block,
     simple_fields,
@@ -117,7 +119,7 @@ class AutoenumPlugin(Plugin):
         return _with_hosts(document, generated, context)
 
 
-def _begin(groups: dict, context: ExpandContext) -> int:
+def _begin(groups: Groups, context: ExpandContext) -> int:
     statements = groups.get("addresses")
     if not statements:
         return 1
@@ -129,7 +131,9 @@ def _begin(groups: dict, context: ExpandContext) -> int:
     return 1 if value is INVALID else value
 
 
-def _addresses(groups: dict, fields: dict, begin: int, context: ExpandContext) -> list[str] | None:
+def _addresses(
+    groups: Groups, fields: dict[str, Any], begin: int, context: ExpandContext
+) -> list[str] | None:
     """The address of each host, or None (reported) when they do not fit the network."""
     if "net" not in fields:
         word = value_word(groups, "address")
@@ -153,7 +157,7 @@ def _addresses(groups: dict, fields: dict, begin: int, context: ExpandContext) -
 
 
 def _numbered_interfaces(
-    body: tuple[Statement, ...], address: str, fields: dict, groups: dict
+    body: tuple[Statement, ...], address: str, fields: dict[str, Any], groups: Groups
 ) -> list[Statement]:
     """``network IF { address A; netmask M }`` for each superclass NIC without an address."""
     where = value_word(groups, "net") or value_word(groups, "address")

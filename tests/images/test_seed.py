@@ -39,10 +39,13 @@ def sample_host(**changes: object) -> Host:
             Interface(name="eth1", switch="dhcplan", address="dhcp", mac="52:54:00:AB:CD:EF"),
             Interface(name="eth2", switch="spare", mac="52:54:00:ab:cd:e0"),
         ),
-        users={"kyrre": "147/Y.NtB9p7w"},
+        users={"kyrre": "crypt:147/Y.NtB9p7w"},
         root_passwd="$6$corral$Vf5qs9bEtbYJ.F5kq1Ikr5PUr6ET9X0Pj0y5nqPIXDfHyrhhT1iDzOAWmJXlEWB7P5xCuiYbTR4q0sBZmDzc51",
         ssh_keys={"kyrre": ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI kyrre@lab",)},
-        files=(FileSpec(path="/etc/motd", content="LDAP server\nmanaged by corral\n"),),
+        files=(
+            FileSpec(path="/etc/motd", content="LDAP server\nmanaged by corral\n"),
+            FileSpec(path="/home/kyrre/notes", content="ldap\n", owner="kyrre:kyrre"),
+        ),
         packages=("slapd", "ldap-utils"),
         runcmd=("echo configured: $(hostname)", "ip -4 addr show dev eth0"),
     )
@@ -64,16 +67,25 @@ def test_documents_are_valid_yaml_with_cloud_init_keys() -> None:
     assert docs.user_data.startswith("#cloud-config\n")
     user = yaml.safe_load(docs.user_data)
     assert user["final_message"] == "corral-ready ldapserver"
-    assert user["users"][0] == {
+    assert user["users"] == [{
         "name": "kyrre",
         "lock_passwd": False,
-        "passwd": "147/Y.NtB9p7w",
         "ssh_authorized_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI kyrre@lab"],
-    }
+    }]
+    assert user["chpasswd"] == {
+        "expire": False,
+        "users": [
+            {"name": "kyrre", "password": "147/Y.NtB9p7w", "type": "hash"},
+            {"name": "root", "password": sample_host().root_passwd, "type": "hash"},
+        ],
+    }, "passwords go through chpasswd, which also reaches users that already exist"
+    motd, notes = user["write_files"]
+    assert "defer" not in motd and notes["defer"] is True, "kyrre's file waits for kyrre"
     net = yaml.safe_load(docs.network_config)
     assert set(net["ethernets"]) == {"eth0", "eth1"}, "an interface without address is left alone"
     assert net["ethernets"]["eth1"]["match"] == {"macaddress": "52:54:00:ab:cd:ef"}
     assert net["ethernets"]["eth0"]["addresses"] == ["10.0.0.2/24"]
+    assert net["ethernets"]["eth0"]["gateway4"] == "10.0.0.1"
 
 
 def test_instance_id_follows_the_model() -> None:
@@ -88,7 +100,7 @@ def test_static_address_without_netmask_gets_a_prefix() -> None:
     iface = Interface(name="eth0", address="192.168.1.5", mac="52:54:00:00:00:01")
     net = yaml.safe_load(seed_documents(sample_host(interfaces=(iface,)), PROJECT).network_config)
     assert net["ethernets"]["eth0"]["addresses"] == ["192.168.1.5/24"]
-    assert "routes" not in net["ethernets"]["eth0"]
+    assert "gateway4" not in net["ethernets"]["eth0"]
 
 
 def test_minimal_host_has_no_empty_sections() -> None:

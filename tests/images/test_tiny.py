@@ -185,16 +185,20 @@ STATIC = Host(
             mac="52:54:00:12:34:56",
         ),
     ),
-    users={"kyrre": "147/Y.NtB9p7w"},
-    root_passwd=des_crypt.using(salt="co").hash("corral"),
+    users={"kyrre": "crypt:147/Y.NtB9p7w"},
+    root_passwd="crypt:" + des_crypt.using(salt="co").hash("corral"),
     ssh_keys={"kyrre": ("ssh-ed25519 AAAAC3Nza kyrre@lab",)},
-    files=(FileSpec(path="/etc/motd", content="welcome to alpha\n"),),
+    files=(
+        FileSpec(path="/etc/motd", content="welcome to alpha\n"),
+        FileSpec(path="/home/kyrre/notes", content="for kyrre\n", owner="kyrre:kyrre"),
+    ),
     runcmd=(
         "echo runcmd-ran-on $(hostname)",
         "ip -4 addr show dev eth0",
         "ip -4 route",
         "cat /etc/resolv.conf /etc/motd /home/kyrre/.ssh/authorized_keys",
         "grep kyrre /etc/shadow",
+        "echo notes-owner $(stat -c %U:%G /home/kyrre/notes) $(cat /home/kyrre/notes)",
     ),
 )
 
@@ -213,6 +217,7 @@ def test_static_guest_is_individualised(tiny_image: TinyImage, tmp_path: Path) -
         assert "welcome to alpha" in boot
         assert "ssh-ed25519 AAAAC3Nza kyrre@lab" in boot
         assert "kyrre:147/Y.NtB9p7w:" in boot
+        assert "notes-owner kyrre:kyrre for kyrre" in boot, "a deferred file, after its owner"
         # root has a password from the seed: the console asks for a login, and it works
         vm.wait_for(r"alpha login: ", after=ready.end())
         vm.type("root\n")

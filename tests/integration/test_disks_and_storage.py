@@ -101,7 +101,8 @@ def test_extra_disks_in_a_filepath_directory(site: Site, tiny, tmp_path: Path) -
         assert sorted(p.name for p in here.iterdir()) == [
             "store-seed.iso", "store.data.qcow2", "store.logs.qcow2", "store.qcow2"
         ]
-        assert not libvirt_objects(name).volumes  # nothing in the runs directory's pool
+        # the runs directory's pool holds only the project's kernel and initrd copies
+        assert {v.split("-")[0] for v in libvirt_objects(name).volumes} == {"boot"}
         assert _autostart(domain)
         assert _live_disks(domain) == {"data": "vdc", "logs": "vdd"}
         with GuestConsole(domain) as console:

@@ -8,6 +8,7 @@ import pytest
 
 from corral.errors import SourceErrors, Span
 from corral.lang.load import load_document
+from corral.lang.parser import QuotedWord
 from corral.lang.tree import Word
 
 from .treeshape import s, shape
@@ -254,11 +255,14 @@ def test_quoted_include_path_with_a_space(tmp_path: Path) -> None:
     assert shape(load_document(main)) == (s("host", "a", block=(s("xen"),)),)
 
 
-def test_expanded_tree_holds_only_plain_words(fixtures: Path, tmp_path: Path) -> None:
+def test_expanded_tree_keeps_which_words_were_quoted(fixtures: Path, tmp_path: Path) -> None:
     quoted = write(tmp_path, "q.mln", "host 'a' { motd \"$x\" 'lit'\n  plain word }\n$x = 1\n")
     with pytest.raises(SourceErrors):
         load_document(quoted)  # $x is used before its definition
-    quoted.write_text("$x = 1\nhost 'a' { motd \"hi $[x]\" 'lit'\n  plain word }\n")
+    quoted.write_text(
+        "$x = 1\n$cmd = 'apt-get update'\n"
+        "host 'a' { motd \"hi $[x]\" 'lit $x'\n  plain word $x $cmd }\n"
+    )
     documents = [load_document(quoted), load_document(fixtures / "group03.mln")]
 
     def words(statements: tuple) -> list:
@@ -268,11 +272,20 @@ def test_expanded_tree_holds_only_plain_words(fixtures: Path, tmp_path: Path) ->
             found += words(statement.block or ())
         return found
 
-    for document in documents:
-        assert {type(word) for word in words(document.statements)} == {Word}
-    assert shape(documents[0]) == (
-        s("host", "a", block=(s("motd", "hi 1", "lit"), s("plain", "word"))),
-    )
+    assert {type(word) for word in words(documents[1].statements)} == {Word}
+    host = documents[0].statements[0]
+    motd, plain = host.block
+    assert host.values == (QuotedWord("a", host.values[0].span, literal=True),)
+    assert [(type(w), w.text) for w in motd.values] == [
+        (QuotedWord, "hi 1"),
+        (QuotedWord, "lit $x"),
+    ]
+    assert [(type(w), w.text) for w in plain.values] == [
+        (Word, "word"),
+        (Word, "1"),
+        (QuotedWord, "apt-get update"),
+    ]
+    assert (plain.values[2].span.line, plain.values[2].span.column) == (4, 17)  # the use
 
 
 def test_package_exports_resolve() -> None:

@@ -150,11 +150,17 @@ def _child(parent: etree._Element, tag: str, *, first: bool = False) -> etree._E
     return found
 
 
+def _drop_attribute(element: etree._Element, key: str) -> None:
+    """Remove attribute ``key`` of ``element`` when it has one."""
+    if key in element.attrib:
+        del element.attrib[key]
+
+
 def _set_metadata(root: etree._Element, spec: DomainSpec) -> None:
     metadata = root.find("metadata")
     if metadata is None:
         metadata = etree.Element("metadata")
-        root.find("name").addnext(metadata)
+        _child(root, "name", first=True).addnext(metadata)
     for old in metadata.findall(q("corral")):
         metadata.remove(old)
     metadata.append(domain_mark_element(mark_for(spec)))
@@ -180,11 +186,11 @@ def _set_vcpu(root: etree._Element, spec: DomainSpec) -> None:
     if maximum > host.vcpus:
         vcpu.set("current", str(host.vcpus))
     else:
-        vcpu.attrib.pop("current", None)
+        _drop_attribute(vcpu, "current")
     if host.cpus:
         vcpu.set("cpuset", host.cpus)
     else:
-        vcpu.attrib.pop("cpuset", None)
+        _drop_attribute(vcpu, "cpuset")
 
 
 def _set_os(root: etree._Element, spec: DomainSpec) -> None:
@@ -305,10 +311,10 @@ def _set_data_disks(
                 released.add(target.get("dev", ""))
             devices.remove(element)
     for disk in disks:
-        element = existing.get(disk.serial)
-        target = element.find("target") if element is not None else None
+        current = existing.get(disk.serial)
+        target = current.find("target") if current is not None else None
         dev = target.get("dev") if target is not None else None
-        if element is not None and dev:
+        if current is not None and dev:
             _set_disk(
                 devices, dev, disk.path, disk.format, readonly=False, block=disk.block,
                 serial=disk.serial,
@@ -347,12 +353,14 @@ def _set_backing_chain(
         etree.SubElement(source, "seclabel", model="dac", relabel="no")
     if chain:
         etree.SubElement(store, "backingStore")
-    disk.find("source").addnext(outer)
+    _child(disk, "source").addnext(outer)
 
 
 def _remove_seed(devices: etree._Element) -> None:
     disk = _disk_with_target(devices, SEED_DEV)
-    source = disk.find("source") if disk is not None else None
+    if disk is None:
+        return
+    source = disk.find("source")
     if source is not None and source.get("file", "").endswith(names.SEED_SUFFIX):
         devices.remove(disk)
 
@@ -459,9 +467,9 @@ def _set_vnc(devices: etree._Element, spec: DomainSpec, corral_added: bool) -> N
         vnc.set("port", str(VNC_BASE_PORT + display))
         vnc.set("autoport", "no")
     else:
-        vnc.attrib.pop("port", None)
+        _drop_attribute(vnc, "port")
         vnc.set("autoport", "yes")
     if spec.host.vncpasswd:
         vnc.set("passwd", spec.host.vncpasswd)
     else:
-        vnc.attrib.pop("passwd", None)
+        _drop_attribute(vnc, "passwd")

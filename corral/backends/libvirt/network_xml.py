@@ -178,7 +178,8 @@ def _set_bridge(root: etree._Element, attributes: dict[str, str]) -> None:
         _insert_after(root, bridge, ("forward", "uuid", "name"))
     if "stp" not in attributes:  # onto a host bridge: libvirt refuses these
         for key in ("stp", "delay", "zone"):
-            bridge.attrib.pop(key, None)
+            if key in bridge.attrib:
+                del bridge.attrib[key]
     for key, value in attributes.items():
         bridge.set(key, value)
 

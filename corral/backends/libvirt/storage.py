@@ -443,8 +443,8 @@ def delete_volumes(conn: libvirt.virConnect, project: str, host_name: str) -> No
             if not pool.isActive():
                 continue
             for volume in pool.listAllVolumes(0):
-                parsed = names.parse_logical_volume(volume.name())
-                if parsed is not None and parsed[:2] == (project, host_name):
+                logical = names.parse_logical_volume(volume.name())
+                if logical is not None and logical[:2] == (project, host_name):
                     volume.delete(0)
 
 

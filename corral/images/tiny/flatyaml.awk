@@ -3,10 +3,11 @@
 # Contract with corral/images/seed.py: the documents are PyYAML block style
 # with two-space indentation; a sequence is written as "- item" lines at the
 # indentation of its key (or deeper); every scalar sits on one line, plain,
-# 'single-quoted' (inner quote doubled) or "double-quoted" (backslash
-# escapes); empty collections appear as {} or []. Anchors, tags, block
-# literals and folded lines never occur. This is not a YAML parser: it is the
-# inverse of that one writer, small enough for busybox awk.
+# 'single-quoted' (inner quote doubled) or "double-quoted" (YAML's backslash
+# escapes, \xXX \uXXXX \UXXXXXXXX included); empty collections appear as
+# {} or []. Anchors, tags, block literals and folded lines never occur. This
+# is not a YAML parser: it is the inverse of that one writer, small enough for
+# busybox awk.
 #
 # Every scalar gets a PATH: its keys and 0-based sequence indexes joined by
 # dots, e.g. users.0.name, ethernets.eth0.addresses.0.
@@ -17,7 +18,42 @@
 #   keys=PATH     print the keys or indexes directly under PATH, once each
 #   each=REGEX    print the value of every PATH matching ^REGEX$, in order
 
-function unquote(v,    out, i, n, c) {
+# The escapes PyYAML's double-quoted style writes (YAML 1.1, section 5.7).
+# Code points become UTF-8 bytes; busybox awk strings are bytes.
+function unescape(c, v, i,    hex) {
+    if (c == "n") return "\n"
+    if (c == "t" || c == "\t") return "\t"
+    if (c == "r") return "\r"
+    if (c == "e") return "\033"
+    if (c == "a") return "\007"
+    if (c == "b") return "\010"
+    if (c == "v") return "\013"
+    if (c == "f") return "\014"
+    if (c == "0") return ""
+    if (c == "N") return utf8(133)
+    if (c == "_") return utf8(160)
+    if (c == "L") return utf8(8232)
+    if (c == "P") return utf8(8233)
+    return c
+}
+
+function hexvalue(h,    i, n) {
+    n = 0
+    for (i = 1; i <= length(h); i++) n = n * 16 + index("0123456789abcdef", tolower(substr(h, i, 1))) - 1
+    return n
+}
+
+function utf8(cp) {
+    if (cp < 128) return sprintf("%c", cp)
+    if (cp < 2048) return sprintf("%c%c", 192 + int(cp / 64), 128 + cp % 64)
+    if (cp < 65536) {
+        return sprintf("%c%c%c", 224 + int(cp / 4096), 128 + int(cp / 64) % 64, 128 + cp % 64)
+    }
+    return sprintf("%c%c%c%c", 240 + int(cp / 262144), 128 + int(cp / 4096) % 64,
+                   128 + int(cp / 64) % 64, 128 + cp % 64)
+}
+
+function unquote(v,    out, i, n, c, width) {
     if (v ~ /^'.*'$/) {
         v = substr(v, 2, length(v) - 2)
         gsub(/''/, "'", v)
@@ -32,10 +68,13 @@ function unquote(v,    out, i, n, c) {
             if (c == "\\" && i < n) {
                 i++
                 c = substr(v, i, 1)
-                if (c == "n") c = "\n"
-                else if (c == "t") c = "\t"
-                else if (c == "r") c = "\r"
-                else if (c == "e") c = "\033"
+                width = c == "x" ? 2 : c == "u" ? 4 : c == "U" ? 8 : 0
+                if (width > 0) {
+                    c = utf8(hexvalue(substr(v, i + 1, width)))
+                    i += width
+                } else {
+                    c = unescape(c)
+                }
             }
             out = out c
         }
