@@ -41,7 +41,7 @@ global {{
 }}
 #include classes.mln
 switch lan {{ address 10.0.0.1/16 }}
-switch backend {{ nat }}
+switch backend {{ address 10.254.0.1/24; nat }}
 {includes}
 """
 
