@@ -30,14 +30,17 @@ def _out() -> Console:
 def project(model) -> None:
     console = _out()
     console.print(f"project {model.name}", markup=False)
-    table = Table("host", "virt", "template", "memory", "vcpus", "service host", "interfaces")
+    table = Table(
+        "host", "virt", "template", "memory", "vcpus", "service host", "interfaces", "disks"
+    )
     for name, host in model.hosts.items():
         nics = "; ".join(
             f"{i.name} {i.switch or '-'} {i.address or '-'} {i.mac}" for i in host.interfaces
         )
+        disks = ", ".join(f"{d.name} {_size(d.size_mib)}" for d in host.disks) or "-"
         table.add_row(
             name, str(host.virt), host.template or "-", f"{host.memory_mib} MiB",
-            str(host.vcpus), host.service_host, nics,
+            str(host.vcpus), host.service_host, nics, disks,
         )
     console.print(table)
     if model.switches:
@@ -64,22 +67,27 @@ def _uptime(seconds: float | None) -> str:
 def status(rows: Iterable) -> None:
     table = Table(
         "project", "host", "state", "addresses", "service host", "memory", "vcpus", "uptime",
-        "cpu%",
+        "cpu%", "disks",
     )
     count = 0
     for row in rows:
         count += 1
         cpu = "-" if row.cpu_percent is None else f"{row.cpu_percent:.1f}"
+        disks = ", ".join(f"{d.name} {_size(d.size_mib)}" for d in row.disks) or "-"
         table.add_row(
             row.project, row.host, row.state, ", ".join(row.addresses) or "-", row.service_host,
             "-" if row.memory_mib is None else f"{row.memory_mib} MiB",
-            "-" if row.vcpus is None else str(row.vcpus), _uptime(row.uptime_s), cpu,
+            "-" if row.vcpus is None else str(row.vcpus), _uptime(row.uptime_s), cpu, disks,
         )
     console = _out()
     if count:
         console.print(table)
     else:
         console.print("no hosts")
+
+
+def _size(mib: int) -> str:
+    return f"{mib // 1024}G" if mib % 1024 == 0 else f"{mib}M"
 
 
 def projects(rows: Iterable) -> None:

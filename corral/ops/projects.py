@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from corral.backends.base import Backend, Capabilities, DomainState, ObservedDomain
 from corral.config import SiteConfig
@@ -395,6 +395,14 @@ def _forget(session: Session, project: str) -> None:
 
 # ---------------------------------------------------------------- status / list / info
 @dataclass(frozen=True)
+class DiskRow:
+    """An extra disk of a host as ``status`` shows it."""
+
+    name: str
+    size_mib: int
+
+
+@dataclass(frozen=True)
 class StatusRow:
     project: str
     host: str
@@ -405,6 +413,7 @@ class StatusRow:
     vcpus: int | None
     uptime_s: float | None
     cpu_percent: float | None
+    disks: list[DiskRow] = field(default_factory=list)  # extra disks, in the file's order
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)
@@ -432,10 +441,15 @@ def status(session: Session, project: str | None = None) -> list[StatusRow]:
                 vcpus=stat.vcpus,
                 uptime_s=stat.uptime_s,
                 cpu_percent=stat.cpu_percent,
+                disks=_disks(survey.models.get(stat.domain)),
             ))
             seen_hosts.add((stat.project, stat.host))
     rows += _absent_rows(session, project, seen_hosts)
     return sorted(rows, key=lambda r: (r.project, r.host))
+
+
+def _disks(model: Host | None) -> list[DiskRow]:
+    return [DiskRow(d.name, d.size_mib) for d in model.disks] if model is not None else []
 
 
 def _addresses(model: Host | None, leases: dict[str, list[str]]) -> list[str]:
@@ -470,7 +484,7 @@ def _absent_rows(
             if (model.name, host.name) not in seen:
                 rows.append(StatusRow(
                     model.name, host.name, "absent", [], host.service_host, host.memory_mib,
-                    host.vcpus, None, None,
+                    host.vcpus, None, None, _disks(host),
                 ))
     return rows
 

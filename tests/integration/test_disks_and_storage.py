@@ -9,6 +9,7 @@ service host lacks is refused before anything is built, naming the host.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -104,6 +105,11 @@ def test_extra_disks_in_a_filepath_directory(site: Site, tiny, tmp_path: Path) -
         # the runs directory's pool holds only the project's kernel and initrd copies
         assert {v.split("-")[0] for v in libvirt_objects(name).volumes} == {"boot"}
         assert _autostart(domain)
+        shown = run_corral(site, "status", "-p", name, "--json")
+        assert shown.returncode == 0, shown.stderr
+        assert json.loads(shown.stdout)[0]["disks"] == [
+            {"name": "data", "size_mib": 64}, {"name": "logs", "size_mib": 32}
+        ]
         assert _live_disks(domain) == {"data": "vdc", "logs": "vdd"}
         with GuestConsole(domain) as console:
             assert _serials(console) == {"vda": "", "vdb": "", "vdc": "data", "vdd": "logs"}
