@@ -14,8 +14,10 @@ Order of work, all problems collected into one :class:`~corral.errors.SourceErro
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -184,7 +186,7 @@ def _check_switch_use(
     """Interfaces name declared switches; static addresses fit the switch and are unique."""
     used: dict[tuple[str, str], Span] = {}
     host_sides = {
-        name: ipaddress.IPv4Interface(switch.address)
+        name: _Subnet.of(switch.address)
         for name, switch in switches.items()
         if switch is not None and switch.address is not None
     }
@@ -223,9 +225,35 @@ def _check_virt(
         )
 
 
-def _check_gateway(
-    interface: InterfaceDraft, host_side: ipaddress.IPv4Interface | None, sink: DiagnosticSink
-) -> None:
+@dataclass(frozen=True, slots=True)
+class _Subnet:
+    """A switch's host side as integers: 10,000 hosts are checked against a few of these."""
+
+    ip: int
+    mask: int
+    network: str  # 10.0.0.0/24 (worked out when needed, for an interface's own netmask)
+    netmask: str  # 255.255.255.0
+
+    @classmethod
+    def of(cls, cidr: str) -> _Subnet:
+        iface = ipaddress.IPv4Interface(cidr)
+        return cls(int(iface.ip), int(iface.netmask), str(iface.network), str(iface.netmask))
+
+    def holds(self, address: int) -> bool:
+        return (address ^ self.ip) & self.mask == 0
+
+
+@lru_cache(maxsize=64)
+def _mask_bits(netmask: str) -> int:
+    return int(ipaddress.IPv4Address(netmask))
+
+
+def _bits(ip: str) -> int:
+    """A dotted IPv4 address (already validated) as an integer, cheaply."""
+    return int.from_bytes(socket.inet_aton(ip), "big")
+
+
+def _check_gateway(interface: InterfaceDraft, subnet: _Subnet | None, sink: DiagnosticSink) -> None:
     """The gateway must be on the interface's subnet (its netmask, else its switch's)."""
     gateway, word = interface.fields.get("gateway"), interface.word("gateway")
     address = interface.fields.get("address")
@@ -233,15 +261,16 @@ def _check_gateway(
         return
     netmask = interface.fields.get("netmask")
     if netmask is not None:
-        subnet = ipaddress.IPv4Network(f"{address}/{netmask}", strict=False)
-    elif host_side is not None:
-        subnet = host_side.network
+        own = _Subnet(_bits(address), _mask_bits(netmask), "", netmask)
+    elif subnet is not None:
+        own = subnet
     else:
         return  # no netmask and no switch subnet: the guest's own default decides
-    if ipaddress.IPv4Address(gateway) not in subnet:
+    if not own.holds(_bits(gateway)):
+        network = own.network or str(ipaddress.IPv4Network(f"{address}/{netmask}", strict=False))
         sink.error(
             word.span,
-            f"gateway {gateway} is outside interface '{interface.name}''s subnet {subnet}",
+            f"gateway {gateway} is outside interface '{interface.name}''s subnet {network}",
         )
     elif gateway == address:
         sink.error(word.span, f"gateway {gateway} is the interface's own address")
@@ -250,7 +279,7 @@ def _check_gateway(
 def _check_address(
     interface: InterfaceDraft,
     switch: str,
-    host_side: ipaddress.IPv4Interface | None,
+    host_side: _Subnet | None,
     used: dict[tuple[str, str], Span],
     sink: DiagnosticSink,
 ) -> None:
@@ -266,15 +295,15 @@ def _check_address(
         return
     netmask, mask_word = interface.fields.get("netmask"), interface.word("netmask")
     if netmask is None:
-        interface.fields["netmask"] = str(host_side.netmask)
-    elif netmask != str(host_side.netmask) and mask_word is not None:
+        interface.fields["netmask"] = host_side.netmask
+    elif netmask != host_side.netmask and mask_word is not None:
         sink.error(
             mask_word.span,
             f"netmask {netmask} disagrees with switch '{switch}' ({host_side.network}, "
             f"netmask {host_side.netmask}): drop it or make them agree",
         )
-    ip = ipaddress.IPv4Address(address)
-    if ip not in host_side.network:
+    ip = _bits(address)
+    if not host_side.holds(ip):
         sink.error(
             word.span, f"address {address} is outside switch '{switch}' network {host_side.network}"
         )
