@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
-import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,46 +16,16 @@ from pathlib import Path
 import pytest
 
 from corral.backends import BootSpec, DomainSpec, DomainState, NicSpec, ShutdownOutcome
-from corral.backends.libvirt.backend import LibvirtBackend
 from corral.images.registry import Template
 from corral.model import Host, Interface, Switch
 
 pytestmark = pytest.mark.libvirt
 
 URI = "qemu:///system"
-SCRATCH = Path("/var/tmp/corral-backend-tests")
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-@pytest.fixture
-def project() -> str:
-    return f"t{secrets.token_hex(4)}"
-
-
-@pytest.fixture
-def scratch(project: str) -> Path:
-    """A directory QEMU's user can traverse (pytest's tmp_path is 0700)."""
-    path = SCRATCH / project
-    path.mkdir(parents=True, mode=0o755)
-    SCRATCH.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def real(project: str, scratch: Path) -> LibvirtBackend:
-    backend = LibvirtBackend("local", URI, runs_dir=str(scratch / "runs"))
-    yield backend
-    observed = backend.observe(project)
-    for domain in observed.domains:
-        backend.undefine(domain.name)
-    for network in observed.networks:
-        backend.remove_network(network.name)
-    backend.remove_pool(project)
-    backend.close()
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ guest boots here.
 from __future__ import annotations
 
 import random
-import secrets
-import shutil
 import subprocess
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -23,7 +21,6 @@ from scenarios import DOMAINS, NETWORKS, legacy_network_mark
 from xmlvalid import validate
 
 from corral.backends.libvirt import network_xml, networks
-from corral.backends.libvirt.backend import LibvirtBackend
 from corral.backends.libvirt.networks import Tap, inactive_root
 from corral.errors import BackendError
 from corral.images.registry import Template
@@ -32,34 +29,6 @@ from corral.model import Switch
 pytestmark = pytest.mark.libvirt
 
 URI = "qemu:///system"
-SCRATCH = Path("/var/tmp/corral-backend-tests")
-
-
-@pytest.fixture
-def project() -> str:
-    return f"xv{secrets.token_hex(3)}"
-
-
-@pytest.fixture
-def scratch(project: str) -> Path:
-    path = SCRATCH / project
-    path.mkdir(parents=True, mode=0o755)
-    SCRATCH.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def real(project: str, scratch: Path) -> LibvirtBackend:
-    backend = LibvirtBackend("local", URI, runs_dir=str(scratch / "runs"))
-    yield backend
-    observed = backend.observe(project)
-    for domain in observed.domains:
-        backend.undefine(domain.name)
-    for network in observed.networks:
-        backend.remove_network(network.name)
-    backend.remove_pool(project)
-    backend.close()
 
 
 def _templates(scratch: Path) -> dict[str, Template]:

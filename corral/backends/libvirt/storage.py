@@ -25,6 +25,7 @@ import hashlib
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -378,33 +379,29 @@ def _write_local(path: Path, data: bytes) -> None:
 
 
 def _upload(conn: libvirt.virConnect, volume: libvirt.virStorageVol, data: bytes) -> None:
-    stream = conn.newStream(0)
-    try:
-        volume.upload(stream, 0, len(data), 0)
-        view = memoryview(data)
-        for offset in range(0, len(data), _CHUNK):
-            chunk = view[offset : offset + _CHUNK].tobytes()
-            sent = 0
-            while sent < len(chunk):
-                sent += stream.send(chunk[sent:])
-        stream.finish()
-    except BaseException:
-        with contextlib.suppress(libvirt.libvirtError):
-            stream.abort()
-        raise
+    view = memoryview(data)
+    chunks = (view[o : o + _CHUNK].tobytes() for o in range(0, len(data), _CHUNK))
+    _stream_into(conn, volume, len(data), chunks)
 
 
 def _upload_file(conn: libvirt.virConnect, volume: libvirt.virStorageVol, path: Path) -> None:
     """Stream a (large) file into a volume in chunks, never holding it in memory."""
-    size = path.stat().st_size
+    with path.open("rb") as source:
+        chunks = iter(lambda: source.read(4 * MIB), b"")
+        _stream_into(conn, volume, path.stat().st_size, chunks)
+
+
+def _stream_into(
+    conn: libvirt.virConnect, volume: libvirt.virStorageVol, size: int, chunks: Iterator[bytes]
+) -> None:
+    """Write ``size`` bytes into ``volume`` through a libvirt stream (works remotely)."""
     stream = conn.newStream(0)
     try:
         volume.upload(stream, 0, size, 0)
-        with path.open("rb") as source:
-            while chunk := source.read(4 * MIB):
-                sent = 0
-                while sent < len(chunk):
-                    sent += stream.send(chunk[sent:])
+        for chunk in chunks:
+            sent = 0
+            while sent < len(chunk):
+                sent += stream.send(chunk[sent:])
         stream.finish()
     except BaseException:
         with contextlib.suppress(libvirt.libvirtError):
