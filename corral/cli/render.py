@@ -9,6 +9,9 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from corral.images.registry import Template
+    from corral.model import Project
+    from corral.ops.projects import ProjectSummary, StatusRow
     from corral.ops.results import (
         ApplyResult,
         ChangeResult,
@@ -27,7 +30,7 @@ def _out() -> Console:
     return console
 
 
-def project(model) -> None:
+def project(model: Project) -> None:
     console = _out()
     console.print(f"project {model.name}", markup=False)
     table = Table(
@@ -64,7 +67,7 @@ def _uptime(seconds: float | None) -> str:
     return f"{minutes}m{secs:02d}s"
 
 
-def status(rows: Iterable) -> None:
+def status(rows: Iterable[StatusRow]) -> None:
     table = Table(
         "project", "host", "state", "addresses", "service host", "memory", "vcpus", "uptime",
         "cpu%", "disks",
@@ -90,7 +93,7 @@ def _size(mib: int) -> str:
     return f"{mib // 1024}G" if mib % 1024 == 0 else f"{mib}M"
 
 
-def projects(rows: Iterable) -> None:
+def projects(rows: Iterable[ProjectSummary]) -> None:
     table = Table("project", "hosts", "running", "switches", "service hosts", "source")
     for row in rows:
         table.add_row(
@@ -100,7 +103,7 @@ def projects(rows: Iterable) -> None:
     _out().print(table)
 
 
-def templates(rows: Iterable) -> None:
+def templates(rows: Iterable[Template]) -> None:
     table = Table("name", "kind", "format", "virtual size", "added")
     for tpl in rows:
         size = "-" if tpl.virtual_size is None else f"{tpl.virtual_size // (1 << 20)} MiB"

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from corral.cli.console import RichReporter
 
+if TYPE_CHECKING:
+    from corral.config import SiteConfig
+    from corral.ops.session import Session
+
 
 @dataclass
 class CliState:
     config_path: Path | None = None
-    _session: object | None = field(default=None, repr=False)
+    _session: Session | None = field(default=None, repr=False)
 
-    def session(self, quiet: bool = False):
+    def session(self, quiet: bool = False) -> Session:
         """Open the operations session on first use (site config, store, backends)."""
         from corral.ops.session import Session
 
@@ -23,7 +28,7 @@ class CliState:
             self._session = Session.open(self.config_path, RichReporter(quiet=quiet))
         return self._session
 
-    def site(self):
+    def site(self) -> SiteConfig:
         from corral.config import load_site_config
 
         return load_site_config(self.config_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -22,7 +23,7 @@ app.add_typer(vm, name="vm")
 Target = Annotated[str, typer.Argument(help="PROJECT.HOST, e.g. lab.web1")]
 
 
-def _simple(action: str, summary: str):
+def _simple(action: str, summary: str) -> Callable[[typer.Context, str], None]:
     def command(ctx: typer.Context, target: Target) -> None:
         from corral.ops.vms import vm_action
 

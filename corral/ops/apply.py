@@ -217,7 +217,9 @@ def ensure_switches(session: Session, project: Project) -> dict[tuple[str, str],
     return dict(zip(jobs, session.parallel(ensure, jobs), strict=True))
 
 
-def nics_for(host: Host, project: Project, networks: dict[tuple[str, str], str]) -> tuple:
+def nics_for(
+    host: Host, project: Project, networks: dict[tuple[str, str], str]
+) -> tuple[NicSpec, ...]:
     nics = []
     for nic in host.interfaces:
         if not nic.switch:
