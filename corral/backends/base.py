@@ -303,6 +303,7 @@ class HostInfo:
     hypervisor_version: str
     virt_types: tuple[str, ...]
     virt_type: str
+    memory_free_mib: int | None = None  # what the host's kernel reports free now
 
 
 @dataclass(frozen=True, slots=True)

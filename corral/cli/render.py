@@ -11,6 +11,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from corral.images.registry import Template
     from corral.model import Project
+    from corral.ops.hosts import HostReport
     from corral.ops.projects import ProjectSummary, StatusRow
     from corral.ops.results import (
         ApplyResult,
@@ -87,6 +88,29 @@ def status(rows: Iterable[StatusRow]) -> None:
         console.print(table)
     else:
         console.print("no hosts")
+
+
+def hosts(reports: Iterable[HostReport]) -> None:
+    table = Table(
+        "service host", "state", "libvirt", "hypervisor", "virt", "cpus", "memory used/total",
+        "corral vms", "last contact", "error",
+    )
+    for r in reports:
+        f = r.facts
+        memory = "-"
+        if f.memory_mib is not None:
+            used = f.memory_used_mib
+            memory = f"{used if used is not None else '?'}/{f.memory_mib} MiB"
+        seen = "never"
+        if r.last_contact is not None:
+            seen = r.last_contact.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(
+            r.name, "up" if r.reachable else "UNREACHABLE", f.libvirt_version or "-",
+            f"{f.hypervisor} {f.hypervisor_version}" if f.hypervisor else "-",
+            f.virt_type or "-", "-" if f.cpus is None else str(f.cpus), memory,
+            "-" if f.corral_vms is None else str(f.corral_vms), seen, r.error or "",
+        )
+    _out().print(table)
 
 
 def _size(mib: int) -> str:

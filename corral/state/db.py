@@ -1,8 +1,9 @@
 """SQLite schema and engine setup for the state database.
 
-Three tables: ``projects`` (the last applied version of each project file),
-``operations`` (who did what to which project, when, and how it ended) and
-``locks`` (which process is changing which project right now).
+Four tables: ``projects`` (the last applied version of each project file),
+``operations`` (who did what to which project, when, and how it ended),
+``locks`` (which process is changing which project right now) and
+``host_contacts`` (when each service host last answered, and what it said).
 The engine is set up for several processes at once — a CLI run beside the
 server, two administrators — with WAL journaling (readers never block the
 writer) and a busy timeout (a writer waits for another instead of failing).
@@ -83,6 +84,16 @@ def create_schema(engine: Engine) -> None:
             connection.execute(CreateTable(table, if_not_exists=True))
             for index in table.indexes:
                 connection.execute(CreateIndex(index, if_not_exists=True))
+
+
+class ContactRow(Base):
+    """The last time a service host answered, and what it said then (``corral hosts``)."""
+
+    __tablename__ = "host_contacts"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    facts_json: Mapped[str] = mapped_column(Text)
 
 
 class LockRow(Base):

@@ -27,7 +27,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from corral.errors import BackendError, ConfigError
-from corral.state.db import LockRow, OperationRow, ProjectRow, create_schema, open_engine
+from corral.state.db import (
+    ContactRow,
+    LockRow,
+    OperationRow,
+    ProjectRow,
+    create_schema,
+    open_engine,
+)
 
 if TYPE_CHECKING:
     from corral.state.lock import Claimant, LockHolder
@@ -258,6 +265,23 @@ class StateStore:
         statement = delete(LockRow).where(LockRow.project == project, LockRow.token == token)
         with self._guard(), Session(self._engine) as session, session.begin():
             return bool(cast(CursorResult[Any], session.execute(statement)).rowcount)
+
+    # -- service hosts ----------------------------------------------------------
+
+    def record_contact(self, name: str, facts_json: str) -> None:
+        """Service host ``name`` answered now, with these facts."""
+        values = {"name": name, "at": _now(), "facts_json": facts_json}
+        statement = insert(ContactRow).values(**values).on_conflict_do_update(
+            index_elements=[ContactRow.name], set_={"at": values["at"], "facts_json": facts_json}
+        )
+        with self._guard(), Session(self._engine) as session, session.begin():
+            session.execute(statement)
+
+    def last_contact(self, name: str) -> tuple[datetime, str] | None:
+        """When service host ``name`` last answered (UTC) and the facts it gave, if ever."""
+        with self._guard(), Session(self._engine) as session:
+            row = session.get(ContactRow, name)
+            return (_aware(row.at), row.facts_json) if row is not None else None
 
     def _finish(self, entry: int, outcome: str, detail: str, duration_s: float) -> None:
         statement = (

@@ -54,6 +54,9 @@ def error_code(exc: libvirt.libvirtError) -> int:
     return int(code) if code is not None else -1
 
 
+CLOSE_WAIT_S = 1.0
+
+
 class Connection:
     """A lazily opened, shared connection to one libvirt URI."""
 
@@ -78,13 +81,22 @@ class Connection:
             return self._conn
 
     def close(self) -> None:
-        """Close the connection; a later get() opens a new one."""
-        with self._lock:
+        """Close the connection; a later get() opens a new one.
+
+        A thread still stuck opening it (a host that does not answer, given up
+        on after a deadline) holds the lock: then there is nothing to close,
+        and waiting for that thread would hang the caller.
+        """
+        if not self._lock.acquire(timeout=CLOSE_WAIT_S):
+            return
+        try:
             if self._conn is not None:
                 try:
                     self._conn.close()
                 finally:
                     self._conn = None
+        finally:
+            self._lock.release()
 
     @property
     def is_local(self) -> bool:

@@ -94,6 +94,7 @@ def host_info(conn: libvirt.virConnect, service_host: str, uri: str) -> HostInfo
             hypervisor=conn.getType(),
             hypervisor_version=version_text(conn.getVersion()),
             virt_types=offered,
+            memory_free_mib=int(conn.getFreeMemory()) // (1024 * 1024),
             virt_type=resolve_virt_type("auto", offered, service_host)
             if any(k in RUNNABLE for k in offered)
             else "none",
