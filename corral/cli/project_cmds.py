@@ -268,18 +268,26 @@ def status(
     ctx: typer.Context,
     project: Annotated[str | None, typer.Option("--project", "-p", help="Project name.")] = None,
     as_json: JsonOpt = False,
-) -> None:
-    """One row per host: state, addresses, uptime, CPU%, memory.
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for each service host's answer.")
+    ] = 10.0,
+) -> Outcome:
+    """One row per host: state, addresses, uptime, CPU%, memory, disks.
 
+    Hosts on a service host that does not answer within --timeout show as
+    unknown, with the time that host last answered, and the exit code is that
+    of a libvirt failure.
     Example: corral status -p lab --json
     """
-    from corral.ops.projects import status as do_status
+    from corral.ops.status import status_report
 
-    rows = do_status(state_of(ctx).session(quiet=as_json), project)
+    report = status_report(state_of(ctx).session(quiet=as_json), project, timeout_s=timeout)
+    rows = report.rows
     if as_json:
         _emit_json([r.as_json() for r in rows])
     else:
         render.status(rows)
+    return Outcome.BACKEND if report.silent else Outcome.OK
 
 
 @app.command()

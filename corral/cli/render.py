@@ -77,9 +77,12 @@ def status(rows: Iterable[StatusRow]) -> None:
     for row in rows:
         count += 1
         cpu = "-" if row.cpu_percent is None else f"{row.cpu_percent:.1f}"
+        state = row.state
+        if row.state == "unknown":
+            state += f" (last seen {row.last_seen[:19]})" if row.last_seen else " (never seen)"
         disks = ", ".join(f"{d.name} {_size(d.size_mib)}" for d in row.disks) or "-"
         table.add_row(
-            row.project, row.host, row.state, ", ".join(row.addresses) or "-", row.service_host,
+            row.project, row.host, state, ", ".join(row.addresses) or "-", row.service_host,
             "-" if row.memory_mib is None else f"{row.memory_mib} MiB",
             "-" if row.vcpus is None else str(row.vcpus), _uptime(row.uptime_s), cpu, disks,
         )

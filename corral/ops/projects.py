@@ -13,16 +13,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from corral.backends.base import Backend, Capabilities, DomainState, ObservedDomain
 from corral.config import SiteConfig
 from corral.errors import CorralError, InvalidRequest, NotFoundError, SourceErrors
-from corral.model import Host, Project, values
+from corral.model import Host, Project
 from corral.ops import apply as applying
 from corral.ops.journal import project_lock, record_failure, recorded
 from corral.ops.observe import Sighting, observe_everywhere, sight
 from corral.ops.readiness import Observation, Outcome, Target, reachable, wait_until_ready
+from corral.ops.requests import check_name
 from corral.ops.results import (
     ApplyResult,
     HostReadiness,
@@ -34,16 +35,10 @@ from corral.ops.results import (
 )
 from corral.ops.session import Session
 from corral.ops.source import ProjectSource, SourceLike, as_source
+from corral.ops.status import DiskRow as DiskRow
+from corral.ops.status import StatusRow as StatusRow
+from corral.ops.status import status as status
 from corral.plan import ObservedHost, ObservedProject, Plan, plan_project
-
-
-# ---------------------------------------------------------------- requests
-def check_name(kind: str, name: str) -> str:
-    """A project or host name as a request gives it; InvalidRequest when malformed."""
-    try:
-        return values.name(name)
-    except ValueError as error:
-        raise InvalidRequest(f"{kind} {error}") from None
 
 
 # ---------------------------------------------------------------- sources
@@ -394,101 +389,6 @@ def _forget(session: Session, project: str) -> None:
 
 
 # ---------------------------------------------------------------- status / list / info
-@dataclass(frozen=True)
-class DiskRow:
-    """An extra disk of a host as ``status`` shows it."""
-
-    name: str
-    size_mib: int
-
-
-@dataclass(frozen=True)
-class StatusRow:
-    project: str
-    host: str
-    state: str
-    addresses: list[str]
-    service_host: str
-    memory_mib: int | None
-    vcpus: int | None
-    uptime_s: float | None
-    cpu_percent: float | None
-    disks: list[DiskRow] = field(default_factory=list)  # extra disks, in the file's order
-
-    def as_json(self) -> dict[str, object]:
-        return asdict(self)
-
-
-def status(session: Session, project: str | None = None) -> list[StatusRow]:
-    """One row per host, from one survey per service host (plus its DHCP leases)."""
-    if project is not None:
-        check_name("project", project)
-    names = session.service_host_names()
-    surveys = session.parallel(lambda n: session.backend(n).survey(project), names)
-    rows: list[StatusRow] = []
-    seen_hosts: set[tuple[str, str]] = set()
-    for service_host, survey in zip(names, surveys, strict=True):
-        backend = session.backend(service_host)
-        leases = backend.leases([n.name for n in survey.networks if n.active])
-        for stat in survey.stats:
-            rows.append(StatusRow(
-                project=stat.project,
-                host=stat.host,
-                state=stat.state.value,
-                addresses=_addresses(survey.models.get(stat.domain), leases),
-                service_host=service_host,
-                memory_mib=stat.memory_mib,
-                vcpus=stat.vcpus,
-                uptime_s=stat.uptime_s,
-                cpu_percent=stat.cpu_percent,
-                disks=_disks(survey.models.get(stat.domain)),
-            ))
-            seen_hosts.add((stat.project, stat.host))
-    rows += _absent_rows(session, project, seen_hosts)
-    return sorted(rows, key=lambda r: (r.project, r.host))
-
-
-def _disks(model: Host | None) -> list[DiskRow]:
-    return [DiskRow(d.name, d.size_mib) for d in model.disks] if model is not None else []
-
-
-def _addresses(model: Host | None, leases: dict[str, list[str]]) -> list[str]:
-    if model is None:
-        return []
-    found: list[str] = []
-    for nic in model.interfaces:
-        if nic.is_static and nic.address:
-            found.append(nic.address)
-        found += [ip for ip in leases.get(nic.mac, []) if ip not in found]
-    return found
-
-
-def _absent_rows(
-    session: Session, project: str | None, seen: set[tuple[str, str]]
-) -> list[StatusRow]:
-    """Hosts the recorded project file defines that libvirt does not have."""
-    store = session.store
-    if store is None:
-        return []
-    try:
-        records = [store.get_project(project)] if project else store.list_projects()
-    except CorralError as error:  # a database fault is only a warning
-        session.warn(f"recorded projects not read, absent hosts not shown: {error}")
-        return []
-    rows = []
-    for record in records:
-        if record is None:
-            continue
-        model = Project.model_validate(json.loads(record.model_json))
-        for host in model.hosts.values():
-            if (model.name, host.name) not in seen:
-                rows.append(StatusRow(
-                    model.name, host.name, "absent", [], host.service_host, host.memory_mib,
-                    host.vcpus, None, None, _disks(host),
-                ))
-    return rows
-
-
 @dataclass(frozen=True)
 class ProjectSummary:
     name: str

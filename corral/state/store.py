@@ -277,6 +277,16 @@ class StateStore:
         with self._guard(), Session(self._engine) as session, session.begin():
             session.execute(statement)
 
+    def touch_contact(self, name: str) -> None:
+        """Service host ``name`` answered now (its recorded facts stay as they are)."""
+        now = _now()
+        statement = insert(ContactRow).values(name=name, at=now, facts_json="{}")
+        statement = statement.on_conflict_do_update(
+            index_elements=[ContactRow.name], set_={"at": now}
+        )
+        with self._guard(), Session(self._engine) as session, session.begin():
+            session.execute(statement)
+
     def last_contact(self, name: str) -> tuple[datetime, str] | None:
         """When service host ``name`` last answered (UTC) and the facts it gave, if ever."""
         with self._guard(), Session(self._engine) as session:

@@ -59,7 +59,7 @@ def test_a_command_that_needs_libvirt_says_so(tmp_path: Path) -> None:
         f'[paths]\ntemplates = "{tmp_path}/t"\nstate = "{tmp_path}/s.db"\n'
         '[service_hosts.local]\nuri = "test:///default"\n'
     )
-    result = corral_without_libvirt("--config", str(config), "status")
+    result = corral_without_libvirt("--config", str(config), "info")
     assert result.returncode == 5, result.stderr
     assert "Traceback" not in result.stderr
     assert "module 'libvirt' is missing" in result.stderr

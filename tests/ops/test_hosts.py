@@ -126,3 +126,36 @@ def test_the_command_prints_json_and_exits_non_zero_when_a_host_is_down(tmp_path
         "hypervisor_version", "virt_type", "cpus", "memory_mib", "memory_free_mib",
         "memory_used_mib", "corral_vms",
     }
+
+
+def test_status_answers_within_its_deadline_and_shows_a_silent_hosts_vms_as_unknown(
+    tmp_path: Path, silent_port: int
+) -> None:
+    from corral.ops.status import status_report
+
+    path = site_file(tmp_path, {
+        "local": "test:///default", "silent": f"qemu+tcp://127.0.0.1:{silent_port}/system",
+    })
+    with session_of(path) as session:
+        store = session.store
+        assert store is not None
+        store.touch_contact("silent")
+        (when, _) = store.last_contact("silent") or (None, "")
+        model = {"name": "lab", "hosts": {"far": {"name": "far", "service_host": "silent"}}}
+        store.record_project("lab", "lab.corral", json.dumps(model), "h")
+        started = time.monotonic()
+        report = status_report(session, timeout_s=1.0)
+        took = time.monotonic() - started
+    assert took < 2.5, took
+    assert list(report.silent) == ["silent"] and report.silent["silent"] == "no answer within 1 s"
+    (row,) = report.rows
+    assert (row.host, row.state, row.service_host) == ("far", "unknown", "silent")
+    assert when is not None and row.last_seen == when.isoformat()
+    done = subprocess.run(
+        [sys.executable, "-m", "corral", "--config", str(path), "status", "--json",
+         "--timeout", "1"],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False, timeout=30,
+    )
+    assert done.returncode == 5, done.stderr
+    assert "service host silent did not answer (no answer within 1 s)" in done.stderr
+    assert json.loads(done.stdout)[0]["state"] == "unknown"

@@ -1,0 +1,196 @@
+"""``corral status``: one row per host of every project, from every service host at once.
+
+Each service host is asked for one survey (one bulk stats call, plus its DHCP
+leases) within one deadline. Hosts the recorded project files define but no
+service host has are ``absent``; those placed on a service host that did not
+answer are ``unknown``, with the time that host last answered: a host that is
+down never makes ``status`` hang.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+from corral.backends.base import Survey
+from corral.errors import CorralError
+from corral.model import Host, Project
+from corral.ops.deadline import NoAnswer, each_within
+from corral.ops.requests import check_name
+from corral.ops.session import Session
+
+DEFAULT_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class DiskRow:
+    """An extra disk of a host as ``status`` shows it."""
+
+    name: str
+    size_mib: int
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    project: str
+    host: str
+    state: str
+    addresses: list[str]
+    service_host: str
+    memory_mib: int | None
+    vcpus: int | None
+    uptime_s: float | None
+    cpu_percent: float | None
+    disks: list[DiskRow] = field(default_factory=list)  # extra disks, in the file's order
+    last_seen: str | None = None  # state unknown: when its service host last answered (ISO)
+
+    def as_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Reading:
+    survey: Survey
+    leases: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """The rows, and the service hosts that did not answer (name -> reason)."""
+
+    rows: list[StatusRow]
+    silent: dict[str, str]
+
+
+def status(
+    session: Session, project: str | None = None, *, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> list[StatusRow]:
+    """One row per host, from one survey per service host, each within ``timeout_s``."""
+    return status_report(session, project, timeout_s=timeout_s).rows
+
+
+def status_report(
+    session: Session, project: str | None = None, *, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> StatusReport:
+    """:func:`status`, saying also which service hosts did not answer and why."""
+    if project is not None:
+        check_name("project", project)
+    names = session.service_host_names()
+
+    def read(name: str) -> _Reading:
+        backend = session.backend(name)
+        survey = backend.survey(project)
+        return _Reading(survey, backend.leases([n.name for n in survey.networks if n.active]))
+
+    rows: list[StatusRow] = []
+    seen_hosts: set[tuple[str, str]] = set()
+    silent: dict[str, datetime | None] = {}
+    reasons: dict[str, str] = {}
+    for service_host, answer in zip(names, each_within(read, names, timeout_s), strict=True):
+        if not isinstance(answer, _Reading):
+            silent[service_host] = _last_contact(session, service_host)
+            reasons[service_host] = _reason(answer)
+            session.warn(f"service host {service_host} did not answer "
+                         f"({reasons[service_host]}); its hosts show as unknown")
+            continue
+        _touch(session, service_host)
+        survey, leases = answer.survey, answer.leases
+        for stat in survey.stats:
+            model = survey.models.get(stat.domain)
+            rows.append(StatusRow(
+                project=stat.project,
+                host=stat.host,
+                state=stat.state.value,
+                addresses=_addresses(model, leases),
+                service_host=service_host,
+                memory_mib=stat.memory_mib,
+                vcpus=stat.vcpus,
+                uptime_s=stat.uptime_s,
+                cpu_percent=stat.cpu_percent,
+                disks=_disks(model),
+            ))
+            seen_hosts.add((stat.project, stat.host))
+    rows += _recorded_rows(session, project, seen_hosts, silent)
+    return StatusReport(sorted(rows, key=lambda r: (r.project, r.host)), reasons)
+
+
+def _reason(answer: object) -> str:
+    if isinstance(answer, CorralError):
+        return answer.message
+    if isinstance(answer, NoAnswer):
+        return str(answer)
+    if isinstance(answer, Exception):
+        return f"{type(answer).__name__}: {answer}"
+    raise answer if isinstance(answer, BaseException) else TypeError(answer)
+
+
+def _touch(session: Session, service_host: str) -> None:
+    store = session.store
+    if store is None:
+        return
+    try:
+        store.touch_contact(service_host)
+    except CorralError as error:  # history only
+        session.warn(f"last contact of {service_host} not recorded: {error.message}")
+
+
+def _last_contact(session: Session, service_host: str) -> datetime | None:
+    store = session.store
+    if store is None:
+        return None
+    try:
+        found = store.last_contact(service_host)
+    except CorralError as error:
+        session.warn(f"last contact of {service_host} not read: {error.message}")
+        return None
+    return found[0] if found else None
+
+
+def _disks(model: Host | None) -> list[DiskRow]:
+    return [DiskRow(d.name, d.size_mib) for d in model.disks] if model is not None else []
+
+
+def _addresses(model: Host | None, leases: dict[str, list[str]]) -> list[str]:
+    if model is None:
+        return []
+    found: list[str] = []
+    for nic in model.interfaces:
+        if nic.is_static and nic.address:
+            found.append(nic.address)
+        found += [ip for ip in leases.get(nic.mac, []) if ip not in found]
+    return found
+
+
+def _recorded_rows(
+    session: Session,
+    project: str | None,
+    seen: set[tuple[str, str]],
+    silent: dict[str, datetime | None],
+) -> list[StatusRow]:
+    """Hosts of the recorded project files that no answering service host has:
+    ``unknown`` when their service host did not answer, else ``absent``."""
+    store = session.store
+    if store is None:
+        return []
+    try:
+        records = [store.get_project(project)] if project else store.list_projects()
+    except CorralError as error:  # a database fault is only a warning
+        session.warn(f"recorded projects not read, absent hosts not shown: {error}")
+        return []
+    rows = []
+    for record in records:
+        if record is None:
+            continue
+        model = Project.model_validate(json.loads(record.model_json))
+        for host in model.hosts.values():
+            if (model.name, host.name) in seen:
+                continue
+            unknown = host.service_host in silent
+            last = silent.get(host.service_host)
+            rows.append(StatusRow(
+                model.name, host.name, "unknown" if unknown else "absent", [],
+                host.service_host, host.memory_mib, host.vcpus, None, None, _disks(host),
+                last.isoformat() if last else None,
+            ))
+    return rows
