@@ -53,7 +53,13 @@ def main(
 
 def _register() -> None:
     # Imported for their side effect of adding commands to ``app``.
-    from corral.cli import host_cmds, project_cmds, template_cmds, vm_cmds  # noqa: F401
+    from corral.cli import (  # noqa: F401
+        fleet_cmds,
+        host_cmds,
+        project_cmds,
+        template_cmds,
+        vm_cmds,
+    )
 
 
 def run() -> None:

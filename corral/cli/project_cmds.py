@@ -182,17 +182,31 @@ def upgrade(
     return _finish(result, as_json)
 
 
+AllOpt = Annotated[bool, typer.Option("--all", help="Every VM of every project.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")]
+OptionalProjectOpt = Annotated[
+    str | None, typer.Option("--project", "-p", help="Project name.")
+]
+
+
 @app.command()
 def start(
-    ctx: typer.Context, project: ProjectOpt, host: HostOpt = None, no_wait: NoWaitOpt = False,
-    as_json: JsonOpt = False,
+    ctx: typer.Context, project: OptionalProjectOpt = None, host: HostOpt = None,
+    no_wait: NoWaitOpt = False, as_json: JsonOpt = False, all_: AllOpt = False,
+    yes: YesOpt = False,
 ) -> Outcome:
     """Start a project's switches and hosts (or only -h HOST) and wait until ready.
 
+    --all starts every stopped or suspended VM of every project on every
+    service host (asking first unless --yes), without waiting.
     Example: corral start -p lab -h web1
     """
+    from corral.cli.fleet_cmds import one_or_all, run_all
     from corral.ops.projects import start as do_start
 
+    one_or_all(project, all_)
+    if project is None:
+        return run_all(ctx, "start", yes=yes, as_json=as_json)
     result = do_start(state_of(ctx).session(), project, host or None, wait=not no_wait)
     return _finish(result, as_json)
 
@@ -200,22 +214,31 @@ def start(
 @app.command()
 def stop(
     ctx: typer.Context,
-    project: ProjectOpt,
+    project: OptionalProjectOpt = None,
     host: HostOpt = None,
     timeout: Annotated[int, typer.Option(help="Seconds of ACPI shutdown before force.")] = 60,
     as_json: JsonOpt = False,
-) -> None:
+    all_: AllOpt = False,
+    yes: YesOpt = False,
+) -> Outcome:
     """Shut hosts down (ACPI), forcing them off after --timeout seconds.
 
+    --all stops every running VM of every project on every service host, in
+    parallel (asking first unless --yes).
     Example: corral stop -p lab
     """
+    from corral.cli.fleet_cmds import one_or_all, run_all
     from corral.ops.projects import stop as do_stop
 
+    one_or_all(project, all_)
+    if project is None:
+        return run_all(ctx, "stop", yes=yes, timeout=timeout, as_json=as_json)
     result = do_stop(state_of(ctx).session(), project, host or None, timeout_s=timeout)
     if as_json:
         _emit_json(result.as_json())
     else:
         render.stopped(result)
+    return Outcome.OK
 
 
 @app.command(name="list")

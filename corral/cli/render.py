@@ -11,6 +11,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from corral.images.registry import Template
     from corral.model import Project
+    from corral.ops.fleet import FleetResult
     from corral.ops.hosts import HostReport
     from corral.ops.projects import ProjectSummary, StatusRow
     from corral.ops.results import (
@@ -114,6 +115,17 @@ def hosts(reports: Iterable[HostReport]) -> None:
             "-" if f.corral_vms is None else str(f.corral_vms), seen, r.error or "",
         )
     _out().print(table)
+
+
+def fleet(result: FleetResult) -> None:
+    console = _out()
+    for done in result.done:
+        console.print(f"{done.project}.{done.host} ({done.service_host}): {done.outcome}",
+                      markup=False)
+    for target, reason in sorted(result.failed.items()):
+        console.print(f"{target}: FAILED: {reason}", markup=False)
+    if not result.done and not result.failed:
+        console.print(f"no VM to {result.action}", markup=False)
 
 
 def _size(mib: int) -> str:

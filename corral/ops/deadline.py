@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from corral.errors import CorralError
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -27,6 +29,19 @@ class NoAnswer:
 
     def __str__(self) -> str:
         return f"no answer within {self.timeout_s:g} s"
+
+
+def describe_failure(answer: object) -> str:
+    """One line for a failed or unanswered call: a Corral error's message, the
+    deadline, or the exception's type and text. KeyboardInterrupt and the like
+    are re-raised: they are no host's fault."""
+    if isinstance(answer, CorralError):
+        return answer.message
+    if isinstance(answer, NoAnswer):
+        return str(answer)
+    if isinstance(answer, Exception):
+        return f"{type(answer).__name__}: {answer}"
+    raise answer if isinstance(answer, BaseException) else TypeError(answer)
 
 
 def each_within(

@@ -187,7 +187,7 @@ def _select(sighting: Sighting, project: str, hosts: list[str] | None) -> list[O
     return [found[h] for h in hosts]
 
 
-def _ensure_networks_active(session: Session, sighting: Sighting) -> None:
+def ensure_networks_active(session: Session, sighting: Sighting) -> None:
     hosts = {h.name: h.model for h in sighting.project.hosts.values() if h.model}
     project = Project(name=sighting.project.name, hosts=hosts, switches={})
     for service_host, seen in sighting.raw.items():
@@ -210,7 +210,7 @@ def start(
     with recorded(session, project, "start", ",".join(hosts or []) or project):
         sighting = sight(session, project)
         chosen = _select(sighting, project, hosts)
-        _ensure_networks_active(session, sighting)
+        ensure_networks_active(session, sighting)
         started, readiness = _start_hosts(
             session, project, [h.name for h in chosen], wait=wait, sighting=sighting
         )

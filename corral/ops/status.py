@@ -16,7 +16,7 @@ from datetime import datetime
 from corral.backends.base import Survey
 from corral.errors import CorralError
 from corral.model import Host, Project
-from corral.ops.deadline import NoAnswer, each_within
+from corral.ops.deadline import describe_failure, each_within
 from corral.ops.requests import check_name
 from corral.ops.session import Session
 
@@ -90,7 +90,7 @@ def status_report(
     for service_host, answer in zip(names, each_within(read, names, timeout_s), strict=True):
         if not isinstance(answer, _Reading):
             silent[service_host] = _last_contact(session, service_host)
-            reasons[service_host] = _reason(answer)
+            reasons[service_host] = describe_failure(answer)
             session.warn(f"service host {service_host} did not answer "
                          f"({reasons[service_host]}); its hosts show as unknown")
             continue
@@ -113,16 +113,6 @@ def status_report(
             seen_hosts.add((stat.project, stat.host))
     rows += _recorded_rows(session, project, seen_hosts, silent)
     return StatusReport(sorted(rows, key=lambda r: (r.project, r.host)), reasons)
-
-
-def _reason(answer: object) -> str:
-    if isinstance(answer, CorralError):
-        return answer.message
-    if isinstance(answer, NoAnswer):
-        return str(answer)
-    if isinstance(answer, Exception):
-        return f"{type(answer).__name__}: {answer}"
-    raise answer if isinstance(answer, BaseException) else TypeError(answer)
 
 
 def _touch(session: Session, service_host: str) -> None:

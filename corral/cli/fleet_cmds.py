@@ -1,0 +1,62 @@
+"""``--all``: every Corral VM of every project on every service host (DVHMS's ``vmctl``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from corral.cli import render
+from corral.cli.app import app
+from corral.cli.state import state_of
+from corral.errors import ConflictError, InvalidRequest, Outcome
+
+
+def one_or_all(project: str | None, all_: bool) -> None:
+    """A command acts on one project (-p) or on every VM (--all), never both or neither."""
+    if all_ == (project is not None):
+        raise InvalidRequest("give either -p PROJECT or --all")
+
+
+def run_all(
+    ctx: typer.Context, action: str, *, yes: bool, timeout: float = 60.0, as_json: bool = False,
+    project: str | None = None,
+) -> Outcome:
+    """Survey, confirm (unless ``yes``), act, print; exit 5 when part of it failed."""
+    from corral.ops.fleet import act_on_all, survey
+
+    session = state_of(ctx).session(quiet=as_json)
+    fleet = survey(session)
+    if not yes and project is None:
+        count = len(fleet.vms)
+        question = f"{action} all {count} Corral VM(s) on {len(session.service_host_names())} " \
+            "service host(s)?"
+        if not sys.stdin.isatty():
+            raise ConflictError(f"refusing to {action} every VM without --yes",
+                                hint="no terminal to ask; pass --yes")
+        typer.confirm(question, abort=True)
+    result = act_on_all(session, action, timeout_s=timeout, project=project, fleet=fleet)
+    if as_json:
+        json.dump(result.as_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        render.fleet(result)
+    return Outcome.BACKEND if result.partial else Outcome.OK
+
+
+@app.command()
+def suspend(
+    ctx: typer.Context,
+    project: Annotated[str | None, typer.Option("--project", "-p", help="Project name.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every VM of every project.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")] = False,
+) -> Outcome:
+    """Save running VMs' memory to disk and stop them (managed save); start resumes them.
+
+    Example: corral suspend --all --yes
+    """
+    one_or_all(project, all_)
+    return run_all(ctx, "suspend", yes=yes, as_json=as_json, project=project)
