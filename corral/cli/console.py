@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -37,6 +38,12 @@ class RichReporter:
     def __init__(self, quiet: bool = False) -> None:
         self.console = Console(stderr=True, highlight=False)
         self.quiet = quiet
+        # One live display for every phase running at once (several projects
+        # brought up together): each phase is a task in it, and it ends with
+        # the last of them.
+        self._lock = threading.Lock()
+        self._live: Progress | None = None
+        self._phases = 0
 
     def note(self, message: str) -> None:
         if not self.quiet:
@@ -52,10 +59,22 @@ class RichReporter:
                 self.console.print(f"{description} ({total})", highlight=False, markup=False)
             yield _Bar(None, None, self.console if not self.quiet else Console(quiet=True))
             return
-        columns = (
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(),
-        )
-        with Progress(*columns, console=self.console, transient=False) as progress:
-            task = progress.add_task(description, total=total)
-            yield _Bar(progress, task, self.console)
+        with self._lock:
+            if self._live is None:
+                columns = (
+                    TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                )
+                self._live = Progress(*columns, console=self.console, transient=False)
+                self._live.start()
+            live = self._live
+            self._phases += 1
+            task = live.add_task(description, total=total)
+        try:
+            yield _Bar(live, task, self.console)
+        finally:
+            with self._lock:
+                self._phases -= 1
+                if self._phases == 0:
+                    live.stop()
+                    self._live = None

@@ -120,7 +120,7 @@ def _finish(result: ApplyResult, as_json: bool) -> Outcome:
 @app.command()
 def up(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="Project file.")],
+    files: Annotated[list[Path], typer.Argument(help="Project file(s).")],
     recreate: RecreateOpt = False,
     no_wait: NoWaitOpt = False,
     no_wait_lock: NoWaitLockOpt = False,
@@ -129,16 +129,32 @@ def up(
     """Build what is missing, apply changes, start every host and wait until ready.
 
     Idempotent: rerun it after any interruption and it converges to the file.
+    Several files are brought up at once, each project on its own: one that
+    fails does not stop the others, and a summary ends the output.
     Exit 8 when a guest did not become ready (each one named with the reason).
-    Example: corral up lab.corral
+    Example: corral up lab.corral     corral up course/group*.corral
     """
+    from corral.ops.many import up_many
     from corral.ops.projects import up as do_up
 
-    result = do_up(
-        state_of(ctx).session(), ProjectSource.from_path(file), recreate=recreate,
-        wait=not no_wait, wait_lock=not no_wait_lock,
-    )
-    return _finish(result, as_json)
+    session = state_of(ctx).session(quiet=as_json)
+    if len(files) == 1:
+        result = do_up(
+            session, ProjectSource.from_path(files[0]), recreate=recreate,
+            wait=not no_wait, wait_lock=not no_wait_lock,
+        )
+        return _finish(result, as_json)
+    many = up_many(session, list(files), recreate=recreate, wait=not no_wait,
+                   wait_lock=not no_wait_lock)
+    if as_json:
+        _emit_json(many.as_json())
+    else:
+        for each in many.results:
+            render.applied(each)
+        render.many_summary(many)
+    if many.failed:
+        return next(iter(many.failed.values())).outcome
+    return Outcome.OK if many.ok else Outcome.NOT_READY
 
 
 @app.command()

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from corral.model import Project
     from corral.ops.fleet import FleetResult
     from corral.ops.hosts import HostReport
+    from corral.ops.many import ManyResult
     from corral.ops.projects import ProjectSummary, StatusRow
     from corral.ops.results import (
         ApplyResult,
@@ -126,6 +127,20 @@ def fleet(result: FleetResult) -> None:
         console.print(f"{target}: FAILED: {reason}", markup=False)
     if not result.done and not result.failed:
         console.print(f"no VM to {result.action}", markup=False)
+
+
+def many_summary(many: ManyResult) -> None:
+    """One line per project of a many-project ``up``, failures with their reason."""
+    table = Table("project", "hosts", "ready", "outcome")
+    for result in many.results:
+        ready = sum(1 for r in result.readiness if r.ready)
+        table.add_row(
+            result.project, str(len(result.readiness)), f"{ready}/{len(result.readiness)}",
+            "ok" if result.ok else "NOT READY",
+        )
+    for name, error in many.failed.items():
+        table.add_row(name, "-", "-", f"FAILED: {error.message.splitlines()[0]}")
+    _out().print(table)
 
 
 def _size(mib: int) -> str:
