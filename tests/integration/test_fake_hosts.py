@@ -71,6 +71,7 @@ def _skip_unless_possible() -> None:
 def fake_hosts() -> Iterator[FakeHosts]:
     _skip_unless_possible()
     scratch = Path(tempfile.mkdtemp(prefix="corral-fh-", dir="/var/tmp"))
+    scratch.chmod(0o755)  # QEMU (libvirt-qemu) opens templates and run copies below
     state, toml = scratch / "state", scratch / "corral.toml"
     try:
         began = time.monotonic()
@@ -186,6 +187,55 @@ def test_the_site_bridge_joins_every_host(fake_hosts: FakeHosts) -> None:
     across = subprocess.run(["nsenter", "-t", holder, "-n", "ping", "-c", "1", "-W", "2",
                              "10.250.0.2"], capture_output=True, text=True, check=False)
     assert across.returncode == 0, across.stdout
+
+
+PROJECT = """
+global { project fhit }
+superclass basic {
+    template tiny
+    network eth0 { switch lan; address dhcp }
+    network eth1 { switch site }
+}
+host a { superclass basic; service_host h1 }
+host b { superclass basic; service_host h2 }
+switch lan { address 10.249.1.1/24 }
+switch site { bridge cfh-site }
+"""
+
+
+def test_corral_brings_up_a_project_across_two_fake_hosts(
+    fake_hosts: FakeHosts, tmp_path: Path
+) -> None:
+    """The tiny template is shared (same path everywhere); each host keeps its own
+    run copies; the `site` switch puts both guests on the bridge that spans hosts."""
+    built = _corral(fake_hosts, "template", "build", "tiny")
+    assert built.returncode == 0, built.stderr
+    project = tmp_path / "fhit.corral"
+    project.write_text(PROJECT)
+    try:
+        up = _corral(fake_hosts, "up", str(project))
+        assert up.returncode == 0, up.stdout + up.stderr
+        status = _corral(fake_hosts, "status", "-p", "fhit", "--json")
+        assert status.returncode == 0, status.stderr
+        rows = {row["host"]: row for row in json.loads(status.stdout)}
+        assert {h: (r["service_host"], r["state"]) for h, r in rows.items()} == {
+            "a": ("h1", "running"), "b": ("h2", "running")}
+        for host, name in (("a", "h1"), ("b", "h2")):
+            conn = libvirt.open(fake_hosts.uris[name])
+            try:
+                xml = etree.fromstring(conn.lookupByName(f"fhit-{host}").XMLDesc().encode())
+                bridges = [s.get("bridge") for s in xml.iterfind("devices/interface/source")]
+                assert "cfh-site" in bridges
+                pool = conn.storagePoolLookupByName("corral-fhit")
+                volumes = pool.listVolumes()
+                other = "b" if host == "a" else "a"
+                assert f"{host}.qcow2" in volumes  # its run copy, and not the other's
+                assert f"{other}.qcow2" not in volumes
+            finally:
+                conn.close()
+    finally:
+        removed = _corral(fake_hosts, "remove", "-p", "fhit", "--yes")
+        assert removed.returncode == 0, removed.stdout + removed.stderr
 
 
 def _pids_in_netns_of(pid: int) -> set[int]:
