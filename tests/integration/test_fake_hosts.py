@@ -1,0 +1,276 @@
+"""scripts/fake-hosts: two extra libvirt service hosts on this machine, over TLS.
+
+The harness is brought up once for the module into a scratch state directory;
+the tests reach each fake host through Corral's own CLI and libvirt-python,
+start a domain on one, share a storage directory between them, cross the site
+bridge, and the last one takes it down and checks nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import libvirt
+import pytest
+from lxml import etree
+
+from corral.config import parse_site_config
+
+from .support import REPO, cli_env
+
+pytestmark = pytest.mark.libvirt
+
+SCRIPT = REPO / "scripts" / "fake-hosts"
+HOSTS = ("h1", "h2")
+PROBE_XML = """<domain type='qemu'>
+  <name>cfh-probe</name>
+  <memory unit='MiB'>32</memory>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices><emulator>/usr/bin/qemu-system-x86_64</emulator></devices>
+</domain>"""
+
+
+@dataclass(frozen=True)
+class FakeHosts:
+    state: Path  # the harness's state directory
+    toml: Path  # the site config it wrote
+    uris: dict[str, str]  # service host name -> libvirt URI
+    seconds: float  # how long `up` took
+
+    def record(self, name: str) -> dict[str, object]:
+        data: dict[str, object] = json.loads((self.state / name / "host.json").read_text())
+        return data
+
+
+def _script(state: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CORRAL_FAKE_HOSTS_DIR": str(state)}
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True,
+                          text=True, timeout=timeout, env=env, check=False)
+
+
+def _skip_unless_possible() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("fake hosts need root (namespaces, links, mounts)")
+    for tool in ("libvirtd", "virtlogd", "qemu-system-x86_64", "openssl", "unshare", "nsenter"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed")
+    if Path("/sys/class/net/cfh-site").exists():
+        pytest.skip("fake hosts are already up on this machine (scripts/fake-hosts down)")
+
+
+@pytest.fixture(scope="module")
+def fake_hosts() -> Iterator[FakeHosts]:
+    _skip_unless_possible()
+    scratch = Path(tempfile.mkdtemp(prefix="corral-fh-", dir="/var/tmp"))
+    scratch.chmod(0o755)  # QEMU (libvirt-qemu) opens templates and run copies below
+    state, toml = scratch / "state", scratch / "corral.toml"
+    try:
+        began = time.monotonic()
+        result = _script(state, "up", str(len(HOSTS)), str(toml))
+        seconds = time.monotonic() - began
+        assert result.returncode == 0, result.stderr
+        site = parse_site_config(toml.read_text(), toml)
+        uris = {name: host.uri for name, host in site.service_hosts.items()}
+        yield FakeHosts(state, toml, uris, seconds)
+    finally:
+        _script(state, "down")
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _corral(hosts: FakeHosts, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**cli_env(), "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "corral", "--config", str(hosts.toml), *args],
+                          capture_output=True, text=True, timeout=120, env=env,
+                          stdin=subprocess.DEVNULL, check=False)
+
+
+def _host_uuid(uri: str) -> str:
+    conn = libvirt.open(uri)
+    try:
+        return etree.fromstring(conn.getCapabilities().encode()).findtext("host/uuid") or ""
+    finally:
+        conn.close()
+
+
+def test_up_is_quick_and_writes_the_site_config(fake_hosts: FakeHosts) -> None:
+    assert fake_hosts.seconds < 20, f"up took {fake_hosts.seconds:.1f} s"
+    assert set(fake_hosts.uris) == {"local", *HOSTS}
+    assert fake_hosts.uris["local"] == "qemu:///system"
+    for name in HOSTS:
+        assert fake_hosts.uris[name].startswith("qemu+tls://10.250.")
+        assert f"pkipath={fake_hosts.state / 'pki'}" in fake_hosts.uris[name]
+
+
+def test_up_again_is_fine(fake_hosts: FakeHosts) -> None:
+    again = _script(fake_hosts.state, "up", str(len(HOSTS)), str(fake_hosts.toml))
+    assert again.returncode == 0, again.stderr
+    assert "already up" in again.stderr
+    other = _script(fake_hosts.state, "up", "3", str(fake_hosts.toml))
+    assert other.returncode != 0
+    assert "down" in other.stderr
+
+
+def test_each_host_answers_corral_over_tls(fake_hosts: FakeHosts) -> None:
+    facts = {}
+    for name in HOSTS:
+        result = _corral(fake_hosts, "info", "-s", name, "--json")
+        assert result.returncode == 0, result.stderr
+        facts[name] = json.loads(result.stdout)
+        assert facts[name]["service_host"] == name
+        assert facts[name]["uri"] == fake_hosts.uris[name]
+        assert facts[name]["hostname"] == f"fake-{name}"
+        assert facts[name]["virt_types"] == ["qemu"]  # /dev/kvm masked as on local
+    uuids = {name: _host_uuid(fake_hosts.uris[name]) for name in HOSTS}
+    assert len(set(uuids.values())) == len(HOSTS)
+    assert uuids == {name: fake_hosts.record(name)["host_uuid"] for name in HOSTS}
+
+
+def test_a_domain_starts_quickly_on_a_fake_host(fake_hosts: FakeHosts) -> None:
+    conn = libvirt.open(fake_hosts.uris["h1"])
+    try:
+        domain = conn.defineXML(PROBE_XML)
+        try:
+            began = time.monotonic()
+            domain.create()
+            seconds = time.monotonic() - began
+            assert domain.isActive()
+            assert seconds < 5, f"domain start took {seconds:.1f} s"
+            # The guest runs on h1 alone: h2 and local do not know it.
+            other = libvirt.open(fake_hosts.uris["h2"])
+            try:
+                assert "cfh-probe" not in [d.name() for d in other.listAllDomains()]
+            finally:
+                other.close()
+            domain.destroy()
+        finally:
+            domain.undefine()
+    finally:
+        conn.close()
+
+
+def test_the_shared_directory_is_the_same_on_every_host(fake_hosts: FakeHosts) -> None:
+    target = fake_hosts.state / "shared" / "pool"
+    target.mkdir()
+    pool_xml = (f"<pool type='dir'><name>cfh-shared</name>"
+                f"<target><path>{target}</path></target></pool>")
+    vol_xml = ("<volume><name>v1.qcow2</name><capacity unit='M'>8</capacity>"
+               "<target><format type='qcow2'/></target></volume>")
+    one, two = libvirt.open(fake_hosts.uris["h1"]), libvirt.open(fake_hosts.uris["h2"])
+    try:
+        pool_one = one.storagePoolCreateXML(pool_xml)
+        pool_one.createXML(vol_xml)
+        pool_two = two.storagePoolCreateXML(pool_xml)
+        assert pool_two.listVolumes() == ["v1.qcow2"]
+        assert pool_two.storageVolLookupByName("v1.qcow2").path() == str(target / "v1.qcow2")
+        pool_one.destroy()
+        pool_two.destroy()
+    finally:
+        one.close()
+        two.close()
+
+
+def test_the_site_bridge_joins_every_host(fake_hosts: FakeHosts) -> None:
+    holder = str(fake_hosts.record("h1")["holder"])
+    for address in ("10.250.0.1", "10.250.0.2"):  # h1 and h2 on the bridge
+        ping = subprocess.run(["ping", "-c", "1", "-W", "2", address], capture_output=True,
+                              text=True, check=False)
+        assert ping.returncode == 0, ping.stdout
+    across = subprocess.run(["nsenter", "-t", holder, "-n", "ping", "-c", "1", "-W", "2",
+                             "10.250.0.2"], capture_output=True, text=True, check=False)
+    assert across.returncode == 0, across.stdout
+
+
+PROJECT = """
+global { project fhit }
+superclass basic {
+    template tiny
+    network eth0 { switch lan; address dhcp }
+    network eth1 { switch site }
+}
+host a { superclass basic; service_host h1 }
+host b { superclass basic; service_host h2 }
+switch lan { address 10.249.1.1/24 }
+switch site { bridge cfh-site }
+"""
+
+
+def test_corral_brings_up_a_project_across_two_fake_hosts(
+    fake_hosts: FakeHosts, tmp_path: Path
+) -> None:
+    """The tiny template is shared (same path everywhere); each host keeps its own
+    run copies; the `site` switch puts both guests on the bridge that spans hosts."""
+    built = _corral(fake_hosts, "template", "build", "tiny")
+    assert built.returncode == 0, built.stderr
+    project = tmp_path / "fhit.corral"
+    project.write_text(PROJECT)
+    try:
+        up = _corral(fake_hosts, "up", str(project))
+        assert up.returncode == 0, up.stdout + up.stderr
+        status = _corral(fake_hosts, "status", "-p", "fhit", "--json")
+        assert status.returncode == 0, status.stderr
+        rows = {row["host"]: row for row in json.loads(status.stdout)}
+        assert {h: (r["service_host"], r["state"]) for h, r in rows.items()} == {
+            "a": ("h1", "running"), "b": ("h2", "running")}
+        for host, name in (("a", "h1"), ("b", "h2")):
+            conn = libvirt.open(fake_hosts.uris[name])
+            try:
+                xml = etree.fromstring(conn.lookupByName(f"fhit-{host}").XMLDesc().encode())
+                bridges = [s.get("bridge") for s in xml.iterfind("devices/interface/source")]
+                assert "cfh-site" in bridges
+                pool = conn.storagePoolLookupByName("corral-fhit")
+                volumes = pool.listVolumes()
+                other = "b" if host == "a" else "a"
+                assert f"{host}.qcow2" in volumes  # its run copy, and not the other's
+                assert f"{other}.qcow2" not in volumes
+            finally:
+                conn.close()
+    finally:
+        removed = _corral(fake_hosts, "remove", "-p", "fhit", "--yes")
+        assert removed.returncode == 0, removed.stdout + removed.stderr
+
+
+def _pids_in_netns_of(pid: int) -> set[int]:
+    try:
+        target = os.stat(f"/proc/{pid}/ns/net")
+    except OSError:
+        return set()
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                st = os.stat(entry / "ns" / "net")
+            except OSError:
+                continue
+            if (st.st_ino, st.st_dev) == (target.st_ino, target.st_dev):
+                found.add(int(entry.name))
+    return found
+
+
+def test_down_leaves_nothing_behind(fake_hosts: FakeHosts) -> None:
+    ours: set[int] = set()
+    for name in HOSTS:
+        ours |= _pids_in_netns_of(int(str(fake_hosts.record(name)["holder"])))
+    commands = {Path(f"/proc/{pid}/comm").read_text().strip() for pid in ours}
+    assert {"libvirtd", "virtlogd", "sleep"} <= commands
+
+    down = _script(fake_hosts.state, "down")
+    assert down.returncode == 0, down.stderr
+
+    assert not [pid for pid in ours if Path(f"/proc/{pid}").exists()]
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True)
+    assert "cfh-" not in links.stdout
+    mounts = subprocess.run(["findmnt", "-rn", "-o", "TARGET"], capture_output=True,
+                            text=True, check=True)
+    assert str(fake_hosts.state) not in mounts.stdout
+    assert not fake_hosts.state.exists()
+    again = _script(fake_hosts.state, "down")
+    assert again.returncode == 0, again.stderr
