@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
 
 import typer
 
 from corral.cli import render
 from corral.cli.app import app
+from corral.cli.project_cmds import AllOpt, JsonOpt, OptionalProjectOpt, YesOpt
 from corral.cli.state import state_of
 from corral.errors import ConflictError, InvalidRequest, Outcome
 
@@ -49,10 +49,10 @@ def run_all(
 @app.command()
 def suspend(
     ctx: typer.Context,
-    project: Annotated[str | None, typer.Option("--project", "-p", help="Project name.")] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Every VM of every project.")] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")] = False,
+    project: OptionalProjectOpt = None,
+    all_: AllOpt = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
 ) -> Outcome:
     """Save running VMs' memory to disk and stop them (managed save); start resumes them.
 
