@@ -157,9 +157,11 @@ class LibvirtBackend(Backend):
         return storage.upload_seed(self.conn, self.runs_dir, project, host_name, iso, place)
 
     def delete_volumes(self, project: str, host_name: str) -> None:
+        self.boot_copies.forget(project)  # the last host takes the boot copies along
         storage.delete_volumes(self.conn, project, host_name)
 
     def remove_pool(self, project: str) -> None:
+        self.boot_copies.forget(project)
         storage.remove_pool(self.conn, project)
 
     # ---- domains

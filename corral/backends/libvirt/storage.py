@@ -48,13 +48,20 @@ BOOT_PREFIX = "boot-"
 class BootCopies:
     """One backend's record of the boot copies it wrote or compared byte for byte.
 
-    Their names are content digests, so a copy checked once needs no second
-    look from the same backend; the lock serialises the backend's threads
-    (hosts of one project are defined in parallel).
+    Keyed by (project, source file, role): a copy staged once needs no second
+    look from the same backend, so the hosts of a project after the first do
+    not read the template's kernel and initrd again. The lock serialises the
+    backend's threads (hosts of one project are defined in parallel).
     """
 
     lock: threading.Lock = field(default_factory=threading.Lock)
-    checked: set[str] = field(default_factory=set)
+    staged: dict[tuple[str, str, str], str] = field(default_factory=dict)
+
+    def forget(self, project: str) -> None:
+        """Volumes of ``project`` are being deleted: look at its copies afresh next time."""
+        with self.lock:
+            for key in [k for k in self.staged if k[0] == project]:
+                del self.staged[key]
 
 
 def pool_xml(project: str, runs_dir: str) -> str:
@@ -290,6 +297,14 @@ def stage_boot_file(
 ) -> str:
     """The path of a copy of ``source`` (a template's kernel or initrd) in the
     project's pool, made if missing; ``role`` ends the volume's name."""
+    key = (project, source, role)
+    with copies.lock:
+        if key not in copies.staged:
+            copies.staged[key] = _stage(conn, runs_dir, project, source, role)
+        return copies.staged[key]
+
+
+def _stage(conn: libvirt.virConnect, runs_dir: str, project: str, source: str, role: str) -> str:
     try:
         data = Path(source).read_bytes()
     except OSError as exc:
@@ -297,12 +312,10 @@ def stage_boot_file(
     name = boot_volume_name(data, role)
     pool = ensure_pool(conn, project, runs_dir)
     local = is_local(conn)
-    with copies.lock, libvirt_errors(f"copy {source} to pool {names.pool_name(project)}"):
+    with libvirt_errors(f"copy {source} to pool {names.pool_name(project)}"):
         volume = find_volume(pool, name)
         if volume is not None:
-            key = str(volume.path())
-            if key in copies.checked or _read(conn, volume, local) == data:
-                copies.checked.add(key)
+            if _read(conn, volume, local) == data:
                 return str(volume.path())
             volume.delete(0)  # a copy cut short: the name says what it must hold
         try:
@@ -316,7 +329,6 @@ def stage_boot_file(
             _write_local(Path(volume.path()), data)
         else:
             _upload(conn, volume, data)
-        copies.checked.add(str(volume.path()))
         return str(volume.path())
 
 
