@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import typer
 
 from corral.cli import render
 from corral.cli.app import app
-from corral.cli.project_cmds import AllOpt, JsonOpt, OptionalProjectOpt, YesOpt
+from corral.cli.project_cmds import AllOpt, JsonOpt, OptionalProjectOpt, YesOpt, _emit_json
 from corral.cli.state import state_of
 from corral.errors import ConflictError, InvalidRequest, Outcome
 
@@ -39,8 +38,7 @@ def run_all(
         typer.confirm(question, abort=True)
     result = act_on_all(session, action, timeout_s=timeout, project=project, fleet=fleet)
     if as_json:
-        json.dump(result.as_json(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        _emit_json(result.as_json())
     else:
         render.fleet(result)
     return Outcome.BACKEND if result.partial else Outcome.OK

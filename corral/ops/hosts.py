@@ -100,7 +100,7 @@ def _report(
     uri = session.site.service_hosts[name].uri
     if isinstance(answer, _Reading):
         facts = _facts(answer)
-        _remember(session, name, facts)
+        remember_contact(session, name, facts)
         return HostReport(name, uri, True, None, datetime.now(UTC), facts)
     if isinstance(answer, CorralError):
         error = answer.message
@@ -110,7 +110,7 @@ def _report(
         error = f"{type(answer).__name__}: {answer}"
     else:
         raise answer  # KeyboardInterrupt and the like are not a host's fault
-    last, known = _last_reading(session, name)
+    last, known = last_contact(session, name)
     return HostReport(name, uri, False, error, last, known)
 
 
@@ -129,17 +129,22 @@ def _facts(reading: _Reading) -> HostFacts:
     )
 
 
-def _remember(session: Session, name: str, facts: HostFacts) -> None:
+def remember_contact(session: Session, name: str, facts: HostFacts | None = None) -> None:
+    """Service host ``name`` answered now (with these facts, or keeping the known ones)."""
     store = session.store
     if store is None:
         return
     try:
-        store.record_contact(name, json.dumps(asdict(facts)))
+        if facts is None:
+            store.touch_contact(name)
+        else:
+            store.record_contact(name, json.dumps(asdict(facts)))
     except CorralError as error:  # history only: a fault is a warning
         session.warn(f"last contact of {name} not recorded: {error.message}")
 
 
-def _last_reading(session: Session, name: str) -> tuple[datetime | None, HostFacts]:
+def last_contact(session: Session, name: str) -> tuple[datetime | None, HostFacts]:
+    """When service host ``name`` last answered, and what it said then."""
     store = session.store
     if store is None:
         return None, HostFacts()

@@ -17,6 +17,7 @@ from corral.backends.base import Survey
 from corral.errors import CorralError
 from corral.model import Host, Project
 from corral.ops.deadline import describe_failure, each_within
+from corral.ops.hosts import last_contact, remember_contact
 from corral.ops.requests import check_name
 from corral.ops.session import Session
 
@@ -89,12 +90,12 @@ def status_report(
     reasons: dict[str, str] = {}
     for service_host, answer in zip(names, each_within(read, names, timeout_s), strict=True):
         if not isinstance(answer, _Reading):
-            silent[service_host] = _last_contact(session, service_host)
+            silent[service_host] = last_contact(session, service_host)[0]
             reasons[service_host] = describe_failure(answer)
             session.warn(f"service host {service_host} did not answer "
                          f"({reasons[service_host]}); its hosts show as unknown")
             continue
-        _touch(session, service_host)
+        remember_contact(session, service_host)
         survey, leases = answer.survey, answer.leases
         for stat in survey.stats:
             model = survey.models.get(stat.domain)
@@ -113,28 +114,6 @@ def status_report(
             seen_hosts.add((stat.project, stat.host))
     rows += _recorded_rows(session, project, seen_hosts, silent)
     return StatusReport(sorted(rows, key=lambda r: (r.project, r.host)), reasons)
-
-
-def _touch(session: Session, service_host: str) -> None:
-    store = session.store
-    if store is None:
-        return
-    try:
-        store.touch_contact(service_host)
-    except CorralError as error:  # history only
-        session.warn(f"last contact of {service_host} not recorded: {error.message}")
-
-
-def _last_contact(session: Session, service_host: str) -> datetime | None:
-    store = session.store
-    if store is None:
-        return None
-    try:
-        found = store.last_contact(service_host)
-    except CorralError as error:
-        session.warn(f"last contact of {service_host} not read: {error.message}")
-        return None
-    return found[0] if found else None
 
 
 def _disks(model: Host | None) -> list[DiskRow]:
