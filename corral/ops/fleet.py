@@ -5,7 +5,8 @@ machine's maintenance, after its reboot. Each service host is surveyed
 within a deadline; the VMs found are acted on in parallel, each one on its
 own, so a VM or service host that fails fails alone: the result lists what
 was done and what failed with the reason, and the caller's exit code says
-the work was partial. Every project's part is recorded in the operation log.
+the work was partial. Every project's part holds that project's lock (it
+waits for an ``up`` or ``upgrade`` under way) and is recorded in the log.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from corral.backends.base import Backend, DomainState, ObservedDomain
 from corral.errors import CorralError, InvalidRequest
 from corral.ops.deadline import describe_failure, each_within
-from corral.ops.journal import recorded
+from corral.ops.journal import project_lock, recorded
 from corral.ops.observe import sight
 from corral.ops.projects import ensure_networks_active
 from corral.ops.session import Session
@@ -114,7 +115,10 @@ def act_on_all(
 
     def project_part(project: str) -> list[VmDone | tuple[str, str]]:
         items = by_project[project]
-        with recorded(session, project, f"{action} --all", project):
+        operation = f"{action} --all"
+        with project_lock(session, project, operation), recorded(
+            session, project, operation, project
+        ):
             if action == "start":  # their switches first (down after a host's reboot)
                 try:
                     ensure_networks_active(session, sight(session, project))
