@@ -24,6 +24,7 @@ from corral.config import parse_site_config
 from corral.images.registry import Template
 from corral.ops.templates import build_template
 
+from .fakehosts import FakeHosts, fake_hosts_up
 from .support import URI, FileFacts, Site, changed_facts, sha256, site_toml, template_facts
 
 SCRATCH_PARENT = Path("/var/tmp")
@@ -87,3 +88,13 @@ def subnets() -> Callable[[], int]:
     free = list(range(2, 250))
     random.Random(secrets.randbits(32)).shuffle(free)
     return free.pop
+
+
+@pytest.fixture(scope="session")
+def three_hosts() -> Iterator[FakeHosts]:
+    """Three fake service hosts (h1..h3, plus local) with the tiny template built,
+    shared by every many-hosts test of the session; taken down at its end."""
+    with fake_hosts_up(3) as hosts:
+        built = hosts.corral("template", "build", "tiny")
+        assert built.returncode == 0, built.stdout + built.stderr
+        yield hosts

@@ -10,26 +10,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import libvirt
 import pytest
 from lxml import etree
 
-from corral.config import parse_site_config
-
-from .support import REPO, cli_env
+from .fakehosts import FakeHosts, fake_hosts_up
 
 pytestmark = pytest.mark.libvirt
 
-SCRIPT = REPO / "scripts" / "fake-hosts"
 HOSTS = ("h1", "h2")
 PROBE_XML = """<domain type='qemu'>
   <name>cfh-probe</name>
@@ -39,58 +32,10 @@ PROBE_XML = """<domain type='qemu'>
 </domain>"""
 
 
-@dataclass(frozen=True)
-class FakeHosts:
-    state: Path  # the harness's state directory
-    toml: Path  # the site config it wrote
-    uris: dict[str, str]  # service host name -> libvirt URI
-    seconds: float  # how long `up` took
-
-    def record(self, name: str) -> dict[str, object]:
-        data: dict[str, object] = json.loads((self.state / name / "host.json").read_text())
-        return data
-
-
-def _script(state: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CORRAL_FAKE_HOSTS_DIR": str(state)}
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True,
-                          text=True, timeout=timeout, env=env, check=False)
-
-
-def _skip_unless_possible() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("fake hosts need root (namespaces, links, mounts)")
-    for tool in ("libvirtd", "virtlogd", "qemu-system-x86_64", "openssl", "unshare", "nsenter"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed")
-    if Path("/sys/class/net/cfh-site").exists():
-        pytest.skip("fake hosts are already up on this machine (scripts/fake-hosts down)")
-
-
 @pytest.fixture(scope="module")
 def fake_hosts() -> Iterator[FakeHosts]:
-    _skip_unless_possible()
-    scratch = Path(tempfile.mkdtemp(prefix="corral-fh-", dir="/var/tmp"))
-    scratch.chmod(0o755)  # QEMU (libvirt-qemu) opens templates and run copies below
-    state, toml = scratch / "state", scratch / "corral.toml"
-    try:
-        began = time.monotonic()
-        result = _script(state, "up", str(len(HOSTS)), str(toml))
-        seconds = time.monotonic() - began
-        assert result.returncode == 0, result.stderr
-        site = parse_site_config(toml.read_text(), toml)
-        uris = {name: host.uri for name, host in site.service_hosts.items()}
-        yield FakeHosts(state, toml, uris, seconds)
-    finally:
-        _script(state, "down")
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _corral(hosts: FakeHosts, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**cli_env(), "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "corral", "--config", str(hosts.toml), *args],
-                          capture_output=True, text=True, timeout=120, env=env,
-                          stdin=subprocess.DEVNULL, check=False)
+    with fake_hosts_up(len(HOSTS)) as hosts:
+        yield hosts
 
 
 def _host_uuid(uri: str) -> str:
@@ -106,15 +51,15 @@ def test_up_is_quick_and_writes_the_site_config(fake_hosts: FakeHosts) -> None:
     assert set(fake_hosts.uris) == {"local", *HOSTS}
     assert fake_hosts.uris["local"] == "qemu:///system"
     for name in HOSTS:
-        assert fake_hosts.uris[name].startswith("qemu+tls://10.250.")
+        assert fake_hosts.uris[name].startswith(f"qemu+tls://10.{fake_hosts.net}.")
         assert f"pkipath={fake_hosts.state / 'pki'}" in fake_hosts.uris[name]
 
 
 def test_up_again_is_fine(fake_hosts: FakeHosts) -> None:
-    again = _script(fake_hosts.state, "up", str(len(HOSTS)), str(fake_hosts.toml))
+    again = fake_hosts.script("up", str(len(HOSTS)), str(fake_hosts.toml))
     assert again.returncode == 0, again.stderr
     assert "already up" in again.stderr
-    other = _script(fake_hosts.state, "up", "3", str(fake_hosts.toml))
+    other = fake_hosts.script("up", "3", str(fake_hosts.toml))
     assert other.returncode != 0
     assert "down" in other.stderr
 
@@ -122,7 +67,7 @@ def test_up_again_is_fine(fake_hosts: FakeHosts) -> None:
 def test_each_host_answers_corral_over_tls(fake_hosts: FakeHosts) -> None:
     facts = {}
     for name in HOSTS:
-        result = _corral(fake_hosts, "info", "-s", name, "--json")
+        result = fake_hosts.corral("info", "-s", name, "--json")
         assert result.returncode == 0, result.stderr
         facts[name] = json.loads(result.stdout)
         assert facts[name]["service_host"] == name
@@ -180,12 +125,13 @@ def test_the_shared_directory_is_the_same_on_every_host(fake_hosts: FakeHosts) -
 
 def test_the_site_bridge_joins_every_host(fake_hosts: FakeHosts) -> None:
     holder = str(fake_hosts.record("h1")["holder"])
-    for address in ("10.250.0.1", "10.250.0.2"):  # h1 and h2 on the bridge
+    for address in (fake_hosts.site_address(1), fake_hosts.site_address(2)):
         ping = subprocess.run(["ping", "-c", "1", "-W", "2", address], capture_output=True,
                               text=True, check=False)
         assert ping.returncode == 0, ping.stdout
     across = subprocess.run(["nsenter", "-t", holder, "-n", "ping", "-c", "1", "-W", "2",
-                             "10.250.0.2"], capture_output=True, text=True, check=False)
+                             fake_hosts.site_address(2)],
+                            capture_output=True, text=True, check=False)
     assert across.returncode == 0, across.stdout
 
 
@@ -199,7 +145,7 @@ superclass basic {
 host a { superclass basic; service_host h1 }
 host b { superclass basic; service_host h2 }
 switch lan { address 10.249.1.1/24 }
-switch site { bridge cfh-site }
+switch site { bridge BRIDGE }
 """
 
 
@@ -208,14 +154,14 @@ def test_corral_brings_up_a_project_across_two_fake_hosts(
 ) -> None:
     """The tiny template is shared (same path everywhere); each host keeps its own
     run copies; the `site` switch puts both guests on the bridge that spans hosts."""
-    built = _corral(fake_hosts, "template", "build", "tiny")
+    built = fake_hosts.corral("template", "build", "tiny")
     assert built.returncode == 0, built.stderr
     project = tmp_path / "fhit.corral"
-    project.write_text(PROJECT)
+    project.write_text(PROJECT.replace("BRIDGE", fake_hosts.bridge))
     try:
-        up = _corral(fake_hosts, "up", str(project))
+        up = fake_hosts.corral("up", str(project))
         assert up.returncode == 0, up.stdout + up.stderr
-        status = _corral(fake_hosts, "status", "-p", "fhit", "--json")
+        status = fake_hosts.corral("status", "-p", "fhit", "--json")
         assert status.returncode == 0, status.stderr
         rows = {row["host"]: row for row in json.loads(status.stdout)}
         assert {h: (r["service_host"], r["state"]) for h, r in rows.items()} == {
@@ -225,7 +171,7 @@ def test_corral_brings_up_a_project_across_two_fake_hosts(
             try:
                 xml = etree.fromstring(conn.lookupByName(f"fhit-{host}").XMLDesc().encode())
                 bridges = [s.get("bridge") for s in xml.iterfind("devices/interface/source")]
-                assert "cfh-site" in bridges
+                assert fake_hosts.bridge in bridges
                 pool = conn.storagePoolLookupByName("corral-fhit")
                 volumes = pool.listVolumes()
                 other = "b" if host == "a" else "a"
@@ -234,7 +180,7 @@ def test_corral_brings_up_a_project_across_two_fake_hosts(
             finally:
                 conn.close()
     finally:
-        removed = _corral(fake_hosts, "remove", "-p", "fhit", "--yes")
+        removed = fake_hosts.corral("remove", "-p", "fhit", "--yes")
         assert removed.returncode == 0, removed.stdout + removed.stderr
 
 
@@ -262,15 +208,15 @@ def test_down_leaves_nothing_behind(fake_hosts: FakeHosts) -> None:
     commands = {Path(f"/proc/{pid}/comm").read_text().strip() for pid in ours}
     assert {"libvirtd", "virtlogd", "sleep"} <= commands
 
-    down = _script(fake_hosts.state, "down")
+    down = fake_hosts.script("down")
     assert down.returncode == 0, down.stderr
 
     assert not [pid for pid in ours if Path(f"/proc/{pid}").exists()]
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True)
-    assert "cfh-" not in links.stdout
+    assert f"{fake_hosts.link}-" not in links.stdout
     mounts = subprocess.run(["findmnt", "-rn", "-o", "TARGET"], capture_output=True,
                             text=True, check=True)
     assert str(fake_hosts.state) not in mounts.stdout
     assert not fake_hosts.state.exists()
-    again = _script(fake_hosts.state, "down")
+    again = fake_hosts.script("down")
     assert again.returncode == 0, again.stderr
