@@ -73,6 +73,9 @@ class Defaults(_Section):
     virt_type: Literal["auto", "kvm", "qemu"] = "auto"
     service_host: str = LOCAL_SERVICE_HOST
     lvm_vg: str | None = None  # volume group for hosts that say `lvm` without `lvm_vg`
+    # How hosts without `service_host` are placed: spread (fewest corral VMs and
+    # most free memory first) or pack (fill one service host before the next).
+    placement: Literal["spread", "pack"] = "spread"
 
     _sizes = field_validator("memory", "size", mode="before")(_mib)
 
@@ -89,6 +92,15 @@ class ServiceHost(_Section):
     uri: str
     max_vcpus: int | None = Field(default=None, ge=1)
     max_memory: int | None = Field(default=None, ge=1)  # MiB
+    max_vms: int | None = Field(default=None, ge=1)
+    # Directory on that machine where Corral keeps its uploaded copies of the
+    # site's templates (a libvirt dir pool); None: the site's paths.templates.
+    storage: str | None = None
+    # A bridge on that machine joined at layer 2 to the same bridge on the other
+    # service hosts: switches whose VMs sit on several service hosts go through it.
+    site_bridge: str | None = None
+    # At most this many guests booting at once there; None: chosen from its CPUs.
+    boot_parallel: int | None = Field(default=None, ge=1)
 
     _sizes = field_validator("max_memory", mode="before")(_mib)
 
