@@ -234,6 +234,8 @@ class ObservedNetwork:
     active: bool
     bridge: str | None
     model: Switch | None = None
+    # the site bridge it joins when its switch spans several service hosts
+    site_bridge: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,12 +420,15 @@ class Backend(ABC):
     # ---- networks
     @abstractmethod
     def ensure_network(
-        self, project: str, switch: Switch, static_leases: Iterable[StaticLease] = ()
+        self, project: str, switch: Switch, static_leases: Iterable[StaticLease] = (),
+        *, site_bridge: str | None = None,
     ) -> str:
         """Define and start the switch's network (autostart off); return its name.
 
-        Idempotent. A network whose recorded model differs is redefined and,
-        if it was active, restarted; static leases alone are updated live.
+        Idempotent. A network whose recorded model (or site bridge) differs is
+        redefined and, if it was active, restarted; static leases alone are
+        updated live. With ``site_bridge`` the network joins that host bridge
+        (``<forward mode='bridge'/>``): the switch spans several service hosts.
         """
 
     @abstractmethod

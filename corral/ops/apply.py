@@ -10,7 +10,7 @@ networks ensured), so a run killed at any point converges when rerun.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from corral.backends.base import (
@@ -23,6 +23,7 @@ from corral.backends.base import (
     StoragePlace,
     TemplateLike,
 )
+from corral.config import SiteConfig
 from corral.errors import ConflictError, CorralError, Diagnostic, SourceErrors, Span
 from corral.images.seed import build_seed
 from corral.model import Host, Project, Switch, SwitchMode, Virt
@@ -31,6 +32,8 @@ from corral.ops.results import ActionResult
 from corral.ops.session import Session
 from corral.plan import Action, ActionKind, Plan
 from corral.plan.diff import disk_changes, nic_changes
+from corral.plan.spans import SwitchSpan, shared_segments, span_problems
+from corral.plan.spans import switch_spans as spans_of
 
 HOST_BUILD_KINDS = (ActionKind.CREATE_HOST, ActionKind.RECREATE_HOST)
 MIB = 1024 * 1024
@@ -66,7 +69,8 @@ def _span(host_or_switch: Host | Switch) -> Span:
 
 def check(session: Session, project: Project, plan: Plan, *, recreate: bool) -> None:
     """Every reason the plan cannot be applied, raised together; changes nothing."""
-    problems: list[Diagnostic] = []
+    problems = span_problems(project, site_bridges(session.site),
+                             session.site.defaults.service_host)
     checked_groups: dict[tuple[str, str], str | None] = {}
     refused = [a for a in plan.of_kind(ActionKind.RECREATE_HOST)]
     if refused and not recreate:
@@ -172,20 +176,32 @@ def _boot_problems(session: Session, host: Host) -> list[Diagnostic]:
     return problems
 
 
-def switch_placement(project: Project, default: str) -> dict[str, set[str]]:
-    """Service hosts each switch must exist on: where its hosts run, or where it
-    says, or (a switch nobody uses yet) the site's default service host."""
-    where: dict[str, set[str]] = defaultdict(set)
-    for host in project.hosts.values():
-        for nic in host.interfaces:
-            if nic.switch:
-                where[nic.switch].add(host.service_host)
-    for name, switch in project.switches.items():
-        if switch.service_host:
-            where[name].add(switch.service_host)
-        elif not where[name]:
-            where[name].add(default)
-    return where
+def site_bridges(site: SiteConfig) -> dict[str, str | None]:
+    """Each service host's site bridge (None where the site config gives none)."""
+    return {name: host.site_bridge for name, host in site.service_hosts.items()}
+
+
+def switch_spans(
+    session: Session, project: Project, *, warn: bool = False
+) -> dict[str, SwitchSpan]:
+    """Where each switch's networks go (:mod:`corral.plan.spans`), from where the
+    project's hosts run and the site's bridges.
+
+    Raises SourceErrors, at the switches' positions, when a switch would have
+    to be split into separate LANs or cannot span its service hosts; this
+    runs when the plan is made, so ``corral plan`` refuses as ``up`` does.
+    With ``warn``, cross-host switches that share a site bridge are warned of.
+    """
+    bridges = site_bridges(session.site)
+    default = session.site.defaults.service_host
+    problems = span_problems(project, bridges, default)
+    if problems:
+        raise SourceErrors(problems)
+    spans = spans_of(project, bridges, default)
+    if warn:
+        for message in shared_segments(spans):
+            session.warn(f"project {project.name}: {message}")
+    return spans
 
 
 def static_leases(project: Project, switch: str) -> list[StaticLease]:
@@ -197,24 +213,39 @@ def static_leases(project: Project, switch: str) -> list[StaticLease]:
     ]
 
 
-def ensure_switches(session: Session, project: Project) -> dict[tuple[str, str], str]:
-    """Ensure every switch on every service host that needs it; (switch, host) -> network."""
+def ensure_switches(
+    session: Session, project: Project, spans: Mapping[str, SwitchSpan] | None = None
+) -> dict[tuple[str, str], str]:
+    """Ensure every switch on every service host that needs it, joined to the
+    site bridge there when it spans several; (switch, host) -> network."""
+    if spans is None:
+        spans = switch_spans(session, project)
     jobs = [
         (name, service_host)
-        for name, hosts in sorted(
-            switch_placement(project, session.site.defaults.service_host).items()
-        )
-        for service_host in sorted(hosts)
-        if name in project.switches
+        for name, span in sorted(spans.items())
+        for service_host in span.service_hosts
     ]
 
     def ensure(job: tuple[str, str]) -> str:
         name, service_host = job
         return session.backend(service_host).ensure_network(
-            project.name, project.switches[name], static_leases(project, name)
+            project.name, project.switches[name], static_leases(project, name),
+            site_bridge=spans[name].site_bridge(service_host),
         )
 
     return dict(zip(jobs, session.parallel(ensure, jobs), strict=True))
+
+
+def retire_networks(
+    session: Session, sighting: Sighting, spans: Mapping[str, SwitchSpan]
+) -> None:
+    """Remove a switch's networks from service hosts where none of its VMs runs
+    any more (they moved, or were removed); run after the hosts have changed,
+    so no guest of the project is plugged into them."""
+    for name, span in sorted(spans.items()):
+        for seen in sighting.project.networks_of(name):
+            if seen.service_host not in span.places:
+                session.backend(seen.service_host).remove_network(seen.network)
 
 
 def nics_for(
@@ -372,7 +403,8 @@ def execute(
 ) -> Executed:
     """Apply the (checked) plan. Switches first, then hosts, removals last."""
     done: dict[int, ActionResult] = {}
-    networks = ensure_switches(session, project)
+    spans = switch_spans(session, project)
+    networks = ensure_switches(session, project, spans)
     switches = (ActionKind.CREATE_SWITCH, ActionKind.UPDATE_SWITCH, ActionKind.START_SWITCH)
     done.update({id(a): ActionResult.of(a) for a in plan.of_kind(*switches)})
 
@@ -422,6 +454,7 @@ def execute(
             service_host, name = network
             session.backend(service_host).remove_network(name)
         done[id(action)] = ActionResult.of(action)
+    retire_networks(session, sighting, spans)
     return Executed(tuple(done[id(a)] for a in plan.actions if id(a) in done), tuple(built))
 
 

@@ -31,6 +31,7 @@ def sight(session: Session, project: str) -> Sighting:
     raw = observe_everywhere(session, project)
     hosts: dict[str, ObservedHost] = {}
     switches: dict[str, ObservedSwitch] = {}
+    networks: dict[str, list[ObservedSwitch]] = {}
     disks: set[str] = set()
     data: dict[str, set[str]] = {}
     for service_host, seen in raw.items():
@@ -39,14 +40,16 @@ def sight(session: Session, project: str) -> Sighting:
                 d.host, d.model_hash, d.state.value, service_host, d.name, d.model
             )
         for n in seen.networks:
-            switches.setdefault(
-                n.switch,
-                ObservedSwitch(n.switch, n.model_hash, n.active, service_host, n.name, n.model),
+            network = ObservedSwitch(
+                n.switch, n.model_hash, n.active, service_host, n.name, n.model, n.site_bridge
             )
+            switches.setdefault(n.switch, network)
+            networks.setdefault(n.switch, []).append(network)
         disks |= {v.host for v in seen.volumes if v.kind == "disk"}
         for v in seen.volumes:
             if v.kind == "data" and v.disk:
                 data.setdefault(v.host, set()).add(v.disk)
     orphans = frozenset(disks - set(hosts))
     data_disks = {host: frozenset(names) for host, names in data.items()}
-    return Sighting(ObservedProject(project, hosts, switches, orphans, data_disks), raw)
+    every = {switch: tuple(found) for switch, found in networks.items()}
+    return Sighting(ObservedProject(project, hosts, switches, orphans, data_disks, every), raw)

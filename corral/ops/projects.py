@@ -65,8 +65,10 @@ def plan_source(session: Session, source: SourceLike) -> Plan:
 def _plan(
     session: Session, project: Project, observed: ObservedProject, *, prune: bool = False
 ) -> Plan:
+    spans = applying.switch_spans(session, project, warn=True)
     return plan_project(
-        project, observed, capabilities_for(session, project, observed), prune=prune
+        project, observed, capabilities_for(session, project, observed), prune=prune,
+        spans=spans,
     )
 
 
@@ -196,6 +198,7 @@ def ensure_networks_active(session: Session, sighting: Sighting) -> None:
                 session.backend(service_host).ensure_network(
                     sighting.project.name, network.model,
                     applying.static_leases(project, network.switch),
+                    site_bridge=network.site_bridge,
                 )
 
 

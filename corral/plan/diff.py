@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from corral.model import Host, Interface, Project, Switch
 from corral.plan.actions import Action, ActionKind, Change, Plan
 from corral.plan.observed import ObservedHost, ObservedProject, ObservedSwitch
+from corral.plan.spans import SwitchSpan, describe_places
 
 if TYPE_CHECKING:
     from corral.backends.base import Capabilities
@@ -56,17 +57,21 @@ def plan_project(
     capabilities: Mapping[str, Capabilities] | None = None,
     *,
     prune: bool = False,
+    spans: Mapping[str, SwitchSpan] | None = None,
 ) -> Plan:
     """Order: switches created/updated, hosts created/updated, hosts removed, switches removed.
 
     ``capabilities`` maps a service host to what it can do to a running
     guest; a change its host cannot make live is marked for the next boot.
     A service host missing from it is taken as able to do every live change.
+    ``spans`` (:mod:`corral.plan.spans`) says where each switch's networks
+    go; with it, a switch whose service hosts or site bridge change (one
+    that becomes cross-host, or single-host again) is an update.
     Extra-disk volumes that no host of the file uses are noted, or with
     ``prune`` deleted after everything else.
     """
     actions: list[Action] = []
-    actions += _switch_actions(model, observed)
+    actions += _switch_actions(model, observed, spans or {})
     actions += [_within(a, (capabilities or {}).get(a.host.service_host) if a.host else None)
                 for a in _host_actions(model, observed)]
     actions += [
@@ -105,9 +110,17 @@ def _kept_disks(model: Project, observed: ObservedProject) -> list[tuple[str, st
     return kept
 
 
-def _switch_actions(model: Project, observed: ObservedProject) -> list[Action]:
+def _switch_actions(
+    model: Project, observed: ObservedProject, spans: Mapping[str, SwitchSpan]
+) -> list[Action]:
     actions = []
     for name, switch in sorted(model.switches.items()):
+        span = spans.get(name)
+        if span is not None:
+            action = _spanned_switch_action(switch, span, observed.networks_of(name))
+            if action is not None:
+                actions.append(action)
+            continue
         seen = observed.switches.get(name)
         if seen is None:
             actions.append(Action(ActionKind.CREATE_SWITCH, name, switch=switch))
@@ -116,6 +129,43 @@ def _switch_actions(model: Project, observed: ObservedProject) -> list[Action]:
         elif not seen.active:
             actions.append(Action(ActionKind.START_SWITCH, name, switch=switch, reason="inactive"))
     return actions
+
+
+def _spanned_switch_action(
+    switch: Switch, span: SwitchSpan, seen: tuple[ObservedSwitch, ...]
+) -> Action | None:
+    """The one action for a switch whose networks belong on ``span``'s service
+    hosts: created, updated (model, service hosts or site bridge changed),
+    started, or nothing. A cross-host switch's reason says where it goes."""
+    name = switch.name
+    if not seen:
+        reason = f"on {span.describe()}" if span.crosses else ""
+        return Action(ActionKind.CREATE_SWITCH, name, switch=switch, reason=reason)
+    had = {s.service_host: s.site_bridge for s in seen}
+    stale = [s for s in seen if s.model_hash != switch.model_hash()]
+    changes: list[Change] = []
+    if stale:
+        changes += _switch_update(switch, stale[0]).changes
+    if describe_places(had) != span.describe():
+        changes.append(Change("service_hosts", describe_places(had), span.describe()))
+    kept = set(had) & set(span.places)
+    restarted = bool(stale) or any(had[h] != span.places[h] for h in kept)
+    if restarted or set(had) != set(span.places):
+        reasons = []
+        if restarted:
+            reasons.append("network restarted; running guests are plugged into it again")
+        if set(span.places) - set(had):
+            reasons.append("networks added on " + ", ".join(sorted(set(span.places) - set(had))))
+        if set(had) - set(span.places):
+            reasons.append(
+                "networks removed from " + ", ".join(sorted(set(had) - set(span.places)))
+                + " (no VM there uses the switch)"
+            )
+        return Action(ActionKind.UPDATE_SWITCH, name, switch=switch, changes=tuple(changes),
+                      reason="; ".join(reasons))
+    if not all(s.active for s in seen):
+        return Action(ActionKind.START_SWITCH, name, switch=switch, reason="inactive")
+    return None
 
 
 def _switch_update(switch: Switch, seen: ObservedSwitch) -> Action:

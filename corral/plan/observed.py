@@ -31,6 +31,7 @@ class ObservedSwitch:
     service_host: str
     network: str
     model: Switch | None = None
+    site_bridge: str | None = None  # the site bridge it joins (a cross-host switch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +43,14 @@ class ObservedProject:
     orphan_disks: frozenset[str] = frozenset()
     # host -> extra-disk volumes that exist (detached or attached), by disk name
     data_disks: dict[str, frozenset[str]] = field(default_factory=dict)
+    # switch -> its network on every service host that has one (``switches``
+    # holds the first of them); a cross-host switch has several
+    switch_networks: dict[str, tuple[ObservedSwitch, ...]] = field(default_factory=dict)
+
+    def networks_of(self, switch: str) -> tuple[ObservedSwitch, ...]:
+        """Every network of ``switch``, one per service host."""
+        found = self.switch_networks.get(switch)
+        if found is not None:
+            return found
+        first = self.switches.get(switch)
+        return (first,) if first is not None else ()

@@ -115,9 +115,10 @@ class LibvirtBackend(Backend):
 
     # ---- networks
     def ensure_network(
-        self, project: str, switch: Switch, static_leases: Iterable[StaticLease] = ()
+        self, project: str, switch: Switch, static_leases: Iterable[StaticLease] = (),
+        *, site_bridge: str | None = None,
     ) -> str:
-        return networks.ensure(self.conn, project, switch, static_leases)
+        return networks.ensure(self.conn, project, switch, static_leases, site_bridge)
 
     def set_static_leases(self, network: str, leases: Iterable[StaticLease]) -> None:
         networks.set_static_leases(self.conn, network, leases)

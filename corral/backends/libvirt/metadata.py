@@ -15,6 +15,10 @@ the name of one portgroup::
 
     corral-mark.v2.<base64url of the JSON {"project", "switch", "hash", "model": {...}}>
 
+A network that joins a switch spanning several service hosts through the
+site bridge also records ``"site_bridge": NAME``, so a plan can tell a
+single-host network from a cross-host one although the switch is the same.
+
 libvirt's schema types a portgroup name as ``deviceName``, the pattern
 ``[a-zA-Z0-9_.\\:/-]+`` with no length limit, and base64url without padding
 uses only ``[A-Za-z0-9_-]``, so the name validates and needs no XML escaping
@@ -184,6 +188,8 @@ class NetworkMark:
     switch: str
     model_hash: str
     model_json: str | None = None
+    # the site bridge the network joins when its switch spans several service hosts
+    site_bridge: str | None = None
 
     def model(self) -> Switch | None:
         if not self.model_json:
@@ -208,6 +214,8 @@ def encode_network_mark(mark: NetworkMark) -> str:
             fields["model"] = json.loads(mark.model_json)
         except ValueError:
             fields["model"] = mark.model_json
+    if mark.site_bridge:
+        fields["site_bridge"] = mark.site_bridge
     payload = base64.urlsafe_b64encode(_compact_json(fields).encode()).rstrip(b"=")
     return PORTGROUP_MARK + payload.decode("ascii")
 
@@ -258,7 +266,8 @@ def _mark_from(values: dict[str, object]) -> NetworkMark | None:
     if not project or not switch:
         return None
     return NetworkMark(
-        project=project, switch=switch, model_hash=text("hash") or "", model_json=text("model")
+        project=project, switch=switch, model_hash=text("hash") or "", model_json=text("model"),
+        site_bridge=text("site_bridge"),
     )
 
 

@@ -10,6 +10,13 @@ A switch becomes one libvirt network named ``PROJECT-SWITCH``:
 * ``bridge NAME``: ``<forward mode='bridge'/>`` onto an existing host bridge;
   libvirt runs no DHCP there.
 
+A switch whose hosts sit on several service hosts gets, on each of them, a
+network with the same name in ``<forward mode='bridge'/>`` onto that service
+host's *site bridge* (``site_bridge`` in the site config), a bridge joined at
+layer 2 to the site bridges of the other service hosts: one LAN across hosts.
+Such a switch has no ``address`` (the plan refuses it, see
+``corral.plan.spans``), and its mark records the site bridge.
+
 The DHCP range rule: the dynamic range is the upper half of the addresses
 above the host address, up to the last usable address of the subnet. For
 ``10.0.0.1/24`` that is ``10.0.0.128``-``10.0.0.254``, leaving
@@ -78,14 +85,17 @@ def lease_xml(lease: StaticLease) -> str:
 
 
 def build_network(
-    project: str, switch: Switch, leases: Iterable[StaticLease] = ()
+    project: str, switch: Switch, leases: Iterable[StaticLease] = (),
+    site_bridge: str | None = None,
 ) -> etree._Element:
-    """A new ``<network>`` document for ``switch`` of ``project``."""
-    return apply_switch(etree.Element("network"), project, switch, leases)
+    """A new ``<network>`` document for ``switch`` of ``project`` (joined to
+    ``site_bridge`` when the switch spans service hosts)."""
+    return apply_switch(etree.Element("network"), project, switch, leases, site_bridge)
 
 
 def apply_switch(
-    root: etree._Element, project: str, switch: Switch, leases: Iterable[StaticLease] = ()
+    root: etree._Element, project: str, switch: Switch, leases: Iterable[StaticLease] = (),
+    site_bridge: str | None = None,
 ) -> etree._Element:
     """Make the parts of ``root`` Corral manages match ``switch``; return ``root``.
 
@@ -96,19 +106,23 @@ def apply_switch(
     else (``<dns>`` entries, ``<mtu>``, other portgroups, an IPv6 ``<ip>``,
     ``<uuid>``, ``<mac>``) stays, except what libvirt refuses on a network
     forwarding onto a host bridge: ``<mac>``, ``<dns>``, ``<domain>`` and
-    every ``<ip>`` go when a switch becomes ``bridge NAME``.
+    every ``<ip>`` go when a switch becomes ``bridge NAME`` or joins
+    ``site_bridge``.
     """
     iface = parse_address(switch)
+    if site_bridge is not None:
+        _check_spannable(switch)
     name = root.find("name")
     if name is None:
         name = etree.Element("name")
         root.insert(0, name)
     name.text = names.network_name(project, switch.name)
-    if switch.mode is SwitchMode.BRIDGE:
-        if not switch.bridge:
-            raise ConfigError(f"switch {switch.name}: bridge mode needs 'bridge NAME'")
+    host_bridge = site_bridge or (switch.bridge if switch.mode is SwitchMode.BRIDGE else None)
+    if switch.mode is SwitchMode.BRIDGE and not switch.bridge:
+        raise ConfigError(f"switch {switch.name}: bridge mode needs 'bridge NAME'")
+    if host_bridge is not None:
         _set_forward(root, "bridge")
-        _set_bridge(root, {"name": switch.bridge})
+        _set_bridge(root, {"name": host_bridge})
         for tag in _REFUSED_ON_HOST_BRIDGE:
             for element in root.findall(tag):
                 root.remove(element)
@@ -126,11 +140,12 @@ def apply_switch(
         _set_bridge(root, {"name": bridge, "stp": "on", "delay": "0"})
     for group in mark_portgroups(root):
         root.remove(group)
-    _insert_after(root, etree.Element("portgroup", name=mark_name(project, switch)),
+    mark = mark_name(project, switch, site_bridge)
+    _insert_after(root, etree.Element("portgroup", name=mark),
                   ("portgroup", "bridge", "forward", "uuid", "name"))
     for old in _ipv4_elements(root):
         root.remove(old)
-    if iface is not None and switch.mode is not SwitchMode.BRIDGE:
+    if iface is not None and host_bridge is None:
         _insert_after(root, _ip_element(iface, switch.dhcp, leases),
                       ("ip", "portgroup", "bridge", "forward", "uuid", "name"))
     return root
@@ -141,10 +156,24 @@ def apply_switch(
 _REFUSED_ON_HOST_BRIDGE = ("mac", "dns", "domain", "mtu", "ip")
 
 
-def mark_name(project: str, switch: Switch) -> str:
+def mark_name(project: str, switch: Switch, site_bridge: str | None = None) -> str:
     """The name of the portgroup that marks ``switch``'s network as Corral's."""
-    mark = NetworkMark(project, switch.name, switch.model_hash(), switch_model_json(switch))
+    mark = NetworkMark(
+        project, switch.name, switch.model_hash(), switch_model_json(switch), site_bridge
+    )
     return encode_network_mark(mark)
+
+
+def _check_spannable(switch: Switch) -> None:
+    """A network on the site bridge is a plain L2 segment: libvirt can give it no
+    address, DHCP or forwarding, and ``bridge NAME`` switches have their own bridge.
+    The plan refuses such switches first (``corral.plan.spans``); this guards the
+    backend against being asked anyway."""
+    if switch.mode is SwitchMode.BRIDGE or switch.address:
+        raise ConfigError(
+            f"switch {switch.name}: only a switch without address, nat, route or bridge "
+            "can join the site bridge"
+        )
 
 
 def _insert_after(root: etree._Element, element: etree._Element, tags: tuple[str, ...]) -> None:

@@ -47,22 +47,25 @@ def inactive_root(network: libvirt.virNetwork) -> etree._Element:
 
 
 def ensure(
-    conn: libvirt.virConnect, project: str, switch: Switch, leases: Iterable[StaticLease]
+    conn: libvirt.virConnect, project: str, switch: Switch, leases: Iterable[StaticLease],
+    site_bridge: str | None = None,
 ) -> str:
     """See :meth:`corral.backends.base.Backend.ensure_network`.
 
     A new network gets a new document; an existing one is edited in place
     (:func:`network_xml.apply_switch` on libvirt's own XML), so what an
-    administrator added survives. Raises BackendError, after the network is
-    up again, when a running guest's NIC could not be plugged back into a
-    restarted network.
+    administrator added survives. A network whose switch became cross-host
+    (or single-host again) is edited the same way: the recorded site bridge
+    differs, so it is redefined onto the site bridge (or its own bridge).
+    Raises BackendError, after the network is up again, when a running
+    guest's NIC could not be plugged back into a restarted network.
     """
     name = names.network_name(project, switch.name)
     taps: list[Tap] = []
     with libvirt_errors(f"set up network {name}"):
         network = find(conn, name)
         if network is None:
-            root = network_xml.build_network(project, switch, leases)
+            root = network_xml.build_network(project, switch, leases, site_bridge)
             network = conn.networkDefineXML(network_xml.to_string(root))
         else:
             current = inactive_root(network)
@@ -72,13 +75,15 @@ def ensure(
                     f"network {name} exists but was not created by Corral for project {project}",
                     hint="rename the switch or remove that network",
                 )
-            if mark.model_hash != switch.model_hash():
+            if mark.model_hash != switch.model_hash() or mark.site_bridge != site_bridge:
                 taps = attached_taps(conn, name) if network.isActive() else []
-                edited = network_xml.apply_switch(deepcopy(current), project, switch, leases)
+                edited = network_xml.apply_switch(
+                    deepcopy(current), project, switch, leases, site_bridge
+                )
                 _redefine(conn, network, edited)
                 network = conn.networkLookupByName(name)
             else:
-                _refresh_mark(network, current, project, switch)
+                _refresh_mark(network, current, project, switch, site_bridge)
                 wanted = network_xml.servable_leases(current, leases)
                 if network_xml.static_leases_of(current) != wanted:
                     _sync_leases(network, current, wanted)
@@ -92,12 +97,13 @@ def ensure(
 
 
 def _refresh_mark(
-    network: libvirt.virNetwork, current: etree._Element, project: str, switch: Switch
+    network: libvirt.virNetwork, current: etree._Element, project: str, switch: Switch,
+    site_bridge: str | None,
 ) -> None:
     """Rewrite the mark portgroup when it is not exactly what this version writes
     (a mark in the legacy format, or a model recorded differently), live and in
     the config, without restarting the network."""
-    wanted = network_xml.mark_name(project, switch)
+    wanted = network_xml.mark_name(project, switch, site_bridge)
     groups = [g.get("name", "") for g in mark_portgroups(current)]
     if groups == [wanted]:
         return

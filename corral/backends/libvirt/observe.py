@@ -181,6 +181,7 @@ def observe_networks(conn: libvirt.virConnect, project: str | None) -> tuple[Obs
                     active=active,
                     bridge=bridge.get("name") if bridge is not None else None,
                     model=mark.model(),
+                    site_bridge=mark.site_bridge,
                 )
             )
     return tuple(sorted(result, key=lambda n: n.name))
