@@ -127,11 +127,14 @@ def _portgroup_xml(name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Tap:
-    """A running guest's NIC on a network: its domain, MAC and host-side tap."""
+    """A running guest's NIC on a network: its domain, MAC and host-side tap,
+    the bridge it was plugged into and its ``<interface>`` as a device update."""
 
     domain: str
     mac: str
     dev: str
+    bridge: str = ""
+    device_xml: str = ""
 
 
 def attached_taps(conn: libvirt.virConnect, network: str) -> list[Tap]:
@@ -143,7 +146,9 @@ def attached_taps(conn: libvirt.virConnect, network: str) -> list[Tap]:
             domain_name = domain.name()
         except libvirt.libvirtError:
             continue
-        for iface in root.iterfind("devices/interface[@type='network']"):
+        # a NIC on a network that forwards onto a host bridge shows type='bridge'
+        # in the live XML, its source still naming the network
+        for iface in root.iterfind("devices/interface"):
             source = iface.find("source")
             target = iface.find("target")
             mac = iface.find("mac")
@@ -154,27 +159,54 @@ def attached_taps(conn: libvirt.virConnect, network: str) -> list[Tap]:
                     domain_name,
                     mac.get("address", "") if mac is not None else "",
                     target.get("dev", ""),
+                    source.get("bridge", ""),
+                    _device_update_xml(iface),
                 ))
     return taps
+
+
+def _device_update_xml(iface: etree._Element) -> str:
+    """The live ``<interface>`` as ``virDomainUpdateDeviceFlags`` takes it: the
+    network by name only (no port id or bridge of the old network), no alias."""
+    element = deepcopy(iface)
+    element.set("type", "network")
+    source = element.find("source")
+    if source is not None:
+        for key in list(source.attrib):
+            if key != "network":
+                del source.attrib[key]
+    for alias in element.findall("alias"):
+        element.remove(alias)
+    return etree.tostring(element, encoding="unicode")
 
 
 def _rebridge(conn: libvirt.virConnect, network: str, bridge: str, taps: list[Tap]) -> None:
     """Plug guests' taps into the restarted network's new bridge.
 
-    Restarting a network deletes its bridge, and libvirt has no call to plug
-    running guests back (it does so itself only when the daemon restarts).
-    Unplugging and replugging the NIC would give the guest a new, unconfigured
-    device; moving the tap keeps the guest's NIC and address as they were.
-    This needs the bridge to be on this machine, so it is done only for a
-    local QEMU connection; drivers other than QEMU have no real taps. A NIC
-    left unplugged (a remote service host, or ``ip`` failing) is raised as
-    BackendError naming each domain and NIC: those guests need a restart.
+    Restarting a network deletes its bridge (or leaves the host bridge it
+    forwarded onto), and libvirt has no call that plugs running guests back
+    into the same network. Unplugging and replugging the NIC would give the
+    guest a new, unconfigured device; moving the tap keeps the guest's NIC
+    and address as they were.
+
+    When the network now has another bridge (a switch that became
+    cross-host, or single-host again), updating the NIC with its own
+    definition (``virDomainUpdateDeviceFlags``) makes libvirt move the tap to
+    the new bridge: this works on any service host, local or remote. When
+    the bridge kept its name, libvirt sees nothing to change, so the tap is
+    moved with ``ip link set TAP master BRIDGE``, which needs the bridge to be
+    on this machine: only for a local QEMU connection. Drivers other than
+    QEMU have no real taps. A NIC left unplugged (a remote service host, or
+    ``ip`` failing) is raised as BackendError naming each domain and NIC:
+    those guests need a restart.
     """
     if conn.getType() != "QEMU":
         return
     local = urlsplit(conn.getURI()).hostname in (None, "", "localhost")
     failed = []
     for tap in taps:
+        if tap.bridge != bridge and _replug(conn, tap, bridge):
+            continue
         if not local:
             failed.append((tap, "the service host is remote"))
             continue
@@ -193,6 +225,22 @@ def _rebridge(conn: libvirt.virConnect, network: str, bridge: str, taps: list[Ta
             f"back into bridge {bridge}: {listed}",
             hint="restart those guests to reconnect them",
         )
+
+
+def _replug(conn: libvirt.virConnect, tap: Tap, bridge: str) -> bool:
+    """Let libvirt move the tap onto ``bridge`` by updating the NIC with its own
+    definition; True when the live domain then shows it there."""
+    try:
+        domain = conn.lookupByName(tap.domain)
+        domain.updateDeviceFlags(tap.device_xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        root = etree.fromstring(domain.XMLDesc(0).encode())
+    except libvirt.libvirtError:
+        return False
+    for iface in root.iterfind("devices/interface"):
+        mac, source = iface.find("mac"), iface.find("source")
+        if mac is not None and source is not None and mac.get("address") == tap.mac:
+            return source.get("bridge") == bridge
+    return False
 
 
 def _redefine(
