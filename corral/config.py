@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -97,12 +98,26 @@ class ServiceHost(_Section):
     # site's templates (a libvirt dir pool); None: the site's paths.templates.
     storage: str | None = None
     # A bridge on that machine joined at layer 2 to the same bridge on the other
-    # service hosts: switches whose VMs sit on several service hosts go through it.
+    # service hosts: switches whose VMs sit on several service hosts go through it
+    # (corral.plan.spans); without one, such a switch is refused at plan time.
     site_bridge: str | None = None
     # At most this many guests booting at once there; None: chosen from its CPUs.
     boot_parallel: int | None = Field(default=None, ge=1)
 
     _sizes = field_validator("max_memory", mode="before")(_mib)
+
+    @field_validator("site_bridge")
+    @classmethod
+    def _bridge_name(cls, name: str | None) -> str | None:
+        """A Linux interface name, as libvirt's network schema and the kernel take it."""
+        if name is not None and not _INTERFACE_NAME.fullmatch(name):
+            raise ValueError(
+                f"'{name}' is not a bridge name (1-15 of A-Z a-z 0-9 _ . -, as Linux names links)"
+            )
+        return name
+
+
+_INTERFACE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
 
 
 class Server(_Section):

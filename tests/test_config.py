@@ -88,6 +88,10 @@ def test_unknown_key_names_file_key_and_suggestion(tmp_path: Path) -> None:
         ),
         ("[defaults]\nmemory = '12X'\n", "defaults.memory: '12X' is not a size"),
         ("[service_hosts.b]\nmax_vcpus = 2\n", "service_hosts.b.uri: Field required"),
+        (
+            "[service_hosts.b]\nuri = 'test:///default'\nsite_bridge = 'br site'\n",
+            "service_hosts.b.site_bridge: 'br site' is not a bridge name",
+        ),
         ("[server]\nallowed_networks = ['10.0.0.300/8']\n", "server.allowed_networks"),
         ("[defaults]\nservice_host = 'nowhere'\n", "defaults.service_host 'nowhere' is not a"),
         ("[defaults\n", "Expected ']'"),
