@@ -432,6 +432,11 @@ class Backend(ABC):
         """
 
     @abstractmethod
+    def has_bridge(self, name: str) -> bool | None:
+        """Whether this service host has the host bridge ``name`` (a site bridge
+        a cross-host switch joins): True, False, or None when it cannot tell."""
+
+    @abstractmethod
     def set_static_leases(self, network: str, leases: Iterable[StaticLease]) -> None:
         """Make the network's static DHCP entries exactly ``leases`` (live and config)."""
 

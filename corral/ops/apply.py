@@ -107,6 +107,7 @@ def check(session: Session, project: Project, plan: Plan, *, recreate: bool) -> 
         problems += _storage_problems(backend, host, checked_groups)
         if host.template is not None:
             problems += _boot_problems(session, host)
+    problems += _site_bridge_problems(session, project)
     if problems:
         raise SourceErrors(problems)
 
@@ -139,6 +140,40 @@ def _storage_problems(
         f"host {host.name}: service host {backend.name} has no LVM volume group "
         f"'{host.lvm_vg}' (volume groups there: {checked[key]})",
     )]
+
+
+def _site_bridge_problems(session: Session, project: Project) -> list[Diagnostic]:
+    """A cross-host switch needs its site bridge to exist on each of its service
+    hosts (asked of libvirt once per host and bridge); where a host cannot
+    tell, the guest's start names a missing bridge instead."""
+    spans = spans_of(project, site_bridges(session.site), session.site.defaults.service_host)
+    wanted = sorted({
+        (service_host, bridge)
+        for span in spans.values()
+        for service_host, bridge in span.places.items()
+        if bridge is not None
+    })
+
+    def look(item: tuple[str, str]) -> bool | None:
+        try:
+            return session.backend(item[0]).has_bridge(item[1])
+        except CorralError:
+            return None  # an unknown or unreachable service host is reported elsewhere
+
+    missing = {item for item, found in zip(wanted, session.parallel(look, wanted),
+                                           strict=True) if found is False}
+    problems = []
+    for name, span in sorted(spans.items()):
+        for service_host, bridge in sorted(span.places.items()):
+            if bridge is not None and (service_host, bridge) in missing:
+                problems.append(Diagnostic(
+                    _span(project.switches[name]),
+                    f"switch {name}: service host {service_host} has no bridge {bridge} "
+                    "(its site_bridge in the site config)",
+                    "create that bridge there, joined at layer 2 to the other service "
+                    "hosts' site bridges, or correct site_bridge",
+                ))
+    return problems
 
 
 def _boot_problems(session: Session, host: Host) -> list[Diagnostic]:

@@ -4,7 +4,9 @@ One guest starts alone on h1 (its switch is h1's own network); the upgrade
 that adds a second guest on h2 turns the switch cross-host: the plan says
 so, h1's network is redefined onto the site bridge with the running guest's
 NIC moved along, h2 gets the same network, and each guest then pings the
-other (its ``runcmd`` prints the outcome on its console). Without a site
+other (its ``runcmd`` prints the outcome on its console). Moving the second
+guest back to h1 turns the switch into h1's own network again, the first
+guest's NIC following, and the new guest reaches it there. Without a site
 bridge on the service hosts the plan refuses, naming them and their VMs.
 """
 
@@ -131,6 +133,26 @@ def test_two_guests_on_one_switch_over_two_hosts_ping_each_other(
         assert seen == {"a": "xsw-ping a->10.77.0.12 reached",
                         "b": "xsw-ping b->10.77.0.11 reached"}
         assert site.corral("plan", str(both)).returncode == 0
+
+        # b back on h1: the switch is h1's own network again, with the running
+        # a's NIC moved back onto it, and h2's network goes.
+        back = _project(tmp_path / "back.corral", project,
+                        _guest("a", "b", "h1"), _guest("b", "a", "h1"))
+        plan = site.corral("plan", str(back))
+        assert f"service_hosts: h1, h2 through site bridge {site.bridge} -> h1" in plan.stdout
+        upgraded = site.corral("upgrade", "-f", str(back), "--recreate")
+        assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
+        single = _network(site, "h1", f"{project}-lan")
+        assert single is not None and single.find("forward") is None
+        assert _network(site, "h2", f"{project}-lan") is None
+        verdict = ""
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not verdict:
+            found = re.search(r"xsw-ping \S+ (reached|unreached)",
+                              _console(site, "h1", f"{project}-b"))
+            verdict = found.group(0) if found else ""
+            time.sleep(2)
+        assert verdict == "xsw-ping b->10.77.0.11 reached"
     finally:
         removed = site.corral("remove", "-p", project, "--yes")
         assert removed.returncode in (0, 3), removed.stdout + removed.stderr

@@ -68,13 +68,23 @@ host b {{
 }}
 """
 BRIDGE = 'site_bridge = "br-site"\n'
+# A test-driver node whose host has the bridge br-site.
+WITH_BRIDGE = """<node>
+  <interface type='bridge' name='br-site'>
+    <start mode='onboot'/>
+    <bridge><interface type='ethernet' name='eth9'/></bridge>
+  </interface>
+</node>
+"""
 
 
-def _site(tmp_path: Path, h1: str = BRIDGE, h2: str = BRIDGE) -> SiteConfig:
+def _site(tmp_path: Path, h1: str = BRIDGE, h2: str = BRIDGE,
+          bridged: tuple[str, ...] = ("h1", "h2")) -> SiteConfig:
     config = tmp_path / "corral.toml"
     config.write_text(SITE.format(root=tmp_path, h1=h1, h2=h2))
     for name in ("h1", "h2"):
-        (tmp_path / f"{name}.xml").write_text("<node/>\n")
+        node = WITH_BRIDGE if name in bridged else "<node/>\n"
+        (tmp_path / f"{name}.xml").write_text(node)
     return parse_site_config(config.read_text(), config)
 
 
@@ -128,6 +138,20 @@ def test_one_host_without_site_bridge_is_named(session_of, tmp_path):
     with pytest.raises(SourceErrors, match="but h2 has no site_bridge") as refused:
         projects.plan_source(session, _project(tmp_path))
     assert "[service_hosts.h2]" in (refused.value.diagnostics[0].hint or "")
+
+
+def test_a_site_bridge_missing_on_its_service_host_is_refused_before_any_change(
+    session_of, tmp_path
+):
+    session = session_of(_site(tmp_path, bridged=("h1",)))
+    plan = projects.plan_source(session, _project(tmp_path))  # the plan cannot tell
+    assert plan.of_kind(ActionKind.CREATE_SWITCH)
+    with pytest.raises(SourceErrors) as refused:
+        projects.up(session, _project(tmp_path), wait=False)
+    (problem,) = refused.value.diagnostics
+    assert problem.message == (
+        "switch lan: service host h2 has no bridge br-site (its site_bridge in the site config)")
+    assert _network(session, "h1") is None and _network(session, "h2") is None
 
 
 def test_an_addressed_switch_across_hosts_is_refused(session_of, tmp_path):

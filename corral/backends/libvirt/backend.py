@@ -120,6 +120,9 @@ class LibvirtBackend(Backend):
     ) -> str:
         return networks.ensure(self.conn, project, switch, static_leases, site_bridge)
 
+    def has_bridge(self, name: str) -> bool | None:
+        return networks.has_bridge(self.conn, name)
+
     def set_static_leases(self, network: str, leases: Iterable[StaticLease]) -> None:
         networks.set_static_leases(self.conn, network, leases)
 

@@ -258,6 +258,23 @@ def _redefine(
     conn.networkDefineXML(network_xml.to_string(edited))
 
 
+def has_bridge(conn: libvirt.virConnect, name: str) -> bool | None:
+    """See :meth:`corral.backends.base.Backend.has_bridge`.
+
+    Asked of libvirt's interface driver, which lists the host's network
+    devices (also on a remote service host). A daemon without one (or one
+    that fails) cannot tell: None, and the guest's start names a missing
+    bridge instead.
+    """
+    try:
+        conn.interfaceLookupByName(name)
+    except libvirt.libvirtError as exc:
+        if error_code(exc) == libvirt.VIR_ERR_NO_INTERFACE:
+            return False
+        return None
+    return True
+
+
 def set_static_leases(conn: libvirt.virConnect, name: str, leases: Iterable[StaticLease]) -> None:
     """See :meth:`corral.backends.base.Backend.set_static_leases`."""
     network = find(conn, name)
