@@ -10,7 +10,6 @@ networks ensured), so a run killed at any point converges when rerun.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from corral.backends.base import (
@@ -19,21 +18,19 @@ from corral.backends.base import (
     DiskSpec,
     DomainSpec,
     NicSpec,
-    StaticLease,
     StoragePlace,
     TemplateLike,
 )
-from corral.config import SiteConfig
 from corral.errors import ConflictError, CorralError, Diagnostic, SourceErrors, Span
 from corral.images.seed import build_seed
 from corral.model import Host, Project, Switch, SwitchMode, Virt
 from corral.ops.observe import Sighting
 from corral.ops.results import ActionResult
 from corral.ops.session import Session
+from corral.ops.switches import ensure_switches, retire_networks, switch_problems, switch_spans
+from corral.ops.switches import static_leases as static_leases
 from corral.plan import Action, ActionKind, Plan
 from corral.plan.diff import disk_changes, nic_changes
-from corral.plan.spans import SwitchSpan, shared_segments, span_problems
-from corral.plan.spans import switch_spans as spans_of
 
 HOST_BUILD_KINDS = (ActionKind.CREATE_HOST, ActionKind.RECREATE_HOST)
 MIB = 1024 * 1024
@@ -69,8 +66,7 @@ def _span(host_or_switch: Host | Switch) -> Span:
 
 def check(session: Session, project: Project, plan: Plan, *, recreate: bool) -> None:
     """Every reason the plan cannot be applied, raised together; changes nothing."""
-    problems = span_problems(project, site_bridges(session.site),
-                             session.site.defaults.service_host)
+    problems: list[Diagnostic] = []
     checked_groups: dict[tuple[str, str], str | None] = {}
     refused = [a for a in plan.of_kind(ActionKind.RECREATE_HOST)]
     if refused and not recreate:
@@ -107,7 +103,7 @@ def check(session: Session, project: Project, plan: Plan, *, recreate: bool) -> 
         problems += _storage_problems(backend, host, checked_groups)
         if host.template is not None:
             problems += _boot_problems(session, host)
-    problems += _site_bridge_problems(session, project)
+    problems += switch_problems(session, project)
     if problems:
         raise SourceErrors(problems)
 
@@ -140,40 +136,6 @@ def _storage_problems(
         f"host {host.name}: service host {backend.name} has no LVM volume group "
         f"'{host.lvm_vg}' (volume groups there: {checked[key]})",
     )]
-
-
-def _site_bridge_problems(session: Session, project: Project) -> list[Diagnostic]:
-    """A cross-host switch needs its site bridge to exist on each of its service
-    hosts (asked of libvirt once per host and bridge); where a host cannot
-    tell, the guest's start names a missing bridge instead."""
-    spans = spans_of(project, site_bridges(session.site), session.site.defaults.service_host)
-    wanted = sorted({
-        (service_host, bridge)
-        for span in spans.values()
-        for service_host, bridge in span.places.items()
-        if bridge is not None
-    })
-
-    def look(item: tuple[str, str]) -> bool | None:
-        try:
-            return session.backend(item[0]).has_bridge(item[1])
-        except CorralError:
-            return None  # an unknown or unreachable service host is reported elsewhere
-
-    missing = {item for item, found in zip(wanted, session.parallel(look, wanted),
-                                           strict=True) if found is False}
-    problems = []
-    for name, span in sorted(spans.items()):
-        for service_host, bridge in sorted(span.places.items()):
-            if bridge is not None and (service_host, bridge) in missing:
-                problems.append(Diagnostic(
-                    _span(project.switches[name]),
-                    f"switch {name}: service host {service_host} has no bridge {bridge} "
-                    "(its site_bridge in the site config)",
-                    "create that bridge there, joined at layer 2 to the other service "
-                    "hosts' site bridges, or correct site_bridge",
-                ))
-    return problems
 
 
 def _boot_problems(session: Session, host: Host) -> list[Diagnostic]:
@@ -209,78 +171,6 @@ def _boot_problems(session: Session, host: Host) -> list[Diagnostic]:
             f"and template {template.name} has no disk", "use size instead",
         ))
     return problems
-
-
-def site_bridges(site: SiteConfig) -> dict[str, str | None]:
-    """Each service host's site bridge (None where the site config gives none)."""
-    return {name: host.site_bridge for name, host in site.service_hosts.items()}
-
-
-def switch_spans(
-    session: Session, project: Project, *, warn: bool = False
-) -> dict[str, SwitchSpan]:
-    """Where each switch's networks go (:mod:`corral.plan.spans`), from where the
-    project's hosts run and the site's bridges.
-
-    Raises SourceErrors, at the switches' positions, when a switch would have
-    to be split into separate LANs or cannot span its service hosts; this
-    runs when the plan is made, so ``corral plan`` refuses as ``up`` does.
-    With ``warn``, cross-host switches that share a site bridge are warned of.
-    """
-    bridges = site_bridges(session.site)
-    default = session.site.defaults.service_host
-    problems = span_problems(project, bridges, default)
-    if problems:
-        raise SourceErrors(problems)
-    spans = spans_of(project, bridges, default)
-    if warn:
-        for message in shared_segments(spans):
-            session.warn(f"project {project.name}: {message}")
-    return spans
-
-
-def static_leases(project: Project, switch: str) -> list[StaticLease]:
-    return [
-        StaticLease(nic.mac, nic.address, host.name)
-        for host in project.hosts.values()
-        for nic in host.interfaces
-        if nic.switch == switch and nic.is_static and nic.address
-    ]
-
-
-def ensure_switches(
-    session: Session, project: Project, spans: Mapping[str, SwitchSpan] | None = None
-) -> dict[tuple[str, str], str]:
-    """Ensure every switch on every service host that needs it, joined to the
-    site bridge there when it spans several; (switch, host) -> network."""
-    if spans is None:
-        spans = switch_spans(session, project)
-    jobs = [
-        (name, service_host)
-        for name, span in sorted(spans.items())
-        for service_host in span.service_hosts
-    ]
-
-    def ensure(job: tuple[str, str]) -> str:
-        name, service_host = job
-        return session.backend(service_host).ensure_network(
-            project.name, project.switches[name], static_leases(project, name),
-            site_bridge=spans[name].site_bridge(service_host),
-        )
-
-    return dict(zip(jobs, session.parallel(ensure, jobs), strict=True))
-
-
-def retire_networks(
-    session: Session, sighting: Sighting, spans: Mapping[str, SwitchSpan]
-) -> None:
-    """Remove a switch's networks from service hosts where none of its VMs runs
-    any more (they moved, or were removed); run after the hosts have changed,
-    so no guest of the project is plugged into them."""
-    for name, span in sorted(spans.items()):
-        for seen in sighting.project.networks_of(name):
-            if seen.service_host not in span.places:
-                session.backend(seen.service_host).remove_network(seen.network)
 
 
 def nics_for(

@@ -20,6 +20,7 @@ from corral.config import SiteConfig
 from corral.errors import CorralError, InvalidRequest, NotFoundError, SourceErrors
 from corral.model import Host, Project
 from corral.ops import apply as applying
+from corral.ops import switches
 from corral.ops.journal import project_lock, record_failure, recorded
 from corral.ops.observe import Sighting, observe_everywhere, sight
 from corral.ops.readiness import Observation, Outcome, Target, reachable, wait_until_ready
@@ -65,7 +66,7 @@ def plan_source(session: Session, source: SourceLike) -> Plan:
 def _plan(
     session: Session, project: Project, observed: ObservedProject, *, prune: bool = False
 ) -> Plan:
-    spans = applying.switch_spans(session, project, warn=True)
+    spans = switches.switch_spans(session, project, warn=True)
     return plan_project(
         project, observed, capabilities_for(session, project, observed), prune=prune,
         spans=spans,
