@@ -23,6 +23,8 @@ import libvirt
 import pytest
 from lxml import etree
 
+from corral.backends.libvirt import networks
+
 from .fakehosts import FakeHosts
 
 pytestmark = pytest.mark.libvirt
@@ -98,6 +100,12 @@ def test_two_guests_on_one_switch_over_two_hosts_ping_each_other(
                     _guest("a", "b", "h1"), _guest("b", "a", "h2"))
 
     site = _with_site_bridges(three_hosts, tmp_path / "corral.toml", ("h1", "h2"))
+    conn = libvirt.open(site.uris["h2"])
+    try:  # what `up` asks before it changes anything
+        assert networks.has_bridge(conn, site.bridge) is True
+        assert networks.has_bridge(conn, "nosuchbridge0") is False
+    finally:
+        conn.close()
     try:
         refused = three_hosts.corral("plan", str(both))
         assert refused.returncode == 1, refused.stdout + refused.stderr
