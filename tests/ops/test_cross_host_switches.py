@@ -178,6 +178,15 @@ def test_a_switch_over_two_hosts_joins_the_site_bridge_on_each(session_of, tmp_p
     assert _network(session, "local") is None
     assert projects.plan_source(session, path).empty
 
+    # `start` brings an inactive network back as it was: still on the site bridge.
+    h1 = session.backend("h1").conn  # type: ignore[attr-defined]
+    h1.networkLookupByName("span-lan").destroy()
+    assert projects.plan_source(session, path).of_kind(ActionKind.START_SWITCH)
+    projects.start(session, "span", wait=False)
+    assert h1.networkLookupByName("span-lan").isActive()
+    assert _network(session, "h1").find("bridge").get("name") == "br-site"
+    assert projects.plan_source(session, path).empty
+
     # b moves to h1: the switch is on one host again, with its own bridge,
     # and h2's network goes once b has left h2.
     moved = _project(tmp_path, b_on="h1")
