@@ -7,8 +7,9 @@ config, and what the service hosts report, and hands the pure scheduler
 
 * the file's ``service_host`` always wins (a change of it moves the host,
   which the plan shows as a rebuild);
-* any other host that already runs somewhere stays there: stability does
-  not depend on capacity, on the site's default or on the policy;
+* any other host that already runs somewhere stays there (as does one whose
+  run copy an interrupted build left without a domain): stability does not
+  depend on capacity, on the site's default or on the policy;
 * a new host goes to the site's preset service host, or the scheduler picks
   one under the site's ``[defaults] placement`` policy.
 
@@ -27,8 +28,9 @@ from dataclasses import dataclass, replace
 from corral.backends.base import DomainStats, HostInfo
 from corral.model import PlacedBy, Project
 from corral.ops.deadline import describe_failure, each_within
+from corral.ops.observe import Sighting
 from corral.ops.session import Session
-from corral.plan import ActionKind, ObservedProject, Plan
+from corral.plan import ActionKind, Plan
 from corral.plan.placement import Limits, Load, Need, Request, ServiceHostState, place
 
 ASK_TIMEOUT_S = 30.0
@@ -75,18 +77,18 @@ class _Reading:
     info: HostInfo | None
 
 
-def place_project(session: Session, project: Project, observed: ObservedProject) -> Placed:
+def place_project(session: Session, project: Project, sighting: Sighting) -> Placed:
     """Every host of ``project`` on a service host (see the module doc); raises
     :class:`~corral.plan.placement.PlacementError` when they do not fit."""
     site = session.site
     fixed: dict[str, str] = {}
     why: dict[str, str] = {}
+    running = _where_they_are(sighting)
     for name, host in project.hosts.items():
-        seen = observed.hosts.get(name)
         if host.placed_by is PlacedBy.FILE:
             fixed[name], why[name] = host.placed_on, "file"
-        elif seen is not None:
-            fixed[name], why[name] = seen.service_host, "kept"
+        elif name in running:
+            fixed[name], why[name] = running[name], "kept"
         elif host.service_host is not None:
             fixed[name] = host.service_host
             why[name] = "site" if site.defaults.service_host is not None else "only"
@@ -111,6 +113,16 @@ def place_project(session: Session, project: Project, observed: ObservedProject)
     chosen = place(Request(needs, fixed, states, policy))
     why.update({name: policy for name in unplaced})
     return _placed(project, chosen, why)
+
+
+def _where_they_are(sighting: Sighting) -> dict[str, str]:
+    """host -> the service host of its domain, else of its run copy."""
+    found = {name: seen.service_host for name, seen in sighting.project.hosts.items()}
+    for service_host, seen in sorted(sighting.raw.items()):
+        for volume in seen.volumes:
+            if volume.kind == "disk":
+                found.setdefault(volume.host, service_host)
+    return found
 
 
 def _placed(project: Project, where: dict[str, str], why: dict[str, str]) -> Placed:

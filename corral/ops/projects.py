@@ -60,8 +60,8 @@ def validate_source(source: SourceLike, site: SiteConfig) -> SourceErrors | None
 def plan_source(session: Session, source: SourceLike) -> Plan:
     """What ``up``/``upgrade`` would change; reads libvirt, changes nothing."""
     project = as_source(source).load(session.site)
-    observed = sight(session, project.name).project
-    return _plan(session, place_project(session, project, observed), observed)
+    sighting = sight(session, project.name)
+    return _plan(session, place_project(session, project, sighting), sighting.project)
 
 
 def _plan(
@@ -106,7 +106,7 @@ def _apply(
         recorded(session, project.name, operation, source.origin) as entry,
     ):
         sighting = sight(session, project.name)
-        placed = place_project(session, project, sighting.project)
+        placed = place_project(session, project, sighting)
         project = placed.project
         plan = _plan(session, placed, sighting.project, prune=prune)
         applying.check(session, project, plan, recreate=recreate)

@@ -172,3 +172,18 @@ def test_explicit_placement_over_a_site_limit_is_refused(open_session, tmp_path)
         "(this project's hosts there: a, b, c)",
     ]
     assert where(session) == {}
+
+
+def test_a_run_copy_left_by_an_interrupted_build_keeps_its_host_there(
+    open_session, tmp_path
+) -> None:
+    session = open_session()
+    path = project(tmp_path / "farm.corral", {"n1": "", "n2": ""})
+    projects.build(session, path)
+    assert where(session) == {"n1": "h1", "n2": "h2"}
+    session.backend("h2").undefine("farm-n2")  # the domain is gone, its disks are not
+    session.site = make_site(tmp_path, defaults='placement = "pack"')
+    plan = projects.plan_source(session, path)
+    (create,) = plan.actions
+    assert (create.kind, create.target) == (ActionKind.CREATE_HOST, "n2")
+    assert create.reason == "on h2; disk kept from an interrupted build"
