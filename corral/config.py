@@ -9,6 +9,7 @@ who may talk to the server. Example::
     template = "tiny"
     memory = "128M"
     virt_type = "auto"          # auto | kvm | qemu: domain type for kvm hosts
+    placement = "spread"        # spread | pack: hosts the file does not place
 
     [paths]
     templates = "/var/lib/corral/templates"
@@ -17,6 +18,7 @@ who may talk to the server. Example::
     uri = "qemu+ssh://milano/system"
     max_vcpus = 16
     max_memory = "32G"
+    max_vms = 40
 
     [server]
     listen = "0.0.0.0:8080"
@@ -25,7 +27,9 @@ who may talk to the server. Example::
 Lookup order: an explicit ``--config``, ``$CORRAL_CONFIG``,
 ``/etc/corral/corral.toml``, ``~/.config/corral/corral.toml``; with none, the
 built-in defaults, which run everything on the local machine (service host
-``local`` = ``qemu:///system``). An unknown key is a :class:`ConfigError`
+``local`` = ``qemu:///system``). Hosts the project file does not place go
+to ``[defaults] service_host`` or are scheduled over the service hosts
+(docs/placement.md). An unknown key is a :class:`ConfigError`
 naming the file and the key, so a typo never silently falls back to a default.
 """
 
