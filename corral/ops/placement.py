@@ -100,7 +100,7 @@ def place_project(session: Session, project: Project, sighting: Sighting) -> Pla
     }
     candidates = site.schedulable() if unplaced else []
     asked = sorted(limited | set(candidates))
-    if not asked:
+    if not asked and not unplaced:
         return _placed(project, fixed, why)
     states = _states(session, project.name, asked, facts=set(candidates))
     if unplaced:

@@ -187,3 +187,10 @@ def test_a_run_copy_left_by_an_interrupted_build_keeps_its_host_there(
     (create,) = plan.actions
     assert (create.kind, create.target) == (ActionKind.CREATE_HOST, "n2")
     assert create.reason == "on h2; disk kept from an interrupted build"
+
+
+def test_no_service_host_to_choose_from_is_said_so(open_session, tmp_path) -> None:
+    limits = {name: "schedule = false\n" for name in MACHINES}
+    session = open_session(limits=limits)
+    with pytest.raises(PlacementError, match=r"host a .*: no service host may be chosen"):
+        projects.plan_source(session, project(tmp_path / "farm.corral", {"a": ""}))
