@@ -9,6 +9,7 @@ who may talk to the server. Example::
     template = "tiny"
     memory = "128M"
     virt_type = "auto"          # auto | kvm | qemu: domain type for kvm hosts
+    placement = "spread"        # spread | pack: hosts the file does not place
 
     [paths]
     templates = "/var/lib/corral/templates"
@@ -17,6 +18,7 @@ who may talk to the server. Example::
     uri = "qemu+ssh://milano/system"
     max_vcpus = 16
     max_memory = "32G"
+    max_vms = 40
 
     [server]
     listen = "0.0.0.0:8080"
@@ -25,7 +27,9 @@ who may talk to the server. Example::
 Lookup order: an explicit ``--config``, ``$CORRAL_CONFIG``,
 ``/etc/corral/corral.toml``, ``~/.config/corral/corral.toml``; with none, the
 built-in defaults, which run everything on the local machine (service host
-``local`` = ``qemu:///system``). An unknown key is a :class:`ConfigError`
+``local`` = ``qemu:///system``). Hosts the project file does not place go
+to ``[defaults] service_host`` or are scheduled over the service hosts
+(docs/placement.md). An unknown key is a :class:`ConfigError`
 naming the file and the key, so a typo never silently falls back to a default.
 """
 
@@ -72,10 +76,12 @@ class Defaults(_Section):
     size: int | None = Field(default=None, ge=1)  # MiB; None = the template's own size
     virt: Virt = Virt.KVM
     virt_type: Literal["auto", "kvm", "qemu"] = "auto"
-    service_host: str = LOCAL_SERVICE_HOST
+    # Where hosts the file does not place go: None (the default) lets the
+    # scheduler choose among the service hosts (docs/placement.md).
+    service_host: str | None = None
     lvm_vg: str | None = None  # volume group for hosts that say `lvm` without `lvm_vg`
-    # How hosts without `service_host` are placed: spread (fewest corral VMs and
-    # most free memory first) or pack (fill one service host before the next).
+    # How the scheduler places hosts without `service_host`: spread (fewest
+    # Corral VMs, then most unallocated memory) or pack (the first by name that fits).
     placement: Literal["spread", "pack"] = "spread"
 
     _sizes = field_validator("memory", "size", mode="before")(_mib)
@@ -103,6 +109,9 @@ class ServiceHost(_Section):
     site_bridge: str | None = None
     # At most this many guests booting at once there; None: chosen from its CPUs.
     boot_parallel: int | None = Field(default=None, ge=1)
+    # Whether the scheduler may put hosts here that the file does not place; a
+    # host whose file names this service host goes here either way.
+    schedule: bool = True
 
     _sizes = field_validator("max_memory", mode="before")(_mib)
 
@@ -148,21 +157,45 @@ class SiteConfig(_Section):
     @field_validator("service_hosts")
     @classmethod
     def _keep_local(cls, hosts: dict[str, ServiceHost]) -> dict[str, ServiceHost]:
+        """``local`` always exists; when the site lists other service hosts but not
+        ``local``, the scheduler does not use it (the site chose its hypervisors)."""
         for name in hosts:
             values.name(name)
-        return {**_default_service_hosts(), **hosts}
+        local = _default_service_hosts()
+        if hosts and LOCAL_SERVICE_HOST not in hosts:
+            local[LOCAL_SERVICE_HOST] = ServiceHost(uri=LOCAL_URI, schedule=False)
+        return {**local, **hosts}
 
     @model_validator(mode="after")
     def _default_host_exists(self) -> SiteConfig:
-        if self.defaults.service_host not in self.service_hosts:
+        wanted = self.defaults.service_host
+        if wanted is not None and wanted not in self.service_hosts:
             raise ValueError(
-                f"defaults.service_host '{self.defaults.service_host}' is not a "
-                "[service_hosts.NAME] table"
+                f"defaults.service_host '{wanted}' is not a [service_hosts.NAME] table"
             )
         return self
 
     def service_host(self, name: str) -> ServiceHost | None:
         return self.service_hosts.get(name)
+
+    def schedulable(self) -> list[str]:
+        """The service hosts the scheduler may choose, in name order."""
+        return sorted(n for n, h in self.service_hosts.items() if h.schedule)
+
+    def preset_service_host(self) -> str | None:
+        """Where a host the file does not place goes without asking any service
+        host: the site's ``[defaults] service_host``, else the only service host
+        the scheduler may use; None when the scheduler has to choose."""
+        if self.defaults.service_host is not None:
+            return self.defaults.service_host
+        candidates = self.schedulable()
+        return candidates[0] if len(candidates) == 1 else None
+
+    def fallback_service_host(self) -> str:
+        """Where something that no host pins goes (a switch no host uses, ``corral
+        info`` without ``-s``): the site's default, else the first service host
+        the scheduler may use, else ``local``."""
+        return self.preset_service_host() or next(iter(self.schedulable()), LOCAL_SERVICE_HOST)
 
 
 def find_site_config(

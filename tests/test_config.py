@@ -114,3 +114,30 @@ def test_a_named_file_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
         load_site_config(tmp_path / "missing.toml", environ={})
     with pytest.raises(ConfigError, match=r"from \$CORRAL_CONFIG"):
         load_site_config(None, environ={"CORRAL_CONFIG": str(tmp_path / "gone.toml")})
+
+
+def _site(tmp_path: Path, text: str) -> SiteConfig:
+    path = tmp_path / "corral.toml"
+    path.write_text(text)
+    return load_site_config(path, environ={})
+
+
+def test_placement_presets_the_only_service_host_and_the_site_default(tmp_path: Path) -> None:
+    builtin = SiteConfig()
+    assert builtin.defaults.service_host is None and builtin.defaults.placement == "spread"
+    assert (builtin.schedulable(), builtin.preset_service_host()) == (["local"], "local")
+    pinned = _site(tmp_path, FULL)
+    assert (pinned.preset_service_host(), pinned.fallback_service_host()) == ("milano", "milano")
+
+
+def test_the_scheduler_uses_the_service_hosts_the_site_lists(tmp_path: Path) -> None:
+    two = '[service_hosts.h2]\nuri = "test:///default"\n[service_hosts.h1]\nuri = "test:///default"\n'
+    named = _site(tmp_path, two)
+    assert named.schedulable() == ["h1", "h2"]  # local exists but was not listed
+    assert named.preset_service_host() is None
+    assert named.fallback_service_host() == "h1"
+    with_local = _site(tmp_path, two + '[service_hosts.local]\nuri = "qemu:///system"\n')
+    assert with_local.schedulable() == ["h1", "h2", "local"]
+    kept_out = _site(tmp_path, two + "schedule = false\n[defaults]\nplacement = 'pack'\n")
+    assert kept_out.schedulable() == ["h2"]
+    assert (kept_out.preset_service_host(), kept_out.defaults.placement) == ("h2", "pack")

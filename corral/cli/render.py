@@ -46,7 +46,7 @@ def project(model: Project) -> None:
         disks = ", ".join(f"{d.name} {_size(d.size_mib)}" for d in host.disks) or "-"
         table.add_row(
             name, str(host.virt), host.template or "-", f"{host.memory_mib} MiB",
-            str(host.vcpus), host.service_host, nics, disks,
+            str(host.vcpus), host.service_host or "(scheduled)", nics, disks,
         )
     console.print(table)
     if model.switches:

@@ -55,7 +55,8 @@ def build_project(tree: ResolvedTree, site: SiteConfig, plugins: PluginRegistry)
     sink = DiagnosticSink()
     settings = read_global(tree, plugins, sink)
     switches = {s.values[0].text: _switch(s, sink) for s in tree.switches}
-    drafts = [draft_host(stanza, site.defaults, plugins, sink) for stanza in tree.hosts]
+    preset = site.preset_service_host()
+    drafts = [draft_host(stanza, site.defaults, plugins, sink, preset) for stanza in tree.hosts]
     switch_words = {s.values[0].text: s.values[0] for s in tree.switches}
     _check_switch_use(drafts, switches, switch_words, sink)
     _check_vnc_displays(drafts, sink)
@@ -162,13 +163,15 @@ def _check_switch_fields(
 
 
 def _check_vnc_displays(drafts: list[HostDraft], sink: DiagnosticSink) -> None:
-    """Two guests on one service host cannot listen on the same VNC port."""
+    """Two guests on one service host cannot listen on the same VNC port (the
+    scheduler keeps the hosts it places apart: corral/plan/placement.py)."""
     taken: dict[tuple[str, int], Span] = {}
     for draft in drafts:
         display, word = draft.fields.get("vncdisplay"), value_word(draft.groups, "vncdisplay")
-        if display is None or word is None:
+        where = draft.fields.get("service_host")
+        if display is None or word is None or where is None:
             continue
-        key = (draft.fields.get("service_host", ""), display)
+        key = (where, display)
         first = taken.setdefault(key, word.span)
         if first is not word.span:
             sink.error(

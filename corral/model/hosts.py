@@ -3,7 +3,9 @@
 The result is a :class:`HostDraft`, not yet a model: MACs are assigned for the
 whole project at once and plugins run on the finished host, both in
 :mod:`corral.model.build`. Defaults a host does not set come from the site
-config (memory, template, size, hypervisor kind, service host).
+config (memory, template, size, hypervisor kind); a host the file does not
+place goes where the site presets, or is left to the scheduler
+(docs/placement.md).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from corral.lang.parser import QuotedWord
 from corral.lang.resolve import did_you_mean, merge_statements
 from corral.lang.tree import Statement, Word
 from corral.model import values
-from corral.model.project import Origin, WaitKind
+from corral.model.project import Origin, PlacedBy, WaitKind
 from corral.model.schema import (
     DISK_KEYS,
     HOST_KEYS,
@@ -75,9 +77,15 @@ class HostDraft:
 
 
 def draft_host(
-    stanza: Statement, defaults: Defaults, plugins: PluginRegistry, sink: DiagnosticSink
+    stanza: Statement, defaults: Defaults, plugins: PluginRegistry, sink: DiagnosticSink,
+    preset_service_host: str | None = None,
 ) -> HostDraft:
-    """Check and convert every statement of a resolved host stanza."""
+    """Check and convert every statement of a resolved host stanza.
+
+    ``preset_service_host`` is where a host the file does not place goes
+    (:meth:`corral.config.SiteConfig.preset_service_host`); None leaves it to
+    the scheduler at plan time.
+    """
     name_word = stanza.values[0]
     try:
         values.name(name_word.text)
@@ -98,7 +106,7 @@ def draft_host(
     _root_size(groups, fields, defaults, sink)
     _storage(groups, fields, defaults, sink)
     _boot_order(groups, sink)
-    fields.setdefault("service_host", defaults.service_host)
+    _placement(fields, preset_service_host)
     _ceilings(groups, fields, sink)
     interfaces = [_interface(s, sink) for s in groups.get("network", [])]
     _unique(interfaces, "interface", sink)
@@ -164,6 +172,18 @@ def _storage(
             groups["filepath"][0].span,
             f"'filepath' and LVM storage (at {first.span}) exclude each other: keep one",
         )
+
+
+def _placement(fields: dict[str, Any], preset: str | None) -> None:
+    """Who places the host: the file (its stanza, a superclass, autoenum), the
+    site's preset, or the scheduler. Kept in the model: only the file's choice
+    moves a host that already runs (docs/placement.md)."""
+    if "service_host" in fields:
+        fields["placed_by"] = PlacedBy.FILE
+    elif preset is not None:
+        fields["service_host"], fields["placed_by"] = preset, PlacedBy.SITE
+    else:
+        fields["placed_by"] = PlacedBy.SCHEDULER
 
 
 def _boot_order(groups: Groups, sink: DiagnosticSink) -> None:

@@ -16,7 +16,9 @@ import json
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from corral.errors import CorralError
 
 
 class Virt(StrEnum):
@@ -48,6 +50,19 @@ class WaitKind(StrEnum):
     PING = "ping"
     SSH = "ssh"
     NONE = "none"
+
+
+class PlacedBy(StrEnum):
+    """Who decides a host's service host (docs/placement.md).
+
+    Only ``file`` is a wish the plan enforces (a change moves the host, which
+    needs ``--recreate``); a host placed by the site or the scheduler stays
+    wherever it already runs, whatever the site or the capacity says later.
+    """
+
+    FILE = "file"  # service_host in the host, a superclass or autoenum's service_hosts
+    SITE = "site"  # the site's [defaults] service_host, or its only service host
+    SCHEDULER = "scheduler"  # chosen at plan time from what the service hosts report
 
 
 class _Frozen(BaseModel):
@@ -127,7 +142,10 @@ class Host(_Frozen):
     cpus: str | None = None  # pinning, e.g. "0,1" or "0-3"
     size_mib: int | None = None
     free_space_mib: int | None = None
-    service_host: str = "local"
+    # None until placed: the file does not say and the scheduler chooses at plan
+    # time (corral/ops/placement.py); every host that reaches apply has one.
+    service_host: str | None = None
+    placed_by: PlacedBy = PlacedBy.FILE
     nameservers: tuple[str, ...] = ()
     interfaces: tuple[Interface, ...] = ()
     disks: tuple[Disk, ...] = ()
@@ -149,9 +167,32 @@ class Host(_Frozen):
     plugins: dict[str, Any] = Field(default_factory=dict)  # plugin name -> its merged settings
     origin: Origin | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _unplaced_is_scheduled(cls, data: Any) -> Any:
+        """A host given no service host is the scheduler's to place."""
+        if isinstance(data, dict) and data.get("service_host") is None:
+            data = {"placed_by": PlacedBy.SCHEDULER, **data}
+        return data
+
+    @model_validator(mode="after")
+    def _file_names_a_service_host(self) -> Host:
+        if self.service_host is None and self.placed_by is PlacedBy.FILE:
+            raise ValueError(f"host {self.name}: placed by the file, yet no service_host")
+        return self
+
+    @property
+    def placed_on(self) -> str:
+        """The service host this host runs on. Planning places every host before
+        anything acts on it, so an unplaced host here is a bug, not a user error."""
+        if self.service_host is None:
+            raise CorralError(f"host {self.name} has not been placed on a service host")
+        return self.service_host
+
     def model_hash(self) -> str:
-        """A short digest of everything that defines this host (not where it was written)."""
-        data = self.model_dump(mode="json", exclude={"origin"})
+        """A short digest of everything that defines this host (not where it was
+        written, nor who chose its service host: only where it is counts)."""
+        data = self.model_dump(mode="json", exclude={"origin", "placed_by"})
         blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -80,7 +80,7 @@ def check(session: Session, project: Project, plan: Plan, *, recreate: bool) -> 
             continue
         host = action.host
         try:
-            backend = session.backend(host.service_host)
+            backend = session.backend(host.placed_on)
         except CorralError as error:
             problems.append(Diagnostic(_span(host), f"host {host.name}: {error.message}"))
             continue
@@ -185,7 +185,7 @@ def nics_for(
         if switch.mode is SwitchMode.BRIDGE and switch.bridge:
             nics.append(NicSpec(nic.mac, bridge=switch.bridge, name=nic.name))
         else:
-            network = networks[(nic.switch, host.service_host)]
+            network = networks[(nic.switch, host.placed_on)]
             nics.append(NicSpec(nic.mac, network=network, name=nic.name))
     return tuple(nics)
 
@@ -210,7 +210,7 @@ def build_host(
     session: Session, project: Project, host: Host, networks: dict[tuple[str, str], str]
 ) -> str:
     """Run copy, extra disks, seed and domain definition for one host; the domain name."""
-    backend = session.backend(host.service_host)
+    backend = session.backend(host.placed_on)
     template = session.registry.get(host.template or "")
     virt = backend.resolve_virt_type(requested_virt(session, host))
     place = StoragePlace.of(host)
@@ -230,7 +230,7 @@ def build_host(
         seed_path=seed,
         nics=nics_for(host, project, networks),
         model_hash=host.model_hash(),
-        service_host=host.service_host,
+        service_host=host.placed_on,
         disk_format="raw" if place.volume_group else "qcow2",
         disk_block=place.volume_group is not None,
         disks=disks,
@@ -304,7 +304,7 @@ def update_host(
     host = action.host
     assert host is not None
     seen = sighting.domain(host.name)
-    backend = session.backend(host.service_host)
+    backend = session.backend(host.placed_on)
     running = seen is not None and seen.state == "running"
     if running:
         _grow_disks_live(backend, seen.domain if seen else "", action)
@@ -399,5 +399,5 @@ def _service_hosts_of(sighting: Sighting, project: Project, host: str) -> list[s
         if any(v.host == host for v in seen.volumes)
     ]
     if not found and host in project.hosts:
-        found = [project.hosts[host].service_host]
+        found = [project.hosts[host].placed_on]
     return found

@@ -23,6 +23,7 @@ from corral.ops import apply as applying
 from corral.ops import switches
 from corral.ops.journal import project_lock, record_failure, recorded
 from corral.ops.observe import Sighting, observe_everywhere, sight
+from corral.ops.placement import Placed, place_project
 from corral.ops.readiness import Observation, Outcome, Target, reachable, wait_until_ready
 from corral.ops.requests import check_name
 from corral.ops.results import (
@@ -60,17 +61,21 @@ def validate_source(source: SourceLike, site: SiteConfig) -> SourceErrors | None
 def plan_source(session: Session, source: SourceLike) -> Plan:
     """What ``up``/``upgrade`` would change; reads libvirt, changes nothing."""
     project = as_source(source).load(session.site)
-    return _plan(session, project, sight(session, project.name).project)
+    sighting = sight(session, project.name)
+    return _plan(session, place_project(session, project, sighting), sighting.project)
 
 
 def _plan(
-    session: Session, project: Project, observed: ObservedProject, *, prune: bool = False
+    session: Session, placed: Placed, observed: ObservedProject, *, prune: bool = False
 ) -> Plan:
+    """The plan of a placed project (:mod:`corral.ops.placement`), saying where new
+    hosts go."""
+    project = placed.project
     spans = switches.switch_spans(session, project, warn=True)
-    return plan_project(
+    return placed.annotate(plan_project(
         project, observed, capabilities_for(session, project, observed), prune=prune,
         spans=spans,
-    )
+    ))
 
 
 def capabilities_for(
@@ -79,8 +84,8 @@ def capabilities_for(
     """Capabilities of the service hosts where hosts of the project already run
     (only those can be changed live), asked of each host once per session."""
     wanted = {
-        host.service_host for name, host in project.hosts.items()
-        if name in observed.hosts and host.service_host in session.site.service_hosts
+        host.placed_on for name, host in project.hosts.items()
+        if name in observed.hosts and host.placed_on in session.site.service_hosts
     }
     return {name: session.capabilities(name) for name in sorted(wanted)}
 
@@ -104,7 +109,9 @@ def _apply(
         recorded(session, project.name, operation, source.origin) as entry,
     ):
         sighting = sight(session, project.name)
-        plan = _plan(session, project, sighting.project, prune=prune)
+        placed = place_project(session, project, sighting)
+        project = placed.project
+        plan = _plan(session, placed, sighting.project, prune=prune)
         applying.check(session, project, plan, recreate=recreate)
         entry.detail = plan.describe()
         _record_project(session, project, source)
@@ -430,7 +437,7 @@ def list_projects(session: Session) -> list[ProjectSummary]:
 
 def host_info(session: Session, service_host: str | None) -> dict[str, object]:
     """Facts and capabilities of a service host (the site's default when None)."""
-    name = service_host or session.site.defaults.service_host
+    name = service_host or session.site.fallback_service_host()
     info = asdict(session.backend(name).host_info())
     info["capabilities"] = session.capabilities(name).as_json()
     return info

@@ -194,6 +194,7 @@ def plan_as_json(plan: Plan) -> dict[str, Any]:
         "notes": list(plan.notes),
         "actions": [
             {"kind": a.kind.value, "target": a.target, "reason": a.reason, "disk": a.disk,
+             "service_host": a.host.service_host if a.host else None,
              "changes": [{"field": c.field, "old": _plain(c.old), "new": _plain(c.new),
                           "live": c.live} for c in a.changes]}
             for a in plan.actions

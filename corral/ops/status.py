@@ -155,11 +155,12 @@ def _recorded_rows(
         for host in model.hosts.values():
             if (model.name, host.name) in seen:
                 continue
-            unknown = host.service_host in silent
-            last = silent.get(host.service_host)
+            where = host.service_host or "-"  # a file recorded before it was placed
+            unknown = where in silent
+            last = silent.get(where)
             rows.append(StatusRow(
                 model.name, host.name, "unknown" if unknown else "absent", [],
-                host.service_host, host.memory_mib, host.vcpus, None, None, _disks(host),
+                where, host.memory_mib, host.vcpus, None, None, _disks(host),
                 last.isoformat() if last else None,
             ))
     return rows

@@ -40,7 +40,7 @@ def switch_spans(
     With ``warn``, cross-host switches that share a site bridge are warned of.
     """
     bridges = site_bridges(session.site)
-    default = session.site.defaults.service_host
+    default = session.site.fallback_service_host()
     problems = span_problems(project, bridges, default)
     if problems:
         raise SourceErrors(problems)
@@ -99,7 +99,7 @@ def switch_problems(session: Session, project: Project) -> list[Diagnostic]:
     """Every reason the project's switches cannot be made, for ``check``: what
     :func:`switch_spans` refuses, and site bridges missing on their service hosts."""
     bridges = site_bridges(session.site)
-    default = session.site.defaults.service_host
+    default = session.site.fallback_service_host()
     return span_problems(project, bridges, default) + _missing_bridges(
         session, project, spans_of(project, bridges, default)
     )

@@ -72,7 +72,7 @@ def plan_project(
     """
     actions: list[Action] = []
     actions += _switch_actions(model, observed, spans or {})
-    actions += [_within(a, (capabilities or {}).get(a.host.service_host) if a.host else None)
+    actions += [_within(a, (capabilities or {}).get(a.host.service_host or "") if a.host else None)
                 for a in _host_actions(model, observed)]
     actions += [
         Action(ActionKind.REMOVE_HOST, name, reason="not in the project file")

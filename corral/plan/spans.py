@@ -79,7 +79,7 @@ def switch_placement(project: Project, default: str) -> dict[str, set[str]]:
     for host in project.hosts.values():
         for nic in host.interfaces:
             if nic.switch:
-                where[nic.switch].add(host.service_host)
+                where[nic.switch].add(host.placed_on)
     for name, switch in project.switches.items():
         if not where[name]:
             where[name].add(switch.service_host or default)
@@ -114,7 +114,7 @@ def vms_by_service_host(project: Project, switch: str) -> dict[str, list[str]]:
     found: dict[str, list[str]] = defaultdict(list)
     for host in sorted(project.hosts.values(), key=lambda h: h.name):
         if any(nic.switch == switch for nic in host.interfaces):
-            found[host.service_host].append(host.name)
+            found[host.placed_on].append(host.name)
     return found
 
 

@@ -39,7 +39,8 @@ def host(name: str, **fields: object) -> Host:
         Interface(name="eth0", switch="lan", address="dhcp", mac="52:54:00:aa:00:01"),
         Interface(name="eth1", switch="ext", mac="52:54:00:aa:00:02"),
     )
-    base: dict[str, object] = {"name": name, "memory_mib": 128, "interfaces": nics}
+    base: dict[str, object] = {"name": name, "memory_mib": 128, "interfaces": nics,
+                              "service_host": "local"}
     base.update(fields)
     return Host(**base)  # type: ignore[arg-type]
 

@@ -234,3 +234,32 @@ def test_yaml_goes_through_the_same_checks_with_positions(errors) -> None:
         "3:3: unknown key 'memroy' (did you mean 'memory'?)",
         "4:26: unknown switch 'lann': declare it with switch lann { } (did you mean 'lan'?)",
     ]
+
+
+def test_who_places_each_host_is_kept_in_the_model(load) -> None:
+    """The file (host, superclass, autoenum) places a host; otherwise the site's
+    preset does, or, with several service hosts and no default, the scheduler."""
+    from corral.config import ServiceHost
+    from corral.model.project import PlacedBy
+
+    text = (
+        "global {\n project p\n autoenum { superclass s; numhosts 2; "
+        "service_hosts { h1 h2 } }\n}\n"
+        "superclass s { memory 96M }\nsuperclass t { service_host h2 }\n"
+        "host a { }\nhost b { superclass t }\nhost c { service_host h1 }\n"
+    )
+    hosts = {"h1": ServiceHost(uri="test:///default"), "h2": ServiceHost(uri="test:///default")}
+    scheduled = load(text, site=SiteConfig(service_hosts=hosts)).hosts
+    assert {n: (h.service_host, h.placed_by) for n, h in scheduled.items()} == {
+        "a": (None, PlacedBy.SCHEDULER),
+        "b": ("h2", PlacedBy.FILE),
+        "c": ("h1", PlacedBy.FILE),
+        "s1": ("h1", PlacedBy.FILE),
+        "s2": ("h2", PlacedBy.FILE),
+    }
+    contract = load(text, site=SiteConfig(service_hosts=hosts)).contract()["hosts"]["a"]
+    assert (contract["service_host"], contract["placed_by"]) == (None, "scheduler")
+    preset = SiteConfig(service_hosts=hosts, defaults=Defaults(service_host="h2"))
+    a = load(text, site=preset).hosts["a"]
+    assert (a.service_host, a.placed_by) == ("h2", PlacedBy.SITE)
+    assert a.model_hash() == a.model_copy(update={"placed_by": PlacedBy.FILE}).model_hash()

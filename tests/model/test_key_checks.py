@@ -123,3 +123,13 @@ def test_vnc_displays_are_unique_per_service_host(load, errors) -> None:
         "4:13: vncdisplay 3 is already used on service host local (at p.mln:2:21)"
     ]
     assert load(text.format(extra=" service_host other\n")).hosts["b"].vncdisplay == 3
+
+
+def test_vnc_displays_of_hosts_the_scheduler_places_are_left_to_it(load) -> None:
+    """With several service hosts the scheduler keeps equal displays apart."""
+    from corral.config import ServiceHost, SiteConfig
+
+    hosts = {n: ServiceHost(uri="test:///default") for n in ("h1", "h2")}
+    text = "global { project p }\nhost a { vncdisplay 3 }\nhost b { vncdisplay 3 }\n"
+    project = load(text, site=SiteConfig(service_hosts=hosts))
+    assert [h.service_host for h in project.hosts.values()] == [None, None]

@@ -74,7 +74,7 @@ def _plan(before: Host, after: Host, caps: Capabilities | None):
 
 
 BASE = dict(name="web", template="tiny", memory_mib=128, maxmem_mib=512, vcpus=1, maxvcpus=8,
-            interfaces=(NIC,))
+            interfaces=(NIC,), service_host="local")
 EVERYTHING = Capabilities(live_memory=True, live_vcpus=True, live_nics=True, live_disks=True,
                           max_vcpus=64)
 
