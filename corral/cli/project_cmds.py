@@ -114,6 +114,8 @@ def _finish(result: ApplyResult, as_json: bool) -> Outcome:
         _emit_json(result.as_json())
     else:
         render.applied(result)
+    if result.partial:
+        return Outcome.PARTIAL
     return Outcome.OK if result.ok else Outcome.NOT_READY
 
 
@@ -154,6 +156,8 @@ def up(
         render.many_summary(many)
     if many.failed:
         return next(iter(many.failed.values())).outcome
+    if any(r.partial for r in many.results):
+        return Outcome.PARTIAL
     return Outcome.OK if many.ok else Outcome.NOT_READY
 
 
@@ -254,7 +258,7 @@ def stop(
         _emit_json(result.as_json())
     else:
         render.stopped(result)
-    return Outcome.OK
+    return Outcome.PARTIAL if result.partial else Outcome.OK
 
 
 @app.command(name="list")
@@ -279,8 +283,11 @@ def remove(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
     no_wait_lock: NoWaitLockOpt = False,
     as_json: JsonOpt = False,
-) -> None:
+) -> Outcome:
     """Remove a project: its domains, networks and disks. Asks first unless --yes.
+
+    A service host that does not answer keeps its part (exit 10, partly done);
+    rerun once it is back.
 
     Example: corral remove -p lab --yes
     """
@@ -300,6 +307,7 @@ def remove(
         _emit_json(result.as_json())
     else:
         render.removed(result)
+    return Outcome.PARTIAL if result.partial else Outcome.OK
 
 
 @app.command()

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from corral.ops.results import (
         ApplyResult,
         ChangeResult,
+        Failed,
         RemovalPreview,
         RemoveResult,
         StopResult,
@@ -208,6 +209,21 @@ def applied(result: ApplyResult) -> None:
             f"{outcome.domain}: {mark} after {outcome.seconds:.1f} s ({outcome.reason})",
             markup=False,
         )
+    _failures(result.project, result.failed)
+
+
+def _failures(project: str, failed: Iterable[Failed]) -> None:
+    """What a failing service host kept from being done, one line each, and how
+    to finish the job."""
+    failed = list(failed)
+    if not failed:
+        return
+    console = _out()
+    console.print(f"project {project}: partly done; FAILED:", markup=False)
+    for failure in failed:
+        console.print(f"  {failure.describe()}", markup=False)
+    console.print("rerun the same command once the service host is back to finish",
+                  markup=False)
 
 
 def _change(change: ChangeResult) -> str:
@@ -235,6 +251,7 @@ def stopped(result: StopResult) -> None:
     console = _out()
     for host in result.hosts:
         console.print(f"{host.domain}: {host.outcome.replace('_', ' ')}", markup=False)
+    _failures(result.project, result.failed)
 
 
 def removal_summary(preview: RemovalPreview) -> str:
@@ -247,7 +264,7 @@ def removal_summary(preview: RemovalPreview) -> str:
 
 def removed(result: RemoveResult) -> None:
     console = _out()
-    if not result.removed:
+    if not result.removed and not result.failed:
         console.print(f"project {result.project}: nothing to remove", markup=False)
     for item in result.removed:
         if item.kind == "domain":
@@ -257,6 +274,7 @@ def removed(result: RemoveResult) -> None:
         else:
             line = f"- disks of {item.host}: removed"
         console.print(line, markup=False)
+    _failures(result.project, result.failed)
 
 
 def vm_done(result: VmResult) -> None:

@@ -32,9 +32,18 @@ def parse_target(target: str) -> tuple[str, str]:
 
 
 def find_vm(session: Session, target: str) -> tuple[Backend, ObservedHost]:
+    """The VM's backend and domain, from the service hosts that answer: one that
+    does not stops nothing unless the VM could be there, then it is named."""
     project, host = parse_target(target)
-    found = sight(session, project).project.hosts
+    sighting = sight(session, project)
+    found = sighting.project.hosts
     seen = found.get(host)
+    if seen is None and sighting.unreachable:
+        away = "; ".join(f"{n}: {r}" for n, r in sorted(sighting.unreachable.items()))
+        raise BackendError(
+            f"VM '{target}' is on no service host that answered, and these did not "
+            f"({away})", hint="rerun once they are back; corral hosts shows them",
+        )
     if seen is None:
         known = ", ".join(f"{project}.{h}" for h in sorted(found)) or "none in that project"
         raise NotFoundError(f"no VM '{target}'", hint=f"known VMs: {known}")
