@@ -319,21 +319,22 @@ def status(
         float, typer.Option(help="Seconds to wait for each service host's answer.")
     ] = 10.0,
 ) -> Outcome:
-    """One row per host: state, addresses, uptime, CPU%, memory, disks.
+    """A row per service host (state, uptime, CPU%, memory), then a row per host on
+    it: state, addresses, uptime, CPU%, memory, disks.
 
-    Hosts on a service host that does not answer within --timeout show as
-    unknown, with the time that host last answered, and the exit code is that
-    of a libvirt failure.
+    Every service host is asked at once; the hosts on one that does not answer
+    within --timeout show as unknown, with the time it last answered, and the
+    exit code is that of a libvirt failure. --json prints {"rows": [...],
+    "service_hosts": [...]}.
     Example: corral status -p lab --json
     """
     from corral.ops.status import status_report
 
     report = status_report(state_of(ctx).session(quiet=as_json), project, timeout_s=timeout)
-    rows = report.rows
     if as_json:
-        _emit_json([r.as_json() for r in rows])
+        _emit_json(report.as_json())
     else:
-        render.status(rows)
+        render.status(report)
     return Outcome.BACKEND if report.silent else Outcome.OK
 
 
