@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         RemovalPreview,
         RemoveResult,
         StopResult,
+        VmBatchResult,
         VmResult,
     )
     from corral.ops.status import ServiceHostRow, StatusReport
@@ -308,3 +309,13 @@ def removed(result: RemoveResult) -> None:
 
 def vm_done(result: VmResult) -> None:
     _out().print(f"{result.target}: {result.outcome.replace('_', ' ')}", markup=False)
+
+
+def vm_batch(result: VmBatchResult) -> None:
+    """Each VM done, then each that failed with its service host and reason."""
+    console = _out()
+    for done in result.done:
+        console.print(f"{done.target}: {done.outcome.replace('_', ' ')}", markup=False)
+    for failure in result.failed:
+        where = f" (on service host {failure.service_host})" if failure.service_host else ""
+        console.print(f"{failure.name}{where}: FAILED: {failure.reason}", markup=False)

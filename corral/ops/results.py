@@ -227,6 +227,25 @@ class VmResult:
                 "outcome": self.outcome, "warnings": list(self.warnings)}
 
 
+@dataclass(frozen=True, slots=True)
+class VmBatchResult:
+    """A per-VM operation on several VMs at once: each done or failed alone."""
+
+    action: str
+    done: tuple[VmResult, ...] = ()
+    failed: tuple[Failed, ...] = ()  # kind host, name PROJECT.HOST
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.failed)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"operation": f"vm {self.action}", "done": [d.as_json() for d in self.done],
+                "partial": self.partial, "failed": [f.as_json() for f in self.failed],
+                "warnings": list(self.warnings)}
+
+
 def plan_as_json(plan: Plan) -> dict[str, Any]:
     """A plan before it is applied: each change says whether it would be made live."""
     return {

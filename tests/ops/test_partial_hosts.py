@@ -19,7 +19,7 @@ import pytest
 
 from corral.config import parse_site_config
 from corral.errors import CorralError, NotFoundError
-from corral.ops import projects
+from corral.ops import projects, vms
 from corral.ops.session import Session
 from corral.ops.status import status_report
 from corral.ops.workers import host_bound, overall_bound, run_bounded
@@ -108,6 +108,11 @@ def test_a_refusing_service_host_fails_only_its_vms_and_a_rerun_completes(
         assert shown["partial"] is True and shown["failed"][0]["name"] == "b"
         domains = session.backend("local").domain_states("plab")
         assert set(domains) == {"plab-a"} and domains["plab-a"].value == "running"
+        batch = vms.vm_action_each(session, ["plab.a", "plab.b"], "pause")
+        assert [d.target for d in batch.done] == ["plab.a"] and batch.partial
+        (away,) = batch.failed
+        assert away.name == "plab.b" and "far: cannot connect to service host 'far'" in away.reason
+        assert vms.vm_action_each(session, ["plab.a"], "resume").done[0].outcome == "resumed"
         # the service host is back (here: a test driver of its own); the rerun finishes
         node = tmp_path / "far.xml"
         node.write_text(NODE)
