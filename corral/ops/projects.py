@@ -373,8 +373,15 @@ def _observe_for_readiness(
         by_host.setdefault(service_of[target.domain], []).append(target)
     for service_host, targets in by_host.items():
         backend = session.backend(service_host)
-        states = {name: state.value for name, state in backend.domain_states(project).items()}
-        leases = backend.leases(networks.get(service_host, []))
+        try:  # a service host failing mid-wait leaves its guests unready, not the others
+            states = {n: state.value for n, state in backend.domain_states(project).items()}
+            leases = backend.leases(networks.get(service_host, []))
+        except CorralError as error:
+            for target in targets:
+                result[target.domain] = Observation(
+                    f"unknown (service host {service_host}: {error.message})", None, {}
+                )
+            continue
         console_ok = console_readable[service_host]
         for target in targets:
             console = backend.console_output(target.domain) if console_ok else None
