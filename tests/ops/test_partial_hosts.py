@@ -54,8 +54,11 @@ host b {{
 """
 
 
-def write_site(tmp_path: Path, far_uri: str, extra: dict[str, str] | None = None) -> Path:
-    hosts = {"local": "test:///default", "far": far_uri, **(extra or {})}
+def write_site(
+    tmp_path: Path, far_uri: str, extra: dict[str, str] | None = None,
+    local: str = "test:///default",
+) -> Path:
+    hosts = {"local": local, "far": far_uri, **(extra or {})}
     body = "".join(f'[service_hosts.{n}]\nuri = "{u}"\n\n' for n, u in hosts.items())
     path = tmp_path / "corral.toml"
     path.write_text(
@@ -156,6 +159,26 @@ def test_an_unreachable_service_host_with_none_of_the_vms_is_a_warning(
         assert not stopped.partial and {h.host for h in stopped.hosts} == {"a", "b"}
         with pytest.raises(NotFoundError):
             projects.stop(session, "pidle", hosts=["nosuch"])
+
+
+def test_up_of_a_project_all_elsewhere_works_with_the_local_service_host_down(
+    tmp_path: Path, refused: str, base: Path
+) -> None:
+    node = tmp_path / "far.xml"
+    node.write_text(NODE)
+    site = write_site(tmp_path, f"test://{node}", local=refused)
+    lab = tmp_path / "pfar.corral"
+    written = PROJECT.format(name="pfar", far="far")
+    lab.write_text(written.replace("host a { superclass node }",
+                                   "host a {\n    superclass node\n    service_host far\n}"))
+    assert "service_host far" in lab.read_text().split("host b")[0]
+    with open_session(site) as session:
+        session.registry.add("base", base)
+        result = projects.up(session, lab, wait=False)
+        assert result.ok and not result.failed, result.failed
+        assert sorted(result.started) == ["a", "b"]
+        assert any("service host local did not answer" in w for w in result.warnings)
+        assert projects.stop(session, "pfar", timeout_s=0).failed == ()
 
 
 def test_stop_and_start_fail_the_vms_recorded_on_a_host_that_is_down(
