@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import threading
 import time
@@ -69,7 +70,8 @@ from corral.model.load import load_project
 from corral.ops.apply import static_leases
 from corral.ops.projects import remove, up
 from corral.ops.reporting import SilentReporter
-from corral.ops.session import DEFAULT_WORKERS, Session
+from corral.ops.session import Session
+from corral.ops.workers import host_bound
 
 GOAL_RATIO = 1.3
 URI = "qemu:///system"
@@ -407,8 +409,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--kernel-args", default="no_timer_check",
         help="appended to the template copy's kernel command line (see README)")
-    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
-                        help="threads for the raw variant's per-host work (corral's default)")
+    parser.add_argument("--workers", type=int, default=host_bound(os.cpu_count()),
+                        help="threads for the raw variant's per-host work (corral's bound "
+                        "for a service host with this machine's CPUs)")
     args = parser.parse_args(argv)
     problem = require_root_for(URI)
     if problem:
@@ -423,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         origin = register_tiny(site, root, args.kernel_args)
         bench = Bench(root, site, variants, args.workers, args.memory, args.ready_timeout)
         print(f"tiny template {origin}\n{URI}; raw per-host threads: {args.workers}; "
-              f"corral session workers: {DEFAULT_WORKERS}")
+              f"corral per-host workers: {host_bound(os.cpu_count())}")
         results: list[tuple[str, int, Samples]] = []
         try:
             for wait in modes:

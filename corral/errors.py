@@ -18,8 +18,10 @@ here and nowhere else, so every outcome has exactly one code of its own.
 
 Outcomes that are not errors have codes of their own as well: ``NOT_READY``
 (8: a guest did not become ready), ``CHANGES`` (9: ``plan`` found changes to
-make), ``USAGE`` (64: a bad command line), ``INTERNAL`` (70: a bug) and
-``INTERRUPTED`` (130).
+make), ``PARTIAL`` (10, HTTP 207: work across service hosts was partly done,
+a service host that failed failed only its own VMs, each named with the
+reason; a rerun finishes the job), ``USAGE`` (64: a bad command line),
+``INTERNAL`` (70: a bug) and ``INTERRUPTED`` (130).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class Outcome(Enum):
     INVALID_REQUEST = (7, 400, "invalid request (bad name, size, target or count)")
     NOT_READY = (8, 200, "done, but a guest did not become ready (reasons printed)")
     CHANGES = (9, 200, "plan: there are changes to make")
+    PARTIAL = (10, 207, "partly done: VMs of a failing service host failed, the rest was done")
     USAGE = (64, 400, "bad command line (unknown command or option)")
     INTERNAL = (70, 500, "internal error (a bug; CORRAL_DEBUG=1 shows where)")
     INTERRUPTED = (130, 500, "interrupted (Ctrl-C)")

@@ -309,6 +309,23 @@ class HostInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeStats:
+    """A service host's own load, for its row in ``status`` (None: not known).
+
+    ``uptime_s`` is the CPU time of all states summed over the CPUs, divided by
+    their number (libvirt has no uptime call); ``cpu_percent`` the busy share of
+    that time between two samples; ``memory_used_mib`` total less free, buffers
+    and page cache.
+    """
+
+    cpus: int
+    memory_mib: int
+    memory_used_mib: int | None = None
+    uptime_s: float | None = None
+    cpu_percent: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Capabilities:
     """What a service host can do to a running guest, asked of the host itself.
 
@@ -378,6 +395,16 @@ class Backend(ABC):
     @abstractmethod
     def host_info(self) -> HostInfo:
         """Hostname, CPUs, memory, versions and the virt type ``auto`` resolves to."""
+
+    def node_stats(self) -> NodeStats:
+        """CPUs, memory use, uptime and CPU% of the service host itself.
+
+        This default knows only what :meth:`host_info` says (no uptime, no
+        CPU%); backends with node statistics override it.
+        """
+        info = self.host_info()
+        used = None if info.memory_free_mib is None else info.memory_mib - info.memory_free_mib
+        return NodeStats(info.cpus, info.memory_mib, used)
 
     @abstractmethod
     def resolve_virt_type(self, requested: str) -> str:

@@ -23,7 +23,7 @@ def run_all(
     ctx: typer.Context, action: str, *, yes: bool, timeout: float = 60.0, as_json: bool = False,
     project: str | None = None,
 ) -> Outcome:
-    """Survey, confirm (unless ``yes``), act, print; exit 5 when part of it failed."""
+    """Survey, confirm (unless ``yes``), act, print; exit 10 when part of it failed."""
     from corral.ops.fleet import act_on_all, survey
 
     session = state_of(ctx).session(quiet=as_json)
@@ -41,7 +41,7 @@ def run_all(
         _emit_json(result.as_json())
     else:
         render.fleet(result)
-    return Outcome.BACKEND if result.partial else Outcome.OK
+    return Outcome.PARTIAL if result.partial else Outcome.OK
 
 
 @app.command()

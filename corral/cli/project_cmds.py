@@ -114,6 +114,8 @@ def _finish(result: ApplyResult, as_json: bool) -> Outcome:
         _emit_json(result.as_json())
     else:
         render.applied(result)
+    if result.partial:
+        return Outcome.PARTIAL
     return Outcome.OK if result.ok else Outcome.NOT_READY
 
 
@@ -154,6 +156,8 @@ def up(
         render.many_summary(many)
     if many.failed:
         return next(iter(many.failed.values())).outcome
+    if any(r.partial for r in many.results):
+        return Outcome.PARTIAL
     return Outcome.OK if many.ok else Outcome.NOT_READY
 
 
@@ -254,7 +258,7 @@ def stop(
         _emit_json(result.as_json())
     else:
         render.stopped(result)
-    return Outcome.OK
+    return Outcome.PARTIAL if result.partial else Outcome.OK
 
 
 @app.command(name="list")
@@ -279,8 +283,11 @@ def remove(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
     no_wait_lock: NoWaitLockOpt = False,
     as_json: JsonOpt = False,
-) -> None:
+) -> Outcome:
     """Remove a project: its domains, networks and disks. Asks first unless --yes.
+
+    A service host that does not answer keeps its part (exit 10, partly done);
+    rerun once it is back.
 
     Example: corral remove -p lab --yes
     """
@@ -300,6 +307,7 @@ def remove(
         _emit_json(result.as_json())
     else:
         render.removed(result)
+    return Outcome.PARTIAL if result.partial else Outcome.OK
 
 
 @app.command()
@@ -311,21 +319,22 @@ def status(
         float, typer.Option(help="Seconds to wait for each service host's answer.")
     ] = 10.0,
 ) -> Outcome:
-    """One row per host: state, addresses, uptime, CPU%, memory, disks.
+    """A row per service host (state, uptime, CPU%, memory), then a row per host on
+    it: state, addresses, uptime, CPU%, memory, disks.
 
-    Hosts on a service host that does not answer within --timeout show as
-    unknown, with the time that host last answered, and the exit code is that
-    of a libvirt failure.
+    Every service host is asked at once; the hosts on one that does not answer
+    within --timeout show as unknown, with the time it last answered, and the
+    exit code is that of a libvirt failure. --json prints {"rows": [...],
+    "service_hosts": [...]}.
     Example: corral status -p lab --json
     """
     from corral.ops.status import status_report
 
     report = status_report(state_of(ctx).session(quiet=as_json), project, timeout_s=timeout)
-    rows = report.rows
     if as_json:
-        _emit_json([r.as_json() for r in rows])
+        _emit_json(report.as_json())
     else:
-        render.status(rows)
+        render.status(report)
     return Outcome.BACKEND if report.silent else Outcome.OK
 
 

@@ -18,11 +18,14 @@ if TYPE_CHECKING:
     from corral.ops.results import (
         ApplyResult,
         ChangeResult,
+        Failed,
         RemovalPreview,
         RemoveResult,
         StopResult,
+        VmBatchResult,
         VmResult,
     )
+    from corral.ops.status import ServiceHostRow, StatusReport
 
 
 def _out() -> Console:
@@ -70,29 +73,57 @@ def _uptime(seconds: float | None) -> str:
     return f"{minutes}m{secs:02d}s"
 
 
-def status(rows: Iterable[StatusRow]) -> None:
+def status(report: StatusReport) -> None:
+    """One table, DVHMS ``vmctl status`` style: a row per service host (its state,
+    uptime, CPU%, memory used/total, CPUs), followed by the rows of its VMs."""
     table = Table(
         "project", "host", "state", "addresses", "service host", "memory", "vcpus", "uptime",
         "cpu%", "disks",
     )
-    count = 0
-    for row in rows:
-        count += 1
-        cpu = "-" if row.cpu_percent is None else f"{row.cpu_percent:.1f}"
-        state = row.state
-        if row.state == "unknown":
-            state += f" (last seen {row.last_seen[:19]})" if row.last_seen else " (never seen)"
-        disks = ", ".join(f"{d.name} {_size(d.size_mib)}" for d in row.disks) or "-"
-        table.add_row(
-            row.project, row.host, state, ", ".join(row.addresses) or "-", row.service_host,
-            "-" if row.memory_mib is None else f"{row.memory_mib} MiB",
-            "-" if row.vcpus is None else str(row.vcpus), _uptime(row.uptime_s), cpu, disks,
-        )
+    by_host: dict[str, list[StatusRow]] = {}
+    for row in report.rows:
+        by_host.setdefault(row.service_host, []).append(row)
+    for host in report.service_hosts:
+        _host_row(table, host)
+        for row in by_host.pop(host.name, []):
+            _vm_row(table, row)
+    for rows in by_host.values():  # placed on a service host the site no longer names
+        for row in rows:
+            _vm_row(table, row)
     console = _out()
-    if count:
+    if report.rows or report.service_hosts:
         console.print(table)
     else:
         console.print("no hosts")
+
+
+def _host_row(table: Table, host: ServiceHostRow) -> None:
+    state = host.state
+    if host.state == "unknown":
+        state += f" (last seen {host.last_seen[:19]})" if host.last_seen else " (never seen)"
+    memory = "-"
+    if host.memory_mib is not None:
+        used = "?" if host.memory_used_mib is None else str(host.memory_used_mib)
+        memory = f"{used}/{host.memory_mib} MiB"
+    table.add_row(
+        "service host", host.name, state, host.error or "-", host.name, memory,
+        "-" if host.cpus is None else str(host.cpus), _uptime(host.uptime_s),
+        "-" if host.cpu_percent is None else f"{host.cpu_percent:.1f}",
+        f"{host.vms} VM(s)", style="bold",
+    )
+
+
+def _vm_row(table: Table, row: StatusRow) -> None:
+    cpu = "-" if row.cpu_percent is None else f"{row.cpu_percent:.1f}"
+    state = row.state
+    if row.state == "unknown":
+        state += f" (last seen {row.last_seen[:19]})" if row.last_seen else " (never seen)"
+    disks = ", ".join(f"{d.name} {_size(d.size_mib)}" for d in row.disks) or "-"
+    table.add_row(
+        row.project, row.host, state, ", ".join(row.addresses) or "-", row.service_host,
+        "-" if row.memory_mib is None else f"{row.memory_mib} MiB",
+        "-" if row.vcpus is None else str(row.vcpus), _uptime(row.uptime_s), cpu, disks,
+    )
 
 
 def hosts(reports: Iterable[HostReport]) -> None:
@@ -208,6 +239,21 @@ def applied(result: ApplyResult) -> None:
             f"{outcome.domain}: {mark} after {outcome.seconds:.1f} s ({outcome.reason})",
             markup=False,
         )
+    _failures(result.project, result.failed)
+
+
+def _failures(project: str, failed: Iterable[Failed]) -> None:
+    """What a failing service host kept from being done, one line each, and how
+    to finish the job."""
+    failed = list(failed)
+    if not failed:
+        return
+    console = _out()
+    console.print(f"project {project}: partly done; FAILED:", markup=False)
+    for failure in failed:
+        console.print(f"  {failure.describe()}", markup=False)
+    console.print("rerun the same command once the service host is back to finish",
+                  markup=False)
 
 
 def _change(change: ChangeResult) -> str:
@@ -235,6 +281,7 @@ def stopped(result: StopResult) -> None:
     console = _out()
     for host in result.hosts:
         console.print(f"{host.domain}: {host.outcome.replace('_', ' ')}", markup=False)
+    _failures(result.project, result.failed)
 
 
 def removal_summary(preview: RemovalPreview) -> str:
@@ -247,7 +294,7 @@ def removal_summary(preview: RemovalPreview) -> str:
 
 def removed(result: RemoveResult) -> None:
     console = _out()
-    if not result.removed:
+    if not result.removed and not result.failed:
         console.print(f"project {result.project}: nothing to remove", markup=False)
     for item in result.removed:
         if item.kind == "domain":
@@ -257,7 +304,18 @@ def removed(result: RemoveResult) -> None:
         else:
             line = f"- disks of {item.host}: removed"
         console.print(line, markup=False)
+    _failures(result.project, result.failed)
 
 
 def vm_done(result: VmResult) -> None:
     _out().print(f"{result.target}: {result.outcome.replace('_', ' ')}", markup=False)
+
+
+def vm_batch(result: VmBatchResult) -> None:
+    """Each VM done, then each that failed with its service host and reason."""
+    console = _out()
+    for done in result.done:
+        console.print(f"{done.target}: {done.outcome.replace('_', ' ')}", markup=False)
+    for failure in result.failed:
+        where = f" (on service host {failure.service_host})" if failure.service_host else ""
+        console.print(f"{failure.name}{where}: FAILED: {failure.reason}", markup=False)

@@ -11,7 +11,7 @@ import typer
 from corral.cli import render
 from corral.cli.app import app
 from corral.cli.state import state_of
-from corral.errors import BackendError
+from corral.errors import BackendError, Outcome
 
 vm = typer.Typer(
     help="Operate on one VM, named PROJECT.HOST.\n\nExample: corral vm reboot lab.web1",
@@ -21,15 +21,31 @@ vm = typer.Typer(
 app.add_typer(vm, name="vm")
 
 Target = Annotated[str, typer.Argument(help="PROJECT.HOST, e.g. lab.web1")]
+Targets = Annotated[
+    list[str], typer.Argument(help="PROJECT.HOST, e.g. lab.web1; several act in parallel")
+]
 
 
-def _simple(action: str, summary: str) -> Callable[[typer.Context, str], None]:
-    def command(ctx: typer.Context, target: Target) -> None:
+def _many(ctx: typer.Context, targets: list[str], action: str, timeout: float = 60) -> Outcome:
+    """Several VMs at once, each failing alone; exit 10 when some failed."""
+    from corral.ops.vms import vm_action_each
+
+    result = vm_action_each(state_of(ctx).session(), targets, action, timeout_s=timeout)
+    render.vm_batch(result)
+    return Outcome.PARTIAL if result.partial else Outcome.OK
+
+
+def _simple(action: str, summary: str) -> Callable[[typer.Context, list[str]], Outcome]:
+    def command(ctx: typer.Context, targets: Targets) -> Outcome:
         from corral.ops.vms import vm_action
 
-        render.vm_done(vm_action(state_of(ctx).session(), target, action))
+        if len(targets) > 1:
+            return _many(ctx, targets, action)
+        render.vm_done(vm_action(state_of(ctx).session(), targets[0], action))
+        return Outcome.OK
 
-    command.__doc__ = f"{summary}\n\nExample: corral vm {action} lab.web1"
+    command.__doc__ = (f"{summary}\n\nSeveral VMs act in parallel, each failing alone "
+                       f"(exit 10).\nExample: corral vm {action} lab.web1 lab.web2")
     return command
 
 
@@ -47,16 +63,20 @@ for _name, _summary in [
 @vm.command()
 def shutdown(
     ctx: typer.Context,
-    target: Target,
+    targets: Targets,
     timeout: Annotated[int, typer.Option(help="Seconds of ACPI shutdown before force.")] = 60,
-) -> None:
+) -> Outcome:
     """Shut the guest down (ACPI), forcing it off after --timeout seconds.
 
+    Several VMs shut down in parallel, each failing alone (exit 10).
     Example: corral vm shutdown lab.web1 --timeout 30
     """
     from corral.ops.vms import vm_shutdown
 
-    render.vm_done(vm_shutdown(state_of(ctx).session(), target, timeout))
+    if len(targets) > 1:
+        return _many(ctx, targets, "shutdown", timeout)
+    render.vm_done(vm_shutdown(state_of(ctx).session(), targets[0], timeout))
+    return Outcome.OK
 
 
 @vm.command(name="mem-set")

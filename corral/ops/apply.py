@@ -10,7 +10,8 @@ networks ensured), so a run killed at any point converges when rerun.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 
 from corral.backends.base import (
     Backend,
@@ -25,7 +26,7 @@ from corral.errors import ConflictError, CorralError, Diagnostic, SourceErrors, 
 from corral.images.seed import build_seed
 from corral.model import Host, Project, Switch, SwitchMode, Virt
 from corral.ops.observe import Sighting
-from corral.ops.results import ActionResult
+from corral.ops.results import ActionResult, Failed
 from corral.ops.session import Session
 from corral.ops.switches import ensure_switches, retire_networks, switch_problems, switch_spans
 from corral.ops.switches import static_leases as static_leases
@@ -38,10 +39,12 @@ MIB = 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Executed:
-    """What execute did, action by action, and the domains it built."""
+    """What execute did, action by action, the domains it built, and what failed
+    with its service host (the rest was done)."""
 
     actions: tuple[ActionResult, ...]
     built: tuple[str, ...]
+    failed: dict[str, Failed] = field(default_factory=dict)  # project host/switch -> why
 
 
 def domain_name(project: str, host: str) -> str:
@@ -64,8 +67,14 @@ def _span(host_or_switch: Host | Switch) -> Span:
     return Span(origin.file, origin.line, origin.column)
 
 
-def check(session: Session, project: Project, plan: Plan, *, recreate: bool) -> None:
-    """Every reason the plan cannot be applied, raised together; changes nothing."""
+def check(
+    session: Session, project: Project, plan: Plan, *, recreate: bool,
+    unreachable: Collection[str] = (),
+) -> None:
+    """Every reason the plan cannot be applied, raised together; changes nothing.
+
+    Hosts on an ``unreachable`` service host are not checked: they fail alone
+    in :func:`execute`, and a rerun checks them."""
     problems: list[Diagnostic] = []
     checked_groups: dict[tuple[str, str], str | None] = {}
     refused = [a for a in plan.of_kind(ActionKind.RECREATE_HOST)]
@@ -79,6 +88,8 @@ def check(session: Session, project: Project, plan: Plan, *, recreate: bool) -> 
         if action.kind not in (*HOST_BUILD_KINDS, ActionKind.UPDATE_HOST) or action.host is None:
             continue
         host = action.host
+        if host.service_host in unreachable:
+            continue
         try:
             backend = session.backend(host.placed_on)
         except CorralError as error:
@@ -326,21 +337,59 @@ def update_host(
 def execute(
     session: Session, project: Project, plan: Plan, sighting: Sighting
 ) -> Executed:
-    """Apply the (checked) plan. Switches first, then hosts, removals last."""
-    done: dict[int, ActionResult] = {}
-    spans = switch_spans(session, project)
-    networks = ensure_switches(session, project, spans)
-    switches = (ActionKind.CREATE_SWITCH, ActionKind.UPDATE_SWITCH, ActionKind.START_SWITCH)
-    done.update({id(a): ActionResult.of(a) for a in plan.of_kind(*switches)})
+    """Apply the (checked) plan. Switches first, then hosts, removals last.
 
-    for action in plan.of_kind(ActionKind.RECREATE_HOST):
+    Work is spread over the service hosts in parallel; a service host that did
+    not answer the observation, or fails a step, fails only the hosts (and
+    switches) placed there, each with its reason, and the rest is done."""
+    failed: dict[str, Failed] = {}
+    down = sighting.unreachable
+
+    def fail(kind: str, name: str, service_host: str, reason: str) -> None:
+        failed.setdefault(name, Failed(kind, name, service_host, reason))
+
+    for host in project.hosts.values():
+        if host.service_host in down:
+            fail("host", host.name, host.service_host, down[host.service_host])
+    done: dict[int, ActionResult] = {}
+    broken: dict[tuple[str, str], str] = {}
+    spans = switch_spans(session, project)
+    networks = ensure_switches(session, project, spans, failed=broken, unreachable=down)
+    for (switch, service_host), reason in sorted(broken.items()):
+        for host in project.hosts.values():
+            if host.service_host == service_host and any(
+                nic.switch == switch for nic in host.interfaces
+            ):
+                fail("host", host.name, service_host, f"switch {switch}: {reason}")
+    switch_failed = {switch for switch, _ in broken}
+    switches = (ActionKind.CREATE_SWITCH, ActionKind.UPDATE_SWITCH, ActionKind.START_SWITCH)
+    done.update({id(a): ActionResult.of(a) for a in plan.of_kind(*switches)
+                 if a.target not in switch_failed})
+
+    def where(action: Action) -> str | None:
+        return action.host.service_host if action.host is not None else None
+
+    def outcome(action: Action, answer: object) -> bool:
+        """True when the action was done; else its host failed with the reason."""
+        if isinstance(answer, CorralError):
+            fail("host", action.target, where(action) or "", answer.message)
+            return False
+        return True
+
+    def teardown_old(action: Action) -> None:
         seen = sighting.domain(action.target)
         if seen is not None:
             backend = session.backend(seen.service_host)
             teardown_host(backend, project.name, action.target, seen.domain)
 
-    builds = plan.of_kind(*HOST_BUILD_KINDS)
+    recreated = [a for a in plan.of_kind(ActionKind.RECREATE_HOST) if a.target not in failed]
+    for action, torn in zip(recreated, session.each(teardown_old, recreated, where=where),
+                            strict=True):
+        outcome(action, torn)
+
+    builds = [a for a in plan.of_kind(*HOST_BUILD_KINDS) if a.target not in failed]
     reporter = session.reporter
+    built: list[str] = []
     with reporter.progress("building hosts", len(builds)) as bar:
         def build(action: Action) -> str:
             assert action.host is not None
@@ -348,14 +397,19 @@ def execute(
             bar.advance(f"built {name}")
             return name
 
-        built = session.parallel(build, builds)
-    done.update({id(a): ActionResult.of(a) for a in builds})
+        for action, name in zip(builds, session.each(build, builds, where=where),
+                                strict=True):
+            if outcome(action, name):
+                built.append(str(name))
+                done[id(action)] = ActionResult.of(action)
 
-    updates = plan.of_kind(ActionKind.UPDATE_HOST)
-    results = session.parallel(
-        lambda a: update_host(session, project, a, sighting, networks), updates
+    updates = [a for a in plan.of_kind(ActionKind.UPDATE_HOST) if a.target not in failed]
+    results = session.each(
+        lambda a: update_host(session, project, a, sighting, networks), updates, where=where
     )
-    done.update({id(a): r for a, r in zip(updates, results, strict=True)})
+    for action, result in zip(updates, results, strict=True):
+        if outcome(action, result) and isinstance(result, ActionResult):
+            done[id(action)] = result
 
     removals = plan.of_kind(ActionKind.REMOVE_HOST)
 
@@ -365,22 +419,47 @@ def execute(
             teardown_host(session.backend(seen.service_host), project.name, action.target,
                           seen.domain)
         else:
-            for name in session.service_host_names():
+            for name in sighting.raw:
                 teardown_host(session.backend(name), project.name, action.target, None)
 
-    session.parallel(remove, removals)
-    done.update({id(a): ActionResult.of(a) for a in removals})
+    def removal_host(action: Action) -> str | None:
+        seen = sighting.domain(action.target)
+        return seen.service_host if seen is not None else None
+
+    for action, gone in zip(removals, session.each(remove, removals, where=removal_host),
+                            strict=True):
+        if isinstance(gone, CorralError):
+            fail("host", action.target, removal_host(action) or "", gone.message)
+        else:
+            done[id(action)] = ActionResult.of(action)
     for action in plan.of_kind(ActionKind.PRUNE_DISK):
-        for name in _service_hosts_of(sighting, project, action.target):
-            session.backend(name).delete_data_disk(project.name, action.target, action.disk or "")
+        holders = [h for h in _service_hosts_of(sighting, project, action.target)
+                   if h not in down]
+        def prune(holder: str, action: Action = action) -> None:
+            session.backend(holder).delete_data_disk(
+                project.name, action.target, action.disk or ""
+            )
+
+        pruned = session.each(prune, holders, where=lambda h: h)
+        errors = [(h, e) for h, e in zip(holders, pruned, strict=True)
+                  if isinstance(e, CorralError)]
+        if errors:
+            fail("host", action.target, errors[0][0], errors[0][1].message)
+            continue
         done[id(action)] = ActionResult.of(action)
     for action in plan.of_kind(ActionKind.REMOVE_SWITCH):
-        for network in _networks_of(sighting, action.target):
-            service_host, name = network
-            session.backend(service_host).remove_network(name)
+        try:
+            for network in _networks_of(sighting, action.target):
+                service_host, name = network
+                session.backend(service_host).remove_network(name)
+        except CorralError as error:
+            fail("switch", action.target, service_host, error.message)
+            continue
         done[id(action)] = ActionResult.of(action)
     retire_networks(session, sighting, spans)
-    return Executed(tuple(done[id(a)] for a in plan.actions if id(a) in done), tuple(built))
+    return Executed(
+        tuple(done[id(a)] for a in plan.actions if id(a) in done), tuple(built), failed
+    )
 
 
 def _networks_of(sighting: Sighting, switch: str) -> list[tuple[str, str]]:

@@ -124,7 +124,7 @@ def act_on_all(
                     ensure_networks_active(session, sight(session, project))
                 except CorralError as error:
                     return [(f"{d.project}.{d.host}", error.message) for _, d in items]
-            return session.parallel(one, items)
+            return session.parallel(one, items, where=lambda item: item[0])
 
     done: list[VmDone] = []
     failed = dict(fleet.silent)

@@ -22,7 +22,7 @@ limits costs no call at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from corral.backends.base import DomainStats, HostInfo
@@ -77,13 +77,23 @@ class _Reading:
     info: HostInfo | None
 
 
-def place_project(session: Session, project: Project, sighting: Sighting) -> Placed:
+def place_project(
+    session: Session, project: Project, sighting: Sighting,
+    recorded: Mapping[str, str | None] | None = None,
+) -> Placed:
     """Every host of ``project`` on a service host (see the module doc); raises
-    :class:`~corral.plan.placement.PlacementError` when they do not fit."""
+    :class:`~corral.plan.placement.PlacementError` when they do not fit.
+
+    ``recorded`` is where the last applied run put each host: one recorded on a
+    service host that did not answer now stays there (and fails with it),
+    rather than being scheduled anew beside its unseen domain."""
     site = session.site
     fixed: dict[str, str] = {}
     why: dict[str, str] = {}
     running = _where_they_are(sighting)
+    for name, where in (recorded or {}).items():
+        if where is not None and where in sighting.unreachable:
+            running.setdefault(name, where)
     for name, host in project.hosts.items():
         if host.placed_by is PlacedBy.FILE:
             fixed[name], why[name] = host.placed_on, "file"

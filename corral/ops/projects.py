@@ -15,19 +15,20 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-from corral.backends.base import Backend, Capabilities, DomainState, ObservedDomain
+from corral.backends.base import Capabilities, DomainState, Observed, ObservedDomain
 from corral.config import SiteConfig
 from corral.errors import CorralError, InvalidRequest, NotFoundError, SourceErrors
 from corral.model import Host, Project
 from corral.ops import apply as applying
 from corral.ops import switches
 from corral.ops.journal import project_lock, record_failure, recorded
-from corral.ops.observe import Sighting, observe_everywhere, sight
+from corral.ops.observe import Sighting, observe_each, observe_everywhere, sight
 from corral.ops.placement import Placed, place_project
 from corral.ops.readiness import Observation, Outcome, Target, reachable, wait_until_ready
 from corral.ops.requests import check_name
 from corral.ops.results import (
     ApplyResult,
+    Failed,
     HostReadiness,
     HostStopped,
     RemovalPreview,
@@ -109,23 +110,84 @@ def _apply(
         recorded(session, project.name, operation, source.origin) as entry,
     ):
         sighting = sight(session, project.name)
-        placed = place_project(session, project, sighting)
+        last = _recorded_model(session, project.name) if sighting.unreachable else None
+        placed = place_project(session, project, sighting, {
+            h.name: h.service_host for h in last.hosts.values()} if last else None)
         project = placed.project
+        _warn_idle(session, project, sighting.unreachable)
         plan = _plan(session, placed, sighting.project, prune=prune)
-        applying.check(session, project, plan, recreate=recreate)
+        applying.check(session, project, plan, recreate=recreate,
+                       unreachable=sighting.unreachable)
         entry.detail = plan.describe()
         _record_project(session, project, source)
         executed = applying.execute(session, project, plan, sighting)
+        failed = dict(executed.failed)
         names: list[str] = []
         if then_start == "all":
             names = list(project.hosts)
         elif then_start == "new":
             names = [a.target for a in plan.of_kind(*applying.HOST_BUILD_KINDS)]
-        started, readiness = _start_hosts(session, project.name, names, wait=wait)
+        started, readiness = _start_hosts(
+            session, project.name, [n for n in names if n not in failed], wait=wait,
+            failed=failed,
+        )
+        if failed:
+            entry.detail += "\npartly done; failed:\n" + "\n".join(
+                f.describe() for f in failed.values()
+            )
     return ApplyResult(
         operation, project.name, plan, executed.actions, started, readiness,
-        session.warnings_since(mark),
+        session.warnings_since(mark), tuple(failed.values()),
     )
+
+
+def _warn_idle(session: Session, project: Project, unreachable: Mapping[str, str]) -> None:
+    """A service host that did not answer but holds none of the project's hosts or
+    switches is only a warning: nothing of this project waits for it."""
+    used = {h.service_host for h in project.hosts.values()}
+    used |= {s.service_host for s in project.switches.values() if s.service_host}
+    for name, reason in sorted(unreachable.items()):
+        if name not in used:
+            session.warn(f"service host {name} did not answer ({reason}); "
+                         f"project {project.name} has nothing there")
+
+
+def _recorded_model(session: Session, project: str) -> Project | None:
+    """The project as its last ``up``/``build``/``upgrade`` recorded it, if known."""
+    store = session.store
+    if store is None:
+        return None
+    try:
+        record = store.get_project(project)
+    except CorralError as error:  # a database fault is only a warning
+        session.warn(f"recorded project {project} not read: {error}")
+        return None
+    return Project.model_validate(json.loads(record.model_json)) if record else None
+
+
+def unreachable_failures(
+    session: Session, project: str, unreachable: Mapping[str, str],
+    hosts: list[str] | None = None,
+) -> list[Failed]:
+    """What service hosts that did not answer keep from being done: each of the
+    project's hosts (or of ``hosts``) recorded there, named with the reason. A
+    host with none of them is a warning; without a record every such service
+    host fails as a whole, since what it holds is unknown."""
+    if not unreachable:
+        return []
+    model = _recorded_model(session, project)
+    failures: list[Failed] = []
+    for name, reason in sorted(unreachable.items()):
+        if model is None:
+            failures.append(Failed("service-host", name, name, reason))
+            continue
+        there = [h for h in model.hosts.values()
+                 if h.service_host == name and (hosts is None or h.name in hosts)]
+        failures += [Failed("host", h.name, name, reason) for h in there]
+        if not there:
+            session.warn(f"service host {name} did not answer ({reason}); "
+                         f"project {project} has nothing there")
+    return failures
 
 
 def _record_project(session: Session, project: Project, source: ProjectSource) -> None:
@@ -181,20 +243,27 @@ def upgrade(
 
 
 # ---------------------------------------------------------------- start / stop
-def _select(sighting: Sighting, project: str, hosts: list[str] | None) -> list[ObservedHost]:
+def _select(
+    sighting: Sighting, project: str, hosts: list[str] | None, failed: Sequence[Failed] = ()
+) -> list[ObservedHost]:
+    """The observed hosts to act on; those in ``failed`` (on a service host that did
+    not answer) are neither acted on nor missing."""
     found = sighting.project.hosts
-    if not found and not sighting.project.switches:
+    if not found and not sighting.project.switches and not failed:
         raise NotFoundError(f"project '{project}' has nothing on any service host",
                             hint="build it first: corral up FILE")
     if hosts is None:
         return [found[name] for name in sorted(found)]
-    missing = [h for h in hosts if h not in found]
+    away = {f.name for f in failed if f.kind == "host"}
+    if any(f.kind == "service-host" for f in failed):
+        away |= set(hosts) - set(found)
+    missing = [h for h in hosts if h not in found and h not in away]
     if missing:
         raise NotFoundError(
             f"project '{project}' has no host {', '.join(repr(m) for m in missing)}",
             hint="known hosts: " + (", ".join(sorted(found)) or "none"),
         )
-    return [found[h] for h in hosts]
+    return [found[h] for h in hosts if h in found]
 
 
 def ensure_networks_active(session: Session, sighting: Sighting) -> None:
@@ -220,13 +289,16 @@ def start(
     mark = session.warning_mark()
     with recorded(session, project, "start", ",".join(hosts or []) or project):
         sighting = sight(session, project)
-        chosen = _select(sighting, project, hosts)
+        away = unreachable_failures(session, project, sighting.unreachable, hosts)
+        chosen = _select(sighting, project, hosts, away)
         ensure_networks_active(session, sighting)
+        failed = {f.name: f for f in away}
         started, readiness = _start_hosts(
-            session, project, [h.name for h in chosen], wait=wait, sighting=sighting
+            session, project, [h.name for h in chosen], wait=wait, sighting=sighting,
+            failed=failed,
         )
     return ApplyResult("start", project, Plan(project), (), started, readiness,
-                       session.warnings_since(mark))
+                       session.warnings_since(mark), tuple(failed.values()))
 
 
 def _start_hosts(
@@ -236,8 +308,13 @@ def _start_hosts(
     *,
     wait: bool,
     sighting: Sighting | None = None,
+    failed: dict[str, Failed] | None = None,
 ) -> tuple[tuple[str, ...], tuple[HostReadiness, ...]]:
-    """Start (or resume) the named hosts; the ones started and, when waited for, readiness."""
+    """Start (or resume) the named hosts; the ones started and, when waited for, readiness.
+
+    With ``failed``, a host that cannot be started (its service host refuses or
+    is gone) is put there with the reason and not waited for; the others go on.
+    Without it, the first such error is raised."""
     if not names:
         return (), ()
     sighting = sighting or sight(session, project)
@@ -256,8 +333,15 @@ def _start_hosts(
             boot(seen)
             bar.advance(f"started {seen.domain}")
 
-        session.parallel(boot_one, booted)
-    started = tuple(s.name for s in booted)
+        answers = session.each(boot_one, booted, where=lambda s: s.service_host)
+    for seen, answer in zip(booted, answers, strict=True):
+        if isinstance(answer, CorralError):
+            if failed is None:
+                raise answer
+            failed[seen.name] = Failed("host", seen.name, seen.service_host, answer.message)
+    if failed:
+        chosen = [s for s in chosen if s.name not in failed]
+    started = tuple(s.name for s in booted if s.name not in (failed or {}))
     if not wait:
         return started, ()
     targets = [Target(seen.model or Host(name=seen.name), seen.domain) for seen in chosen]
@@ -302,8 +386,15 @@ def _observe_for_readiness(
         by_host.setdefault(service_of[target.domain], []).append(target)
     for service_host, targets in by_host.items():
         backend = session.backend(service_host)
-        states = {name: state.value for name, state in backend.domain_states(project).items()}
-        leases = backend.leases(networks.get(service_host, []))
+        try:  # a service host failing mid-wait leaves its guests unready, not the others
+            states = {n: state.value for n, state in backend.domain_states(project).items()}
+            leases = backend.leases(networks.get(service_host, []))
+        except CorralError as error:
+            for target in targets:
+                result[target.domain] = Observation(
+                    f"unknown (service host {service_host}: {error.message})", None, {}
+                )
+            continue
         console_ok = console_readable[service_host]
         for target in targets:
             console = backend.console_output(target.domain) if console_ok else None
@@ -330,35 +421,50 @@ def stop(
         raise InvalidRequest(f"timeout {timeout_s} s is negative")
     mark = session.warning_mark()
     with recorded(session, project, "stop", ",".join(hosts or []) or project):
-        chosen = _select(sight(session, project), project, hosts)
+        sighting = sight(session, project)
+        failed = unreachable_failures(session, project, sighting.unreachable, hosts)
+        chosen = _select(sighting, project, hosts, failed)
 
         def halt(seen: ObservedHost) -> HostStopped:
             outcome = session.backend(seen.service_host).shutdown(seen.domain, timeout_s)
             return HostStopped(seen.name, seen.domain, outcome.value)
 
         with session.reporter.progress("stopping hosts", len(chosen)):
-            stopped = session.parallel(halt, chosen)
-    return StopResult(project, tuple(stopped), session.warnings_since(mark))
+            answers = session.each(halt, chosen, where=lambda s: s.service_host)
+        stopped = [a for a in answers if isinstance(a, HostStopped)]
+        failed += [Failed("host", seen.name, seen.service_host, a.message)
+                   for seen, a in zip(chosen, answers, strict=True)
+                   if isinstance(a, CorralError)]
+    return StopResult(project, tuple(stopped), session.warnings_since(mark), tuple(failed))
 
 
 # ---------------------------------------------------------------- remove
 def describe_removal(session: Session, project: str) -> RemovalPreview:
-    """What ``remove`` would delete; NotFoundError when the project has nothing."""
+    """What ``remove`` would delete; NotFoundError when the project has nothing on
+    any service host and every service host answered."""
     check_name("project", project)
-    raw = observe_everywhere(session, project)
+    seen = observe_each(session, project)
+    raw = seen.raw
+    for name, reason in seen.unreachable.items():
+        session.warn(f"service host {name} did not answer ({reason}); "
+                     "what it holds is not listed")
     preview = RemovalPreview(
         project,
         tuple(d.name for seen in raw.values() for d in seen.domains),
         tuple(n.name for seen in raw.values() for n in seen.networks),
         tuple(v.name for seen in raw.values() for v in seen.volumes),
     )
-    if not (preview.domains or preview.networks or preview.volumes):
+    if not (preview.domains or preview.networks or preview.volumes or seen.unreachable):
         raise NotFoundError(f"project '{project}' has nothing on any service host")
     return preview
 
 
 def remove(session: Session, project: str, *, wait_lock: bool = True) -> RemoveResult:
-    """Destroy and delete the project's domains, disks, networks and pools; nothing else."""
+    """Destroy and delete the project's domains, disks, networks and pools; nothing else.
+
+    Each service host is emptied on its own: one that does not answer or fails
+    keeps its part (named in ``failed``), the project stays recorded, and a
+    rerun once it is back removes the rest."""
     check_name("project", project)
     mark = session.warning_mark()
     removed: list[Removed] = []
@@ -366,27 +472,67 @@ def remove(session: Session, project: str, *, wait_lock: bool = True) -> RemoveR
         project_lock(session, project, "remove", wait=wait_lock),
         recorded(session, project, "remove", project) as entry,
     ):
-        raw = observe_everywhere(session, project)
-        for service_host, seen in raw.items():
-            backend = session.backend(service_host)
+        seen_now = observe_each(session, project)
+        failed = unreachable_failures(session, project, seen_now.unreachable)
 
-            def teardown(domain: ObservedDomain, backend: Backend = backend) -> None:
-                applying.teardown_host(backend, project, domain.host, domain.name)
+        def empty(service_host: str) -> tuple[list[Removed], list[Failed]]:
+            return _remove_from(session, project, service_host, seen_now.raw[service_host])
 
-            session.parallel(teardown, list(seen.domains))
-            removed += [Removed("domain", d.name, d.host, service_host) for d in seen.domains]
-            kept = {v.host for v in seen.volumes} - {d.host for d in seen.domains}
-            for volume_host in sorted(kept):
-                backend.delete_volumes(project, volume_host)
-                removed.append(Removed("disks", volume_host, volume_host, service_host))
-            for network in seen.networks:
-                backend.remove_network(network.name)
-                removed.append(Removed("network", network.name, network.switch, service_host))
-            if seen.volumes or seen.domains:
-                backend.remove_pool(project)
+        answers = session.each(empty, list(seen_now.raw))
+        for service_host, answer in zip(seen_now.raw, answers, strict=True):
+            if isinstance(answer, CorralError):
+                failed.append(Failed("service-host", service_host, service_host, answer.message))
+            else:
+                removed += answer[0]
+                failed += answer[1]
         entry.detail = f"removed {len(removed)} object(s)"
-    _forget(session, project)
-    return RemoveResult(project, tuple(removed), session.warnings_since(mark))
+        if failed:
+            entry.detail += "; left: " + "; ".join(f.describe() for f in failed)
+    if not failed:
+        _forget(session, project)
+    return RemoveResult(project, tuple(removed), session.warnings_since(mark), tuple(failed))
+
+
+def _remove_from(
+    session: Session, project: str, service_host: str, seen: Observed
+) -> tuple[list[Removed], list[Failed]]:
+    """Empty one service host of the project: domains in parallel, then left-over
+    disks, networks and the pool; what failed is named, the rest goes on."""
+    backend = session.backend(service_host)
+    removed: list[Removed] = []
+    failed: list[Failed] = []
+
+    def teardown(domain: ObservedDomain) -> None:
+        applying.teardown_host(backend, project, domain.host, domain.name)
+
+    answers = session.each(teardown, list(seen.domains), where=lambda _d: service_host)
+    for domain, answer in zip(seen.domains, answers, strict=True):
+        if isinstance(answer, CorralError):
+            failed.append(Failed("host", domain.host, service_host, answer.message))
+        else:
+            removed.append(Removed("domain", domain.name, domain.host, service_host))
+    kept = {v.host for v in seen.volumes} - {d.host for d in seen.domains}
+    for volume_host in sorted(kept):
+        try:
+            backend.delete_volumes(project, volume_host)
+        except CorralError as error:
+            failed.append(Failed("host", volume_host, service_host, error.message))
+            continue
+        removed.append(Removed("disks", volume_host, volume_host, service_host))
+    for network in seen.networks:
+        try:
+            backend.remove_network(network.name)
+        except CorralError as error:
+            failed.append(Failed("switch", network.switch, service_host, error.message))
+            continue
+        removed.append(Removed("network", network.name, network.switch, service_host))
+    if (seen.volumes or seen.domains) and not failed:
+        try:
+            backend.remove_pool(project)
+        except CorralError as error:
+            failed.append(Failed("service-host", service_host, service_host,
+                                 f"project pool not removed: {error.message}"))
+    return removed, failed
 
 
 def _forget(session: Session, project: str) -> None:

@@ -76,6 +76,27 @@ class HostReadiness:
 
 
 @dataclass(frozen=True, slots=True)
+class Failed:
+    """Work that failed alone: a VM (``kind`` host), a switch or a whole service
+    host, named with the service host at fault and its reason (libvirt's words,
+    or no answer in time). A rerun once the host is back does it."""
+
+    kind: str  # host, switch, service-host
+    name: str  # the project's host or switch name, or the service host's
+    service_host: str
+    reason: str
+
+    def describe(self) -> str:
+        if self.kind == "service-host":
+            return f"service host {self.name}: {self.reason}"
+        return f"{self.kind} {self.name} (on service host {self.service_host}): {self.reason}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "service_host": self.service_host,
+                "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
 class ApplyResult:
     """``build``, ``up``, ``upgrade`` and ``start``: what changed, what started, who is ready."""
 
@@ -86,6 +107,7 @@ class ApplyResult:
     started: tuple[str, ...] = ()  # host names started (or resumed) by this operation
     readiness: tuple[HostReadiness, ...] = ()
     warnings: tuple[str, ...] = ()
+    failed: tuple[Failed, ...] = ()  # what a failing service host kept from being done
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -93,9 +115,14 @@ class ApplyResult:
         return self.plan.notes
 
     @property
+    def partial(self) -> bool:
+        """Some VMs failed with their service host; the rest was done."""
+        return bool(self.failed)
+
+    @property
     def ok(self) -> bool:
-        """Every guest waited for is ready."""
-        return all(r.ready for r in self.readiness)
+        """Nothing failed and every guest waited for is ready."""
+        return not self.failed and all(r.ready for r in self.readiness)
 
     @property
     def changed(self) -> bool:
@@ -112,6 +139,8 @@ class ApplyResult:
             "readiness": [r.as_json() for r in self.readiness],
             "notes": list(self.notes),
             "warnings": list(self.warnings),
+            "partial": self.partial,
+            "failed": [f.as_json() for f in self.failed],
         }
 
 
@@ -130,10 +159,16 @@ class StopResult:
     project: str
     hosts: tuple[HostStopped, ...] = ()
     warnings: tuple[str, ...] = ()
+    failed: tuple[Failed, ...] = ()
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.failed)
 
     def as_json(self) -> dict[str, Any]:
         return {"operation": "stop", "project": self.project,
-                "hosts": [h.as_json() for h in self.hosts], "warnings": list(self.warnings)}
+                "hosts": [h.as_json() for h in self.hosts], "warnings": list(self.warnings),
+                "partial": self.partial, "failed": [f.as_json() for f in self.failed]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,11 +190,17 @@ class RemoveResult:
     project: str
     removed: tuple[Removed, ...] = ()
     warnings: tuple[str, ...] = ()
+    failed: tuple[Failed, ...] = ()  # left in place: a rerun removes them
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.failed)
 
     def as_json(self) -> dict[str, Any]:
         return {"operation": "remove", "project": self.project,
                 "removed": [r.as_json() for r in self.removed],
-                "warnings": list(self.warnings)}
+                "warnings": list(self.warnings),
+                "partial": self.partial, "failed": [f.as_json() for f in self.failed]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +225,25 @@ class VmResult:
     def as_json(self) -> dict[str, Any]:
         return {"operation": f"vm {self.action}", "target": self.target,
                 "outcome": self.outcome, "warnings": list(self.warnings)}
+
+
+@dataclass(frozen=True, slots=True)
+class VmBatchResult:
+    """A per-VM operation on several VMs at once: each done or failed alone."""
+
+    action: str
+    done: tuple[VmResult, ...] = ()
+    failed: tuple[Failed, ...] = ()  # kind host, name PROJECT.HOST
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.failed)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"operation": f"vm {self.action}", "done": [d.as_json() for d in self.done],
+                "partial": self.partial, "failed": [f.as_json() for f in self.failed],
+                "warnings": list(self.warnings)}
 
 
 def plan_as_json(plan: Plan) -> dict[str, Any]:

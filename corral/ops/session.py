@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -18,14 +17,16 @@ from corral.backends.base import Backend, Capabilities
 from corral.config import SiteConfig, load_site_config
 from corral.errors import CorralError, NotFoundError
 from corral.images.registry import TemplateRegistry
+from corral.ops.deadline import each_within
 from corral.ops.reporting import Reporter, SilentReporter
+from corral.ops.workers import host_bound, overall_bound, run_bounded
 from corral.state.store import StateStore
 
 T = TypeVar("T")
 R = TypeVar("R")
 BackendFactory = Callable[[str, str, Path], Backend]
-
-DEFAULT_WORKERS = 4
+# How long the CPU count of a service host (for its worker bound) is waited for.
+CPU_COUNT_TIMEOUT_S = 5.0
 
 
 def _libvirt_backend(name: str, uri: str, runs: Path) -> Backend:
@@ -43,11 +44,11 @@ class Session:
         reporter: Reporter | None = None,
         *,
         backend_factory: BackendFactory = _libvirt_backend,
-        workers: int = DEFAULT_WORKERS,
+        max_workers: int | None = None,
     ) -> None:
         self.site = site
         self.reporter: Reporter = reporter or SilentReporter()
-        self.workers = workers
+        self.max_workers = max_workers  # overall bound of a parallel step; None: the rule
         self._backend_factory = backend_factory
         self._backends: dict[str, Backend] = {}
         self._lock = threading.Lock()
@@ -56,6 +57,7 @@ class Session:
         self._store_failed = False
         self._warnings: list[str] = []
         self._capabilities: dict[str, Capabilities] = {}
+        self._host_workers: dict[str, int] = {}
 
     @classmethod
     def open(cls, config_path: Path | None, reporter: Reporter | None = None) -> Session:
@@ -133,21 +135,62 @@ class Session:
     def backends(self, names: Iterable[str] | None = None) -> list[Backend]:
         return [self.backend(n) for n in (names or self.service_host_names())]
 
-    def parallel(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
-        """Run ``fn`` over independent items with a bounded pool; results in input order.
+    def host_workers(self, service_host: str) -> int:
+        """How many calls at once this step may make on ``service_host``: from its
+        CPU count (asked once per session, within a few seconds; a host that does
+        not say gets the minimum), see :mod:`corral.ops.workers`."""
+        with self._lock:
+            known = self._host_workers.get(service_host)
+        if known is not None:
+            return known
+        (answer,) = each_within(
+            lambda n: self.backend(n).host_info().cpus, [service_host], CPU_COUNT_TIMEOUT_S
+        )
+        bound = host_bound(answer if isinstance(answer, int) else None)
+        with self._lock:
+            self._host_workers[service_host] = bound
+        return bound
 
-        Every item runs even when one fails; the first error is raised after.
-        """
+    def each(
+        self,
+        fn: Callable[[T], R],
+        items: Iterable[T],
+        *,
+        where: Callable[[T], str | None] | None = None,
+    ) -> list[R | CorralError]:
+        """Run ``fn`` over independent items in parallel; results in input order,
+        the CorralError an item raised being its result (one failing item, or one
+        failing service host, stops nothing else). ``where`` names an item's
+        service host, which bounds how many of its items run at once."""
         items = list(items)
-        if len(items) <= 1:
-            return [fn(i) for i in items]
-        with ThreadPoolExecutor(max_workers=min(self.workers, len(items))) as pool:
-            futures = [pool.submit(fn, i) for i in items]
-            errors = [f.exception() for f in futures]
-        for error in errors:
-            if error is not None:
-                raise error
-        return [f.result() for f in futures]
+        done, failed = self._run(fn, items, where)
+        return [failed[i] if i in failed else done[i] for i in range(len(items))]
+
+    def parallel(
+        self,
+        fn: Callable[[T], R],
+        items: Iterable[T],
+        *,
+        where: Callable[[T], str | None] | None = None,
+    ) -> list[R]:
+        """:meth:`each` for steps that fail as a whole: every item runs even when
+        one fails; the first error is raised after."""
+        items = list(items)
+        done, failed = self._run(fn, items, where)
+        for index in sorted(failed):
+            raise failed[index]
+        return [done[i] for i in range(len(items))]
+
+    def _run(
+        self, fn: Callable[[T], R], items: list[T], where: Callable[[T], str | None] | None
+    ) -> tuple[dict[int, R], dict[int, CorralError]]:
+        if not items:
+            return {}, {}
+        overall = self.max_workers or overall_bound(len(items))
+        return run_bounded(
+            fn, items, where=where or (lambda _item: None),
+            per_host=self.host_workers, overall=overall,
+        )
 
     def close(self) -> None:
         with self._lock:

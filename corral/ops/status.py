@@ -4,7 +4,9 @@ Each service host is asked for one survey (one bulk stats call, plus its DHCP
 leases) within one deadline. Hosts the recorded project files define but no
 service host has are ``absent``; those placed on a service host that did not
 answer are ``unknown``, with the time that host last answered: a host that is
-down never makes ``status`` hang.
+down never makes ``status`` hang. Each service host has a row of its own
+too (state, uptime, CPU%, memory), read in the same pass (libvirt's node
+statistics, see :class:`~corral.backends.base.NodeStats`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from corral.backends.base import Survey
+from corral.backends.base import NodeStats, Survey
 from corral.errors import CorralError
 from corral.model import Host, Project
 from corral.ops.deadline import describe_failure, each_within
@@ -51,17 +53,45 @@ class StatusRow:
 
 
 @dataclass(frozen=True)
+class ServiceHostRow:
+    """A service host as ``status`` shows it, above its VMs: ``up`` with its load,
+    or ``unknown`` with the reason and when it last answered."""
+
+    name: str
+    state: str  # up, unknown
+    uptime_s: float | None
+    cpu_percent: float | None
+    cpus: int | None
+    memory_mib: int | None
+    memory_used_mib: int | None
+    vms: int  # the rows below it
+    error: str | None = None
+    last_seen: str | None = None  # state unknown: when it last answered (ISO)
+
+    def as_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class _Reading:
     survey: Survey
     leases: dict[str, list[str]]
+    node: NodeStats
 
 
 @dataclass(frozen=True)
 class StatusReport:
-    """The rows, and the service hosts that did not answer (name -> reason)."""
+    """The rows, a row per service host, and the service hosts that did not answer
+    (name -> reason)."""
 
     rows: list[StatusRow]
     silent: dict[str, str]
+    service_hosts: list[ServiceHostRow] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        """``rows`` keep the row contract; ``service_hosts`` are the host rows."""
+        return {"rows": [r.as_json() for r in self.rows],
+                "service_hosts": [h.as_json() for h in self.service_hosts]}
 
 
 def status(
@@ -82,12 +112,14 @@ def status_report(
     def read(name: str) -> _Reading:
         backend = session.backend(name)
         survey = backend.survey(project)
-        return _Reading(survey, backend.leases([n.name for n in survey.networks if n.active]))
+        leases = backend.leases([n.name for n in survey.networks if n.active])
+        return _Reading(survey, leases, backend.node_stats())
 
     rows: list[StatusRow] = []
     seen_hosts: set[tuple[str, str]] = set()
     silent: dict[str, datetime | None] = {}
     reasons: dict[str, str] = {}
+    nodes: dict[str, NodeStats] = {}
     for service_host, answer in zip(names, each_within(read, names, timeout_s), strict=True):
         if not isinstance(answer, _Reading):
             silent[service_host] = last_contact(session, service_host)[0]
@@ -96,6 +128,7 @@ def status_report(
                          f"({reasons[service_host]}); its hosts show as unknown")
             continue
         remember_contact(session, service_host)
+        nodes[service_host] = answer.node
         survey, leases = answer.survey, answer.leases
         for stat in survey.stats:
             model = survey.models.get(stat.domain)
@@ -113,7 +146,25 @@ def status_report(
             ))
             seen_hosts.add((stat.project, stat.host))
     rows += _recorded_rows(session, project, seen_hosts, silent)
-    return StatusReport(sorted(rows, key=lambda r: (r.project, r.host)), reasons)
+    hosts = [_host_row(name, nodes, reasons, silent, rows) for name in names]
+    return StatusReport(sorted(rows, key=lambda r: (r.project, r.host)), reasons, hosts)
+
+
+def _host_row(
+    name: str,
+    nodes: dict[str, NodeStats],
+    reasons: dict[str, str],
+    silent: dict[str, datetime | None],
+    rows: list[StatusRow],
+) -> ServiceHostRow:
+    count = sum(1 for r in rows if r.service_host == name)
+    node = nodes.get(name)
+    if node is None:
+        last = silent.get(name)
+        return ServiceHostRow(name, "unknown", None, None, None, None, None, count,
+                              reasons.get(name), last.isoformat() if last else None)
+    return ServiceHostRow(name, "up", node.uptime_s, node.cpu_percent, node.cpus,
+                          node.memory_mib, node.memory_used_mib, count)
 
 
 def _disks(model: Host | None) -> list[DiskRow]:

@@ -11,7 +11,7 @@ VMs runs on any more.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from corral.backends.base import StaticLease
 from corral.config import SiteConfig
@@ -61,16 +61,26 @@ def static_leases(project: Project, switch: str) -> list[StaticLease]:
 
 
 def ensure_switches(
-    session: Session, project: Project, spans: Mapping[str, SwitchSpan] | None = None
+    session: Session,
+    project: Project,
+    spans: Mapping[str, SwitchSpan] | None = None,
+    *,
+    failed: dict[tuple[str, str], str] | None = None,
+    unreachable: Collection[str] = (),
 ) -> dict[tuple[str, str], str]:
     """Ensure every switch on every service host that needs it, joined to the
-    site bridge there when it spans several; (switch, host) -> network."""
+    site bridge there when it spans several; (switch, host) -> network.
+
+    With ``failed``, a switch that cannot be made on one service host is put
+    there with the reason (skipped on an ``unreachable`` one) and the others go
+    on; without it, the first error is raised."""
     if spans is None:
         spans = switch_spans(session, project)
     jobs = [
         (name, service_host)
         for name, span in sorted(spans.items())
         for service_host in span.service_hosts
+        if service_host not in unreachable
     ]
 
     def ensure(job: tuple[str, str]) -> str:
@@ -80,7 +90,15 @@ def ensure_switches(
             site_bridge=spans[name].site_bridge(service_host),
         )
 
-    return dict(zip(jobs, session.parallel(ensure, jobs), strict=True))
+    if failed is None:
+        return dict(zip(jobs, session.parallel(ensure, jobs), strict=True))
+    made: dict[tuple[str, str], str] = {}
+    for job, answer in zip(jobs, session.each(ensure, jobs, where=lambda j: j[1]), strict=True):
+        if isinstance(answer, CorralError):
+            failed[job] = answer.message
+        else:
+            made[job] = answer
+    return made
 
 
 def retire_networks(

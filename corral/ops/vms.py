@@ -6,12 +6,19 @@ import shutil
 from collections.abc import Callable
 
 from corral.backends.base import Backend
-from corral.errors import BackendError, ConflictError, InvalidRequest, NotFoundError, SourceErrors
+from corral.errors import (
+    BackendError,
+    ConflictError,
+    CorralError,
+    InvalidRequest,
+    NotFoundError,
+    SourceErrors,
+)
 from corral.model import values
 from corral.model.units import parse_size_mib
 from corral.ops.journal import recorded
-from corral.ops.observe import sight
-from corral.ops.results import VmResult
+from corral.ops.observe import Sighting, sight
+from corral.ops.results import Failed, VmBatchResult, VmResult
 from corral.ops.session import Session
 from corral.plan import ObservedHost
 
@@ -32,13 +39,30 @@ def parse_target(target: str) -> tuple[str, str]:
 
 
 def find_vm(session: Session, target: str) -> tuple[Backend, ObservedHost]:
+    """The VM's backend and domain, from the service hosts that answer: one that
+    does not stops nothing unless the VM could be there, then it is named."""
+    project, _ = parse_target(target)
+    seen = locate(sight(session, project), target)
+    return session.backend(seen.service_host), seen
+
+
+def locate(sighting: Sighting, target: str) -> ObservedHost:
+    """``PROJECT.HOST`` in a sighting of its project; NotFoundError when it is not
+    there, BackendError naming the service hosts that did not answer when it
+    could be on one of them."""
     project, host = parse_target(target)
-    found = sight(session, project).project.hosts
+    found = sighting.project.hosts
     seen = found.get(host)
+    if seen is None and sighting.unreachable:
+        away = "; ".join(f"{n}: {r}" for n, r in sorted(sighting.unreachable.items()))
+        raise BackendError(
+            f"VM '{target}' is on no service host that answered, and these did not "
+            f"({away})", hint="rerun once they are back; corral hosts shows them",
+        )
     if seen is None:
         known = ", ".join(f"{project}.{h}" for h in sorted(found)) or "none in that project"
         raise NotFoundError(f"no VM '{target}'", hint=f"known VMs: {known}")
-    return session.backend(seen.service_host), seen
+    return seen
 
 
 _ACTIONS: dict[str, tuple[Callable[[Backend, str], None], str]] = {
@@ -63,6 +87,47 @@ def vm_action(session: Session, target: str, action: str) -> VmResult:
         backend, seen = find_vm(session, target)
         run(backend, seen.domain)
     return VmResult(target, action, done, session.warnings_since(mark))
+
+
+def vm_action_each(
+    session: Session, targets: list[str], action: str, *, timeout_s: float = 60
+) -> VmBatchResult:
+    """``action`` (one of :data:`VM_ACTIONS`, or ``shutdown`` forced after
+    ``timeout_s``) on several VMs at once, in parallel, bounded per service host
+    and overall; a VM that is not found, or whose service host fails, fails alone."""
+    if action not in _ACTIONS and action != "shutdown":
+        raise InvalidRequest(f"no VM action '{action}'",
+                             hint=f"actions: {', '.join([*_ACTIONS, 'shutdown'])}")
+    if timeout_s < 0:
+        raise InvalidRequest(f"timeout {timeout_s} s is negative")
+    parsed = {target: parse_target(target) for target in targets}
+    mark = session.warning_mark()
+    names = sorted({project for project, _ in parsed.values()})
+    sightings = dict(zip(names, session.parallel(lambda p: sight(session, p), names),
+                         strict=True))
+
+    def where(target: str) -> str | None:
+        seen = sightings[parsed[target][0]].project.hosts.get(parsed[target][1])
+        return seen.service_host if seen is not None else None
+
+    def one(target: str) -> VmResult:
+        with recorded(session, parsed[target][0], action, target):
+            seen = locate(sightings[parsed[target][0]], target)
+            backend = session.backend(seen.service_host)
+            if action == "shutdown":
+                return VmResult(target, action, backend.shutdown(seen.domain, timeout_s).value)
+            run, done = _ACTIONS[action]
+            run(backend, seen.domain)
+            return VmResult(target, action, done)
+
+    answers = session.each(one, list(parsed), where=where)
+    return VmBatchResult(
+        action,
+        tuple(a for a in answers if isinstance(a, VmResult)),
+        tuple(Failed("host", t, where(t) or "", a.message)
+              for t, a in zip(parsed, answers, strict=True) if isinstance(a, CorralError)),
+        session.warnings_since(mark),
+    )
 
 
 def vm_shutdown(session: Session, target: str, timeout_s: float) -> VmResult:

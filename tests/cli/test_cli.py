@@ -109,7 +109,11 @@ def test_unknown_command_is_a_usage_error():
 def test_status_json_on_an_empty_service_host(test_site):
     result = corral("status", "--json", config=test_site)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == []
+    shown = json.loads(result.stdout)
+    assert shown["rows"] == []
+    (local,) = shown["service_hosts"]
+    assert (local["name"], local["state"], local["vms"]) == ("local", "up", 0)
+    assert local["cpus"] and local["memory_mib"] and local["uptime_s"]
 
 
 def test_remove_without_yes_and_without_terminal_refuses(test_site):

@@ -107,7 +107,7 @@ def test_extra_disks_in_a_filepath_directory(site: Site, tiny, tmp_path: Path) -
         assert _autostart(domain)
         shown = run_corral(site, "status", "-p", name, "--json")
         assert shown.returncode == 0, shown.stderr
-        assert json.loads(shown.stdout)[0]["disks"] == [
+        assert json.loads(shown.stdout)["rows"][0]["disks"] == [
             {"name": "data", "size_mib": 64}, {"name": "logs", "size_mib": 32}
         ]
         assert _live_disks(domain) == {"data": "vdc", "logs": "vdd"}

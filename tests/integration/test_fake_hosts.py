@@ -163,7 +163,7 @@ def test_corral_brings_up_a_project_across_two_fake_hosts(
         assert up.returncode == 0, up.stdout + up.stderr
         status = fake_hosts.corral("status", "-p", "fhit", "--json")
         assert status.returncode == 0, status.stderr
-        rows = {row["host"]: row for row in json.loads(status.stdout)}
+        rows = {row["host"]: row for row in json.loads(status.stdout)["rows"]}
         assert {h: (r["service_host"], r["state"]) for h, r in rows.items()} == {
             "a": ("h1", "running"), "b": ("h2", "running")}
         for host, name in (("a", "h1"), ("b", "h2")):

@@ -86,7 +86,7 @@ def test_remove_touches_only_its_own_project(site: Site, tiny, subnets, tmp_path
 
         shown = run_corral(site, "status", "-p", alpha, "--json")
         assert shown.returncode == 0, shown.stderr
-        (row,) = json.loads(shown.stdout)
+        (row,) = json.loads(shown.stdout)["rows"]
         assert (row["project"], row["host"], row["state"]) == (alpha, "solo", "running")
         assert row["memory_mib"] == 96 and row["addresses"] and row["service_host"] == "local"
 

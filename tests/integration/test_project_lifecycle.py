@@ -178,7 +178,7 @@ def test_second_up_plans_nothing(lab: Lab, site: Site) -> None:
 def test_cli_status_json_describes_every_host(lab: Lab, site: Site) -> None:
     shown = run_corral(site, "status", "-p", lab.name, "--json")
     assert shown.returncode == 0, shown.stderr
-    rows = {row["host"]: row for row in json.loads(shown.stdout)}
+    rows = {row["host"]: row for row in json.loads(shown.stdout)["rows"]}
     assert sorted(rows) == HOSTS
     for host, row in rows.items():
         assert set(row) >= {"project", "host", "state", "addresses", "service_host",

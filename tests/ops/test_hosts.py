@@ -158,4 +158,8 @@ def test_status_answers_within_its_deadline_and_shows_a_silent_hosts_vms_as_unkn
     )
     assert done.returncode == 5, done.stderr
     assert "service host silent did not answer (no answer within 1 s)" in done.stderr
-    assert json.loads(done.stdout)[0]["state"] == "unknown"
+    shown = json.loads(done.stdout)
+    assert shown["rows"][0]["state"] == "unknown"
+    silent = next(h for h in shown["service_hosts"] if h["name"] == "silent")
+    assert silent["state"] == "unknown" and silent["vms"] == 1
+    assert silent["error"] == "no answer within 1 s"

@@ -22,6 +22,7 @@ from corral.backends.base import (
     DomainStats,
     HostInfo,
     NicSpec,
+    NodeStats,
     Observed,
     ShutdownOutcome,
     StaticLease,
@@ -75,6 +76,9 @@ class LibvirtBackend(Backend):
 
     def host_info(self) -> HostInfo:
         return hostinfo.host_info(self.conn, self.name, self.uri)
+
+    def node_stats(self) -> NodeStats:
+        return hostinfo.node_stats(self.conn, self.name)
 
     def resolve_virt_type(self, requested: str) -> str:
         with libvirt_errors(f"read capabilities of {self.name}"):

@@ -8,12 +8,13 @@ own type ``test`` and accepts QEMU domain XML, so it counts as a qemu host.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import libvirt
 from lxml import etree
 
-from corral.backends.base import Capabilities, HostInfo
+from corral.backends.base import Capabilities, HostInfo, NodeStats
 from corral.backends.libvirt.connection import libvirt_errors
 from corral.errors import BackendError
 
@@ -164,3 +165,52 @@ def live_migration(capabilities_xml: str) -> bool:
     """True when the host capabilities offer live migration."""
     root = etree.fromstring(capabilities_xml.encode())
     return root.find("host/migration_features/live") is not None
+
+
+# How far apart the two samples of the node's CPU times are taken for CPU%.
+CPU_SAMPLE_S = 0.5
+_BUSY = ("kernel", "user")
+
+
+def node_stats(
+    conn: libvirt.virConnect, service_host: str, sample_s: float = CPU_SAMPLE_S
+) -> NodeStats:
+    """The host's CPUs, memory use, uptime and CPU% from libvirt's node calls.
+
+    ``virNodeGetCPUStats`` over all CPUs gives the time each state took since
+    boot (kernel, user, idle, iowait), summed over the CPUs: that sum divided by
+    the CPU count is the uptime (steal and interrupt time aside), and two
+    samples ``sample_s`` apart give the busy share. ``virNodeGetMemoryStats``
+    gives total, free, buffers and cached; a driver without it (the test driver)
+    gives only the total and free memory of ``virNodeGetInfo``/``GetFreeMemory``.
+    """
+    with libvirt_errors(f"read node statistics of {service_host}"):
+        info = conn.getInfo()
+        cpus, memory_mib = int(info[2]), int(info[1])
+        first = conn.getCPUStats(libvirt.VIR_NODE_CPU_STATS_ALL_CPUS, 0)
+        time.sleep(sample_s)
+        second = conn.getCPUStats(libvirt.VIR_NODE_CPU_STATS_ALL_CPUS, 0)
+        memory_mib, used = _memory_mib(conn, memory_mib)
+    total = sum(int(v) for v in second.values())
+    busy = sum(int(second.get(k, 0)) - int(first.get(k, 0)) for k in _BUSY)
+    spent = total - sum(int(v) for v in first.values())
+    return NodeStats(
+        cpus=cpus,
+        memory_mib=memory_mib,
+        memory_used_mib=used,
+        uptime_s=total / 1e9 / cpus if cpus and total else None,
+        cpu_percent=round(100.0 * busy / spent, 1) if spent > 0 else None,
+    )
+
+
+def _memory_mib(conn: libvirt.virConnect, memory_mib: int) -> tuple[int, int]:
+    """Total and used memory, both from the node's memory statistics where it has them."""
+    try:
+        stats = conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS, 0)
+    except libvirt.libvirtError as error:
+        if error.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
+            raise
+        return memory_mib, memory_mib - int(conn.getFreeMemory()) // (1024 * 1024)
+    total = int(stats["total"])
+    kib = total - sum(int(stats.get(k, 0)) for k in ("free", "buffers", "cached"))
+    return total // 1024, kib // 1024

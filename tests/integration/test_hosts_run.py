@@ -1,0 +1,129 @@
+"""A project across fake service hosts h1..h3, one of them down or hanging.
+
+``up`` with h3's daemons killed (``scripts/fake-hosts stop-host h3``) brings
+up the VMs of h1 and h2 and fails only h3's, with its name and libvirt's
+reason and the partial exit code; ``status`` shows h3's VM as unknown; once
+h3 is back (``start-host h3``) the same ``up`` finishes the job and ``status``
+shows every VM on its service host under a row per service host. A libvirtd
+that is stopped (SIGSTOP: connections hang) never makes ``status --timeout 2``
+wait longer than its timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from .fakehosts import FakeHosts
+
+pytestmark = pytest.mark.libvirt
+
+PROJECT = """
+global { project hrun }
+superclass node {
+    template tiny
+    memory 96M
+    network eth0 { switch lan; address dhcp }
+}
+switch lan { address 10.249.7.1/24 }
+host a { superclass node; service_host h1 }
+host b { superclass node; service_host h2 }
+host c { superclass node; service_host h3 }
+"""
+PLACED = {"a": "h1", "b": "h2", "c": "h3"}
+
+
+def libvirtd_of(hosts: FakeHosts, name: str) -> int:
+    """The pid of fake host ``name``'s libvirtd (in its network namespace)."""
+    holder = int(str(hosts.record(name)["holder"]))
+    target = os.stat(f"/proc/{holder}/ns/net")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            st = os.stat(entry / "ns" / "net")
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if (st.st_ino, st.st_dev) == (target.st_ino, target.st_dev) and comm == "libvirtd":
+            return int(entry.name)
+    raise AssertionError(f"no libvirtd in {name}")
+
+
+def status_json(hosts: FakeHosts, *args: str) -> tuple[str, dict[str, list[dict[str, object]]]]:
+    """``status --json``: its exit code and stderr as one string, and the JSON."""
+    shown = hosts.corral("status", "-p", "hrun", "--json", *args)
+    return f"{shown.returncode} {shown.stderr}".strip(), json.loads(shown.stdout)
+
+
+def test_a_host_down_fails_only_its_vms_and_a_rerun_finishes(
+    three_hosts: FakeHosts, tmp_path: Path
+) -> None:
+    project = tmp_path / "hrun.corral"
+    project.write_text(PROJECT)
+    stopped = three_hosts.script("stop-host", "h3")
+    assert stopped.returncode == 0, stopped.stderr
+    try:
+        up = three_hosts.corral("up", str(project), "--json")
+        assert up.returncode == 10, up.stdout + up.stderr
+        result = json.loads(up.stdout)
+        assert result["partial"] is True
+        (failed,) = result["failed"]
+        assert (failed["kind"], failed["name"], failed["service_host"]) == ("host", "c", "h3")
+        assert "cannot connect to service host 'h3'" in failed["reason"], failed
+        assert sorted(result["started"]) == ["a", "b"]
+        assert all(r["ready"] for r in result["readiness"]), result["readiness"]
+
+        code, shown = status_json(three_hosts, "--timeout", "5")
+        assert code.startswith("5 "), code
+        states = {r["host"]: (r["service_host"], r["state"]) for r in shown["rows"]}
+        assert states == {"a": ("h1", "running"), "b": ("h2", "running"), "c": ("h3", "unknown")}
+        h3 = next(h for h in shown["service_hosts"] if h["name"] == "h3")
+        assert h3["state"] == "unknown" and h3["vms"] == 1 and h3["error"]
+    finally:
+        back = three_hosts.script("start-host", "h3")
+        assert back.returncode == 0, back.stderr
+    try:
+        again = three_hosts.corral("up", str(project))
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "started c" in again.stdout
+
+        code, shown = status_json(three_hosts, "--timeout", "30")
+        assert code == "0", code
+        assert {r["host"]: r["service_host"] for r in shown["rows"]} == PLACED
+        assert {r["state"] for r in shown["rows"]} == {"running"}
+        service = {h["name"]: h for h in shown["service_hosts"]}
+        assert sorted(service) == ["h1", "h2", "h3", "local"]
+        for name in ("h1", "h2", "h3"):
+            row = service[name]
+            assert (row["state"], row["vms"]) == ("up", 1), row
+            assert row["cpus"] and row["memory_used_mib"] and row["uptime_s"], row
+            assert row["cpu_percent"] is not None and 0 <= row["cpu_percent"] <= 100
+        table = three_hosts.corral("status", "-p", "hrun")
+        lines = table.stdout.splitlines()
+        for host, name in PLACED.items():  # each VM's row follows its service host's
+            at = next(i for i, line in enumerate(lines) if "service host" in line
+                      and f" {name} " in line)
+            assert f" {host} " in lines[at + 1] and "running" in lines[at + 1], table.stdout
+
+        frozen = libvirtd_of(three_hosts, "h2")
+        os.kill(frozen, signal.SIGSTOP)
+        try:
+            began = time.monotonic()
+            code, shown = status_json(three_hosts, "--timeout", "2")
+            took = time.monotonic() - began
+        finally:
+            os.kill(frozen, signal.SIGCONT)
+        assert code.startswith("5 ") and took < 12, (code, took)  # 2 s, plus starting Python
+        states = {r["host"]: r["state"] for r in shown["rows"]}
+        assert states == {"a": "running", "b": "unknown", "c": "running"}
+        h2 = next(h for h in shown["service_hosts"] if h["name"] == "h2")
+        assert h2["error"] == "no answer within 2 s"
+    finally:
+        removed = three_hosts.corral("remove", "-p", "hrun", "--yes")
+        assert removed.returncode == 0, removed.stdout + removed.stderr
