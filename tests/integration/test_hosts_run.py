@@ -28,12 +28,14 @@ global { project hrun }
 superclass node {
     template tiny
     memory 96M
-    network eth0 { switch lan; address dhcp }
 }
-switch lan { address 10.249.7.1/24 }
-host a { superclass node; service_host h1 }
-host b { superclass node; service_host h2 }
-host c { superclass node; service_host h3 }
+# One switch per service host: a LAN across them needs site bridges.
+switch lan1 { address 10.249.7.1/24 }
+switch lan2 { address 10.249.8.1/24 }
+switch lan3 { address 10.249.9.1/24 }
+host a { superclass node; service_host h1; network eth0 { switch lan1; address dhcp } }
+host b { superclass node; service_host h2; network eth0 { switch lan2; address dhcp } }
+host c { superclass node; service_host h3; network eth0 { switch lan3; address dhcp } }
 """
 PLACED = {"a": "h1", "b": "h2", "c": "h3"}
 

@@ -36,7 +36,7 @@ def _project(path: Path, name: str, count: int) -> Path:
 def _placement(hosts: FakeHosts, name: str) -> dict[str, str]:
     status = hosts.corral("status", "-p", name, "--json", "--timeout", "120")
     assert status.returncode == 0, status.stdout + status.stderr
-    return {row["host"]: row["service_host"] for row in json.loads(status.stdout)}
+    return {row["host"]: row["service_host"] for row in json.loads(status.stdout)["rows"]}
 
 
 def test_six_hosts_spread_over_three_and_stay_put(three_hosts: FakeHosts, tmp_path: Path) -> None:
