@@ -3,9 +3,11 @@
 Domains carry a ``<corral:corral>`` element in ``<metadata>`` (namespace
 :data:`NS`): project, host, model hash, template, service host, the MACs of the
 NICs Corral manages, whether Corral manages the VNC display, and the host
-model as JSON (so a plan can say *what* changed). A second namespace,
-:data:`RUNTIME_NS`, holds facts about the current run (the start time) in the
-live definition only, so they vanish when the domain stops.
+model as JSON (so a plan can say *what* changed). When Corral starts a
+domain it adds the start time (``<corral:started>``) to the mark in the live
+definition only, so it vanishes when the domain stops and ``status`` reads
+mark and uptime in one call per domain. Domains started by earlier versions
+keep it in a second namespace, :data:`RUNTIME_NS`, still read.
 
 Networks: libvirt 9.0 has no network ``<metadata>``; a DNS TXT record would
 survive only on networks that allow ``<dns>`` (not ``forward mode='bridge'``),
@@ -64,6 +66,7 @@ class DomainMark:
     manages_vnc: bool = False
     model_json: str | None = None
     disk_serials: tuple[str, ...] = ()  # the extra disks Corral manages
+    started: float | None = None  # live mark only: when Corral started this run
 
     def model(self) -> Host | None:
         """The recorded host model, or None when missing or unreadable."""
@@ -104,6 +107,8 @@ def domain_mark_element(mark: DomainMark) -> etree._Element:
         etree.SubElement(root, q("vnc"))
     if mark.model_json:
         etree.SubElement(root, q("model")).text = mark.model_json
+    if mark.started is not None:
+        etree.SubElement(root, q("started")).text = f"{mark.started:.3f}"
     return root
 
 
@@ -129,7 +134,32 @@ def parse_domain_mark(element: etree._Element) -> DomainMark | None:
         manages_vnc=element.find("{*}vnc") is not None,
         model_json=text("model"),
         disk_serials=tuple(d.get("serial", "") for d in element.findall("{*}disk")),
+        started=_float(text("started")),
     )
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
+
+
+def with_started(xml: str, started: float | None) -> str | None:
+    """A mark as ``virDomainGetMetadata`` returns it, with its start time set to
+    ``started`` (removed for None), ready for ``virDomainSetMetadata``; None when
+    ``xml`` is not a Corral mark. Everything else in the mark is kept as it is."""
+    try:
+        element = etree.fromstring(xml.encode())
+    except etree.XMLSyntaxError:
+        return None
+    if parse_domain_mark(element) is None:
+        return None
+    for old in element.findall("{*}started"):
+        element.remove(old)
+    if started is not None:
+        etree.SubElement(element, "started").text = f"{started:.3f}"
+    return without_namespaces(element)
 
 
 def parse_domain_mark_xml(xml: str) -> DomainMark | None:

@@ -329,7 +329,10 @@ def _row(item: _Seen, service_host: str, now: float) -> DomainStats:
     memory_mib = int(balloon) // 1024 if balloon else (model.memory_mib if model else None)
     vcpu_count = int(vcpus) if vcpus else (model.vcpus if model else None)
     cpu_time = stats.get("cpu.time")
-    started = read_started(item.domain) if active else None
+    # The live mark carries the start time (one call per domain); domains
+    # started by earlier versions keep it in the runtime element.
+    started = (mark.started if mark.started is not None else read_started(item.domain)
+               ) if active else None
     uptime = max(now - started, 0.0) if started is not None else None
     percent = None
     if uptime and cpu_time is not None and vcpu_count:
