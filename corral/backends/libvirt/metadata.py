@@ -116,25 +116,36 @@ def parse_domain_mark(element: etree._Element) -> DomainMark | None:
     """Read a ``<corral:corral>`` element back; None when it lacks project or host."""
 
     # virDomainGetMetadata hands the element back without its namespace, so
-    # children are matched by local name in any namespace (or none).
-    def text(tag: str) -> str | None:
-        found = element.find(f"{{*}}{tag}")
-        return found.text if found is not None and found.text else None
-
-    project, host = text("project"), text("host")
+    # children are matched by local name in any namespace (or none). One pass
+    # over the children: status parses a mark per domain.
+    texts: dict[str, str] = {}
+    macs: list[str] = []
+    serials: list[str] = []
+    vnc = False
+    for child in element.iterchildren("*"):  # elements only, in any namespace
+        local = child.tag.rpartition("}")[2]
+        if local == "nic":
+            macs.append(child.get("mac", "").lower())
+        elif local == "disk":
+            serials.append(child.get("serial", ""))
+        elif local == "vnc":
+            vnc = True
+        elif local not in texts and child.text:
+            texts[local] = child.text
+    project, host = texts.get("project"), texts.get("host")
     if not project or not host:
         return None
     return DomainMark(
         project=project,
         host=host,
-        model_hash=text("hash") or "",
-        template=text("template"),
-        service_host=text("service-host") or "",
-        nic_macs=tuple(n.get("mac", "").lower() for n in element.findall("{*}nic")),
-        manages_vnc=element.find("{*}vnc") is not None,
-        model_json=text("model"),
-        disk_serials=tuple(d.get("serial", "") for d in element.findall("{*}disk")),
-        started=_float(text("started")),
+        model_hash=texts.get("hash") or "",
+        template=texts.get("template"),
+        service_host=texts.get("service-host") or "",
+        nic_macs=tuple(macs),
+        manages_vnc=vnc,
+        model_json=texts.get("model"),
+        disk_serials=tuple(serials),
+        started=_float(texts.get("started")),
     )
 
 

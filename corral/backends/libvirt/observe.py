@@ -39,6 +39,7 @@ from corral.backends.libvirt.networks import inactive_root
 from corral.backends.libvirt.storage import is_local
 from corral.errors import BackendError
 from corral.images import qemuimg
+from corral.model import Host
 
 _STATS = (
     libvirt.VIR_DOMAIN_STATS_STATE
@@ -160,13 +161,16 @@ def observe_domains(conn: libvirt.virConnect, project: str | None) -> tuple[Obse
 def observe_networks(conn: libvirt.virConnect, project: str | None) -> tuple[ObservedNetwork, ...]:
     result = []
     with libvirt_errors("list networks"):
-        for network in conn.listAllNetworks(0):
+        # Two listings say which networks are active, instead of one call per network.
+        active_ones = conn.listAllNetworks(libvirt.VIR_CONNECT_LIST_NETWORKS_ACTIVE)
+        inactive_ones = conn.listAllNetworks(libvirt.VIR_CONNECT_LIST_NETWORKS_INACTIVE)
+        listed = [(n, True) for n in active_ones] + [(n, False) for n in inactive_ones]
+        for network, active in listed:
             try:
                 root = inactive_root(network)
                 mark = network_mark_of(root)
                 if mark is None or (project is not None and mark.project != project):
                     continue
-                active = bool(network.isActive())
             except libvirt.libvirtError as exc:
                 if _vanished(exc):
                     continue
@@ -306,6 +310,13 @@ def _vanished(exc: libvirt.libvirtError) -> bool:
     return error_code(exc) in _GONE
 
 
+class _Unparsed:
+    """Marks a model argument the caller did not give."""
+
+
+_UNPARSED = _Unparsed()
+
+
 def domain_stats(
     conn: libvirt.virConnect, service_host: str, project: str | None, now: float | None = None
 ) -> list[DomainStats]:
@@ -318,14 +329,18 @@ def domain_stats(
     return sorted(rows, key=lambda r: r.domain)
 
 
-def _row(item: _Seen, service_host: str, now: float) -> DomainStats:
+def _row(
+    item: _Seen, service_host: str, now: float, model: Host | _Unparsed | None = _UNPARSED
+) -> DomainStats:
+    """``model``: the mark's model when the caller parsed it already."""
     stats, mark = item.stats, item.mark
     active = item.state in (DomainState.RUNNING, DomainState.PAUSED)
     balloon = stats.get("balloon.current")
     vcpus = stats.get("vcpu.current")
     # Drivers without balloon/vcpu stats (the test driver) fall back to the
     # recorded model; parsing it only then keeps 1,000-row status fast.
-    model = mark.model() if not (balloon and vcpus) else None
+    if isinstance(model, _Unparsed):
+        model = mark.model() if not (balloon and vcpus) else None
     memory_mib = int(balloon) // 1024 if balloon else (model.memory_mib if model else None)
     vcpu_count = int(vcpus) if vcpus else (model.vcpus if model else None)
     cpu_time = stats.get("cpu.time")
