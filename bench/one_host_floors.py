@@ -171,9 +171,12 @@ class Floors:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         cli = [sys.executable, "-m", "corral", "--config", str(self.root / "corral.toml"),
                "status", "-p", project, "--json"]
+        imports = [sys.executable, "-c", "import corral.cli.app, corral.cli.project_cmds, "
+                   "corral.ops.status, corral.backends.libvirt.backend"]
         virsh = ["virsh", "-c", URI, "domstats", *domains]
         status_s = best_of(status_repeat, in_process)
         status_cli = best_of(status_repeat, lambda: run_quiet(cli, env))
+        imports_s = best_of(status_repeat, lambda: run_quiet(imports, env))
         virsh_s = best_of(status_repeat, lambda: run_quiet(virsh))
         began = time.perf_counter()
         with Session(self.site) as session:
@@ -183,10 +186,28 @@ class Floors:
         if left:
             raise RuntimeError(f"corral remove left {', '.join(left)}")
         for key, value in (("up", up), ("remove", removed), ("status", status_s),
-                           ("status CLI", status_cli), ("virsh domstats", virsh_s)):
+                           ("status CLI", status_cli), ("CLI imports", imports_s),
+                           ("virsh domstats", virsh_s)):
             self.figures.add(key, value)
         return (f"corral up {up:6.2f} s, remove {removed:6.2f} s, status {status_s:.3f} s "
-                f"(CLI {status_cli:.3f} s, virsh domstats {virsh_s:.3f} s)")
+                f"(CLI {status_cli:.3f} s of which imports {imports_s:.3f} s; "
+                f"virsh domstats {virsh_s:.3f} s)")
+
+    def corral_at(self, workers: int) -> str:
+        """``up`` and ``remove`` from sessions with ``workers`` threads (not Corral's
+        default): how much of a gap to the floor is the worker count alone."""
+        project, path = self._write("fw")
+        try:
+            up = run_corral(self.site, path, wait=False, workers=workers).total
+            began = time.perf_counter()
+            with Session(self.site, workers=workers) as session:
+                remove(session, project)
+            removed = time.perf_counter() - began
+        finally:
+            self._sweep(project)
+        self.figures.add(f"up at {workers}", up)
+        self.figures.add(f"remove at {workers}", removed)
+        return f"corral at {workers:>2} workers: up {up:6.2f} s, remove {removed:6.2f} s"
 
     def raw_round(self, workers: int) -> str:
         project, path = self._write("fr")
@@ -231,7 +252,10 @@ def report(figures: Figures, corral_workers: int) -> list[str]:
     row("status", min(figures.corral["status"]), min(figures.corral["virsh domstats"]), "virsh")
     cli = min(figures.corral["status CLI"]) / min(figures.corral["virsh domstats"])
     lines.append(f"status as a command: {min(figures.corral['status CLI']):.3f} s, "
-                 f"{cli:.2f} x virsh domstats (interpreter start and imports included)")
+                 f"{cli:.2f} x virsh domstats; interpreter start and imports alone: "
+                 f"{min(figures.corral['CLI imports']):.3f} s")
+    for key in sorted(k for k in figures.corral if " at " in k):
+        lines.append(f"corral {key} workers: {min(figures.corral[key]):.2f} s")
     for what, raw in (("up", figures.raw_up), ("remove", figures.raw_remove)):
         per = ", ".join(f"{w} thr {min(t):.2f} s" for w, t in sorted(raw.items()))
         lines.append(f"raw {what} by worker count: {per}; corral uses {corral_workers}")
@@ -246,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="status timings per Corral round (best kept)")
     parser.add_argument("--workers", type=int, nargs="+",
                         help="raw worker counts (default: from the CPU count and --hosts)")
+    parser.add_argument("--corral-workers", type=int, nargs="*", default=[],
+                        help="also time corral up/remove with sessions of these worker counts")
     parser.add_argument("--memory", type=int, default=96, help="MiB per guest")
     parser.add_argument("--kernel-args", default="no_timer_check",
                         help="appended to the template copy's kernel command line")
@@ -268,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                 rounds: list[Callable[[], str]] = [
                     lambda: floors.corral_round(args.status_repeat),
                     *(lambda w=w: floors.raw_round(w) for w in counts),
+                    *(lambda w=w: floors.corral_at(w) for w in args.corral_workers),
                 ]
                 for run in rounds if rep % 2 == 0 else list(reversed(rounds)):
                     print(f"  {run()}", flush=True)

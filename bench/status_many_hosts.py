@@ -62,6 +62,7 @@ from corral.backends.libvirt.backend import LibvirtBackend
 from corral.backends.libvirt.observe import _STATS  # the flags Corral's bulk call asks for
 from corral.config import SiteConfig, parse_site_config
 from corral.model import Host, Interface, Project, Switch
+from corral.model.project import Virt
 from corral.net.macs import derive_mac
 from corral.ops.apply import static_leases
 from corral.ops.session import Session
@@ -118,7 +119,7 @@ def fleet(service_hosts: list[str], per_host: int) -> list[Project]:
                 mac=derive_mac(name, host_name, "eth0"),
             )
             hosts[host_name] = Host(
-                name=host_name, template="tiny", virt="qemu", memory_mib=64,
+                name=host_name, template="tiny", virt=Virt.QEMU, memory_mib=64,
                 interfaces=(nic,), service_host=service_hosts[i % len(service_hosts)],
             )
         projects.append(Project(name=name, hosts=hosts,
