@@ -102,12 +102,38 @@ class _Seen:
     state: DomainState
 
 
-def _corral_domains(conn: libvirt.virConnect, project: str | None, flags: int) -> list[_Seen]:
-    seen = []
-    for domain, stats in conn.getAllDomainStats(flags, 0):
+def _marked_stats(
+    conn: libvirt.virConnect, project: str | None, flags: int
+) -> list[tuple[libvirt.virDomain, dict[str, int], DomainMark]]:
+    """Every Corral domain (of ``project``) with its statistics and mark.
+
+    The state alone is cheap for any domain, so one bulk call covers them all.
+    Fuller statistics make libvirt ask each running QEMU (balloon, vCPUs), so
+    the marks are read first and only Corral's domains of the project are
+    asked: other projects' and other users' guests cost nothing.
+    """
+    if flags == libvirt.VIR_DOMAIN_STATS_STATE:
+        pairs = conn.getAllDomainStats(flags, 0)
+        return [(d, s, m) for d, s in pairs if (m := read_mark(d)) is not None
+                and (project is None or m.project == project)]
+    marks: dict[str, DomainMark] = {}
+    chosen = []
+    for domain in conn.listAllDomains(0):
         mark = read_mark(domain)
         if mark is None or (project is not None and mark.project != project):
             continue
+        marks[domain.UUIDString()] = mark
+        chosen.append(domain)
+    if not chosen:
+        return []
+    # Domains removed since the listing are skipped by libvirt, not an error.
+    found = conn.domainListGetStats(chosen, flags, 0)
+    return [(d, s, marks[d.UUIDString()]) for d, s in found if d.UUIDString() in marks]
+
+
+def _corral_domains(conn: libvirt.virConnect, project: str | None, flags: int) -> list[_Seen]:
+    seen = []
+    for domain, stats, mark in _marked_stats(conn, project, flags):
         state_code = int(stats.get("state.state", -1))
         try:
             managed = state_code == libvirt.VIR_DOMAIN_SHUTOFF and bool(
