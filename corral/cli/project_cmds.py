@@ -37,8 +37,9 @@ def _source(path: Path) -> ProjectSource:
 
 
 def _emit_json(data: object) -> None:
-    json.dump(data, sys.stdout, indent=2, sort_keys=False)
-    sys.stdout.write("\n")
+    # One write: json.dump would write every token separately (about 50
+    # writes per status row).
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 NoWaitLockOpt = Annotated[
