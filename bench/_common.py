@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import secrets
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import libvirt
@@ -31,6 +36,8 @@ SCRATCH_PARENT = Path("/var/tmp")
 REGISTERED_TEMPLATES = Path("/var/lib/corral/templates")
 CONSOLE_LOGS = Path("/var/log/libvirt/qemu")
 SWEEP_WORKERS = 8
+FAKE_HOSTS = Path(__file__).resolve().parent.parent / "scripts" / "fake-hosts"
+FAKE_NETS = range(100, 240)  # second octets a harness may use (the tests' range)
 
 # libvirt prints every error to stderr by default, even caught ones; the
 # benchmarks report their own failures.
@@ -172,3 +179,54 @@ def require_root_for(uri: str) -> str | None:
     if uri.endswith("/system") and os.geteuid() != 0:
         return f"{uri} needs root (the console logs and run copies are root's)"
     return None
+
+
+@dataclass(frozen=True)
+class FakeHarness:
+    """A running ``scripts/fake-hosts`` harness of this benchmark's own."""
+
+    state: Path  # CORRAL_FAKE_HOSTS_DIR
+    net: int  # CORRAL_FAKE_HOSTS_NET: addresses 10.NET.*, links cfhNET-*
+    toml: Path  # the site config it wrote (local + h1..hN)
+    seconds: float  # how long `up` took
+
+    @property
+    def bridge(self) -> str:
+        """The site bridge every fake host has (``switch x { bridge ... }``)."""
+        return f"cfh{self.net}-site"
+
+
+def _free_net() -> int:
+    """A random second octet whose site bridge does not exist on this machine, so
+    the harness never collides with another one running side by side."""
+    nets = list(FAKE_NETS)
+    random.shuffle(nets)
+    for net in nets:
+        if not Path(f"/sys/class/net/cfh{net}-site").exists():
+            return net
+    raise RuntimeError("no free fake-hosts network")
+
+
+def _fake_hosts_script(state: Path, net: int, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CORRAL_FAKE_HOSTS_DIR": str(state),
+           "CORRAL_FAKE_HOSTS_NET": str(net)}
+    return subprocess.run([sys.executable, str(FAKE_HOSTS), *args], capture_output=True,
+                          text=True, env=env, check=False, timeout=600)
+
+
+@contextlib.contextmanager
+def fake_hosts(root: Path, count: int) -> Iterator[FakeHarness]:
+    """``count`` fake service hosts in ``root`` (mode 0755, QEMU reads below it),
+    always taken down afterwards, also after Ctrl-C or a failure (``down`` only
+    touches the harness of its own state directory and net)."""
+    state, toml, net = root / "fake-hosts", root / "fake-hosts.toml", _free_net()
+    began = time.monotonic()
+    try:
+        result = _fake_hosts_script(state, net, "up", str(count), str(toml))
+        if result.returncode != 0:
+            raise RuntimeError(f"fake-hosts up failed: {result.stderr.strip()}")
+        yield FakeHarness(state, net, toml, time.monotonic() - began)
+    finally:
+        down = _fake_hosts_script(state, net, "down")
+        if down.returncode != 0:
+            print(f"fake-hosts down failed: {down.stderr.strip()}", file=sys.stderr)

@@ -161,11 +161,15 @@ class CorralTimes:
     phases: dict[str, float]
 
 
-def run_corral(site: SiteConfig, path: Path, *, wait: bool) -> CorralTimes:
-    """Seconds for ``up`` from a fresh session (as one CLI invocation would)."""
+def run_corral(
+    site: SiteConfig, path: Path, *, wait: bool, workers: int | None = None
+) -> CorralTimes:
+    """Seconds for ``up`` from a fresh session (as one CLI invocation would);
+    ``workers`` overrides the session's own thread count."""
     reporter = PhaseReporter()
     started = time.perf_counter()
-    with Session(site, reporter) as session:
+    session_args = {} if workers is None else {"workers": workers}
+    with Session(site, reporter, **session_args) as session:
         result = up(session, path, wait=wait)
     ended = time.perf_counter()
     if wait and not result.ok:

@@ -46,7 +46,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from corral.errors import ConfigError
-from corral.lang.resolve import did_you_mean
 from corral.model import values
 from corral.model.project import Virt
 
@@ -270,6 +269,8 @@ def _describe(detail: Any) -> tuple[str, str | None]:
         section = location[0] if len(location) > 1 else ""
         model = _SECTIONS.get(section, SiteConfig)
         known = [n for n in model.model_fields if n != "source"]
+        from corral.lang.resolve import did_you_mean  # the language loads only when needed
+
         return f"unknown key '{dotted}'", did_you_mean(location[-1], known)
     message = detail["msg"].removeprefix("Value error, ")
     return (f"{dotted}: {message}" if dotted else message), None

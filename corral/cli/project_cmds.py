@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,8 +13,10 @@ from corral.cli import render
 from corral.cli.app import PLAN_EPILOG, app
 from corral.cli.state import state_of
 from corral.errors import ConflictError, Outcome, SourceErrors
-from corral.ops.results import ApplyResult, plan_as_json
-from corral.ops.source import ProjectSource
+
+if TYPE_CHECKING:  # the parser and the planner load only for commands that read a file
+    from corral.ops.results import ApplyResult
+    from corral.ops.source import ProjectSource
 
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name.")]
 HostOpt = Annotated[
@@ -28,9 +30,16 @@ RecreateOpt = Annotated[
 NoWaitOpt = Annotated[bool, typer.Option("--no-wait", help="Do not wait for guests to be ready.")]
 
 
+def _source(path: Path) -> ProjectSource:
+    from corral.ops.source import ProjectSource
+
+    return ProjectSource.from_path(path)
+
+
 def _emit_json(data: object) -> None:
-    json.dump(data, sys.stdout, indent=2, sort_keys=False)
-    sys.stdout.write("\n")
+    # One write: json.dump would write every token separately (about 50
+    # writes per status row).
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 NoWaitLockOpt = Annotated[
@@ -57,7 +66,7 @@ def validate(
     failed = 0
     for path in files:
         try:
-            error = validate_source(ProjectSource.from_path(path), site)
+            error = validate_source(_source(path), site)
         except SourceErrors as unreadable:
             error = unreadable
         if error is None:
@@ -80,7 +89,7 @@ def show(
     """
     from corral.ops.projects import load_source
 
-    project = load_source(ProjectSource.from_path(file), state_of(ctx).site())
+    project = load_source(_source(file), state_of(ctx).site())
     if as_json:
         _emit_json(project.contract())
     else:
@@ -100,8 +109,9 @@ def plan(
     Example: corral plan lab.corral
     """
     from corral.ops.projects import plan_source
+    from corral.ops.results import plan_as_json
 
-    result = plan_source(state_of(ctx).session(), ProjectSource.from_path(file))
+    result = plan_source(state_of(ctx).session(), _source(file))
     if as_json:
         _emit_json(plan_as_json(result))
     else:
@@ -142,7 +152,7 @@ def up(
     session = state_of(ctx).session(quiet=as_json)
     if len(files) == 1:
         result = do_up(
-            session, ProjectSource.from_path(files[0]), recreate=recreate,
+            session, _source(files[0]), recreate=recreate,
             wait=not no_wait, wait_lock=not no_wait_lock,
         )
         return _finish(result, as_json)
@@ -172,7 +182,7 @@ def build(
     """
     from corral.ops.projects import build as do_build
 
-    result = do_build(state_of(ctx).session(), ProjectSource.from_path(file),
+    result = do_build(state_of(ctx).session(), _source(file),
                       recreate=recreate, wait_lock=not no_wait_lock)
     return _finish(result, as_json)
 
@@ -197,7 +207,7 @@ def upgrade(
     """
     from corral.ops.projects import upgrade as do_upgrade
 
-    result = do_upgrade(state_of(ctx).session(), ProjectSource.from_path(file),
+    result = do_upgrade(state_of(ctx).session(), _source(file),
                         recreate=recreate, prune=prune, wait_lock=not no_wait_lock)
     return _finish(result, as_json)
 

@@ -112,6 +112,53 @@ def test_redefine_while_running_updates_live_marks(backend) -> None:
     assert backend.domain_stats("lab")[0].uptime_s is not None
 
 
+def test_start_time_rides_in_the_live_mark_only(backend) -> None:
+    """One metadata call per domain gives status both mark and uptime; the
+    persistent definition never carries a start time."""
+    import libvirt
+
+    from corral.backends.libvirt.metadata import NS, RUNTIME_NS, parse_domain_mark_xml
+
+    name = backend.define_domain(DOMAINS["direct-boot"])
+    before = time.time()
+    backend.start(name)
+    domain = backend.conn.lookupByName(name)
+    element = libvirt.VIR_DOMAIN_METADATA_ELEMENT
+    live = parse_domain_mark_xml(domain.metadata(element, NS, libvirt.VIR_DOMAIN_AFFECT_LIVE))
+    config = parse_domain_mark_xml(domain.metadata(element, NS, libvirt.VIR_DOMAIN_AFFECT_CONFIG))
+    assert live is not None and live.started is not None and live.started >= before - 1
+    assert config is not None and config.started is None
+    with pytest.raises(libvirt.libvirtError):
+        domain.metadata(element, RUNTIME_NS, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+
+
+def test_uptime_of_a_domain_started_with_the_runtime_element(backend) -> None:
+    """Domains started by earlier versions keep their start time in the runtime
+    namespace; status still reads it there."""
+    import libvirt
+
+    from corral.backends.libvirt.metadata import RUNTIME_NS, RUNTIME_PREFIX, runtime_xml
+
+    name = backend.define_domain(DOMAINS["direct-boot"])
+    domain = backend.conn.lookupByName(name)
+    domain.create()
+    domain.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, runtime_xml(time.time() - 60),
+                       RUNTIME_PREFIX, RUNTIME_NS, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+    (row,) = backend.domain_stats("lab")
+    assert row.uptime_s is not None and 59 <= row.uptime_s <= 65
+
+
+def test_redefine_while_running_keeps_the_start_time(backend) -> None:
+    name = backend.define_domain(DOMAINS["direct-boot"])
+    backend.start(name)
+    (first,) = backend.domain_stats("lab")
+    time.sleep(0.2)
+    backend.define_domain(spec(host("tiny1", memory_mib=64), direct_template()))
+    (row,) = backend.domain_stats("lab")
+    assert first.uptime_s is not None and row.uptime_s is not None
+    assert row.uptime_s >= first.uptime_s
+
+
 def test_console_output_of_a_domain_that_never_ran_is_empty(backend) -> None:
     name = backend.define_domain(DOMAINS["direct-boot"])
     assert backend.console_output(name) == ""

@@ -99,3 +99,16 @@ def test_unreadable_model_is_none_not_an_error() -> None:
 def test_runtime_start_round_trip() -> None:
     assert metadata.parse_started(metadata.runtime_xml(1700000000.25)) == 1700000000.25
     assert metadata.parse_started("<runtime/>") is None
+
+
+def test_start_time_added_to_a_mark_keeps_the_rest() -> None:
+    mark = metadata.DomainMark("lab", "web", "h", "tiny", "local", nic_macs=("52:54:00:00:00:01",))
+    plain = metadata.without_namespaces(metadata.domain_mark_element(mark))
+    marked = metadata.with_started(plain, 1700000000.25)
+    assert marked is not None
+    again = metadata.with_started(marked, 1700000001.5)
+    assert again is not None and again.count("started") == 2  # one element, replaced
+    assert metadata.parse_domain_mark_xml(again) == metadata.DomainMark(
+        "lab", "web", "h", "tiny", "local", nic_macs=("52:54:00:00:00:01",), started=1700000001.5)
+    assert metadata.with_started("<runtime/>", 1.0) is None
+    assert metadata.with_started("not xml", 1.0) is None

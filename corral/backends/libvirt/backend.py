@@ -105,9 +105,11 @@ class LibvirtBackend(Backend):
         now = time.time()
         with libvirt_errors("read domain statistics"):
             seen = observe._corral_domains(conn, project, observe._STATS)
-            stats = tuple(sorted((observe._row(item, self.name, now) for item in seen),
-                                 key=lambda r: r.domain))
-            models = {item.domain.name(): item.mark.model() for item in seen}
+            models = {item.domain.name(): item.mark.model() for item in seen}  # parsed once
+            stats = tuple(sorted(
+                (observe._row(item, self.name, now, models[item.domain.name()]) for item in seen),
+                key=lambda r: r.domain,
+            ))
         return Survey(self.name, stats, models, observe.observe_networks(conn, project))
 
     def domain_states(self, project: str | None = None) -> dict[str, DomainState]:

@@ -23,7 +23,9 @@ from corral.backends.libvirt.metadata import (
     RUNTIME_NS,
     RUNTIME_PREFIX,
     domain_mark_element,
+    parse_domain_mark_xml,
     runtime_xml,
+    with_started,
     without_namespaces,
 )
 from corral.errors import BackendError, ConflictError, NotFoundError
@@ -146,11 +148,13 @@ def _check_owner(root: etree._Element, name: str, spec: DomainSpec) -> None:
 
 
 def _refresh_live_mark(domain: libvirt.virDomain, spec: DomainSpec) -> None:
-    """Keep a running domain's live metadata in step with its new definition."""
-    element = domain_mark_element(domain_xml.mark_for(spec))
+    """Keep a running domain's live metadata in step with its new definition
+    (keeping the start time the live mark carries)."""
+    live = parse_domain_mark_xml(_live_mark_xml(domain) or "")
+    mark = replace(domain_xml.mark_for(spec), started=live.started if live else None)
     domain.setMetadata(
         libvirt.VIR_DOMAIN_METADATA_ELEMENT,
-        without_namespaces(element),
+        without_namespaces(domain_mark_element(mark)),
         PREFIX,
         NS,
         _LIVE,
@@ -196,10 +200,27 @@ def start(conn: libvirt.virConnect, name: str) -> None:
 
 
 def record_start(domain: libvirt.virDomain, started: float) -> None:
-    """Write the start time into the live definition (gone when the domain stops)."""
+    """Write the start time into the live definition (gone when the domain stops).
+
+    It goes into the live Corral mark, so ``status`` reads mark and start time
+    in one call per domain; a domain without a mark gets the runtime element.
+    """
+    marked = with_started(_live_mark_xml(domain) or "", started)
+    if marked is not None:
+        domain.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, marked, PREFIX, NS, _LIVE)
+        return
     domain.setMetadata(
         libvirt.VIR_DOMAIN_METADATA_ELEMENT, runtime_xml(started), RUNTIME_PREFIX, RUNTIME_NS, _LIVE
     )
+
+
+def _live_mark_xml(domain: libvirt.virDomain) -> str | None:
+    try:
+        return str(domain.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, NS, _LIVE))
+    except libvirt.libvirtError as exc:
+        if error_code(exc) == libvirt.VIR_ERR_NO_DOMAIN_METADATA:
+            return None
+        raise
 
 
 def shutdown(

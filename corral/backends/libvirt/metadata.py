@@ -3,9 +3,11 @@
 Domains carry a ``<corral:corral>`` element in ``<metadata>`` (namespace
 :data:`NS`): project, host, model hash, template, service host, the MACs of the
 NICs Corral manages, whether Corral manages the VNC display, and the host
-model as JSON (so a plan can say *what* changed). A second namespace,
-:data:`RUNTIME_NS`, holds facts about the current run (the start time) in the
-live definition only, so they vanish when the domain stops.
+model as JSON (so a plan can say *what* changed). When Corral starts a
+domain it adds the start time (``<corral:started>``) to the mark in the live
+definition only, so it vanishes when the domain stops and ``status`` reads
+mark and uptime in one call per domain. Domains started by earlier versions
+keep it in a second namespace, :data:`RUNTIME_NS`, still read.
 
 Networks: libvirt 9.0 has no network ``<metadata>``; a DNS TXT record would
 survive only on networks that allow ``<dns>`` (not ``forward mode='bridge'``),
@@ -68,6 +70,7 @@ class DomainMark:
     manages_vnc: bool = False
     model_json: str | None = None
     disk_serials: tuple[str, ...] = ()  # the extra disks Corral manages
+    started: float | None = None  # live mark only: when Corral started this run
 
     def model(self) -> Host | None:
         """The recorded host model, or None when missing or unreadable."""
@@ -108,6 +111,8 @@ def domain_mark_element(mark: DomainMark) -> etree._Element:
         etree.SubElement(root, q("vnc"))
     if mark.model_json:
         etree.SubElement(root, q("model")).text = mark.model_json
+    if mark.started is not None:
+        etree.SubElement(root, q("started")).text = f"{mark.started:.3f}"
     return root
 
 
@@ -115,25 +120,61 @@ def parse_domain_mark(element: etree._Element) -> DomainMark | None:
     """Read a ``<corral:corral>`` element back; None when it lacks project or host."""
 
     # virDomainGetMetadata hands the element back without its namespace, so
-    # children are matched by local name in any namespace (or none).
-    def text(tag: str) -> str | None:
-        found = element.find(f"{{*}}{tag}")
-        return found.text if found is not None and found.text else None
-
-    project, host = text("project"), text("host")
+    # children are matched by local name in any namespace (or none). One pass
+    # over the children: status parses a mark per domain.
+    texts: dict[str, str] = {}
+    macs: list[str] = []
+    serials: list[str] = []
+    vnc = False
+    for child in element.iterchildren("*"):  # elements only, in any namespace
+        local = child.tag.rpartition("}")[2]
+        if local == "nic":
+            macs.append(child.get("mac", "").lower())
+        elif local == "disk":
+            serials.append(child.get("serial", ""))
+        elif local == "vnc":
+            vnc = True
+        elif local not in texts and child.text:
+            texts[local] = child.text
+    project, host = texts.get("project"), texts.get("host")
     if not project or not host:
         return None
     return DomainMark(
         project=project,
         host=host,
-        model_hash=text("hash") or "",
-        template=text("template"),
-        service_host=text("service-host") or "",
-        nic_macs=tuple(n.get("mac", "").lower() for n in element.findall("{*}nic")),
-        manages_vnc=element.find("{*}vnc") is not None,
-        model_json=text("model"),
-        disk_serials=tuple(d.get("serial", "") for d in element.findall("{*}disk")),
+        model_hash=texts.get("hash") or "",
+        template=texts.get("template"),
+        service_host=texts.get("service-host") or "",
+        nic_macs=tuple(macs),
+        manages_vnc=vnc,
+        model_json=texts.get("model"),
+        disk_serials=tuple(serials),
+        started=_float(texts.get("started")),
     )
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
+
+
+def with_started(xml: str, started: float | None) -> str | None:
+    """A mark as ``virDomainGetMetadata`` returns it, with its start time set to
+    ``started`` (removed for None), ready for ``virDomainSetMetadata``; None when
+    ``xml`` is not a Corral mark. Everything else in the mark is kept as it is."""
+    try:
+        element = etree.fromstring(xml.encode())
+    except etree.XMLSyntaxError:
+        return None
+    if parse_domain_mark(element) is None:
+        return None
+    for old in element.findall("{*}started"):
+        element.remove(old)
+    if started is not None:
+        etree.SubElement(element, "started").text = f"{started:.3f}"
+    return without_namespaces(element)
 
 
 def parse_domain_mark_xml(xml: str) -> DomainMark | None:

@@ -39,6 +39,7 @@ from corral.backends.libvirt.networks import inactive_root
 from corral.backends.libvirt.storage import is_local
 from corral.errors import BackendError
 from corral.images import qemuimg
+from corral.model import Host
 
 _STATS = (
     libvirt.VIR_DOMAIN_STATS_STATE
@@ -101,12 +102,38 @@ class _Seen:
     state: DomainState
 
 
-def _corral_domains(conn: libvirt.virConnect, project: str | None, flags: int) -> list[_Seen]:
-    seen = []
-    for domain, stats in conn.getAllDomainStats(flags, 0):
+def _marked_stats(
+    conn: libvirt.virConnect, project: str | None, flags: int
+) -> list[tuple[libvirt.virDomain, dict[str, int], DomainMark]]:
+    """Every Corral domain (of ``project``) with its statistics and mark.
+
+    The state alone is cheap for any domain, so one bulk call covers them all.
+    Fuller statistics make libvirt ask each running QEMU (balloon, vCPUs), so
+    the marks are read first and only Corral's domains of the project are
+    asked: other projects' and other users' guests cost nothing.
+    """
+    if flags == libvirt.VIR_DOMAIN_STATS_STATE:
+        pairs = conn.getAllDomainStats(flags, 0)
+        return [(d, s, m) for d, s in pairs if (m := read_mark(d)) is not None
+                and (project is None or m.project == project)]
+    marks: dict[str, DomainMark] = {}
+    chosen = []
+    for domain in conn.listAllDomains(0):
         mark = read_mark(domain)
         if mark is None or (project is not None and mark.project != project):
             continue
+        marks[domain.UUIDString()] = mark
+        chosen.append(domain)
+    if not chosen:
+        return []
+    # Domains removed since the listing are skipped by libvirt, not an error.
+    found = conn.domainListGetStats(chosen, flags, 0)
+    return [(d, s, marks[d.UUIDString()]) for d, s in found if d.UUIDString() in marks]
+
+
+def _corral_domains(conn: libvirt.virConnect, project: str | None, flags: int) -> list[_Seen]:
+    seen = []
+    for domain, stats, mark in _marked_stats(conn, project, flags):
         state_code = int(stats.get("state.state", -1))
         try:
             managed = state_code == libvirt.VIR_DOMAIN_SHUTOFF and bool(
@@ -160,13 +187,16 @@ def observe_domains(conn: libvirt.virConnect, project: str | None) -> tuple[Obse
 def observe_networks(conn: libvirt.virConnect, project: str | None) -> tuple[ObservedNetwork, ...]:
     result = []
     with libvirt_errors("list networks"):
-        for network in conn.listAllNetworks(0):
+        # Two listings say which networks are active, instead of one call per network.
+        active_ones = conn.listAllNetworks(libvirt.VIR_CONNECT_LIST_NETWORKS_ACTIVE)
+        inactive_ones = conn.listAllNetworks(libvirt.VIR_CONNECT_LIST_NETWORKS_INACTIVE)
+        listed = [(n, True) for n in active_ones] + [(n, False) for n in inactive_ones]
+        for network, active in listed:
             try:
                 root = inactive_root(network)
                 mark = network_mark_of(root)
                 if mark is None or (project is not None and mark.project != project):
                     continue
-                active = bool(network.isActive())
             except libvirt.libvirtError as exc:
                 if _vanished(exc):
                     continue
@@ -307,6 +337,13 @@ def _vanished(exc: libvirt.libvirtError) -> bool:
     return error_code(exc) in _GONE
 
 
+class _Unparsed:
+    """Marks a model argument the caller did not give."""
+
+
+_UNPARSED = _Unparsed()
+
+
 def domain_stats(
     conn: libvirt.virConnect, service_host: str, project: str | None, now: float | None = None
 ) -> list[DomainStats]:
@@ -319,18 +356,25 @@ def domain_stats(
     return sorted(rows, key=lambda r: r.domain)
 
 
-def _row(item: _Seen, service_host: str, now: float) -> DomainStats:
+def _row(
+    item: _Seen, service_host: str, now: float, model: Host | _Unparsed | None = _UNPARSED
+) -> DomainStats:
+    """``model``: the mark's model when the caller parsed it already."""
     stats, mark = item.stats, item.mark
     active = item.state in (DomainState.RUNNING, DomainState.PAUSED)
     balloon = stats.get("balloon.current")
     vcpus = stats.get("vcpu.current")
     # Drivers without balloon/vcpu stats (the test driver) fall back to the
     # recorded model; parsing it only then keeps 1,000-row status fast.
-    model = mark.model() if not (balloon and vcpus) else None
+    if isinstance(model, _Unparsed):
+        model = mark.model() if not (balloon and vcpus) else None
     memory_mib = int(balloon) // 1024 if balloon else (model.memory_mib if model else None)
     vcpu_count = int(vcpus) if vcpus else (model.vcpus if model else None)
     cpu_time = stats.get("cpu.time")
-    started = read_started(item.domain) if active else None
+    # The live mark carries the start time (one call per domain); domains
+    # started by earlier versions keep it in the runtime element.
+    started = (mark.started if mark.started is not None else read_started(item.domain)
+               ) if active else None
     uptime = max(now - started, 0.0) if started is not None else None
     percent = None
     if uptime and cpu_time is not None and vcpu_count:
