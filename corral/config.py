@@ -15,6 +15,7 @@ who may talk to the server. Example::
 
     [service_hosts.milano]
     uri = "qemu+ssh://milano/system"
+    migration_address = "10.0.0.12"   # where other hosts' QEMU send a migrating guest
     max_vcpus = 16
     max_memory = "32G"
 
@@ -101,6 +102,11 @@ class ServiceHost(_Section):
     site_bridge: str | None = None
     # At most this many guests booting at once there; None: chosen from its CPUs.
     boot_parallel: int | None = Field(default=None, ge=1)
+    # Where the other service hosts' QEMU reach this one for migration data (an
+    # address or a name they resolve); None: the name libvirt reports for it.
+    migration_address: str | None = Field(
+        default=None, min_length=1, pattern=r"^[A-Za-z0-9._:\[\]-]+$"
+    )
 
     _sizes = field_validator("max_memory", mode="before")(_mib)
 

@@ -175,7 +175,7 @@ def facts(data: Mapping[str, object]) -> None:
 
 
 _SYMBOL = {
-    "create": "+", "update": "~", "start": "~", "recreate": "!", "remove": "-", "prune": "-",
+    "create": "+", "update": "~", "start": "~", "migrate": ">", "recreate": "!", "remove": "-", "prune": "-",
 }
 _WHEN = {"live": "live", "next-boot": "at next boot", "rebuild": "new disk"}
 

@@ -26,6 +26,7 @@ from corral.backends.base import (
 from corral.errors import ConflictError, CorralError, Diagnostic, SourceErrors, Span
 from corral.images.seed import build_seed
 from corral.model import Host, Project, Switch, SwitchMode, Virt
+from corral.ops.migrate import move_hosts
 from corral.ops.observe import Sighting
 from corral.ops.results import ActionResult
 from corral.ops.session import Session
@@ -33,6 +34,7 @@ from corral.plan import Action, ActionKind, Plan
 from corral.plan.diff import disk_changes, nic_changes
 
 HOST_BUILD_KINDS = (ActionKind.CREATE_HOST, ActionKind.RECREATE_HOST)
+CHANGE_KINDS = (ActionKind.UPDATE_HOST, ActionKind.MIGRATE_HOST)
 MIB = 1024 * 1024
 
 
@@ -76,7 +78,7 @@ def check(session: Session, project: Project, plan: Plan, *, recreate: bool) -> 
             hint="rerun with --recreate to rebuild them",
         )
     for action in plan.actions:
-        if action.kind not in (*HOST_BUILD_KINDS, ActionKind.UPDATE_HOST) or action.host is None:
+        if action.kind not in (*HOST_BUILD_KINDS, *CHANGE_KINDS) or action.host is None:
             continue
         host = action.host
         try:
@@ -393,6 +395,10 @@ def execute(
 
         built = session.parallel(build, builds)
     done.update({id(a): ActionResult.of(a) for a in builds})
+
+    moves = plan.of_kind(ActionKind.MIGRATE_HOST)  # then updated on the target
+    moved = move_hosts(session, project, moves, sighting, networks) if moves else []
+    done.update({id(a): r for a, r in zip(moves, moved, strict=True)})
 
     updates = plan.of_kind(ActionKind.UPDATE_HOST)
     results = session.parallel(
