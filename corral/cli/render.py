@@ -175,7 +175,8 @@ def facts(data: Mapping[str, object]) -> None:
 
 
 _SYMBOL = {
-    "create": "+", "update": "~", "start": "~", "migrate": ">", "recreate": "!", "remove": "-", "prune": "-",
+    "create": "+", "update": "~", "start": "~", "migrate": ">", "recreate": "!", "remove": "-",
+    "prune": "-",
 }
 _WHEN = {"live": "live", "next-boot": "at next boot", "rebuild": "new disk"}
 
