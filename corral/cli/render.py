@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from corral.ops.results import (
         ApplyResult,
         ChangeResult,
+        MigrateResult,
         RemovalPreview,
         RemoveResult,
         StopResult,
@@ -262,3 +263,21 @@ def removed(result: RemoveResult) -> None:
 
 def vm_done(result: VmResult) -> None:
     _out().print(f"{result.target}: {result.outcome.replace('_', ' ')}", markup=False)
+
+
+def migrated(result: MigrateResult) -> None:
+    console = _out()
+    if result.mode == "none":
+        console.print(f"{result.target}: on {result.destination} already", markup=False)
+    else:
+        how = "live" if result.mode == "live" else "stopped"
+        storage = "shared storage" if result.shared_storage else "disks copied"
+        console.print(
+            f"{result.target}: moved {how} from {result.source} to {result.destination} "
+            f"({storage})", markup=False,
+        )
+    if result.file_updated:
+        console.print(f"project file updated: {result.file_note}", markup=False)
+    else:
+        console.print(f"project file not changed; to keep the move: {result.file_note}",
+                      markup=False)

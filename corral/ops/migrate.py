@@ -21,16 +21,22 @@ the target for it is deleted again, never anything on shared storage.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from corral.backends.base import Backend, Observed, ObservedVolume, StoragePlace
-from corral.errors import BackendError, ConflictError, CorralError, SourceErrors
+from corral.errors import BackendError, ConflictError, CorralError, NotFoundError, SourceErrors
 from corral.images.seed import build_seed
+from corral.lang.edit import set_host_key
 from corral.model import Host, Project
-from corral.ops.observe import Sighting
-from corral.ops.results import ActionResult, Applied
+from corral.ops.journal import project_lock, recorded
+from corral.ops.observe import Sighting, sight
+from corral.ops.requests import check_name
+from corral.ops.results import ActionResult, Applied, MigrateResult
 from corral.ops.session import Session
+from corral.ops.source import ProjectSource
 from corral.plan import Action, ActionKind, ObservedHost
 from corral.plan.diff import MOVE_FIELD
 
@@ -203,3 +209,157 @@ def drop_unused_networks(
         for network in seen.networks if seen else ():
             if name not in placed.get(network.switch, set()):
                 session.backend(name).remove_network(network.name)
+
+
+# ---------------------------------------------------------------- corral vm migrate
+def vm_migrate(
+    session: Session,
+    target: str,
+    service_host: str,
+    *,
+    offline: bool = False,
+    update_file: bool = True,
+    wait_lock: bool = True,
+    timeout_s: float = 60,
+) -> MigrateResult:
+    """Move the VM ``PROJECT.HOST`` to ``service_host``, then make the project file
+    say so (or, with ``update_file=False`` or where no safe edit exists, say
+    which line to change).
+
+    The VM moves as it is defined in libvirt (its recorded model): changes of
+    the file not yet applied stay for ``upgrade``. A running VM moves live;
+    ``offline`` shuts it down first (forced after ``timeout_s``), moves it cold
+    and starts it on the target. A failed move leaves it running where it was.
+    """
+    from corral.ops.apply import ensure_switches, update_host
+    from corral.ops.vms import parse_target
+
+    project, host = parse_target(target)
+    check_name("service host", service_host)
+    session.backend(service_host)  # NotFoundError naming the configured ones
+    mark = session.warning_mark()
+    with (
+        project_lock(session, project, "vm migrate", wait=wait_lock, target=target),
+        recorded(session, project, f"migrate {service_host}", target) as entry,
+    ):
+        sighting = sight(session, project)
+        seen = sighting.domain(host)
+        if seen is None:
+            known = ", ".join(f"{project}.{h}" for h in sorted(sighting.project.hosts))
+            raise NotFoundError(f"no VM '{target}'", hint=f"known VMs: {known or 'none'}")
+        if seen.model is None:
+            raise ConflictError(f"{target}: the host model recorded in libvirt cannot be read",
+                                hint="corral upgrade -f FILE records it again")
+        moved = seen.model.model_copy(update={"service_host": service_host})
+        model = _recorded_project(sighting, moved)
+        networks = ensure_switches(session, model)
+        restart = offline and seen.state in LIVE_STATES and seen.service_host != service_host
+        if restart:
+            session.backend(seen.service_host).shutdown(seen.domain, timeout_s)
+            seen = replace(seen, state="shutoff")
+        try:
+            move = move_host(session, project, moved, seen, sighting.raw)
+        except CorralError:
+            if restart:
+                session.backend(seen.service_host).start(seen.domain)
+            raise
+        update = Action(ActionKind.UPDATE_HOST, host, host=moved)
+        update_host(session, model, update, replace(sighting, project=replace(
+            sighting.project, hosts={**sighting.project.hosts, host: seen})), networks)
+        if restart:
+            session.backend(service_host).start(seen.domain)
+        drop_unused_networks(session, model, sighting, {move.source})
+        entry.detail = f"{move.mode} from {move.source} to {move.target}"
+    file, updated, note = _record_in_file(session, project, host, service_host,
+                                          update=update_file)
+    mode = "cold" if restart else move.mode
+    return MigrateResult(target, move.source, service_host, mode, move.shared_storage, file,
+                         updated, note, session.warnings_since(mark))
+
+
+def _recorded_project(sighting: Sighting, moved: Host) -> Project:
+    """The project as libvirt records it, with ``moved`` in place of its old self."""
+    hosts = {n: h.model for n, h in sighting.project.hosts.items() if h.model is not None}
+    hosts[moved.name] = moved
+    switches = {n: s.model for n, s in sighting.project.switches.items() if s.model is not None}
+    missing = sorted({i.switch for i in moved.interfaces if i.switch} - set(switches))
+    if missing:
+        raise ConflictError(
+            f"host {moved.name}: the recorded model of switch {', '.join(missing)} cannot "
+            "be read", hint="corral upgrade -f FILE records it again",
+        )
+    return Project(name=sighting.project.name, hosts=hosts, switches=switches)
+
+
+def _record_in_file(
+    session: Session, project: str, host: str, service_host: str, *, update: bool,
+) -> tuple[str | None, bool, str]:
+    """Make the project file name the new service host: ``(file, updated, note)``.
+
+    The file is the one the project was last applied from (the state database
+    records it); the host's position comes from loading it. The edit is
+    checked by loading the file again; if the host would not resolve to the
+    new service host, the file is put back and the note says what to change.
+    """
+    by_hand = f"set `service_host {service_host}` in host {host} of project {project}'s file"
+    path = _recorded_path(session, project)
+    if path is None:
+        return None, False, f"{by_hand} (no project file is recorded for {project})"
+    try:
+        source = ProjectSource.from_path(path)
+        resolved = source.load(session.site).hosts.get(host)
+    except SourceErrors as errors:
+        return str(path), False, f"{by_hand} ({path} does not load now: {errors.message})"
+    if resolved is None or resolved.origin is None:
+        return str(path), False, f"{by_hand} ({path} no longer has host {host})"
+    if resolved.service_host == service_host:
+        return str(path), False, f"{path} names service host {service_host} already"
+    origin = resolved.origin
+    file = path if origin.file == source.name else source.locate(Path(origin.file))
+    text = file.read_text(encoding="utf-8")
+    edit = set_host_key(
+        text, origin.file, host, "service_host", service_host,
+        at=(origin.line, origin.column), current=resolved.service_host,
+        default=session.site.defaults.service_host,
+    )
+    if not update or edit.text is None:
+        note = edit.instruction if edit.text is None else (
+            f"{origin.file}:{edit.line}: {_what(edit.instruction)}"
+        )
+        return str(file), False, note
+    _write(file, edit.text)
+    try:
+        after = ProjectSource.from_path(path).load(session.site).hosts.get(host)
+    except SourceErrors:
+        after = None
+    if after is None or after.service_host != service_host:
+        _write(file, text)
+        return str(file), False, f"{by_hand} (editing {file} did not give that; left as it was)"
+    return str(file), True, edit.instruction
+
+
+def _what(instruction: str) -> str:
+    """An edit's description made an instruction: ``FILE:LINE: X`` -> ``change: X``."""
+    return "change: " + instruction.split(": ", 1)[-1]
+
+
+def _recorded_path(session: Session, project: str) -> Path | None:
+    store = session.store
+    if store is None:
+        return None
+    try:
+        record = store.get_project(project)
+    except CorralError as error:  # a database fault is only a warning
+        session.warn(f"recorded project {project} not read: {error}")
+        return None
+    if record is None or not Path(record.source_path).is_file():
+        return None
+    return Path(record.source_path)
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace the file's text atomically, keeping its mode."""
+    temporary = path.with_name(f".{path.name}.corral-tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.chmod(temporary, path.stat().st_mode & 0o7777)
+    os.replace(temporary, path)
