@@ -26,7 +26,6 @@ from corral.backends.base import (
 from corral.errors import ConflictError, CorralError, Diagnostic, SourceErrors, Span
 from corral.images.seed import build_seed
 from corral.model import Host, Project, Switch, SwitchMode, Virt
-from corral.ops.migrate import move_hosts
 from corral.ops.observe import Sighting
 from corral.ops.results import ActionResult
 from corral.ops.session import Session
@@ -395,6 +394,8 @@ def execute(
 
         built = session.parallel(build, builds)
     done.update({id(a): ActionResult.of(a) for a in builds})
+
+    from corral.ops.migrate import move_hosts  # built on this module
 
     moves = plan.of_kind(ActionKind.MIGRATE_HOST)  # then updated on the target
     moved = move_hosts(session, project, moves, sighting, networks) if moves else []

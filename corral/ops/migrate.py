@@ -31,12 +31,14 @@ from corral.errors import BackendError, ConflictError, CorralError, NotFoundErro
 from corral.images.seed import build_seed
 from corral.lang.edit import set_host_key
 from corral.model import Host, Project
+from corral.ops.apply import boot_spec, ensure_switches, switch_placement, update_host
 from corral.ops.journal import project_lock, recorded
 from corral.ops.observe import Sighting, sight
 from corral.ops.requests import check_name
 from corral.ops.results import ActionResult, Applied, MigrateResult
 from corral.ops.session import Session
 from corral.ops.source import ProjectSource
+from corral.ops.vms import parse_target
 from corral.plan import Action, ActionKind, ObservedHost
 from corral.plan.diff import MOVE_FIELD
 
@@ -64,8 +66,6 @@ def move_hosts(
 ) -> list[ActionResult]:
     """Carry out ``migrate-host`` actions: move each host, then apply its other
     changes on the target; networks no host needs any more on a source go."""
-    from corral.ops.apply import update_host
-
     def one(action: Action) -> ActionResult:
         assert action.host is not None
         seen = sighting.domain(action.target)
@@ -154,8 +154,6 @@ def _prepare(
     """What the domain needs on the target besides what migration copies: the
     kernel and initrd copies, the seed and, when disks are copied live, their
     volumes (the run copy an overlay on the template as the target has it)."""
-    from corral.ops.apply import boot_spec
-
     template = session.registry.get(host.template or "")
     target.stage_boot(project, boot_spec(host, template))
     target.upload_seed(project, host.name, build_seed(host, project), place)
@@ -201,8 +199,6 @@ def drop_unused_networks(
 ) -> None:
     """Remove the project's networks on ``service_hosts`` that no switch placement
     needs there any more (their last host moved away)."""
-    from corral.ops.apply import switch_placement
-
     placed = switch_placement(project, session.site.defaults.service_host)
     for name in sorted(service_hosts):
         seen = sighting.raw.get(name)
@@ -231,9 +227,6 @@ def vm_migrate(
     ``offline`` shuts it down first (forced after ``timeout_s``), moves it cold
     and starts it on the target. A failed move leaves it running where it was.
     """
-    from corral.ops.apply import ensure_switches, update_host
-    from corral.ops.vms import parse_target
-
     project, host = parse_target(target)
     check_name("service host", service_host)
     session.backend(service_host)  # NotFoundError naming the configured ones
@@ -262,6 +255,7 @@ def vm_migrate(
         except CorralError:
             if restart:
                 session.backend(seen.service_host).start(seen.domain)
+            _drop_new_networks(session, sighting, service_host)
             raise
         update = Action(ActionKind.UPDATE_HOST, host, host=moved)
         update_host(session, model, update, replace(sighting, project=replace(
@@ -277,11 +271,29 @@ def vm_migrate(
                          updated, note, session.warnings_since(mark))
 
 
-def _recorded_project(sighting: Sighting, moved: Host) -> Project:
+def _drop_new_networks(session: Session, sighting: Sighting, service_host: str) -> None:
+    """After a failed move: the networks made on ``service_host`` for it, which no
+    host of the project (all still where they were) needs there."""
+    project = _recorded_project(sighting, None)
+    before = sighting.raw.get(service_host)
+    existed = {n.name for n in before.networks} if before else set()
+    placed = switch_placement(project, session.site.defaults.service_host)
+    try:
+        backend = session.backend(service_host)
+        for network in backend.observe(project.name).networks:
+            if network.name not in existed and service_host not in placed.get(network.switch, ()):
+                backend.remove_network(network.name)
+    except CorralError as error:
+        session.warn(f"networks made on {service_host} for the move are left: {error.message}")
+
+
+def _recorded_project(sighting: Sighting, moved: Host | None) -> Project:
     """The project as libvirt records it, with ``moved`` in place of its old self."""
     hosts = {n: h.model for n, h in sighting.project.hosts.items() if h.model is not None}
-    hosts[moved.name] = moved
     switches = {n: s.model for n, s in sighting.project.switches.items() if s.model is not None}
+    if moved is None:
+        return Project(name=sighting.project.name, hosts=hosts, switches=switches)
+    hosts[moved.name] = moved
     missing = sorted({i.switch for i in moved.interfaces if i.switch} - set(switches))
     if missing:
         raise ConflictError(
