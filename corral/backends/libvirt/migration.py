@@ -22,7 +22,9 @@ is backed by. Where the paths are the same, nothing changes.
 
 Shared storage is decided by a probe, not by a path: a small volume created
 in the host's pool on the source must be listed, at the same path, by the
-pool of the same name on the target after a refresh.
+pool of the same name on the target after a refresh. libvirt itself only
+trusts network file systems (and then only with ``cache=none``), so a move
+on storage the probe proved shared is made with ``VIR_MIGRATE_UNSAFE``.
 """
 
 from __future__ import annotations
@@ -168,16 +170,23 @@ def migrate_live(
     }
     if address:
         params[libvirt.VIR_MIGRATE_PARAM_URI] = f"tcp://{_uri_host(address)}"
-    flags = _LIVE_FLAGS | (libvirt.VIR_MIGRATE_NON_SHARED_INC if copy_storage else 0)
+    # Shared storage was proven by a probe (see shares_storage); libvirt can only
+    # recognise network file systems, so it is told not to second-guess it.
+    flags = _LIVE_FLAGS | (
+        libvirt.VIR_MIGRATE_NON_SHARED_INC if copy_storage else libvirt.VIR_MIGRATE_UNSAFE
+    )
     try:
         domain.migrate3(target, params, flags)
     except libvirt.libvirtError as exc:
+        reason = exc.get_error_message() or str(exc)
         where = _still_on(source, name, source_host)
+        unreachable = any(w in reason.lower() for w in ("connect", "route", "resolve"))
         raise BackendError(
             f"cannot migrate domain {name} from {source_host} to {target_host}: "
-            f"{exc.get_error_message() or exc}; {where}",
-            hint=f"is {target_host}'s migration address "
-            f"({address or 'its host name'}) reachable from {source_host}?",
+            f"{reason}; {where}",
+            hint=f"is {target_host}'s migration address ({address or 'its host name'}) "
+            f"reachable from {source_host}? (migration_address in corral.toml)"
+            if unreachable else None,
         ) from exc
     _verify_moved(source, target, name, source_host, target_host, running=True)
 
