@@ -114,7 +114,7 @@ def move_host(
         shared = source.shares_storage_with(target, project, place)
         if not shared:
             target.delete_volumes(project, host.name)  # copies cut short by an earlier run
-        _prepare(session, project, old, target, place, raw[source_name], copy_disks=live
+        prepare_target(session, project, old, target, place, raw[source_name], copy_disks=live
                  and not shared)
     except CorralError as error:
         raise _failed(error, f"cannot move {vm} from {source_name} to {target_name}",
@@ -141,7 +141,7 @@ def move_host(
     return Move(host.name, source_name, target_name, "live" if live else "cold", shared)
 
 
-def _prepare(
+def prepare_target(
     session: Session,
     project: str,
     host: Host,
