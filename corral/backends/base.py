@@ -571,6 +571,11 @@ class Backend(ABC):
         volumes must never be deleted on either side."""
 
     @abstractmethod
+    def forget_pool(self, project: str, place: StoragePlace) -> None:
+        """Undefine this host's pool for ``place`` without touching its directory or
+        volumes: storage shared with another service host that now uses them."""
+
+    @abstractmethod
     def stage_boot(self, project: str, boot: BootSpec) -> BootSpec:
         """Whatever a domain booting as ``boot`` needs here besides its disks (the
         kernel and initrd copies of a direct-boot template), made if missing."""

@@ -133,10 +133,15 @@ def move_host(
                     source.copy_volume(volume, target, project, place)
             source.move_definition(seen.domain, target)
     except CorralError:
-        if not shared and _still_here(source, seen.domain):
-            target.delete_volumes(project, host.name)  # only what this move prepared
+        if _still_here(source, seen.domain):  # undo only what this move prepared
+            if shared:
+                _forget_unused_pool(session, target, project, place, raw.get(target_name))
+            else:
+                target.delete_volumes(project, host.name)
         raise
-    if not shared:
+    if shared:  # the volumes are the target's now; the source's pool must not delete them
+        _forget_unused_pool(session, source, project, place, raw.get(source_name), host.name)
+    else:
         source.delete_volumes(project, host.name)
     return Move(host.name, source_name, target_name, "live" if live else "cold", shared)
 
@@ -165,6 +170,22 @@ def prepare_target(
     for volume in _volumes(seen, host.name, ("data",)):
         size = -(-(volume.capacity or MIB) // MIB)
         target.create_data_disk(project, host.name, volume.disk or "", size, place)
+
+
+def _forget_unused_pool(
+    session: Session, backend: Backend, project: str, place: StoragePlace,
+    seen: Observed | None, moved: str | None = None,
+) -> None:
+    """Undefine ``backend``'s definition of a shared pool when none of the
+    project's other domains there keeps its volumes at ``place``, so that no later
+    removal there deletes volumes another service host uses."""
+    others = [d for d in seen.domains if d.host != moved] if seen else []
+    if any(d.model is None or StoragePlace.of(d.model) == place for d in others):
+        return
+    try:
+        backend.forget_pool(project, place)
+    except CorralError as error:
+        session.warn(f"storage pool of {project} on {backend.name} kept: {error.message}")
 
 
 def _volumes(seen: Observed, host: str, kinds: tuple[str, ...]) -> list[ObservedVolume]:

@@ -125,7 +125,9 @@ def lab(three_hosts: FakeHosts, tmp_path_factory: pytest.TempPathFactory) -> Ite
         assert result.returncode == 0, result.stdout + result.stderr
         yield lab
     finally:
-        lab.corral("remove", "-p", name, "--yes")
+        removed = lab.corral("remove", "-p", name, "--yes")
+    # every service host the guests passed through lets go of the shared directory
+    assert removed.returncode == 0, removed.stdout + removed.stderr
 
 
 def test_upgrade_moves_running_guests_live_without_a_reboot(lab: Lab) -> None:

@@ -245,6 +245,9 @@ class LibvirtBackend(Backend):
             return False  # the pool is at another path there
         return migration.shares_storage(self.conn, peer.conn, spec)
 
+    def forget_pool(self, project: str, place: StoragePlace) -> None:
+        migration.forget_pool(self.conn, pools.pool_for(project, self.runs_dir, place))
+
     def stage_boot(self, project: str, boot: BootSpec) -> BootSpec:
         with libvirt_errors(f"stage the boot files of project {project} on {self.name}"):
             return lifecycle.protect_boot(

@@ -78,6 +78,18 @@ def shares_storage(
                 there.refresh(0)
 
 
+def forget_pool(conn: libvirt.virConnect, spec: pools.PoolSpec) -> None:
+    """Stop and undefine the pool ``spec`` here, leaving its directory and volumes:
+    another service host uses them (a pool's ``delete`` would remove them)."""
+    with libvirt_errors(f"undefine storage pool {spec.name}"):
+        pool = pools.find(conn, spec.name)
+        if pool is None:
+            return
+        if pool.isActive():
+            pool.destroy()
+        pool.undefine()
+
+
 # --------------------------------------------------------------------------- paths
 
 
