@@ -42,6 +42,7 @@ from _common import interrupt_on_sigterm, project_name  # noqa: E402
 
 from corral.backends.base import StoragePlace  # noqa: E402
 from corral.config import parse_site_config  # noqa: E402
+from corral.errors import CorralError  # noqa: E402
 from corral.ops import projects  # noqa: E402
 from corral.ops.apply import ensure_switches  # noqa: E402
 from corral.ops.migrate import prepare_target, vm_migrate  # noqa: E402
@@ -140,11 +141,19 @@ def run_mode(harness: Harness, mode: str, repeat: int) -> tuple[list[float], lis
             with Session(site) as session:
                 copy = _prepare_for_virsh(session, file, name, "h2", "h1")
                 virsh_s.append(_virsh_migrate(session, f"{name}-vm", "h2", "h1", copy))
-                if copy:  # virsh leaves the source's volumes; Corral deletes them
+                # virsh leaves what Corral cleans after a move: the source's volumes,
+                # or its definition of the shared pool
+                if copy:
                     session.backend("h2").delete_volumes(name, "vm")
+                else:
+                    place = StoragePlace(directory=str(shared))
+                    session.backend("h2").forget_pool(name, place)
     finally:
         with Session(site) as session:
-            projects.remove(session, name)
+            try:
+                projects.remove(session, name)
+            except CorralError as error:
+                print(f"migrate_vs_virsh: removing {name}: {error.message}", file=sys.stderr)
     return corral_s, virsh_s
 
 

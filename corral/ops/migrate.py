@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from corral.backends.base import Backend, Observed, ObservedVolume, StoragePlace
@@ -55,6 +55,7 @@ class Move:
     target: str
     mode: str
     shared_storage: bool = False
+    place: StoragePlace = field(default_factory=StoragePlace)
 
 
 def move_hosts(
@@ -66,12 +67,15 @@ def move_hosts(
 ) -> list[ActionResult]:
     """Carry out ``migrate-host`` actions: move each host, then apply its other
     changes on the target; networks no host needs any more on a source go."""
+    moves: list[Move] = []
+
     def one(action: Action) -> ActionResult:
         assert action.host is not None
         seen = sighting.domain(action.target)
         if seen is None:
             raise ConflictError(f"host {action.target} of project {project.name} vanished")
         move = move_host(session, project.name, action.host, seen, sighting.raw)
+        moves.append(move)
         rest = replace(action, kind=ActionKind.UPDATE_HOST,
                        changes=tuple(c for c in action.changes if c.field != MOVE_FIELD))
         updated = update_host(session, project, rest, sighting, networks)
@@ -80,10 +84,29 @@ def move_hosts(
             live.add(MOVE_FIELD)  # a cold move takes effect when the guest next boots
         return ActionResult.of(action, frozenset(live))
 
-    results = session.parallel(one, list(actions))
+    try:
+        results = session.parallel(one, list(actions))
+    finally:
+        release_shared_pools(session, project.name, moves)
     sources = {s.service_host for a in actions if (s := sighting.domain(a.target))}
     drop_unused_networks(session, project, sighting, sources)
     return results
+
+
+def release_shared_pools(session: Session, project: str, moves: Sequence[Move]) -> None:
+    """After moves on shared storage (all of them, never while one runs): undefine
+    each source's pool of that storage when no domain of the project there keeps
+    its disks in it, so that no later removal there deletes volumes the target
+    uses. The directory and its volumes stay."""
+    for source, place in sorted({(m.source, m.place) for m in moves if m.shared_storage},
+                                key=lambda item: (item[0], str(item[1]))):
+        backend = session.backend(source)
+        try:
+            seen = backend.observe(project)
+        except CorralError as error:
+            session.warn(f"storage pool of {project} on {source} kept: {error.message}")
+            continue
+        _forget_unused_pool(session, backend, project, place, seen)
 
 
 def move_host(
@@ -139,11 +162,9 @@ def move_host(
             else:
                 target.delete_volumes(project, host.name)
         raise
-    if shared:  # the volumes are the target's now; the source's pool must not delete them
-        _forget_unused_pool(session, source, project, place, raw.get(source_name), host.name)
-    else:
+    if not shared:
         source.delete_volumes(project, host.name)
-    return Move(host.name, source_name, target_name, "live" if live else "cold", shared)
+    return Move(host.name, source_name, target_name, "live" if live else "cold", shared, place)
 
 
 def prepare_target(
@@ -278,6 +299,7 @@ def vm_migrate(
                 session.backend(seen.service_host).start(seen.domain)
             _drop_new_networks(session, sighting, service_host)
             raise
+        release_shared_pools(session, project, [move])
         update = Action(ActionKind.UPDATE_HOST, host, host=moved)
         update_host(session, model, update, replace(sighting, project=replace(
             sighting.project, hosts={**sighting.project.hosts, host: seen})), networks)
