@@ -128,6 +128,7 @@ def move_host(
     old = seen.model or host
     place = StoragePlace.of(old)
     source = session.backend(source_name)
+    shared: bool | None = None  # not known until the probe answered
     try:
         target = session.backend(target_name)
         if live and not session.capabilities(target_name).migration:
@@ -137,9 +138,11 @@ def move_host(
         shared = source.shares_storage_with(target, project, place)
         if not shared:
             target.delete_volumes(project, host.name)  # copies cut short by an earlier run
-        prepare_target(session, project, old, target, place, raw[source_name], copy_disks=live
-                 and not shared)
+        prepare_target(session, project, old, target, place, raw[source_name],
+                       copy_disks=live and not shared)
     except CorralError as error:
+        if shared is not None:
+            _undo(session, target, project, host.name, place, shared, raw.get(target_name))
         raise _failed(error, f"cannot move {vm} from {source_name} to {target_name}",
                       where) from error
     session.reporter.note(
@@ -156,11 +159,8 @@ def move_host(
                     source.copy_volume(volume, target, project, place)
             source.move_definition(seen.domain, target)
     except CorralError:
-        if _still_here(source, seen.domain):  # undo only what this move prepared
-            if shared:
-                _forget_unused_pool(session, target, project, place, raw.get(target_name))
-            else:
-                target.delete_volumes(project, host.name)
+        if _still_here(source, seen.domain):
+            _undo(session, target, project, host.name, place, shared, raw.get(target_name))
         raise
     if not shared:
         source.delete_volumes(project, host.name)
@@ -191,6 +191,22 @@ def prepare_target(
     for volume in _volumes(seen, host.name, ("data",)):
         size = -(-(volume.capacity or MIB) // MIB)
         target.create_data_disk(project, host.name, volume.disk or "", size, place)
+
+
+def _undo(
+    session: Session, target: Backend, project: str, host: str, place: StoragePlace,
+    shared: bool, seen: Observed | None,
+) -> None:
+    """After a failed move, what it prepared on the target (never shared volumes);
+    a failure here is a warning, the move's own error is what the caller reports."""
+    try:
+        if shared:
+            _forget_unused_pool(session, target, project, place, seen)
+        else:
+            target.delete_volumes(project, host)
+    except CorralError as error:
+        session.warn(f"what was prepared on {target.name} for {project}.{host} is left: "
+                     f"{error.message}")
 
 
 def _forget_unused_pool(

@@ -147,6 +147,8 @@ def test_upgrade_moves_running_guests_live_without_a_reboot(lab: Lab) -> None:
         ]
     assert lab.where() == {"shared": ("h2", "running"), "private": ("h2", "running")}
     for host in ("shared", "private"):
+        described = lab.corral("vm", "describe", f"{lab.name}.{host}")
+        assert f"<source network='{lab.name}-lan'" in described.stdout  # the same switch
         assert lab.uptime("h2", host) > before[host], f"{host} rebooted"
         assert lab.console_log("h1", host).count(f"{BOOT_LINE} {host}") == 1
         assert BOOT_LINE not in lab.console_log("h2", host)
