@@ -85,7 +85,7 @@ def test_retargeting_refuses_a_volume_the_target_lacks(tmp_path) -> None:
     here = _host(str(node), "/here/p", "/here/t/disk.qcow2")
     there = libvirt.open(f"test://{node}")
     try:
-        with pytest.raises(NotFoundError, match="no volume web.qcow2 in pool corral-p"):
+        with pytest.raises(NotFoundError, match=r"no volume web\.qcow2 in pool corral-p"):
             migration.retarget(DOMAIN, here, there, "p-web")
     finally:
         here.close()
