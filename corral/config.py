@@ -16,6 +16,7 @@ who may talk to the server. Example::
 
     [service_hosts.milano]
     uri = "qemu+ssh://milano/system"
+    migration_address = "10.0.0.12"   # where other hosts' QEMU send a migrating guest
     max_vcpus = 16
     max_memory = "32G"
     max_vms = 40
@@ -111,6 +112,11 @@ class ServiceHost(_Section):
     # Whether the scheduler may put hosts here that the file does not place; a
     # host whose file names this service host goes here either way.
     schedule: bool = True
+    # Where the other service hosts' QEMU reach this one for migration data (an
+    # address or a name they resolve); None: the name libvirt reports for it.
+    migration_address: str | None = Field(
+        default=None, min_length=1, pattern=r"^[A-Za-z0-9._:\[\]-]+$"
+    )
 
     _sizes = field_validator("max_memory", mode="before")(_mib)
 

@@ -600,6 +600,51 @@ class Backend(ABC):
     def detach_disk(self, name: str, serial: str) -> None:
         """Hot-unplug the extra disk with ``serial`` from a running domain; gone is fine."""
 
+    # ---- migration (this backend is the source; ``target`` another service host's)
+    @abstractmethod
+    def shares_storage_with(self, target: Backend, project: str, place: StoragePlace) -> bool:
+        """True when ``target`` sees the very volumes this host keeps at ``place`` (the
+        same files at the same paths): then a move copies memory only, and the
+        volumes must never be deleted on either side."""
+
+    @abstractmethod
+    def forget_pool(self, project: str, place: StoragePlace) -> None:
+        """Undefine this host's pool for ``place`` without touching its directory or
+        volumes: storage shared with another service host that now uses them."""
+
+    @abstractmethod
+    def stage_boot(self, project: str, boot: BootSpec) -> BootSpec:
+        """Whatever a domain booting as ``boot`` needs here besides its disks (the
+        kernel and initrd copies of a direct-boot template), made if missing."""
+
+    @abstractmethod
+    def migrate_live(
+        self, name: str, target: Backend, *, address: str | None, copy_storage: bool
+    ) -> None:
+        """Move the running domain ``name`` to ``target`` without stopping it.
+
+        Defined there afterwards and undefined here. ``address`` is where this
+        host's hypervisor reaches the target's for the migration data (None: the
+        name the target reports). ``copy_storage`` copies the disks' own layers
+        into the volumes prepared on the target (their backing templates exist
+        there); without it the storage is shared. Every volume, seed and boot
+        file the domain uses must exist on the target, in pools of the same names.
+        On failure the domain still runs here, and the error says so.
+        """
+
+    @abstractmethod
+    def copy_volume(
+        self, volume: ObservedVolume, target: Backend, project: str, place: StoragePlace
+    ) -> str:
+        """Copy one volume of a stopped domain into ``target``'s pool for ``place``,
+        under the same name; its checksum there must equal the one read here. The
+        copy's path on the target. The volume here is left as it is."""
+
+    @abstractmethod
+    def move_definition(self, name: str, target: Backend) -> None:
+        """Define the stopped domain ``name`` on ``target`` as it is defined here
+        (its volumes there already), then undefine it here."""
+
     # ---- console
     @abstractmethod
     def console_output(self, name: str) -> str:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         ApplyResult,
         ChangeResult,
         Failed,
+        MigrateResult,
         RemovalPreview,
         RemoveResult,
         StopResult,
@@ -206,7 +207,8 @@ def facts(data: Mapping[str, object]) -> None:
 
 
 _SYMBOL = {
-    "create": "+", "update": "~", "start": "~", "recreate": "!", "remove": "-", "prune": "-",
+    "create": "+", "update": "~", "start": "~", "migrate": ">", "recreate": "!", "remove": "-",
+    "prune": "-",
 }
 _WHEN = {"live": "live", "next-boot": "at next boot", "rebuild": "new disk"}
 
@@ -319,3 +321,21 @@ def vm_batch(result: VmBatchResult) -> None:
     for failure in result.failed:
         where = f" (on service host {failure.service_host})" if failure.service_host else ""
         console.print(f"{failure.name}{where}: FAILED: {failure.reason}", markup=False)
+
+
+def migrated(result: MigrateResult) -> None:
+    console = _out()
+    if result.mode == "none":
+        console.print(f"{result.target}: on {result.destination} already", markup=False)
+    else:
+        how = "live" if result.mode == "live" else "stopped"
+        storage = "shared storage" if result.shared_storage else "disks copied"
+        console.print(
+            f"{result.target}: moved {how} from {result.source} to {result.destination} "
+            f"({storage})", markup=False,
+        )
+    if result.file_updated:
+        console.print(f"project file updated: {result.file_note}", markup=False)
+    else:
+        console.print(f"project file not changed; to keep the move: {result.file_note}",
+                      markup=False)

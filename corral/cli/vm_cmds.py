@@ -143,3 +143,41 @@ def console(ctx: typer.Context, target: Target) -> None:
     code = subprocess.run(argv, check=False).returncode
     if code not in (0, 1):  # virsh console ends with 1 when the guest goes away
         raise BackendError(f"console of {target} ended with exit code {code}")
+
+
+@vm.command()
+def migrate(
+    ctx: typer.Context,
+    target: Target,
+    service_host: Annotated[str, typer.Argument(help="The service host to move it to.")],
+    offline: Annotated[bool, typer.Option(
+        "--offline", help="Shut a running guest down, move it stopped, start it there."
+    )] = False,
+    update_file: Annotated[bool, typer.Option(
+        "--update-file/--no-update-file",
+        help="Make the project file name the new service host (else: say which line).",
+    )] = True,
+    timeout: Annotated[int, typer.Option(help="With --offline: seconds of ACPI shutdown "
+                                         "before force.")] = 60,
+    no_wait_lock: Annotated[bool, typer.Option(
+        "--no-wait-lock", help="Fail at once when another operation holds the project."
+    )] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")] = False,
+) -> None:
+    """Move the VM to another service host: live when it runs (it keeps running), with
+    its disks copied unless its storage is shared; a stopped VM moves stopped. Then
+    the project file is edited to name the new service host.
+
+    Example: corral vm migrate lab.web1 h2
+    """
+    from corral.cli.project_cmds import _emit_json
+    from corral.ops.migrate import vm_migrate
+
+    result = vm_migrate(
+        state_of(ctx).session(quiet=as_json), target, service_host, offline=offline,
+        update_file=update_file, wait_lock=not no_wait_lock, timeout_s=timeout,
+    )
+    if as_json:
+        _emit_json(result.as_json())
+    else:
+        render.migrated(result)

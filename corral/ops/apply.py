@@ -34,6 +34,7 @@ from corral.plan import Action, ActionKind, Plan
 from corral.plan.diff import disk_changes, nic_changes
 
 HOST_BUILD_KINDS = (ActionKind.CREATE_HOST, ActionKind.RECREATE_HOST)
+CHANGE_KINDS = (ActionKind.UPDATE_HOST, ActionKind.MIGRATE_HOST)
 MIB = 1024 * 1024
 
 
@@ -85,7 +86,7 @@ def check(
             hint="rerun with --recreate to rebuild them",
         )
     for action in plan.actions:
-        if action.kind not in (*HOST_BUILD_KINDS, ActionKind.UPDATE_HOST) or action.host is None:
+        if action.kind not in (*HOST_BUILD_KINDS, *CHANGE_KINDS) or action.host is None:
             continue
         host = action.host
         if host.service_host in unreachable:
@@ -402,6 +403,17 @@ def execute(
             if outcome(action, name):
                 built.append(str(name))
                 done[id(action)] = ActionResult.of(action)
+
+    from corral.ops.migrate import move_hosts  # built on this module
+
+    moves = [a for a in plan.of_kind(ActionKind.MIGRATE_HOST)  # then updated on the target
+             if a.target not in failed]
+    try:
+        moved = move_hosts(session, project, moves, sighting, networks) if moves else []
+        done.update({id(a): r for a, r in zip(moves, moved, strict=True)})
+    except CorralError as error:
+        for action in moves:
+            fail("host", action.target, where(action) or "", error.message)
 
     updates = [a for a in plan.of_kind(ActionKind.UPDATE_HOST) if a.target not in failed]
     results = session.each(

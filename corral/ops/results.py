@@ -270,3 +270,32 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (tuple, list, frozenset, set)):
         return [_plain(v) for v in value]
     return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class MigrateResult:
+    """``vm migrate``: where the VM went, how, and what became of the project file.
+
+    ``mode`` is ``live`` (it kept running), ``cold`` (moved stopped; with
+    ``--offline`` shut down first and started again on the target) or ``none``
+    (it was there already). ``file_updated`` says whether the project file now
+    names the new service host; ``file_note`` is the change made, or the line
+    to change by hand.
+    """
+
+    target: str  # PROJECT.HOST
+    source: str  # service host it left
+    destination: str
+    mode: str
+    shared_storage: bool
+    file: str | None
+    file_updated: bool
+    file_note: str
+    warnings: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"operation": "vm migrate", "target": self.target, "source": self.source,
+                "destination": self.destination, "mode": self.mode,
+                "shared_storage": self.shared_storage, "file": self.file,
+                "file_updated": self.file_updated, "file_note": self.file_note,
+                "warnings": list(self.warnings)}

@@ -22,6 +22,7 @@ class ActionKind(StrEnum):
     CREATE_HOST = "create-host"
     UPDATE_HOST = "update-host"
     RECREATE_HOST = "recreate-host"
+    MIGRATE_HOST = "migrate-host"
     REMOVE_HOST = "remove-host"
     PRUNE_DISK = "prune-disk"
 
@@ -33,6 +34,7 @@ _SYMBOL = {
     ActionKind.UPDATE_HOST: "~",
     ActionKind.START_SWITCH: "~",
     ActionKind.RECREATE_HOST: "!",
+    ActionKind.MIGRATE_HOST: ">",
     ActionKind.REMOVE_SWITCH: "-",
     ActionKind.REMOVE_HOST: "-",
     ActionKind.PRUNE_DISK: "-",

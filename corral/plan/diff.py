@@ -11,7 +11,11 @@ Every host field falls in one class, which decides how a change is applied:
   (virtualization kind kvm/qemu, boot order, firmware boot, autostart, ...);
 * rebuild: what the run copy is made of or where it lives (template, root
   size, placement, storage) needs a new run copy, which destroys the guest's
-  disk; ``upgrade`` refuses these unless told ``--recreate``.
+  disk; ``upgrade`` refuses these unless told ``--recreate``;
+* move: ``service_host`` alone among the rebuild fields moves the guest with
+  its disks (live migration of a running guest, a verified copy of a stopped
+  one's volumes): a ``migrate-host`` action whose other changes are then
+  applied on the new service host as an update would be.
 
 A change of ``wait`` alone (how readiness is judged) plans an update with no
 field changes: it only refreshes the host model recorded in libvirt.
@@ -33,6 +37,8 @@ from corral.plan.spans import SwitchSpan, describe_places
 if TYPE_CHECKING:
     from corral.backends.base import Capabilities
 
+# The rebuild field that, changed alone, moves the host instead of rebuilding it.
+MOVE_FIELD = "service_host"
 REBUILD_FIELDS = (
     "template", "size_mib", "free_space_mib", "service_host", "lvm", "lvm_vg", "filepath",
 )
@@ -47,6 +53,8 @@ CONFIG_FIELDS = (
 _APPLIED_AT_ONCE = frozenset({"autostart"})
 # Hypervisor kinds whose guests cannot simply be redefined into one another.
 _SAME_DOMAIN_KINDS = frozenset({"kvm", "qemu"})
+# Guest states a move keeps the guest running through (live migration).
+_MOVES_LIVE = frozenset({"running", "paused"})
 # Interface fields the guest learns from its seed rather than from the domain.
 _SEED_INTERFACE_FIELDS = ("address", "netmask", "gateway")
 
@@ -206,7 +214,9 @@ def _host_update(host: Host, seen: ObservedHost) -> Action:
     if {old.virt.value, host.virt.value} - _SAME_DOMAIN_KINDS and old.virt != host.virt:
         rebuild.append(Change("virt", old.virt.value, host.virt.value))
     rebuild += _shrunk_disks(old, host)
-    if rebuild:
+    moved = [c for c in rebuild if c.field == MOVE_FIELD]
+    # Logical volumes live on one machine's volume group: they do not move.
+    if rebuild and (rebuild != moved or old.lvm or host.lvm):
         return Action(
             ActionKind.RECREATE_HOST, host.name, host=host, changes=tuple(rebuild),
             reason="needs a new run copy; the guest's disk is lost",
@@ -217,6 +227,13 @@ def _host_update(host: Host, seen: ObservedHost) -> Action:
                 for f in SEED_FIELDS + CONFIG_FIELDS if getattr(old, f) != getattr(host, f)]
     changes += _interface_changes(old.interfaces, host.interfaces)
     changes += _disk_changes(old, host)
+    if moved:
+        # A running (or paused) guest moves live; a stopped one is copied cold.
+        moving = replace(moved[0], live=seen.state in _MOVES_LIVE)
+        return Action(
+            ActionKind.MIGRATE_HOST, host.name, host=host, changes=(moving, *changes),
+            reason=f"from service host {seen.service_host} to {host.service_host}",
+        )
     return Action(ActionKind.UPDATE_HOST, host.name, host=host, changes=tuple(changes))
 
 
@@ -273,8 +290,23 @@ def _within(action: Action, capabilities: Capabilities | None) -> Action:
     """``action`` with the live changes its service host cannot make live moved to
     the next boot: memory without a balloon, vCPUs without hotplug or above the
     host's maximum, NICs and disks without device hotplug."""
-    if capabilities is None or action.kind is not ActionKind.UPDATE_HOST:
+    if capabilities is None or action.kind not in (
+        ActionKind.UPDATE_HOST, ActionKind.MIGRATE_HOST
+    ):
         return action
+    if action.kind is ActionKind.MIGRATE_HOST and not capabilities.migration and any(
+        c.field == MOVE_FIELD and c.live for c in action.changes
+    ):
+        # A running guest cannot be carried there live: moving it means a new
+        # run copy on the target, which --recreate must allow (stopping it
+        # first makes the move a cold copy of its disks instead).
+        return replace(
+            action, kind=ActionKind.RECREATE_HOST,
+            changes=tuple(c for c in action.changes if c.field == MOVE_FIELD),
+            reason=f"{action.reason}: that service host takes no running guest live, "
+            "so it needs a new run copy; the guest's disk is lost (stop it first to "
+            "move its disks cold)",
+        )
     changes = tuple(
         replace(c, live=False) if c.live and not _can_do_live(c, capabilities) else c
         for c in action.changes
@@ -283,6 +315,8 @@ def _within(action: Action, capabilities: Capabilities | None) -> Action:
 
 
 def _can_do_live(change: Change, capabilities: Capabilities) -> bool:
+    if change.field == MOVE_FIELD:
+        return capabilities.migration
     if change.field == "memory_mib":
         return capabilities.live_memory
     if change.field == "vcpus":

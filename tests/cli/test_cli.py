@@ -136,6 +136,16 @@ def test_vm_target_must_name_project_and_host(test_site):
     assert "write PROJECT.HOST" in result.stderr
 
 
+def test_vm_migrate_refuses_an_unknown_service_host_or_vm(test_site):
+    result = corral("vm", "migrate", "lab.web", "mars", config=test_site)
+    assert result.returncode == 3
+    assert "service host 'mars' is not in the site configuration" in result.stderr
+    result = corral("vm", "migrate", "lab.web", "local", config=test_site)
+    assert result.returncode == 3
+    assert "no VM 'lab.web'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_unknown_service_host_in_project(tmp_path, test_site):
     project = tmp_path / "p.corral"
     project.write_text("global { project p }\nhost a { service_host mars }\n")

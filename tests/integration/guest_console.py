@@ -27,9 +27,9 @@ URI = "qemu:///system"
 class GuestConsole:
     """An open console on one domain; use as a context manager."""
 
-    def __init__(self, domain: str) -> None:
+    def __init__(self, domain: str, uri: str = URI) -> None:
         self.domain = domain
-        self._conn = libvirt.open(URI)
+        self._conn = libvirt.open(uri)
         self._stream = self._conn.newStream(0)
         self._conn.lookupByName(domain).openConsole(
             None, self._stream, libvirt.VIR_DOMAIN_CONSOLE_FORCE

@@ -141,9 +141,10 @@ def test_the_site_default_places_new_hosts_and_the_file_always_wins(
                        "b": "on h1, named in the file"}
     projects.build(session, path)
     assert where(session) == {"a": "h3", "b": "h1"}
+    # built, not started: a stopped host moves cold (its volumes copied)
     moved = projects.plan_source(session, project(path, {"a": " service_host h2\n",
                                                          "b": " service_host h1\n"}))
-    assert [(a.kind, a.target) for a in moved.actions] == [(ActionKind.RECREATE_HOST, "a")]
+    assert [(a.kind, a.target) for a in moved.actions] == [(ActionKind.MIGRATE_HOST, "a")]
 
 
 def test_a_project_that_does_not_fit_says_which_hosts_lack_what(open_session, tmp_path) -> None:

@@ -180,3 +180,56 @@ def test_boot_autostart_and_hvm_do_not_rebuild():
     (action,) = plan_project(changed, _seen(project)).actions
     assert action.kind is ActionKind.UPDATE_HOST
     assert {c.field for c in action.changes} == {"boot", "autostart", "hvm"}
+
+
+def test_service_host_alone_migrates_a_running_host_live():
+    before = _project(_host(service_host="h1"))
+    after = _project(_host(service_host="h2"))
+    (action,) = plan_project(after, _seen(before)).actions
+    assert action.kind is ActionKind.MIGRATE_HOST
+    assert not action.destructive
+    (change,) = action.changes
+    assert (change.field, change.old, change.new, change.live) == ("service_host", "h1", "h2", True)
+    assert "from service host local to h2" in action.describe()
+
+
+def test_a_stopped_host_moves_cold():
+    before = _project(_host(service_host="h1"))
+    after = _project(_host(service_host="h2"))
+    (action,) = plan_project(after, _seen(before, web="shutoff")).actions
+    assert action.kind is ActionKind.MIGRATE_HOST
+    assert action.changes[0].live is False
+
+
+def test_other_changes_ride_along_with_a_move():
+    before = _project(_host(service_host="h1", memory_mib=128, maxmem_mib=512))
+    after = _project(_host(service_host="h2", memory_mib=256, maxmem_mib=512))
+    (action,) = plan_project(after, _seen(before)).actions
+    assert action.kind is ActionKind.MIGRATE_HOST
+    assert [c.field for c in action.changes] == ["service_host", "memory_mib"]
+
+
+def test_a_move_with_another_rebuild_field_needs_recreate():
+    before = _project(_host(service_host="h1", template="tiny"))
+    after = _project(_host(service_host="h2", template="debian"))
+    (action,) = plan_project(after, _seen(before)).actions
+    assert action.kind is ActionKind.RECREATE_HOST
+
+
+def test_logical_volumes_do_not_move():
+    before = _project(_host(service_host="h1", lvm=True, lvm_vg="vg0"))
+    after = _project(_host(service_host="h2", lvm=True, lvm_vg="vg0"))
+    (action,) = plan_project(after, _seen(before)).actions
+    assert action.kind is ActionKind.RECREATE_HOST
+
+
+def test_a_running_guest_moving_to_a_target_without_live_migration_needs_recreate():
+    from corral.backends.base import Capabilities
+
+    before = _project(_host(service_host="h1"))
+    after = _project(_host(service_host="h2"))
+    caps = {"h2": Capabilities(live_memory=True, live_vcpus=True, live_nics=True)}
+    (action,) = plan_project(after, _seen(before), caps).actions
+    assert action.kind is ActionKind.RECREATE_HOST
+    assert [c.field for c in action.changes] == ["service_host"]
+    assert "stop it first" in action.reason

@@ -15,6 +15,7 @@ import libvirt
 
 from corral.backends.base import (
     Backend,
+    BootSpec,
     Capabilities,
     DiskSpec,
     DomainSpec,
@@ -24,6 +25,7 @@ from corral.backends.base import (
     NicSpec,
     NodeStats,
     Observed,
+    ObservedVolume,
     ShutdownOutcome,
     StaticLease,
     StoragePlace,
@@ -34,6 +36,7 @@ from corral.backends.libvirt import (
     console,
     hostinfo,
     lifecycle,
+    migration,
     networks,
     observe,
     pools,
@@ -41,6 +44,7 @@ from corral.backends.libvirt import (
 )
 from corral.backends.libvirt import leases as lease_reader
 from corral.backends.libvirt.connection import Connection, libvirt_errors
+from corral.errors import BackendError
 from corral.model import Switch
 
 DEFAULT_RUNS_DIR = "/var/lib/corral/runs"
@@ -233,6 +237,54 @@ class LibvirtBackend(Backend):
 
     def detach_disk(self, name: str, serial: str) -> None:
         lifecycle.detach_disk(self.conn, name, serial)
+
+    # ---- migration
+    def _peer(self, target: Backend) -> LibvirtBackend:
+        """The target as a libvirt backend: both ends of a move must speak libvirt."""
+        if not isinstance(target, LibvirtBackend):
+            raise BackendError(
+                f"cannot move a domain from {self.name} to {target.name}: "
+                "both service hosts must be libvirt hosts"
+            )
+        return target
+
+    def shares_storage_with(self, target: Backend, project: str, place: StoragePlace) -> bool:
+        peer = self._peer(target)
+        spec = pools.pool_for(project, self.runs_dir, place)
+        if spec.xml != pools.pool_for(project, peer.runs_dir, place).xml:
+            return False  # the pool is at another path there
+        return migration.shares_storage(self.conn, peer.conn, spec)
+
+    def forget_pool(self, project: str, place: StoragePlace) -> None:
+        migration.forget_pool(self.conn, pools.pool_for(project, self.runs_dir, place))
+
+    def stage_boot(self, project: str, boot: BootSpec) -> BootSpec:
+        with libvirt_errors(f"stage the boot files of project {project} on {self.name}"):
+            return lifecycle.protect_boot(
+                self.conn, project, boot, self.runs_dir, self.boot_copies
+            )
+
+    def migrate_live(
+        self, name: str, target: Backend, *, address: str | None, copy_storage: bool
+    ) -> None:
+        peer = self._peer(target)
+        migration.migrate_live(
+            self.conn, peer.conn, name, address=address, copy_storage=copy_storage,
+            source_host=self.name, target_host=peer.name,
+        )
+
+    def copy_volume(
+        self, volume: ObservedVolume, target: Backend, project: str, place: StoragePlace
+    ) -> str:
+        peer = self._peer(target)
+        spec = pools.pool_for(project, peer.runs_dir, place)
+        return migration.copy_volume(self.conn, peer.conn, volume, spec)
+
+    def move_definition(self, name: str, target: Backend) -> None:
+        peer = self._peer(target)
+        migration.move_definition(
+            self.conn, peer.conn, name, source_host=self.name, target_host=peer.name
+        )
 
     # ---- console
     def console_output(self, name: str) -> str:

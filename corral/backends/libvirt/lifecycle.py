@@ -14,7 +14,7 @@ from dataclasses import replace
 import libvirt
 from lxml import etree
 
-from corral.backends.base import DiskSpec, DomainSpec, NicSpec, ShutdownOutcome
+from corral.backends.base import BootSpec, DiskSpec, DomainSpec, NicSpec, ShutdownOutcome
 from corral.backends.libvirt import domain_xml, names, storage
 from corral.backends.libvirt.connection import error_code, libvirt_errors
 from corral.backends.libvirt.metadata import (
@@ -118,18 +118,27 @@ def _protect_templates(
 ) -> DomainSpec:
     """``spec`` with a direct-boot kernel and initrd replaced by pool copies where
     libvirt would chown the template's own files."""
-    boot = spec.boot
+    boot = protect_boot(conn, spec.project, spec.boot, runs_dir, copies)
+    return spec if boot is spec.boot else replace(spec, boot=boot)
+
+
+def protect_boot(
+    conn: libvirt.virConnect,
+    project: str,
+    boot: BootSpec,
+    runs_dir: str,
+    copies: storage.BootCopies,
+) -> BootSpec:
+    """``boot`` with its kernel and initrd replaced by copies in the project's pool
+    (made if missing) where libvirt would chown the template's own files."""
     if boot.kind != "direct" or not (boot.kernel or boot.initrd) or not relabels_with_dac(conn):
-        return spec
+        return boot
     staged = {
-        role: storage.stage_boot_file(conn, runs_dir, spec.project, path, role, copies)
+        role: storage.stage_boot_file(conn, runs_dir, project, path, role, copies)
         for role, path in (("vmlinuz", boot.kernel), ("initrd.img", boot.initrd))
         if path
     }
-    return replace(
-        spec,
-        boot=replace(boot, kernel=staged.get("vmlinuz"), initrd=staged.get("initrd.img")),
-    )
+    return replace(boot, kernel=staged.get("vmlinuz"), initrd=staged.get("initrd.img"))
 
 
 def _check_owner(root: etree._Element, name: str, spec: DomainSpec) -> None:

@@ -1,0 +1,195 @@
+"""Benchmark: live migration of one tiny VM, ``corral vm migrate`` against ``virsh migrate --live``.
+
+Two fake service hosts (``scripts/fake-hosts``, with a state directory and a
+NET of their own) and one tiny guest, started on h1. Each repetition moves it
+h1 -> h2 with Corral and back h2 -> h1 with virsh, in the same run:
+
+* **corral**: ``corral.ops.migrate.vm_migrate(session, "P.vm", "h2",
+  update_file=False)`` from a fresh Session: the TLS connections, the
+  project's observation on every service host, the shared-storage probe, the
+  target's preparation (pool, seed, kernel/initrd copies, network, overlays),
+  the migration, the redefinition with Corral's metadata on the target, and
+  the clean-up of the source.
+* **virsh**: ``virsh -c SRC migrate --live --persistent --undefinesource
+  [--copy-storage-inc] DOMAIN DST tcp://ADDRESS``: the migration alone, the
+  target having been prepared (untimed) with the same Corral calls.
+
+Two storage modes: ``shared`` (``filepath`` on the directory every fake host
+sees: memory moves, disks stay) and ``copied`` (the run copy in each host's own
+pool: its top layer is copied during the migration). The table gives the best
+of the repetitions and the ratio; the goal is at most 1.1.
+
+    sudo .venv/bin/python bench/migrate_vs_virsh.py [--repeat 3] [--modes shared copied]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import interrupt_on_sigterm, project_name  # noqa: E402
+
+from corral.backends.base import StoragePlace  # noqa: E402
+from corral.config import parse_site_config  # noqa: E402
+from corral.errors import CorralError  # noqa: E402
+from corral.ops import projects  # noqa: E402
+from corral.ops.apply import ensure_switches  # noqa: E402
+from corral.ops.migrate import prepare_target, vm_migrate  # noqa: E402
+from corral.ops.session import Session  # noqa: E402
+from corral.ops.source import ProjectSource  # noqa: E402
+from corral.ops.templates import build_template  # noqa: E402
+
+SCRIPT = REPO / "scripts" / "fake-hosts"
+GOAL = 1.1
+SETTLE_S = 5.0  # let the guest get past its first seconds of boot before moving it
+
+
+def _project(name: str, host: str, filepath: Path | None, subnet: int) -> str:
+    storage = f"    filepath {filepath}\n" if filepath else ""
+    return (
+        f"global {{\n    project {name}\n}}\n"
+        f"host vm {{\n    template tiny\n    service_host {host}\n{storage}"
+        "    network eth0 {\n        switch lan\n        address dhcp\n    }\n}\n"
+        f"switch lan {{ address 10.{subnet}.7.1/24 }}\n"
+    )
+
+
+class Harness:
+    """Two fake hosts of this benchmark's own, taken down at the end."""
+
+    def __init__(self, root: Path) -> None:
+        self.state = root / "state"
+        self.toml = root / "corral.toml"
+        self.net = random.choice([n for n in range(100, 240)
+                                  if not Path(f"/sys/class/net/cfh{n}-site").exists()])
+        self.env = {**os.environ, "CORRAL_FAKE_HOSTS_DIR": str(self.state),
+                    "CORRAL_FAKE_HOSTS_NET": str(self.net)}
+
+    def script(self, *args: str) -> None:
+        result = subprocess.run([sys.executable, str(SCRIPT), *args], env=self.env,
+                                capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"fake-hosts {' '.join(args)}: {result.stderr.strip()}")
+
+    def __enter__(self) -> Harness:
+        self.script("up", "2", str(self.toml))
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.script("down")
+
+
+def _virsh_migrate(session: Session, domain: str, source: str, target: str,
+                   copy: bool) -> float:
+    site = session.site
+    address = site.service_hosts[target].migration_address
+    argv = ["virsh", "-c", site.service_hosts[source].uri, "migrate", "--live", "--persistent",
+            "--undefinesource", *(["--copy-storage-inc"] if copy else ["--unsafe"]), domain,
+            site.service_hosts[target].uri, f"tcp://{address}"]
+    began = time.perf_counter()
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - began
+    if result.returncode != 0:
+        raise RuntimeError(f"virsh migrate: {result.stderr.strip()}")
+    return seconds
+
+
+def _prepare_for_virsh(session: Session, file: Path, name: str, source: str,
+                       target: str) -> bool:
+    """Make ``target`` ready for virsh as Corral would; whether disks are copied."""
+    text = file.read_text().replace(f"service_host {source}", f"service_host {target}")
+    project = ProjectSource(text, file.name, file.parent).load(session.site)
+    host = project.hosts["vm"]
+    ensure_switches(session, project)
+    source_backend, target_backend = session.backend(source), session.backend(target)
+    place = StoragePlace.of(host)
+    shared = source_backend.shares_storage_with(target_backend, name, place)
+    prepare_target(session, name, host, target_backend, place, source_backend.observe(name),
+                   copy_disks=not shared)
+    return not shared
+
+
+def run_mode(harness: Harness, mode: str, repeat: int) -> tuple[list[float], list[float]]:
+    site = parse_site_config(harness.toml.read_text(), harness.toml)
+    name = project_name("mg")
+    file = harness.toml.parent / f"{name}.corral"
+    shared = harness.state / "shared" if mode == "shared" else None
+    file.write_text(_project(name, "h1", shared, random.randint(100, 239)))
+    corral_s: list[float] = []
+    virsh_s: list[float] = []
+    with Session(site) as session:
+        projects.up(session, file, wait=False)
+    time.sleep(SETTLE_S)
+    try:
+        for _ in range(repeat):
+            began = time.perf_counter()
+            with Session(site) as session:
+                result = vm_migrate(session, f"{name}.vm", "h2", update_file=False)
+            corral_s.append(time.perf_counter() - began)
+            assert result.mode == "live" and result.shared_storage == (mode == "shared")
+            with Session(site) as session:
+                copy = _prepare_for_virsh(session, file, name, "h2", "h1")
+                virsh_s.append(_virsh_migrate(session, f"{name}-vm", "h2", "h1", copy))
+                # virsh leaves what Corral cleans after a move: the source's volumes,
+                # or its definition of the shared pool
+                if copy:
+                    session.backend("h2").delete_volumes(name, "vm")
+                else:
+                    place = StoragePlace(directory=str(shared))
+                    session.backend("h2").forget_pool(name, place)
+    finally:
+        with Session(site) as session:
+            try:
+                projects.remove(session, name)
+            except CorralError as error:
+                print(f"migrate_vs_virsh: removing {name}: {error.message}", file=sys.stderr)
+    return corral_s, virsh_s
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="moves per variant and mode")
+    parser.add_argument("--modes", nargs="+", choices=("shared", "copied"),
+                        default=["shared", "copied"])
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("migrate_vs_virsh: the fake hosts need root", file=sys.stderr)
+        return 2
+    root = Path(tempfile.mkdtemp(prefix="corral-bench-migr-", dir="/var/tmp"))
+    root.chmod(0o755)
+    rows = []
+    try:
+        with interrupt_on_sigterm(), Harness(root) as harness:
+            site = parse_site_config(harness.toml.read_text(), harness.toml)
+            with Session(site) as session:
+                build_template(session, "tiny")
+            for mode in args.modes:
+                corral_s, virsh_s = run_mode(harness, mode, args.repeat)
+                rows.append((mode, min(corral_s), min(virsh_s)))
+    except (RuntimeError, AssertionError) as error:
+        print(f"migrate_vs_virsh: {error}", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"live migration of one tiny guest between two fake hosts, best of {args.repeat}")
+    print(f"{'storage':<8} {'corral s':>9} {'virsh s':>9} {'ratio':>6}  goal <= {GOAL}")
+    for mode, corral, virsh in rows:
+        ratio = corral / virsh
+        verdict = "ok" if ratio <= GOAL else "missed"
+        print(f"{mode:<8} {corral:>9.2f} {virsh:>9.2f} {ratio:>6.2f}  {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

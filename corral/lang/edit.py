@@ -1,0 +1,170 @@
+"""Setting one key of one host in a project file's text, keeping the rest as written.
+
+``corral vm migrate`` records the new service host in the file the project
+came from. Comments, layout, order and every other byte stay: the value word
+is replaced where the host's own block states the key, or one statement is
+added to the block when it does not. Where the value comes from elsewhere (a
+superclass, a variable, a plugin such as ``autoenum``, a YAML file) an edit
+would be a guess, so none is made and the result says which line to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from corral.errors import SourceErrors
+from corral.lang.parser import QuotedWord, parse_text
+from corral.lang.tree import Statement, Word
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEdit:
+    """The edited text (None when no safe edit exists) and what to tell the user:
+    the change made, or the change to make by hand, as ``FILE:LINE: ...``."""
+
+    text: str | None
+    line: int
+    instruction: str
+
+
+def set_host_key(
+    text: str,
+    file: str,
+    host: str,
+    key: str,
+    value: str,
+    *,
+    at: tuple[int, int],
+    current: str,
+    default: str | None,
+) -> KeyEdit:
+    """Make host ``host`` (its block starting at line/column ``at``) say ``key value``.
+
+    ``current`` is the value the host resolves to now and ``default`` the one
+    it gets when nothing states the key (the site's default): a host whose
+    block and superclasses are silent but whose value is not the default got
+    it from a plugin, and is left for a person to change.
+    """
+    line = at[0]
+    by_hand = f"{file}:{line}: set `{key} {value}` in host {host}"
+    if file.endswith((".yaml", ".yml")):
+        return KeyEdit(None, line, f"{by_hand} (YAML files are not edited)")
+    try:
+        document = parse_text(text, file)
+    except SourceErrors as errors:
+        return KeyEdit(None, line, f"{by_hand} (the file does not parse: {errors.message})")
+    stanza = _find_block(document.statements, "host", host, at)
+    if stanza is None:
+        return KeyEdit(None, line, f"{by_hand} (no `host {host}` block starts there: the "
+                       "host is made by a plugin or written elsewhere)")
+    own = [s for s in stanza.block or () if s.key.text == key]
+    if len(own) == 1 and len(own[0].values) == 1 and "$" not in own[0].values[0].text:
+        return _replace(text, file, own[0].values[0], key, value)
+    if own:
+        where = own[-1].span
+        return KeyEdit(None, where.line, f"{file}:{where.line}: change it to `{key} {value}` "
+                       f"(host {host} states {key} in a way not edited automatically)")
+    inherited = _inherited(document.statements, stanza, key)
+    if inherited is not None:
+        where = inherited.span
+        return KeyEdit(None, line, f"{by_hand}, or change {file}:{where.line} (host {host} "
+                       f"inherits `{key}` from a superclass there, as other hosts may)")
+    if default is not None and current != default:
+        return KeyEdit(None, line, f"{by_hand} (its {key} {current} comes from a plugin or "
+                       "an include; change it where it is set)")
+    return _insert(text, file, stanza, key, value)
+
+
+def _find_block(
+    statements: Sequence[Statement], key: str, label: str, at: tuple[int, int]
+) -> Statement | None:
+    for statement in _walk(statements):
+        if (
+            statement.is_block and statement.key.text == key and statement.label == label
+            and (statement.span.line, statement.span.column) == at
+        ):
+            return statement
+    return None
+
+
+def _walk(statements: Sequence[Statement]) -> Iterator[Statement]:
+    for statement in statements:
+        yield statement
+        if statement.block:
+            yield from _walk(statement.block)
+
+
+def _inherited(
+    statements: Sequence[Statement], stanza: Statement, key: str
+) -> Statement | None:
+    """The statement of ``key`` in a superclass ``stanza`` inherits from, if any."""
+    classes = {
+        s.label: s for s in statements
+        if s.is_block and s.key.text == "superclass" and s.label is not None
+    }
+    pending = [s.values[0].text for s in stanza.block or ()
+               if s.key.text == "superclass" and s.values]
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop(0)
+        if name in seen or name not in classes:
+            continue
+        seen.add(name)
+        block = classes[name].block or ()
+        for statement in block:
+            if statement.key.text == key:
+                return statement
+        pending += [s.values[0].text for s in block if s.key.text == "superclass" and s.values]
+    return None
+
+
+def _offset(text: str, line: int, column: int) -> int:
+    """The index in ``text`` of 1-based ``line``/``column``."""
+    starts = [0]
+    for index, char in enumerate(text):
+        if char == "\n":
+            starts.append(index + 1)
+            if len(starts) >= line:
+                break
+    return starts[line - 1] + column - 1
+
+
+def _replace(text: str, file: str, word: Word, key: str, value: str) -> KeyEdit:
+    start = _offset(text, word.span.line, word.span.column)
+    written = _written(word)
+    if text[start:start + len(written)] != written:
+        return KeyEdit(None, word.span.line, f"{file}:{word.span.line}: change it to "
+                       f"`{key} {value}`")
+    edited = text[:start] + value + text[start + len(written):]
+    return KeyEdit(edited, word.span.line, f"{file}:{word.span.line}: {key} "
+                   f"{word.text} -> {value}")
+
+
+def _written(word: Word) -> str:
+    """The word as it stands in the text (quotes included)."""
+    if isinstance(word, QuotedWord):
+        quote = "'" if word.literal else '"'
+        inner = word.text if word.literal else word.text.replace("\\", "\\\\").replace('"', '\\"')
+        return f"{quote}{inner}{quote}"
+    return word.text
+
+
+def _insert(text: str, file: str, stanza: Statement, key: str, value: str) -> KeyEdit:
+    """Add ``key value`` as the block's first statement, on a line of its own
+    indented like the block's statements, or inline in a one-line block."""
+    label = stanza.values[-1]
+    after_label = _offset(text, label.span.line, label.span.column) + len(_written(label))
+    brace = text.index("{", after_label)
+    brace_line = text.count("\n", 0, brace) + 1
+    block = stanza.block or ()
+    if block and block[0].span.line > brace_line:
+        first = block[0].span
+        line_start = _offset(text, first.line, 1)
+        indent = text[line_start:_offset(text, first.line, first.column)]
+        if indent.strip():  # something else precedes the first statement on its line
+            indent = ""
+        edited = text[:line_start] + f"{indent}{key} {value}\n" + text[line_start:]
+        return KeyEdit(edited, first.line, f"{file}:{first.line}: added `{key} {value}`")
+    edited = text[:brace + 1] + f" {key} {value};" + text[brace + 1:]
+    return KeyEdit(edited, brace_line, f"{file}:{brace_line}: added `{key} {value}`")

@@ -1,0 +1,200 @@
+"""Moving VMs between fake service hosts: live (shared storage, copied disks), cold,
+``corral vm migrate`` editing the project file, and a move that fails.
+
+One project of two tiny guests on h1: ``shared`` keeps its volumes on the
+directory every fake host sees (``filepath``), ``private`` in h1's own runs
+directory. No reboot is proved by the guest itself (``/proc/uptime`` read on
+its serial console before and after) and by the console logs libvirt keeps in
+each service host's private /var/log/libvirt: one ``corral-ready`` line (the
+guest prints it once per boot) on the host the guest booted on, none on the
+host it moved to.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import libvirt
+import pytest
+
+from .fakehosts import FakeHosts
+from .guest_console import GuestConsole
+from .support import REPO, cli_env
+
+pytestmark = pytest.mark.libvirt
+
+BOOT_LINE = "corral-ready"  # what the tiny guest prints once per boot (its kernel is quiet)
+
+
+@dataclass(frozen=True)
+class Lab:
+    hosts: FakeHosts
+    name: str
+    file: Path
+
+    def domain(self, host: str) -> str:
+        return f"{self.name}-{host}"
+
+    def corral(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.hosts.corral(*args)
+
+    def where(self) -> dict[str, tuple[str, str]]:
+        """host -> (service host, state), as ``corral status`` reports them."""
+        result = self.corral("status", "-p", self.name, "--json", "--timeout", "120")
+        assert result.returncode == 0, result.stdout + result.stderr
+        return {r["host"]: (r["service_host"], r["state"]) for r in json.loads(result.stdout)}
+
+    def console_log(self, service_host: str, host: str) -> str:
+        """What the guest printed while on ``service_host`` (that host's own log)."""
+        holder = str(self.hosts.record(service_host)["holder"])
+        path = f"/var/log/libvirt/qemu/{self.domain(host)}-console.log"
+        result = subprocess.run(["nsenter", "-t", holder, "-m", "cat", path],
+                                capture_output=True, text=True, check=False)
+        return result.stdout
+
+    def uptime(self, service_host: str, host: str) -> float:
+        """The guest's own uptime in seconds, read on its serial console."""
+        with GuestConsole(self.domain(host), self.hosts.uris[service_host]) as console:
+            return float(console.run("cat /proc/uptime").split()[0])
+
+    def volumes(self, service_host: str, host: str) -> list[str]:
+        """The host's volumes in the project's pools on ``service_host``."""
+        conn = libvirt.open(self.hosts.uris[service_host])
+        found = []
+        try:
+            for pool in conn.listAllStoragePools(0):
+                if not pool.name().startswith(f"corral-{self.name}") or not pool.isActive():
+                    continue
+                pool.refresh(0)
+                found += [v.name() for v in pool.listAllVolumes(0)
+                          if v.name().startswith((f"{host}.", f"{host}-"))]
+        finally:
+            conn.close()
+        return sorted(found)
+
+    def corral_with(self, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        """The CLI with another site config than the harness's."""
+        return subprocess.run(
+            [sys.executable, "-m", "corral", "--config", str(config), *args],
+            capture_output=True, text=True, timeout=300, check=False,
+            env={**cli_env(), "PYTHONPATH": str(REPO)}, stdin=subprocess.DEVNULL,
+        )
+
+
+def _project(name: str, shared: Path, placement: dict[str, str]) -> str:
+    return f"""\
+global {{
+    project {name}
+}}
+superclass guest {{
+    template tiny
+    network eth0 {{
+        switch lan
+        address dhcp
+    }}
+}}
+# volumes on the directory every service host sees
+host shared {{
+    superclass guest
+    service_host {placement["shared"]}
+    filepath {shared}
+}}
+host private {{
+    superclass guest
+    service_host {placement["private"]}
+}}
+switch lan {{ address 10.{200 + secrets.randbelow(40)}.{secrets.randbelow(250)}.1/24 }}
+"""
+
+
+@pytest.fixture(scope="module")
+def lab(three_hosts: FakeHosts, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    name = f"mig{secrets.token_hex(2)}"
+    shared = three_hosts.state / "shared"
+    file = tmp_path_factory.mktemp("migration") / "lab.corral"
+    file.write_text(_project(name, shared, {"shared": "h1", "private": "h1"}))
+    lab = Lab(three_hosts, name, file)
+    try:
+        result = lab.corral("up", str(file))
+        assert result.returncode == 0, result.stdout + result.stderr
+        yield lab
+    finally:
+        removed = lab.corral("remove", "-p", name, "--yes")
+    # every service host the guests passed through lets go of the shared directory
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+
+
+def test_upgrade_moves_running_guests_live_without_a_reboot(lab: Lab) -> None:
+    before = {h: lab.uptime("h1", h) for h in ("shared", "private")}
+    lab.file.write_text(lab.file.read_text().replace("service_host h1", "service_host h2"))
+
+    result = lab.corral("upgrade", "-f", str(lab.file), "--json")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    actions = json.loads(result.stdout)["actions"]
+    assert {(a["kind"], a["target"]) for a in actions} == {
+        ("migrate-host", "shared"), ("migrate-host", "private")
+    }
+    for action in actions:
+        assert action["changes"] == [
+            {"field": "service_host", "old": "h1", "new": "h2", "applied": "live"}
+        ]
+    assert lab.where() == {"shared": ("h2", "running"), "private": ("h2", "running")}
+    for host in ("shared", "private"):
+        described = lab.corral("vm", "describe", f"{lab.name}.{host}")
+        assert f"<source network='{lab.name}-lan'" in described.stdout  # the same switch
+        assert lab.uptime("h2", host) > before[host], f"{host} rebooted"
+        assert lab.console_log("h1", host).count(f"{BOOT_LINE} {host}") == 1
+        assert BOOT_LINE not in lab.console_log("h2", host)
+    # copied disks leave nothing behind; shared ones are the very same files
+    assert lab.volumes("h1", "private") == []
+    assert lab.volumes("h2", "private") == ["private-seed.iso", "private.qcow2"]
+    assert lab.volumes("h2", "shared") == ["shared-seed.iso", "shared.qcow2"]
+    assert lab.volumes("h1", "shared") == []  # h1 let go of the pool, not of the files
+    assert (lab.hosts.state / "shared" / lab.name / "shared.qcow2").is_file()
+    assert lab.corral("plan", str(lab.file)).returncode == 0  # nothing left to change
+
+
+def test_a_failed_move_leaves_the_guest_running_and_says_why(lab: Lab, tmp_path: Path) -> None:
+    config = lab.hosts.toml.read_text().replace(
+        f'migration_address = "{lab.hosts.site_address(3)}"',
+        f'migration_address = "{lab.hosts.site_address(99)}"',
+    )
+    broken = tmp_path / "broken.toml"
+    broken.write_text(config)
+
+    result = lab.corral_with(broken, "vm", "migrate", f"{lab.name}.shared", "h3")
+
+    assert result.returncode == 5, result.stdout + result.stderr
+    assert "it still runs on h2" in result.stderr
+    assert "migration address" in result.stderr
+    assert lab.where()["shared"] == ("h2", "running")
+    assert "service_host h2" in lab.file.read_text()
+
+
+def test_vm_migrate_moves_a_stopped_guest_cold_and_edits_the_file(lab: Lab) -> None:
+    stopped = lab.corral("stop", "-p", lab.name, "-h", "private", "--timeout", "5")
+    assert stopped.returncode == 0, stopped.stderr
+    text = lab.file.read_text()
+
+    result = lab.corral("vm", "migrate", f"{lab.name}.private", "h3")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "moved stopped from h2 to h3 (disks copied)" in result.stdout
+    lines = text.splitlines()
+    line = next(i for i, s in enumerate(lines) if s.startswith("host private")) + 2
+    assert lines[line] == "    service_host h2"
+    assert lab.file.read_text().splitlines() == [
+        *lines[:line], "    service_host h3", *lines[line + 1:]
+    ]
+    assert lab.where()["private"] == ("h3", "shutoff")
+    assert lab.volumes("h2", "private") == []
+    assert lab.corral("plan", str(lab.file)).returncode == 0
+    started = lab.corral("start", "-p", lab.name, "-h", "private")
+    assert started.returncode == 0, started.stdout + started.stderr
