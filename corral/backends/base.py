@@ -307,6 +307,15 @@ class HostInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class CpuLoad:
+    """A service host's CPUs and how many of them were busy over a short sample
+    (None when the host does not say); what boot-storm control sizes its queue by."""
+
+    cpus: int
+    busy: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Capabilities:
     """What a service host can do to a running guest, asked of the host itself.
 
@@ -325,7 +334,9 @@ class Capabilities:
     migration: bool = False
     driver: str = ""
     virt_types: frozenset[str] = field(default_factory=frozenset)
-    console_log: bool = True  # console_output() can read what the console printed
+    # console_output() can read what the serial console printed (from any client:
+    # the log is a volume of the project's pool, read through libvirt)
+    console_log: bool = True
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -376,6 +387,13 @@ class Backend(ABC):
     @abstractmethod
     def host_info(self) -> HostInfo:
         """Hostname, CPUs, memory, versions and the virt type ``auto`` resolves to."""
+
+    def cpu_load(self, sample_s: float = 0.5) -> CpuLoad:
+        """The host's CPUs and how many were busy over ``sample_s`` seconds.
+
+        This default does not measure; backends that can should.
+        """
+        return CpuLoad(self.host_info().cpus)
 
     @abstractmethod
     def resolve_virt_type(self, requested: str) -> str:

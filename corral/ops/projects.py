@@ -14,15 +14,17 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 
 from corral.backends.base import Backend, Capabilities, DomainState, ObservedDomain
 from corral.config import SiteConfig
 from corral.errors import CorralError, InvalidRequest, NotFoundError, SourceErrors
 from corral.model import Host, Project
 from corral.ops import apply as applying
+from corral.ops import booting
 from corral.ops.journal import project_lock, record_failure, recorded
 from corral.ops.observe import Sighting, observe_everywhere, sight
-from corral.ops.readiness import Observation, Outcome, Target, reachable, wait_until_ready
+from corral.ops.readiness import Observation, Outcome, Target, reachable
 from corral.ops.requests import check_name
 from corral.ops.results import (
     ApplyResult,
@@ -226,7 +228,12 @@ def _start_hosts(
     wait: bool,
     sighting: Sighting | None = None,
 ) -> tuple[tuple[str, ...], tuple[HostReadiness, ...]]:
-    """Start (or resume) the named hosts; the ones started and, when waited for, readiness."""
+    """Start (or resume) the named hosts; the ones started and, when waited for, readiness.
+
+    Waited for, guests boot through each service host's boot queue
+    (:mod:`corral.ops.booting`): a few at a time, each timed from its own start.
+    Not waited for, they are all started at once (there is nothing to pace).
+    """
     if not names:
         return (), ()
     sighting = sighting or sight(session, project)
@@ -240,37 +247,78 @@ def _start_hosts(
         else:
             backend.start(seen.domain)
 
-    with session.reporter.progress("starting hosts", len(booted)) as bar:
-        def boot_one(seen: ObservedHost) -> None:
-            boot(seen)
-            bar.advance(f"started {seen.domain}")
-
-        session.parallel(boot_one, booted)
-    started = tuple(s.name for s in booted)
     if not wait:
-        return started, ()
-    targets = [Target(seen.model or Host(name=seen.name), seen.domain) for seen in chosen]
-    service_of = {seen.domain: seen.service_host for seen in chosen}
-    session.reporter.note(f"waiting for {len(targets)} host(s) to be ready")
+        with session.reporter.progress("starting hosts", len(booted)) as bar:
+            def boot_one(seen: ObservedHost) -> None:
+                boot(seen)
+                bar.advance(f"started {seen.domain}")
+
+            session.parallel(boot_one, booted)
+        return tuple(s.name for s in booted), ()
+
+    by_domain = {seen.domain: seen for seen in chosen}
+    started: set[str] = set()
+
+    def start_job(job: booting.BootJob) -> None:
+        boot(by_domain[job.target.domain])
+        started.add(job.target.domain)
+
     networks = _networks_by_service_host(sighting)
-    console_readable = {
-        sh: session.capabilities(sh).console_log for sh in set(service_of.values())
-    }
-    outcomes = wait_until_ready(
-        targets,
-        lambda pending: _observe_for_readiness(
-            session, project, pending, service_of, networks, console_readable
-        ),
-        on_ready=lambda o: session.reporter.note(
-            f"  {o.target.domain}: {'ready' if o.ready else 'NOT READY'} ({o.reason})"
-        ),
+    queues = []
+    for service_host, slots in _boot_slots(session, chosen).items():
+        console_ok = session.capabilities(service_host).console_log
+        here = [s for s in chosen if s.service_host == service_host]
+        jobs = tuple(
+            booting.BootJob(Target(seen.model or Host(name=seen.name), seen.domain),
+                            start=seen.state != DomainState.RUNNING.value)
+            for seen in sorted(here, key=lambda s: s.state != DomainState.RUNNING.value)
+        )
+        observe = partial(
+            _observe_for_readiness, session, project, service_host,
+            networks=networks.get(service_host, []), console_readable=console_ok,
+        )
+        queues.append(booting.HostQueue(service_host, jobs, slots, start_job, observe))
+        session.reporter.note(
+            f"booting {len(jobs)} host(s) on {service_host}, at most {slots} at once"
+        )
+    with session.reporter.progress("booting hosts", len(chosen)) as bar:
+        def finished(_service_host: str, outcome: Outcome) -> None:
+            bar.advance(outcome.target.domain)
+            session.reporter.note(
+                f"  {outcome.target.domain}: {'ready' if outcome.ready else 'NOT READY'} "
+                f"({outcome.reason}) after {outcome.seconds:g} s"
+            )
+
+        outcomes = booting.boot_all(queues, events=booting.Events(finished=finished))
+    return (
+        tuple(s.name for s in booted if s.domain in started),
+        tuple(_readiness(outcomes[seen.domain]) for seen in chosen),
     )
-    return started, tuple(_readiness(o) for o in outcomes)
+
+
+def _boot_slots(session: Session, chosen: Sequence[ObservedHost]) -> dict[str, int]:
+    """Guests to boot at once on each service host of ``chosen``: the site config's
+    ``boot_parallel``, else chosen from the host's CPUs and their load now."""
+    hosts = sorted({seen.service_host for seen in chosen})
+
+    def slots(service_host: str) -> int:
+        config = session.site.service_hosts.get(service_host)
+        if config is not None and config.boot_parallel is not None:
+            return config.boot_parallel
+        try:
+            load = session.backend(service_host).cpu_load()
+        except CorralError as error:
+            session.warn(f"service host {service_host}: CPU load not read ({error.message}); "
+                         f"booting {booting.SLOTS_PER_FREE_CPU} guests at once")
+            return booting.SLOTS_PER_FREE_CPU
+        return booting.choose_slots(load.cpus, load.busy or 0.0)
+
+    return dict(zip(hosts, session.parallel(slots, hosts), strict=True))
 
 
 def _readiness(outcome: Outcome) -> HostReadiness:
     return HostReadiness(outcome.target.host.name, outcome.target.domain, outcome.ready,
-                         outcome.reason, outcome.seconds)
+                         outcome.reason, outcome.seconds, outcome.started_s)
 
 
 def _networks_by_service_host(sighting: Sighting) -> dict[str, list[str]]:
@@ -280,31 +328,34 @@ def _networks_by_service_host(sighting: Sighting) -> dict[str, list[str]]:
 def _observe_for_readiness(
     session: Session,
     project: str,
+    service_host: str,
     pending: Sequence[Target],
-    service_of: dict[str, str],
-    networks: dict[str, list[str]],
-    console_readable: dict[str, bool],
+    *,
+    networks: list[str],
+    console_readable: bool,
 ) -> dict[str, Observation]:
+    """One pass over one service host for the guests booting there: domain states
+    and DHCP leases in one call each, then each guest's console (and ping/ssh)."""
+    backend = session.backend(service_host)
+    states = {name: state.value for name, state in backend.domain_states(project).items()}
+    leases = backend.leases(networks)
     result: dict[str, Observation] = {}
-    by_host: dict[str, list[Target]] = {}
     for target in pending:
-        by_host.setdefault(service_of[target.domain], []).append(target)
-    for service_host, targets in by_host.items():
-        backend = session.backend(service_host)
-        states = {name: state.value for name, state in backend.domain_states(project).items()}
-        leases = backend.leases(networks.get(service_host, []))
-        console_ok = console_readable[service_host]
-        for target in targets:
-            console = backend.console_output(target.domain) if console_ok else None
-            probe = None
-            if target.kind.value in ("ping", "ssh"):
-                addresses = list(target.static_addresses)
-                for mac in target.dhcp_macs:
-                    addresses += leases.get(mac, [])
-                probe = reachable(target.kind, addresses)
-            result[target.domain] = Observation(
-                states.get(target.domain, "unknown"), console, leases, probe
-            )
+        console = None
+        if console_readable:
+            try:
+                console = backend.console_output(target.domain)
+            except CorralError:
+                console = None  # unreadable now: AUTO falls back to the leases
+        probe = None
+        if target.kind.value in ("ping", "ssh"):
+            addresses = list(target.static_addresses)
+            for mac in target.dhcp_macs:
+                addresses += leases.get(mac, [])
+            probe = reachable(target.kind, addresses)
+        result[target.domain] = Observation(
+            states.get(target.domain, "unknown"), console, leases, probe
+        )
     return result
 
 

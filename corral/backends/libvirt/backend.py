@@ -16,6 +16,7 @@ import libvirt
 from corral.backends.base import (
     Backend,
     Capabilities,
+    CpuLoad,
     DiskSpec,
     DomainSpec,
     DomainState,
@@ -75,6 +76,9 @@ class LibvirtBackend(Backend):
 
     def host_info(self) -> HostInfo:
         return hostinfo.host_info(self.conn, self.name, self.uri)
+
+    def cpu_load(self, sample_s: float = 0.5) -> CpuLoad:
+        return hostinfo.cpu_load(self.conn, self.name, sample_s)
 
     def resolve_virt_type(self, requested: str) -> str:
         with libvirt_errors(f"read capabilities of {self.name}"):

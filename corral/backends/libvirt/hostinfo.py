@@ -8,12 +8,13 @@ own type ``test`` and accepts QEMU domain XML, so it counts as a qemu host.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import libvirt
 from lxml import etree
 
-from corral.backends.base import Capabilities, HostInfo
+from corral.backends.base import Capabilities, CpuLoad, HostInfo
 from corral.backends.libvirt.connection import libvirt_errors
 from corral.errors import BackendError
 
@@ -99,6 +100,28 @@ def host_info(conn: libvirt.virConnect, service_host: str, uri: str) -> HostInfo
             if any(k in RUNNABLE for k in offered)
             else "none",
         )
+
+
+def cpu_load(conn: libvirt.virConnect, service_host: str, sample_s: float) -> CpuLoad:
+    """CPUs, and how many of them were busy between two readings of the node's CPU
+    time counters ``sample_s`` apart (busy = CPUs x the share of time not idle).
+    ``busy`` is None where the driver keeps no counters (or they did not move)."""
+    with libvirt_errors(f"read CPU statistics of {service_host}"):
+        cpus = int(conn.getInfo()[2])
+        try:
+            first = conn.getCPUStats(libvirt.VIR_NODE_CPU_STATS_ALL_CPUS, 0)
+            time.sleep(sample_s)
+            second = conn.getCPUStats(libvirt.VIR_NODE_CPU_STATS_ALL_CPUS, 0)
+        except libvirt.libvirtError as error:
+            if error.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:
+                return CpuLoad(cpus)
+            raise
+    delta = {key: second.get(key, 0) - first.get(key, 0) for key in second}
+    total = sum(delta.values())
+    if total <= 0:
+        return CpuLoad(cpus)
+    idle = delta.get("idle", 0) + delta.get("iowait", 0)
+    return CpuLoad(cpus, round(cpus * (1 - idle / total), 2))
 
 
 def capabilities(
