@@ -59,7 +59,7 @@ from _common import (
 )
 
 from corral.backends.base import BootSpec, DomainSpec, NicSpec
-from corral.backends.libvirt import domain_xml, names, network_xml, storage
+from corral.backends.libvirt import console, domain_xml, names, network_xml, storage
 from corral.config import SiteConfig
 from corral.errors import CorralError
 from corral.images.registry import Template, TemplateRegistry
@@ -241,7 +241,7 @@ def run_raw(
                 nics=tuple(NicSpec(i.mac, network=network_name, name=i.name)
                            for i in host.interfaces),
                 model_hash=host.model_hash(),
-            )))
+            ), console_log=console.log_path(str(runs_dir), project.name, host)))
             times.add_prepare(time.perf_counter() - t0)
             return conn.defineXML(xml)
 

@@ -124,15 +124,16 @@ def cpu_load(conn: libvirt.virConnect, service_host: str, sample_s: float) -> Cp
     return CpuLoad(cpus, round(cpus * (1 - idle / total), 2))
 
 
-def capabilities(
-    conn: libvirt.virConnect, service_host: str, *, console_log: bool
-) -> Capabilities:
+def capabilities(conn: libvirt.virConnect, service_host: str) -> Capabilities:
     """What this host can do to a running guest, from the driver and what it reports.
 
     Domain capabilities (where the driver has them) give the vCPU maximum and
     the disk buses; the host capabilities say whether live migration is
     offered. The test driver has no domain capabilities: its vCPU maximum
     comes from ``virConnectGetMaxVcpus`` and it cannot hotplug devices.
+    The console log is readable where QEMU's serial output is logged by
+    virtlogd (any QEMU host, local or remote: see
+    :mod:`corral.backends.libvirt.console`); the test driver logs nothing.
     """
     with libvirt_errors(f"read capabilities of {service_host}"):
         driver = conn.getType().upper()
@@ -153,7 +154,7 @@ def capabilities(
         migration=live_migration(host_caps),
         driver=driver,
         virt_types=frozenset(offered),
-        console_log=console_log,
+        console_log=driver == "QEMU",
     )
 
 
