@@ -101,10 +101,13 @@ def boot_host(
     sleep: Callable[[float], None] = time.sleep,
     poll_s: float = POLL_S,
     origin: float | None = None,
+    stop: threading.Event | None = None,
 ) -> list[Outcome]:
     """Boot one host's jobs, at most ``queue.slots`` at once; one Outcome per job, in order.
 
-    ``origin`` is when the whole operation began (``started_s`` counts from it).
+    ``origin`` is when the whole operation began (``started_s`` counts from it);
+    ``stop`` set (the operation was interrupted) ends the loop early, with the
+    outcomes known so far.
     A start that raises CorralError is the guest's outcome (not ready, with the
     error), and a round whose observation fails is a round without news; both
     leave the other guests to go on.
@@ -123,7 +126,7 @@ def boot_host(
         done[item.job.target.domain] = outcome
         events.finished(queue.service_host, outcome)
 
-    while waiting or booting:
+    while (waiting or booting) and not (stop is not None and stop.is_set()):
         while waiting and len(booting) < slots:
             item = _Booting(waiting.popleft(), clock())
             if item.job.start:
@@ -158,7 +161,7 @@ def boot_host(
             finish(item, verdict.ready, reason, now)
         if booting and (len(booting) >= slots or not waiting):
             sleep(poll_s)  # no place freed for a waiting guest: poll again later
-    return [done[job.target.domain] for job in queue.jobs]
+    return [done[job.target.domain] for job in queue.jobs if job.target.domain in done]
 
 
 def boot_all(
@@ -170,25 +173,35 @@ def boot_all(
 ) -> dict[str, Outcome]:
     """Run every host's queue at once (a thread each); domain name -> Outcome.
 
-    Errors other than CorralError (bugs) are raised once every queue is done.
+    Errors other than CorralError (bugs) are raised once every queue is done;
+    an interruption (Ctrl-C) stops every queue at its next round and is raised.
     """
     origin = clock()
     results: dict[str, Outcome] = {}
     lock = threading.Lock()
+    stop = threading.Event()
 
     def run(queue: HostQueue) -> None:
-        outcomes = boot_host(queue, events=events, clock=clock, poll_s=poll_s, origin=origin)
+        outcomes = boot_host(
+            queue, events=events, clock=clock, poll_s=poll_s, origin=origin, stop=stop
+        )
         with lock:
             results.update((o.target.domain, o) for o in outcomes)
 
     busy = [q for q in queues if q.jobs]
     if len(busy) == 1:
-        run(busy[0])
+        run(busy[0])  # in the caller's thread: Ctrl-C stops it at once
         return results
-    with ThreadPoolExecutor(max_workers=max(1, len(busy))) as pool:
+    pool = ThreadPoolExecutor(max_workers=len(busy))
+    try:
         futures = [pool.submit(run, q) for q in busy]
-    for future in futures:
-        error = future.exception()
+        errors = [f.exception() for f in futures]
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+    for error in errors:
         if error is not None:
             raise error
     return results

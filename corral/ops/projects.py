@@ -283,9 +283,8 @@ def _start_hosts(
         )
     with session.reporter.progress("booting hosts", len(chosen)) as bar:
         def finished(_service_host: str, outcome: Outcome) -> None:
-            bar.advance(outcome.target.domain)
-            session.reporter.note(
-                f"  {outcome.target.domain}: {'ready' if outcome.ready else 'NOT READY'} "
+            bar.advance(
+                f"{outcome.target.domain}: {'ready' if outcome.ready else 'NOT READY'} "
                 f"({outcome.reason}) after {outcome.seconds:g} s"
             )
 

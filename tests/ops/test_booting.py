@@ -3,6 +3,7 @@ simulated guests (pure logic: no libvirt, nothing booted)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -201,3 +202,14 @@ def test_hosts_boot_side_by_side() -> None:
 ])
 def test_slots_from_cpus_and_load(cpus: int, busy: float, slots: int) -> None:
     assert choose_slots(cpus, busy) == slots
+
+
+def test_an_interruption_stops_the_queue_at_its_next_round() -> None:
+    clock = Clock()
+    guests = Guests(clock, {"a": 5, "b": 5})
+    stop = threading.Event()
+    events = Events(started=lambda _host, _job, _booting: stop.set())
+    queue = HostQueue("local", (_job("a"), _job("b")), 1, guests.start, guests.observe)
+    outcomes = boot_host(queue, events=events, clock=clock, sleep=clock.sleep, poll_s=1.0,
+                         stop=stop)
+    assert outcomes == [] and guests.started_at == {"a": 0}

@@ -464,8 +464,11 @@ def _delete_console_log(pool: libvirt.virStoragePool, host_name: str) -> None:
     name = names.console_log_volume(host_name)
     volume = find_volume(pool, name)
     if volume is None:
-        pool.refresh(0)
-        volume = find_volume(pool, name)
+        # A refresh is refused while a volume is being built in the pool; the log
+        # then stays until the pool goes, which is harmless.
+        with contextlib.suppress(libvirt.libvirtError):
+            pool.refresh(0)
+            volume = find_volume(pool, name)
     if volume is not None:
         with contextlib.suppress(libvirt.libvirtError):  # gone meanwhile
             volume.delete(0)
