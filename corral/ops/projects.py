@@ -265,7 +265,7 @@ def _start_hosts(
 
     networks = _networks_by_service_host(sighting)
     queues = []
-    for service_host, slots in _boot_slots(session, chosen).items():
+    for service_host, slots in _boot_slots(session, chosen, booted).items():
         console_ok = session.capabilities(service_host).console_log
         here = [s for s in chosen if s.service_host == service_host]
         jobs = tuple(
@@ -278,9 +278,11 @@ def _start_hosts(
             networks=networks.get(service_host, []), console_readable=console_ok,
         )
         queues.append(booting.HostQueue(service_host, jobs, slots, start_job, observe))
-        session.reporter.note(
-            f"booting {len(jobs)} host(s) on {service_host}, at most {slots} at once"
-        )
+        starting = sum(job.start for job in jobs)
+        if starting:
+            session.reporter.note(
+                f"booting {starting} host(s) on {service_host}, at most {slots} at once"
+            )
     with session.reporter.progress("booting hosts", len(chosen)) as bar:
         def finished(_service_host: str, outcome: Outcome) -> None:
             bar.advance(
@@ -295,12 +297,18 @@ def _start_hosts(
     )
 
 
-def _boot_slots(session: Session, chosen: Sequence[ObservedHost]) -> dict[str, int]:
+def _boot_slots(
+    session: Session, chosen: Sequence[ObservedHost], booted: Sequence[ObservedHost]
+) -> dict[str, int]:
     """Guests to boot at once on each service host of ``chosen``: the site config's
-    ``boot_parallel``, else chosen from the host's CPUs and their load now."""
+    ``boot_parallel``, else chosen from the host's CPUs and their load now. A host
+    where nothing is started (its guests run already, only watched) is not asked."""
     hosts = sorted({seen.service_host for seen in chosen})
+    starting = {seen.service_host for seen in booted}
 
     def slots(service_host: str) -> int:
+        if service_host not in starting:
+            return max(1, sum(seen.service_host == service_host for seen in chosen))
         config = session.site.service_hosts.get(service_host)
         if config is not None and config.boot_parallel is not None:
             return config.boot_parallel
