@@ -25,6 +25,7 @@ was ready within the default timeout.
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import time
@@ -47,6 +48,7 @@ from _common import (
 
 from corral.config import SiteConfig, parse_site_config
 from corral.ops import projects
+from corral.ops.reporting import SilentReporter
 from corral.ops.results import HostReadiness
 from corral.ops.session import Session
 
@@ -94,7 +96,8 @@ def one_run(
     try:
         with Session(config) as session:
             projects.build(session, path)
-        with Session(config) as session:
+        reporter = SilentReporter()
+        with Session(config, reporter) as session:
             began = time.perf_counter()
             result = projects.start(session, name)
             elapsed = time.perf_counter() - began
@@ -107,7 +110,9 @@ def one_run(
             sweep(conn, name)
         finally:
             conn.close()
-    chosen = str(slots) if slots is not None else "chosen"
+    # The queue's size as start reported it ("booting N host(s) on local, at most K at once").
+    told = [m.group(1) for n in reporter.notes if (m := re.search(r"at most (\d+) at once", n))]
+    chosen = str(slots) if slots is not None else f"{told[0] if told else '?'} (chosen)"
     return Run(
         variant, chosen, elapsed,
         statistics.median(r.started_s + r.seconds for r in readiness),
@@ -141,10 +146,10 @@ def main(argv: list[str] | None = None) -> int:
             one_run(site, root, "queued", args.slots, args.count, args.memory, args.timeout),
         ]
     print(f"\n{args.count} tiny guests, {args.memory} MiB each, on {URI}\n")
-    print(f"{'variant':<12} {'slots':>6} {'all ready':>10} {'median ready':>13} "
+    print(f"{'variant':<12} {'slots':>10} {'all ready':>10} {'median ready':>13} "
           f"{'median boot':>12} {'not ready':>10}")
     for run in runs:
-        print(f"{run.variant:<12} {run.slots:>6} {run.all_ready_s:>9.1f}s "
+        print(f"{run.variant:<12} {run.slots:>10} {run.all_ready_s:>9.1f}s "
               f"{run.median_ready_s:>12.1f}s {run.median_boot_s:>11.1f}s {run.not_ready:>10}")
         for reason in run.reasons[:5]:
             print(f"    {reason}")
