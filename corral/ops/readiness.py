@@ -8,9 +8,8 @@ the boot error the console printed, or a domain that is not running.
 
 The decision is a pure function (:func:`assess`) of an :class:`Observation`,
 so it is tested without booting anything. :func:`settle` turns a verdict and
-the guest's own deadline into an :class:`Outcome`; :mod:`corral.ops.booting`
-starts guests a few at a time per service host and polls the ones booting,
-and :func:`wait_until_ready` polls guests that are already started.
+the guest's own deadline into a final verdict; :mod:`corral.ops.booting`
+starts guests a few at a time per service host and polls the ones booting.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from __future__ import annotations
 import re
 import socket
 import subprocess
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -197,37 +195,3 @@ def settle(target: Target, seen: Observation | None, waited_s: float) -> Verdict
             False, f"not ready after {target.host.wait.timeout_s} s: {verdict.reason}", final=True
         )
     return None
-
-
-def wait_until_ready(
-    targets: Sequence[Target],
-    observe: Observer,
-    *,
-    poll_s: float = 0.5,
-    clock: Callable[[], float] = time.monotonic,
-    on_ready: Callable[[Outcome], None] | None = None,
-) -> list[Outcome]:
-    """Poll guests that are already started until each is ready, hopeless, or past
-    its own timeout (counted from this call).
-
-    ``observe`` returns an Observation per domain name for the targets still
-    pending; one call per round, so a backend can answer with bulk calls.
-    """
-    start = clock()
-    pending = {t.domain: t for t in targets}
-    done: dict[str, Outcome] = {}
-    while pending:
-        observations = observe(list(pending.values()))
-        now = clock() - start
-        for name, target in list(pending.items()):
-            verdict = settle(target, observations.get(name), now)
-            if verdict is None:
-                continue
-            outcome = Outcome(target, verdict.ready, verdict.reason, round(now, 1))
-            done[name] = outcome
-            del pending[name]
-            if on_ready:
-                on_ready(outcome)
-        if pending:
-            time.sleep(poll_s)
-    return [done[t.domain] for t in targets]
