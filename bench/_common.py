@@ -110,14 +110,15 @@ def project_name(prefix: str) -> str:
 
 
 def sweep(conn: libvirt.virConnect, project: str) -> list[str]:
-    """Destroy and remove the domains, networks, pool (with its volumes) and console
-    logs of ``project``, found by name; returns what it removed."""
+    """Destroy and remove the domains, networks, pool (with its volumes and console
+    logs) and QEMU logs of ``project``, found by name; returns what it removed."""
     prefix = f"{project}-"
     domains = [d for d in conn.listAllDomains(0) if d.name().startswith(prefix)]
     # Destroying a QEMU guest takes a second or two; do them side by side.
     with ThreadPoolExecutor(max_workers=SWEEP_WORKERS) as pool:
         removed = [f"domain {name}" for name in pool.map(_remove_domain, domains)]
-    # Console logs stay behind after a domain is undefined (also by corral remove).
+    # QEMU's own logs stay behind after a domain is undefined (also by corral remove);
+    # the serial console logs are in the project's pool and go with it.
     for log in CONSOLE_LOGS.glob(f"{project}-*.log"):
         with contextlib.suppress(OSError):
             log.unlink()

@@ -49,7 +49,6 @@ import libvirt
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
-    CONSOLE_LOGS,
     interrupt_on_sigterm,
     project_name,
     register_tiny,
@@ -60,7 +59,7 @@ from _common import (
 )
 
 from corral.backends.base import BootSpec, DomainSpec, NicSpec
-from corral.backends.libvirt import domain_xml, names, network_xml, storage
+from corral.backends.libvirt import console, domain_xml, names, network_xml, storage
 from corral.config import SiteConfig
 from corral.errors import CorralError
 from corral.images.registry import Template, TemplateRegistry
@@ -247,7 +246,7 @@ def run_raw(
                 nics=tuple(NicSpec(i.mac, network=network_name, name=i.name)
                            for i in host.interfaces),
                 model_hash=host.model_hash(),
-            )))
+            ), console_log=console.log_path(str(runs_dir), project.name, host)))
             times.add_prepare(time.perf_counter() - t0)
             return conn.defineXML(xml)
 
@@ -259,16 +258,19 @@ def run_raw(
                 list(executor.map(lambda domain: domain.create(), domains))
         if wait:
             with _phase(times.phases, "wait"):
-                wait_for_consoles(project.name, hosts, timeout_s)
+                wait_for_consoles(project, hosts, str(runs_dir), timeout_s)
     finally:
         conn.close()
     times.total = time.perf_counter() - started
     return times
 
 
-def wait_for_consoles(project: str, hosts: list[str], timeout_s: int) -> None:
-    """Poll the serial console logs until each guest printed its ready line."""
-    pending = {h: CONSOLE_LOGS / f"{names.domain_name(project, h)}-console.log" for h in hosts}
+def wait_for_consoles(project: Project, hosts: list[str], runs_dir: str, timeout_s: int) -> None:
+    """Poll the serial console logs (in the project's pool, where the domain XML puts
+    them) until each guest printed its ready line."""
+    pending = {
+        h: Path(console.log_path(runs_dir, project.name, project.hosts[h])) for h in hosts
+    }
     deadline = time.monotonic() + timeout_s
     while pending:
         for host, log in list(pending.items()):

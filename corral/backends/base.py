@@ -325,6 +325,7 @@ class NodeStats:
     cpu_percent: float | None = None
 
 
+
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     """What a service host can do to a running guest, asked of the host itself.
@@ -344,7 +345,9 @@ class Capabilities:
     migration: bool = False
     driver: str = ""
     virt_types: frozenset[str] = field(default_factory=frozenset)
-    console_log: bool = True  # console_output() can read what the console printed
+    # console_output() can read what the serial console printed (from any client:
+    # the log is a volume of the project's pool, read through libvirt)
+    console_log: bool = True
 
     def as_json(self) -> dict[str, object]:
         return {

@@ -14,17 +14,18 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 
 from corral.backends.base import Capabilities, DomainState, Observed, ObservedDomain
 from corral.config import SiteConfig
-from corral.errors import CorralError, InvalidRequest, NotFoundError, SourceErrors
+from corral.errors import BackendError, CorralError, InvalidRequest, NotFoundError, SourceErrors
 from corral.model import Host, Project
 from corral.ops import apply as applying
-from corral.ops import switches
+from corral.ops import booting, switches
 from corral.ops.journal import project_lock, record_failure, recorded
 from corral.ops.observe import Sighting, observe_each, observe_everywhere, sight
 from corral.ops.placement import Placed, place_project
-from corral.ops.readiness import Observation, Outcome, Target, reachable, wait_until_ready
+from corral.ops.readiness import Observation, Outcome, Target, reachable
 from corral.ops.requests import check_name
 from corral.ops.results import (
     ApplyResult,
@@ -312,6 +313,10 @@ def _start_hosts(
 ) -> tuple[tuple[str, ...], tuple[HostReadiness, ...]]:
     """Start (or resume) the named hosts; the ones started and, when waited for, readiness.
 
+    Waited for, guests boot through each service host's boot queue
+    (:mod:`corral.ops.booting`): a few at a time, each timed from its own start.
+    Not waited for, they are all started at once (there is nothing to pace).
+
     With ``failed``, a host that cannot be started (its service host refuses or
     is gone) is put there with the reason and not waited for; the others go on.
     Without it, the first such error is raised."""
@@ -328,44 +333,104 @@ def _start_hosts(
         else:
             backend.start(seen.domain)
 
-    with session.reporter.progress("starting hosts", len(booted)) as bar:
-        def boot_one(seen: ObservedHost) -> None:
-            boot(seen)
-            bar.advance(f"started {seen.domain}")
+    def refused(seen: ObservedHost, reason: str) -> None:
+        """A host that could not be started: failed alone, or the whole call."""
+        if failed is None:
+            raise BackendError(f"{seen.domain} on service host {seen.service_host}: {reason}")
+        failed[seen.name] = Failed("host", seen.name, seen.service_host, reason)
 
-        answers = session.each(boot_one, booted, where=lambda s: s.service_host)
-    for seen, answer in zip(booted, answers, strict=True):
-        if isinstance(answer, CorralError):
-            if failed is None:
-                raise answer
-            failed[seen.name] = Failed("host", seen.name, seen.service_host, answer.message)
-    if failed:
-        chosen = [s for s in chosen if s.name not in failed]
-    started = tuple(s.name for s in booted if s.name not in (failed or {}))
     if not wait:
-        return started, ()
-    targets = [Target(seen.model or Host(name=seen.name), seen.domain) for seen in chosen]
-    service_of = {seen.domain: seen.service_host for seen in chosen}
-    session.reporter.note(f"waiting for {len(targets)} host(s) to be ready")
+        with session.reporter.progress("starting hosts", len(booted)) as bar:
+            def boot_one(seen: ObservedHost) -> None:
+                boot(seen)
+                bar.advance(f"started {seen.domain}")
+
+            answers = session.each(boot_one, booted, where=lambda s: s.service_host)
+        for seen, answer in zip(booted, answers, strict=True):
+            if isinstance(answer, CorralError):
+                if failed is None:
+                    raise answer
+                refused(seen, answer.message)
+        return tuple(s.name for s in booted if s.name not in (failed or {})), ()
+
+    by_domain = {seen.domain: seen for seen in chosen}
+    started: set[str] = set()
+
+    def start_job(job: booting.BootJob) -> None:
+        boot(by_domain[job.target.domain])
+        started.add(job.target.domain)
+
     networks = _networks_by_service_host(sighting)
-    console_readable = {
-        sh: session.capabilities(sh).console_log for sh in set(service_of.values())
-    }
-    outcomes = wait_until_ready(
-        targets,
-        lambda pending: _observe_for_readiness(
-            session, project, pending, service_of, networks, console_readable
-        ),
-        on_ready=lambda o: session.reporter.note(
-            f"  {o.target.domain}: {'ready' if o.ready else 'NOT READY'} ({o.reason})"
-        ),
+    queues = []
+    for service_host, slots in _boot_slots(session, chosen, booted).items():
+        try:
+            console_ok = session.capabilities(service_host).console_log
+        except CorralError:
+            console_ok = False  # the service host is failing: its starts will say so
+        here = [s for s in chosen if s.service_host == service_host]
+        jobs = tuple(
+            booting.BootJob(Target(seen.model or Host(name=seen.name), seen.domain),
+                            start=seen.state != DomainState.RUNNING.value)
+            for seen in sorted(here, key=lambda s: s.state != DomainState.RUNNING.value)
+        )
+        observe = partial(
+            _observe_for_readiness, session, project, service_host,
+            networks=networks.get(service_host, []), console_readable=console_ok,
+        )
+        queues.append(booting.HostQueue(service_host, jobs, slots, start_job, observe))
+        starting = sum(job.start for job in jobs)
+        if starting:
+            session.reporter.note(
+                f"booting {starting} host(s) on {service_host}, at most {slots} at once"
+            )
+    with session.reporter.progress("booting hosts", len(chosen)) as bar:
+        def finished(_service_host: str, outcome: Outcome) -> None:
+            bar.advance(
+                f"{outcome.target.domain}: {'ready' if outcome.ready else 'NOT READY'} "
+                f"({outcome.reason}) after {outcome.seconds:g} s"
+            )
+
+        outcomes = booting.boot_all(queues, events=booting.Events(finished=finished))
+    unstarted = [s for s in booted if s.domain not in started]
+    for seen in unstarted:
+        refused(seen, outcomes[seen.domain].reason.removeprefix("did not start: "))
+    return (
+        tuple(s.name for s in booted if s.domain in started),
+        tuple(_readiness(outcomes[seen.domain]) for seen in chosen
+              if seen not in unstarted),
     )
-    return started, tuple(_readiness(o) for o in outcomes)
+
+
+def _boot_slots(
+    session: Session, chosen: Sequence[ObservedHost], booted: Sequence[ObservedHost]
+) -> dict[str, int]:
+    """Guests to boot at once on each service host of ``chosen``: the site config's
+    ``boot_parallel``, else chosen from the host's CPUs and their load now. A host
+    where nothing is started (its guests run already, only watched) is not asked."""
+    hosts = sorted({seen.service_host for seen in chosen})
+    starting = {seen.service_host for seen in booted}
+
+    def slots(service_host: str) -> int:
+        if service_host not in starting:
+            return max(1, sum(seen.service_host == service_host for seen in chosen))
+        config = session.site.service_hosts.get(service_host)
+        if config is not None and config.boot_parallel is not None:
+            return config.boot_parallel
+        try:
+            load = session.backend(service_host).node_stats()
+        except CorralError as error:
+            session.warn(f"service host {service_host}: CPU load not read ({error.message}); "
+                         f"booting {booting.SLOTS_PER_FREE_CPU} guests at once")
+            return booting.SLOTS_PER_FREE_CPU
+        busy = load.cpus * (load.cpu_percent or 0.0) / 100
+        return booting.choose_slots(load.cpus, busy)
+
+    return dict(zip(hosts, session.parallel(slots, hosts), strict=True))
 
 
 def _readiness(outcome: Outcome) -> HostReadiness:
     return HostReadiness(outcome.target.host.name, outcome.target.domain, outcome.ready,
-                         outcome.reason, outcome.seconds)
+                         outcome.reason, outcome.seconds, outcome.started_s)
 
 
 def _networks_by_service_host(sighting: Sighting) -> dict[str, list[str]]:
@@ -375,38 +440,39 @@ def _networks_by_service_host(sighting: Sighting) -> dict[str, list[str]]:
 def _observe_for_readiness(
     session: Session,
     project: str,
+    service_host: str,
     pending: Sequence[Target],
-    service_of: dict[str, str],
-    networks: dict[str, list[str]],
-    console_readable: dict[str, bool],
+    *,
+    networks: list[str],
+    console_readable: bool,
 ) -> dict[str, Observation]:
+    """One pass over one service host for the guests booting there: domain states
+    and DHCP leases in one call each, then each guest's console (and ping/ssh)."""
+    backend = session.backend(service_host)
     result: dict[str, Observation] = {}
-    by_host: dict[str, list[Target]] = {}
+    try:  # a service host failing mid-wait leaves its guests unready, not the others
+        states = {n: state.value for n, state in backend.domain_states(project).items()}
+        leases = backend.leases(networks)
+    except CorralError as error:
+        return {target.domain: Observation(
+            f"unknown (service host {service_host}: {error.message})", None, {}
+        ) for target in pending}
     for target in pending:
-        by_host.setdefault(service_of[target.domain], []).append(target)
-    for service_host, targets in by_host.items():
-        backend = session.backend(service_host)
-        try:  # a service host failing mid-wait leaves its guests unready, not the others
-            states = {n: state.value for n, state in backend.domain_states(project).items()}
-            leases = backend.leases(networks.get(service_host, []))
-        except CorralError as error:
-            for target in targets:
-                result[target.domain] = Observation(
-                    f"unknown (service host {service_host}: {error.message})", None, {}
-                )
-            continue
-        console_ok = console_readable[service_host]
-        for target in targets:
-            console = backend.console_output(target.domain) if console_ok else None
-            probe = None
-            if target.kind.value in ("ping", "ssh"):
-                addresses = list(target.static_addresses)
-                for mac in target.dhcp_macs:
-                    addresses += leases.get(mac, [])
-                probe = reachable(target.kind, addresses)
-            result[target.domain] = Observation(
-                states.get(target.domain, "unknown"), console, leases, probe
-            )
+        console = None
+        if console_readable:
+            try:
+                console = backend.console_output(target.domain)
+            except CorralError:
+                console = None  # unreadable now: AUTO falls back to the leases
+        probe = None
+        if target.kind.value in ("ping", "ssh"):
+            addresses = list(target.static_addresses)
+            for mac in target.dhcp_macs:
+                addresses += leases.get(mac, [])
+            probe = reachable(target.kind, addresses)
+        result[target.domain] = Observation(
+            states.get(target.domain, "unknown"), console, leases, probe
+        )
     return result
 
 

@@ -7,7 +7,9 @@ time is reported with the last thing seen: no DHCP lease, no console output,
 the boot error the console printed, or a domain that is not running.
 
 The decision is a pure function (:func:`assess`) of an :class:`Observation`,
-so it is tested without booting anything; :func:`wait_until_ready` only polls.
+so it is tested without booting anything. :func:`settle` turns a verdict and
+the guest's own deadline into a final verdict; :mod:`corral.ops.booting`
+starts guests a few at a time per service host and polls the ones booting.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import re
 import socket
 import subprocess
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -164,52 +165,33 @@ def reachable(kind: WaitKind, addresses: Sequence[str]) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
+    """How waiting for one guest ended.
+
+    ``seconds`` counts from the guest's own start (when its start was asked
+    for, or when watching began for a guest already running); ``started_s``
+    is that moment, counted from when the operation began booting.
+    """
+
     target: Target
     ready: bool
     reason: str
     seconds: float
+    started_s: float = 0.0
 
 
 Observer = Callable[[Sequence[Target]], dict[str, Observation]]
 
 
-def wait_until_ready(
-    targets: Sequence[Target],
-    observe: Observer,
-    *,
-    poll_s: float = 0.5,
-    clock: Callable[[], float] = time.monotonic,
-    on_ready: Callable[[Outcome], None] | None = None,
-) -> list[Outcome]:
-    """Poll all targets together until each is ready, hopeless, or past its own timeout.
-
-    ``observe`` returns an Observation per domain name for the targets still
-    pending; one call per round, so a backend can answer with bulk calls.
-    """
-    start = clock()
-    pending = {t.domain: t for t in targets}
-    done: dict[str, Outcome] = {}
-    last_reason = {t.domain: "not observed yet" for t in targets}
-    while pending:
-        observations = observe(list(pending.values()))
-        now = clock() - start
-        for name, target in list(pending.items()):
-            seen = observations.get(name)
-            if seen is None:
-                verdict = Verdict(False, "domain not found", final=True)
-            else:
-                verdict = assess(target, seen)
-            last_reason[name] = verdict.reason
-            timed_out = now >= target.host.wait.timeout_s
-            if verdict.ready or verdict.final or timed_out:
-                reason = verdict.reason
-                if timed_out and not verdict.ready and not verdict.final:
-                    reason = f"not ready after {target.host.wait.timeout_s} s: {reason}"
-                outcome = Outcome(target, verdict.ready, reason, round(now, 1))
-                done[name] = outcome
-                del pending[name]
-                if on_ready:
-                    on_ready(outcome)
-        if pending:
-            time.sleep(poll_s)
-    return [done[t.domain] for t in targets]
+def settle(target: Target, seen: Observation | None, waited_s: float) -> Verdict | None:
+    """The final verdict on a guest observed ``waited_s`` after its own start, or
+    None while it is worth waiting longer (not ready, not hopeless, in time)."""
+    verdict = Verdict(False, "domain not found", final=True) if seen is None else assess(
+        target, seen
+    )
+    if verdict.ready or verdict.final:
+        return verdict
+    if waited_s >= target.host.wait.timeout_s:
+        return Verdict(
+            False, f"not ready after {target.host.wait.timeout_s} s: {verdict.reason}", final=True
+        )
+    return None

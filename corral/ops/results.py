@@ -68,11 +68,12 @@ class HostReadiness:
     domain: str
     ready: bool
     reason: str
-    seconds: float
+    seconds: float  # from the guest's own start to the verdict
+    started_s: float = 0.0  # when it was started, counted from when booting began
 
     def as_json(self) -> dict[str, Any]:
         return {"host": self.host, "domain": self.domain, "ready": self.ready,
-                "reason": self.reason, "seconds": self.seconds}
+                "reason": self.reason, "seconds": self.seconds, "started_s": self.started_s}
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,14 @@ from pathlib import Path
 
 from corral.backends import BootSpec, DomainSpec, NicSpec, StaticLease
 from corral.backends.base import DiskSpec
+from corral.backends.libvirt import console
 from corral.backends.libvirt.domain_xml import BackingFile
 from corral.images.registry import Template
 from corral.model import Host, Interface, Switch, SwitchMode
 from corral.model.project import Disk
 
 PROJECT = "lab"
+RUNS = "/var/lib/corral/runs"
 ADDED = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -92,6 +94,11 @@ DOMAINS: dict[str, DomainSpec] = {
         disks=(DiskSpec("data", "/dev/vg0/lab.db.data", format="raw", block=True),),
     ),
 }
+
+def console_log_of(scenario: str) -> str:
+    """The console log file of a domain scenario, beside its seed in the project's pool."""
+    return console.log_path(RUNS, PROJECT, DOMAINS[scenario].host)
+
 
 def backing_of(scenario: str) -> tuple[BackingFile, ...]:
     """The run copy's backing chain of a domain scenario: its template's disk

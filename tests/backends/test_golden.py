@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
-from scenarios import DOMAINS, NETWORKS, PROJECT, backing_of
+from scenarios import DOMAINS, NETWORKS, PROJECT, backing_of, console_log_of
 
 from corral.backends import DomainState
 from corral.backends.libvirt import domain_xml, names, network_xml
@@ -31,7 +31,9 @@ def check_golden(name: str, text: str) -> None:
 
 @pytest.mark.parametrize("scenario", sorted(DOMAINS))
 def test_domain_xml_matches_golden(scenario: str) -> None:
-    built = domain_xml.build_domain(DOMAINS[scenario], backing=backing_of(scenario))
+    built = domain_xml.build_domain(
+        DOMAINS[scenario], console_log=console_log_of(scenario), backing=backing_of(scenario)
+    )
     text = domain_xml.to_string(built)
     check_golden(f"domain-{scenario}.xml", text)
 

@@ -111,7 +111,7 @@ def test_quick_domain_lifecycle(real, project, base) -> None:
     real.attach_interface(name, extra)
     assert "52:54:00:10:00:03" in real.describe(name)
     real.detach_interface(name, extra.mac, live=False, config=True)
-    assert Path(f"/var/log/libvirt/qemu/{name}-console.log").exists()
+    assert Path(real.runs_dir, project, "q-console.log").exists()
     assert isinstance(real.console_output(name), str)
     # The firmware ignores ACPI power-off, so shutdown falls back to destroy.
     assert real.shutdown(name, timeout_s=1) is ShutdownOutcome.FORCED

@@ -14,6 +14,7 @@ from scenarios import (
     NETWORKS,
     PROJECT,
     backing_of,
+    console_log_of,
     direct_template,
     disk_template,
     spec,
@@ -30,7 +31,9 @@ from corral.model import Switch, SwitchMode
 @pytest.mark.parametrize("chain", ["explicit", "unknown"])
 def test_built_domain_xml_is_valid(scenario: str, chain: str) -> None:
     backing = backing_of(scenario) if chain == "explicit" else None
-    built = domain_xml.build_domain(DOMAINS[scenario], backing=backing)
+    built = domain_xml.build_domain(
+        DOMAINS[scenario], console_log=console_log_of(scenario), backing=backing
+    )
     validate(domain_xml.to_string(built), "domain", f"domain {scenario}")
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import time
 
 from lxml import etree
-from scenarios import DOMAINS
+from scenarios import DOMAINS, console_log_of
 
 from corral.backends import DomainState
 from corral.backends.libvirt import domain_xml
 
 
 def test_status_of_1000_domains_under_one_second(backend) -> None:
-    template = domain_xml.build_domain(DOMAINS["direct-boot"])
+    template = domain_xml.build_domain(
+        DOMAINS["direct-boot"], console_log=console_log_of("direct-boot")
+    )
     conn = backend.conn
     for i in range(1000):
         root = etree.fromstring(etree.tostring(template))
@@ -32,7 +34,9 @@ def test_status_of_1000_domains_under_one_second(backend) -> None:
 def test_full_statistics_are_asked_only_of_the_projects_domains(backend) -> None:
     """Balloon and vCPU statistics make libvirt query each running QEMU: a
     project's status must not pay for other projects' or other users' guests."""
-    template = domain_xml.build_domain(DOMAINS["direct-boot"])
+    template = domain_xml.build_domain(
+        DOMAINS["direct-boot"], console_log=console_log_of("direct-boot")
+    )
     conn = backend.conn
     for project in ("lab", "other"):
         for i in range(3):

@@ -73,7 +73,7 @@ def test_up_json_describes_actions_and_readiness(site: Path, project: Path) -> N
     assert data["started"] == ["web"]
     (ready,) = data["readiness"]
     assert ready == {"host": "web", "domain": "clijson-web", "ready": True,
-                     "reason": "not waited for", "seconds": 0.0}
+                     "reason": "not waited for", "seconds": 0.0, "started_s": 0.0}
     assert data["warnings"] == []
 
 

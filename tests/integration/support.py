@@ -178,16 +178,18 @@ def boot_volumes(template: Template) -> frozenset[str]:
 
 
 def expected_objects(
-    project: str, hosts: list[str], switches: list[str], template: Template | None = None
+    project: str, hosts: list[str], switches: list[str], template: Template | None = None,
+    *, booted: bool = True,
 ) -> LibvirtObjects:
     """Exactly what a built project of these hosts and switches, all on ``template``,
-    consists of."""
+    consists of; ``booted``: each host has booted, so its console log is in the pool."""
     boot = boot_volumes(template) if template is not None and template.kind == "direct" else set()
     return LibvirtObjects(
         domains=frozenset(f"{project}-{h}" for h in hosts),
         networks=frozenset(f"{project}-{s}" for s in switches),
         pool=True,
-        volumes=frozenset(v for h in hosts for v in (f"{h}.qcow2", f"{h}-seed.iso")) | boot,
+        volumes=frozenset(v for h in hosts for v in (f"{h}.qcow2", f"{h}-seed.iso")) | boot
+        | frozenset(f"{h}-console.log" for h in hosts if booted),
     )
 
 

@@ -100,7 +100,8 @@ def test_extra_disks_in_a_filepath_directory(site: Site, tiny, tmp_path: Path) -
         assert result.ok, [(o.domain, o.reason) for o in result.readiness]
         here = shared / name
         assert sorted(p.name for p in here.iterdir()) == [
-            "store-seed.iso", "store.data.qcow2", "store.logs.qcow2", "store.qcow2"
+            "store-console.log", "store-seed.iso", "store.data.qcow2", "store.logs.qcow2",
+            "store.qcow2",
         ]
         # the runs directory's pool holds only the project's kernel and initrd copies
         assert {v.split("-")[0] for v in libvirt_objects(name).volumes} == {"boot"}

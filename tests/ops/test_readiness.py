@@ -1,9 +1,7 @@
 """Readiness: each guest ready, or named with the reason seen."""
 
-import itertools
-
 from corral.model import Host, Interface, WaitKind, WaitSpec
-from corral.ops.readiness import Observation, Target, assess, wait_until_ready
+from corral.ops.readiness import Observation, Target, assess, settle
 
 MAC = "52:54:00:aa:bb:01"
 
@@ -59,27 +57,17 @@ def test_none_is_ready_at_once():
     assert assess(_target(WaitKind.NONE), Observation("shutoff", None, {})).ready
 
 
-def test_wait_times_out_with_reason():
-    ticks = itertools.count(0, 2)
-    outcomes = wait_until_ready(
-        [_target(WaitKind.DHCP, timeout=5)],
-        lambda targets: {t.domain: Observation("running", "", {}) for t in targets},
-        poll_s=0,
-        clock=lambda: float(next(ticks)),
-    )
-    (outcome,) = outcomes
-    assert not outcome.ready
-    assert outcome.reason == f"not ready after 5 s: no DHCP lease for {MAC}"
+def test_settle_waits_until_the_guests_own_timeout() -> None:
+    target = _target(WaitKind.DHCP, timeout=5)
+    silent = Observation("running", "", {})
+    assert settle(target, silent, 4.9) is None
+    verdict = settle(target, silent, 5.0)
+    assert verdict is not None and not verdict.ready and verdict.final
+    assert verdict.reason == f"not ready after 5 s: no DHCP lease for {MAC}"
 
 
-def test_wait_returns_in_target_order():
-    a, b = _target(), Target(_target().host.model_copy(update={"name": "db"}), "lab-db")
-    outcomes = wait_until_ready(
-        [a, b],
-        lambda targets: {
-            t.domain: Observation("running", f"corral-ready {t.host.name}", {}) for t in targets
-        },
-        poll_s=0,
-    )
-    assert [o.target.domain for o in outcomes] == ["lab-web", "lab-db"]
-    assert all(o.ready for o in outcomes)
+def test_settle_ends_at_once_when_ready_hopeless_or_gone() -> None:
+    assert settle(_target(), Observation("running", "corral-ready web\n", {}), 0).ready
+    assert settle(_target(), Observation("crashed", "", {}), 0).final
+    gone = settle(_target(), None, 0)
+    assert gone is not None and gone.reason == "domain not found" and not gone.ready

@@ -74,9 +74,7 @@ class LibvirtBackend(Backend):
 
     # ---- facts
     def capabilities(self) -> Capabilities:
-        return hostinfo.capabilities(
-            self.conn, self.name, console_log=self.connection.is_local
-        )
+        return hostinfo.capabilities(self.conn, self.name)
 
     def host_info(self) -> HostInfo:
         return hostinfo.host_info(self.conn, self.name, self.uri)
@@ -288,8 +286,8 @@ class LibvirtBackend(Backend):
 
     # ---- console
     def console_output(self, name: str) -> str:
-        lifecycle.lookup(self.conn, name)
-        return console.console_output(name, local=self.connection.is_local, uri=self.uri)
+        domain = lifecycle.lookup(self.conn, name)
+        return console.console_output(self.conn, domain, local=self.connection.is_local)
 
     def console_command(self, name: str) -> list[str]:
         lifecycle.lookup(self.conn, name)

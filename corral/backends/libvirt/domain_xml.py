@@ -27,8 +27,9 @@ administrator added by hand, stays as it is. Corral manages:
   (``xen`` for a paravirtualised Xen guest, else ``hvm``);
 * NICs whose MAC is in the spec or was recorded in the metadata as Corral's
   (edited in place, so libvirt's PCI address for them stays put);
-* the serial console on a pty logging to ``/var/log/libvirt/qemu/NAME-console.log``
-  (append off, so the file holds the current boot);
+* the serial console on a pty logging to ``HOST-console.log`` in the directory of
+  the pool that holds the seed (append off, so the file holds the current boot;
+  see :mod:`corral.backends.libvirt.console` for why there);
 * the VNC display when the host asks for one (and its removal only if Corral
   added it);
 * a virtio memory balloon (live memory changes).
@@ -81,11 +82,12 @@ def mark_for(spec: DomainSpec) -> DomainMark:
 
 
 def build_domain(
-    spec: DomainSpec, *, backing: tuple[BackingFile, ...] | None = None
+    spec: DomainSpec, *, console_log: str, backing: tuple[BackingFile, ...] | None = None
 ) -> etree._Element:
-    """A new ``<domain>`` document for ``spec`` (``backing``: see :func:`apply_spec`)."""
+    """A new ``<domain>`` document for ``spec`` (``console_log``, ``backing``: see
+    :func:`apply_spec`)."""
     root = etree.Element("domain")
-    return apply_spec(root, spec, backing=backing)
+    return apply_spec(root, spec, console_log=console_log, backing=backing)
 
 
 def existing_mark(root: etree._Element) -> DomainMark | None:
@@ -95,9 +97,16 @@ def existing_mark(root: etree._Element) -> DomainMark | None:
 
 
 def apply_spec(
-    root: etree._Element, spec: DomainSpec, *, backing: tuple[BackingFile, ...] | None = None
+    root: etree._Element,
+    spec: DomainSpec,
+    *,
+    console_log: str,
+    backing: tuple[BackingFile, ...] | None = None,
 ) -> etree._Element:
     """Make the parts of ``root`` that Corral manages match ``spec``; return ``root``.
+
+    ``console_log`` is the file the serial console logs to
+    (:func:`corral.backends.libvirt.console.log_path`).
 
     ``backing`` is the run copy's backing chain, top first (the template's
     disk): written out with relabelling off. None leaves the chain to libvirt.
@@ -123,7 +132,7 @@ def apply_spec(
         _remove_seed(devices)
     _set_data_disks(devices, spec.disks, previous.disk_serials if previous else ())
     _set_nics(devices, spec.nics, previous.nic_macs if previous else ())
-    _set_console(devices, names.domain_name(spec.project, spec.host.name))
+    _set_console(devices, console_log)
     _set_vnc(devices, spec, previous.manages_vnc if previous else False)
     balloon = _child(devices, "memballoon")
     balloon.set("model", "virtio")
@@ -424,7 +433,7 @@ def _insert_interface(devices: etree._Element, element: etree._Element) -> None:
         devices.append(element)
 
 
-def _set_console(devices: etree._Element, domain: str) -> None:
+def _set_console(devices: etree._Element, log_file: str) -> None:
     serial = devices.find("serial")
     if serial is None:
         serial = etree.SubElement(devices, "serial")
@@ -433,7 +442,7 @@ def _set_console(devices: etree._Element, domain: str) -> None:
     if log is None:
         log = etree.Element("log")
         serial.insert(0, log)
-    log.set("file", names.console_log_path(domain))
+    log.set("file", log_file)
     log.set("append", "off")
     _child(serial, "target").set("port", "0")
     console = devices.find("console")

@@ -102,15 +102,16 @@ def host_info(conn: libvirt.virConnect, service_host: str, uri: str) -> HostInfo
         )
 
 
-def capabilities(
-    conn: libvirt.virConnect, service_host: str, *, console_log: bool
-) -> Capabilities:
+def capabilities(conn: libvirt.virConnect, service_host: str) -> Capabilities:
     """What this host can do to a running guest, from the driver and what it reports.
 
     Domain capabilities (where the driver has them) give the vCPU maximum and
     the disk buses; the host capabilities say whether live migration is
     offered. The test driver has no domain capabilities: its vCPU maximum
     comes from ``virConnectGetMaxVcpus`` and it cannot hotplug devices.
+    The console log is readable where QEMU's serial output is logged by
+    virtlogd (any QEMU host, local or remote: see
+    :mod:`corral.backends.libvirt.console`); the test driver logs nothing.
     """
     with libvirt_errors(f"read capabilities of {service_host}"):
         driver = conn.getType().upper()
@@ -131,7 +132,7 @@ def capabilities(
         migration=live_migration(host_caps),
         driver=driver,
         virt_types=frozenset(offered),
-        console_log=console_log,
+        console_log=driver == "QEMU",
     )
 
 

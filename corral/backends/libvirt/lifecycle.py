@@ -14,8 +14,15 @@ from dataclasses import replace
 import libvirt
 from lxml import etree
 
-from corral.backends.base import BootSpec, DiskSpec, DomainSpec, NicSpec, ShutdownOutcome
-from corral.backends.libvirt import domain_xml, names, storage
+from corral.backends.base import (
+    BootSpec,
+    DiskSpec,
+    DomainSpec,
+    NicSpec,
+    ShutdownOutcome,
+    StoragePlace,
+)
+from corral.backends.libvirt import console, domain_xml, names, pools, storage
 from corral.backends.libvirt.connection import error_code, libvirt_errors
 from corral.backends.libvirt.metadata import (
     NS,
@@ -90,14 +97,18 @@ def define(
             tuple(domain_xml.BackingFile(path, fmt) for path, fmt in chain)
             if chain is not None else None
         )
+        log = console.log_path(runs_dir, spec.project, spec.host)
+        # virtlogd creates the log file but not its directory: the seed's pool.
+        place = StoragePlace(directory=StoragePlace.of(spec.host).directory)
+        pools.ensure(conn, pools.pool_for(spec.project, runs_dir, place))
         domain = find(conn, name)
         if domain is None:
-            root = domain_xml.build_domain(spec, backing=backing)
+            root = domain_xml.build_domain(spec, console_log=log, backing=backing)
         else:
             flags = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
             root = etree.fromstring(domain.XMLDesc(flags).encode())
             _check_owner(root, name, spec)
-            domain_xml.apply_spec(root, spec, backing=backing)
+            domain_xml.apply_spec(root, spec, console_log=log, backing=backing)
         defined = conn.defineXML(domain_xml.to_string(root))
         if domain is not None and is_running(defined):
             _refresh_live_mark(defined, spec)

@@ -2,7 +2,9 @@
 
 Names begin with the project, so an administrator using ``virsh`` sees whose
 they are: domains ``PROJECT-HOST``, networks ``PROJECT-SWITCH``, storage pools
-``corral-PROJECT`` with volumes ``HOST.qcow2`` (run copy) and ``HOST-seed.iso``.
+``corral-PROJECT`` with volumes ``HOST.qcow2`` (run copy) and ``HOST-seed.iso``,
+and the serial console's log ``HOST-console.log`` beside the seed (written by
+virtlogd, read as a volume; not a disk, so :func:`parse_volume` ignores it).
 Extra disks are ``HOST.DISK.qcow2`` (a dot cannot occur in a host name). A
 host with ``filepath DIR`` keeps its volumes, under the same names, in a
 second project pool ``corral-PROJECT.dir-XXXXXXXX`` at ``DIR/PROJECT`` (8 hex
@@ -27,6 +29,7 @@ import hashlib
 POOL_PREFIX = "corral-"
 DISK_SUFFIX = ".qcow2"
 SEED_SUFFIX = "-seed.iso"
+CONSOLE_LOG_SUFFIX = "-console.log"
 
 
 def domain_name(project: str, host: str) -> str:
@@ -110,6 +113,6 @@ def parse_logical_volume(volume: str) -> tuple[str, str, str, str | None] | None
     return None
 
 
-def console_log_path(domain: str) -> str:
-    """Where libvirt writes the domain's serial console output (append off)."""
-    return f"/var/log/libvirt/qemu/{domain}-console.log"
+def console_log_volume(host: str) -> str:
+    """The file (a volume of the seed's pool) the host's serial console logs to."""
+    return f"{host}{CONSOLE_LOG_SUFFIX}"

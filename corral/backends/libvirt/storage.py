@@ -447,6 +447,7 @@ def delete_volumes(conn: libvirt.virConnect, project: str, host_name: str) -> No
                 parsed = names.parse_volume(volume.name())
                 if parsed is not None and parsed[0] == host_name:
                     volume.delete(0)
+            _delete_console_log(pool, host_name)
         _drop_unused_boot_copies(project_pools(conn, project))
         for pool in lvm_pools(conn):
             if not pool.isActive():
@@ -455,6 +456,22 @@ def delete_volumes(conn: libvirt.virConnect, project: str, host_name: str) -> No
                 logical = names.parse_logical_volume(volume.name())
                 if logical is not None and logical[:2] == (project, host_name):
                     volume.delete(0)
+
+
+def _delete_console_log(pool: libvirt.virStoragePool, host_name: str) -> None:
+    """The host's console log goes with its disks; the pool learns of a log only
+    on refresh (virtlogd wrote it), so a missing one is looked for on disk too."""
+    name = names.console_log_volume(host_name)
+    volume = find_volume(pool, name)
+    if volume is None:
+        # A refresh is refused while a volume is being built in the pool; the log
+        # then stays until the pool goes, which is harmless.
+        with contextlib.suppress(libvirt.libvirtError):
+            pool.refresh(0)
+            volume = find_volume(pool, name)
+    if volume is not None:
+        with contextlib.suppress(libvirt.libvirtError):  # gone meanwhile
+            volume.delete(0)
 
 
 def _drop_unused_boot_copies(project_pools: list[libvirt.virStoragePool]) -> None:
