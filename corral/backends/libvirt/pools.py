@@ -39,7 +39,7 @@ class PoolSpec:
 
 
 def project_pool(project: str, runs_dir: str) -> PoolSpec:
-    return _dir_pool(names.pool_name(project), str(PurePosixPath(runs_dir) / project))
+    return dir_pool(names.pool_name(project), str(PurePosixPath(runs_dir) / project))
 
 
 def pool_for(project: str, runs_dir: str, place: StoragePlace) -> PoolSpec:
@@ -47,14 +47,14 @@ def pool_for(project: str, runs_dir: str, place: StoragePlace) -> PoolSpec:
     if place.volume_group:
         return logical_pool(place.volume_group)
     if place.directory:
-        return _dir_pool(
+        return dir_pool(
             names.directory_pool_name(project, place.directory),
             str(PurePosixPath(place.directory) / project),
         )
     return project_pool(project, runs_dir)
 
 
-def _dir_pool(name: str, path: str) -> PoolSpec:
+def dir_pool(name: str, path: str) -> PoolSpec:
     root = etree.Element("pool", type="dir")
     etree.SubElement(root, "name").text = name
     target = etree.SubElement(root, "target")
