@@ -153,3 +153,34 @@ def test_a_registry_file_changed_on_disk_is_refused(
     with pytest.raises(BackendError, match="template tpl changed on disk"):
         templatestore.ensure_copy(conn, store, lying)
     assert templatestore.copies(conn, store) == []  # nothing half made is left
+
+
+@pytest.mark.parametrize("remote", [False, True], ids=["written-here", "cloned-there"])
+def test_two_service_hosts_sharing_a_directory_share_one_boot_copy(
+    conn: libvirt.virConnect, store: TemplateStore, disk: TemplateFile, project: str,
+    scratch: Path, remote: bool,
+) -> None:
+    """Two pools on one directory (the second through a symlink, as libvirt allows one
+    pool per path) stand for two service hosts sharing storage: the second finds
+    the first one's copy instead of failing on its file."""
+    from corral.backends.libvirt import pools, storage
+
+    shared = scratch / "shared"
+    shared.mkdir()
+    (scratch / "other").symlink_to(shared)
+    specs = [pools.dir_pool(f"corral-{project}", str(shared)),
+             pools.dir_pool(f"corral-{project}.dir-0", str(scratch / "other"))]
+    made = [pools.ensure(conn, spec) for spec in specs]  # both active, both listing nothing
+    host_copy = templatestore.ensure_copy(conn, store, disk) if remote else None
+    try:
+        first = storage.stage_boot_file(conn, made[0], disk, "vmlinuz", storage.BootCopies(),
+                                        host_copy)
+        second = storage.stage_boot_file(conn, made[1], disk, "vmlinuz", storage.BootCopies(),
+                                         host_copy)
+        assert Path(second).resolve() == Path(first).resolve()
+        assert Path(first).read_bytes() == disk.source.read_bytes()
+        assert [p.name for p in shared.iterdir()] == [Path(first).name]
+    finally:
+        for pool in made:
+            pool.destroy()
+            pool.undefine()
