@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from corral.backends.libvirt import names, templatestore
 from corral.backends.libvirt.backend import LibvirtBackend
 from corral.config import parse_site_config
 from corral.ops.session import Session
@@ -46,3 +47,9 @@ def test_remote_hosts_keep_copies_in_their_storage_else_the_site_templates_path(
         # this machine holds no copies and needs no connection to say so
         assert template_copies(session, "local").as_json() == {
             "copies": [], "problems": [], "unreachable": {}}
+
+
+def test_the_template_store_is_no_projects_pool() -> None:
+    """observe, status and remove never take the store for a project's pool."""
+    assert names.project_of_pool(templatestore.POOL) is None
+    assert names.volume_group_of_pool(templatestore.POOL) is None

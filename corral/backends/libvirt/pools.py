@@ -11,6 +11,10 @@ Three kinds, chosen by :class:`~corral.backends.base.StoragePlace`:
   builds (``vgcreate``) or deletes the group: it only adds and removes its own
   logical volumes.
 
+A remote service host also has the template store ``corral.templates``, a
+directory pool holding its copies of the site's templates (see
+:mod:`.templatestore`); its name is no project's.
+
 Pools are defined with autostart on, so their volumes are visible again after
 a daemon restart. Observing never starts a pool; only building does.
 """
