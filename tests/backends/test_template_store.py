@@ -184,3 +184,18 @@ def test_two_service_hosts_sharing_a_directory_share_one_boot_copy(
         for pool in made:
             pool.destroy()
             pool.undefine()
+
+
+def test_a_copy_its_writer_deleted_is_made_anew(
+    conn: libvirt.virConnect, store: TemplateStore, disk: TemplateFile
+) -> None:
+    """A waiting process whose uploader found the copy wrong (and deleted it) uploads
+    it itself instead of failing on the vanished volume."""
+    from corral.backends.libvirt import pools
+
+    pool = pools.ensure(conn, store.spec)
+    gone = pool.createXML(templatestore.empty_volume_xml(disk.volume), 0)
+    gone.delete(0)
+    assert templatestore.await_size(gone, 10, stall_s=5.0) is False
+    path = templatestore.ensure_copy(conn, store, disk)
+    assert templatestore.download_sha256(conn, _volume(conn, path)) == disk.sha256

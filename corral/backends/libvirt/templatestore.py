@@ -173,11 +173,17 @@ def _ensure(
 
 
 def await_size(volume: libvirt.virStorageVol, size: int, stall_s: float) -> bool:
-    """True once ``volume`` has ``size`` bytes; False when it is longer, or stops
-    growing short of it for ``stall_s`` seconds (a writer that was killed)."""
+    """True once ``volume`` has ``size`` bytes; False when it is longer, is deleted
+    (its writer found it wrong), or stops growing short of it for ``stall_s``
+    seconds (a writer that was killed)."""
     last, since = -1, time.monotonic()
     while True:
-        now = physical_size(volume)
+        try:
+            now = physical_size(volume)
+        except libvirt.libvirtError as exc:
+            if error_code(exc) == libvirt.VIR_ERR_NO_STORAGE_VOL:
+                return False  # its writer gave up and deleted it: make it anew
+            raise
         if now == size:
             return True
         if now > size:
