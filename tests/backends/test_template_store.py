@@ -199,3 +199,18 @@ def test_a_copy_its_writer_deleted_is_made_anew(
     assert templatestore.await_size(gone, 10, stall_s=5.0) is False
     path = templatestore.ensure_copy(conn, store, disk)
     assert templatestore.download_sha256(conn, _volume(conn, path)) == disk.sha256
+
+
+def test_removing_a_pool_whose_shared_directory_another_host_removed(real, project: str,
+                                                                   scratch: Path) -> None:
+    """The second service host to remove a project on a shared directory finds the
+    directory gone (the first removed it): the pool goes all the same."""
+    import shutil
+
+    from corral.backends.libvirt import storage
+
+    pool = storage.ensure_pool(real.conn, project, real.runs_dir)
+    pool.createXML(storage.raw_volume_xml("web-seed.iso", 4096), 0)
+    shutil.rmtree(scratch / "runs" / project)
+    real.remove_pool(project)
+    assert storage.find_pool(real.conn, project) is None

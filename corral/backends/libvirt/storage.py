@@ -520,10 +520,10 @@ def _drop_unused_boot_copies(project_pools: list[libvirt.virStoragePool]) -> Non
     so they go with the last host (or with the pool); a pool holding only boot
     copies would otherwise look empty to observe and outlive the project.
     """
-    active = [pool for pool in project_pools if pool.isActive()]
-    for pool in active:  # a shared directory may hold another service host's disks
-        templatestore.refresh(pool)
-    listed = [(pool, pool.listAllVolumes(0)) for pool in active]
+    for pool in project_pools:  # a shared directory may hold another service host's disks
+        if pool.isActive():
+            templatestore.refresh(pool)
+    listed = [(pool, pool.listAllVolumes(0)) for pool in project_pools if pool.isActive()]
     if any(names.parse_volume(v.name()) for _, volumes in listed for v in volumes):
         return
     for _, volumes in listed:
@@ -543,7 +543,16 @@ def remove_pool(conn: libvirt.virConnect, project: str) -> None:
 def _remove_directory_pool(pool: libvirt.virStoragePool) -> None:
     with libvirt_errors(f"remove storage pool {pool.name()}"):
         start_pool(pool)
-        pool.refresh(0)
+        try:
+            pool.refresh(0)
+        except libvirt.libvirtError:
+            if pool.isActive():
+                raise
+            # libvirt stops a pool whose directory went away under it: another
+            # service host sharing the directory removed it first. Make it
+            # again (empty) so that the pool goes the usual way.
+            start_pool(pool)
+            pool.refresh(0)
         for volume in pool.listAllVolumes(0):
             volume.delete(0)
         pool.destroy()
