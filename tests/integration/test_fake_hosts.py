@@ -162,7 +162,7 @@ def test_corral_brings_up_a_project_across_two_fake_hosts(
     try:
         up = fake_hosts.corral("up", str(project))
         assert up.returncode == 0, up.stdout + up.stderr
-        status = fake_hosts.corral("status", "-p", "fhit", "--json")
+        status = fake_hosts.corral("status", "-p", "fhit", "--json", "--timeout", "60")
         assert status.returncode == 0, status.stderr
         rows = {row["host"]: row for row in json.loads(status.stdout)}
         assert {h: (r["service_host"], r["state"]) for h, r in rows.items()} == {
