@@ -484,6 +484,8 @@ class Backend(ABC):
         template is returned as it is (its data kept). ``size_mib`` None means
         the template's own size. On a volume group the run copy is a logical
         volume holding a raw copy of the template (LVM has no overlay on a file).
+        A service host that does not see the site's registry bases the overlay
+        on its own copy of the template, uploaded and checked on first use.
         """
 
     @abstractmethod

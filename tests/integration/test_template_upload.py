@@ -150,3 +150,16 @@ def test_a_corrupted_copy_is_reported_and_dropped(three_hosts: FakeHosts, files:
     assert name not in _copies(hosts.uris["h2"])
     again = hosts.corral("template", "copies", "--verify")
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_remove_keeps_the_template_copies(three_hosts: FakeHosts, files: Path) -> None:
+    """Both projects go (also the pool two service hosts shared); the copies are the
+    site's templates, not a project's, and stay."""
+    for project in ("tup1", "tup2"):
+        removed = three_hosts.corral("remove", "-p", project, "--yes")
+        assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert not (three_hosts.state / "shared" / "tup1").exists()
+    listed = three_hosts.corral("template", "copies", "--json", "-s", "h1")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert {r["file"] for r in json.loads(listed.stdout)["copies"]} == {
+        "disk.qcow2", "vmlinuz", "initrd.img"}
