@@ -171,7 +171,7 @@ def templates(rows: Iterable[Template]) -> None:
 def template_copies(found: TemplateCopies) -> None:
     """One row per copy a service host holds; then every copy that failed its
     check and every service host that could not be asked."""
-    table = Table("service host", "template", "file", "sha256", "size", "path")
+    table = Table("service host", "template", "file", "sha256 prefix", "size", "path")
     for copy in found.copies:
         table.add_row(copy.service_host, copy.template, copy.file, copy.digest,
                       f"{copy.size / (1 << 20):.1f} MiB", copy.path)
