@@ -37,6 +37,8 @@ class TemplateLike(Protocol):
     read-only attributes does. ``kind`` is ``"disk"`` (a bootable disk image)
     or ``"direct"`` (kernel + initrd booted directly, with ``disk`` as root).
     ``format`` and ``virtual_size`` (bytes) describe ``disk``; None without one.
+    ``sha256`` maps a file's name (``disk.qcow2``, ``vmlinuz``...) to its digest:
+    a remote service host's copy of the file is checked against it.
     """
 
     @property
@@ -55,6 +57,8 @@ class TemplateLike(Protocol):
     def virtual_size(self) -> int | None: ...
     @property
     def cmdline(self) -> str | None: ...
+    @property
+    def sha256(self) -> Mapping[str, str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +66,9 @@ class BootSpec:
     """How a domain boots, taken from its template.
 
     ``kind == "direct"`` boots ``kernel``/``initrd`` with ``cmdline``;
-    ``kind == "disk"`` boots the first disk through the firmware.
+    ``kind == "disk"`` boots the first disk through the firmware. The sha256
+    of kernel and initrd (as the registry recorded them) name their copies on
+    a remote service host; None: hashed from the file when needed.
     """
 
     template: str
@@ -70,16 +76,23 @@ class BootSpec:
     kernel: str | None = None
     initrd: str | None = None
     cmdline: str | None = None
+    kernel_sha256: str | None = None
+    initrd_sha256: str | None = None
 
     @classmethod
     def from_template(cls, template: TemplateLike) -> BootSpec:
         """The boot facts of ``template``; paths become plain strings."""
+        def digest(path: Path | str | None) -> str | None:
+            return template.sha256.get(Path(path).name) if path else None
+
         return cls(
             template=template.name,
             kind=template.kind,
             kernel=str(template.kernel) if template.kernel else None,
             initrd=str(template.initrd) if template.initrd else None,
             cmdline=template.cmdline,
+            kernel_sha256=digest(template.kernel),
+            initrd_sha256=digest(template.initrd),
         )
 
 
@@ -115,6 +128,27 @@ class DiskSpec:
     path: str
     format: str = "qcow2"
     block: bool = False  # a block device (a logical volume), not a file
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateCopy:
+    """A service host's own copy of one file of a site template (remote hosts only).
+
+    ``digest`` is the first 16 hex digits of the file's sha256, from the
+    copy's name; ``size`` is the bytes it holds.
+    """
+
+    service_host: str
+    template: str
+    file: str
+    digest: str
+    size: int
+    path: str
+
+    def as_json(self) -> dict[str, object]:
+        return {"service_host": self.service_host, "template": self.template,
+                "file": self.file, "digest": self.digest, "size": self.size,
+                "path": self.path}
 
 
 # --------------------------------------------------------------------------- domains
@@ -490,6 +524,8 @@ class Backend(ABC):
         template is returned as it is (its data kept). ``size_mib`` None means
         the template's own size. On a volume group the run copy is a logical
         volume holding a raw copy of the template (LVM has no overlay on a file).
+        A service host that does not see the site's registry bases the overlay
+        on its own copy of the template, uploaded and checked on first use.
         """
 
     @abstractmethod
@@ -520,6 +556,19 @@ class Backend(ABC):
     @abstractmethod
     def remove_pool(self, project: str) -> None:
         """Delete the project's pool and whatever volumes remain in it."""
+
+    # ---- template copies (a remote service host's own copies of site templates)
+    def template_copies(self) -> list[TemplateCopy]:
+        """The template copies this service host holds; none where it uses the
+        site's registry files directly (this machine)."""
+        return []
+
+    def check_template_copies(self, template: TemplateLike) -> list[str]:
+        """Read back this service host's copies of ``template`` and compare their
+        sha256 with the registry's: one message per copy that differs (deleted,
+        so the next use uploads it again). Nothing to check where no copies are
+        kept."""
+        return []
 
     # ---- domains
     @abstractmethod
@@ -616,9 +665,10 @@ class Backend(ABC):
         volumes: storage shared with another service host that now uses them."""
 
     @abstractmethod
-    def stage_boot(self, project: str, boot: BootSpec) -> BootSpec:
+    def stage_boot(self, project: str, boot: BootSpec, place: StoragePlace) -> BootSpec:
         """Whatever a domain booting as ``boot`` needs here besides its disks (the
-        kernel and initrd copies of a direct-boot template), made if missing."""
+        kernel and initrd copies of a direct-boot template, in the pool its run
+        copy has at ``place``), made if missing."""
 
     @abstractmethod
     def migrate_live(

@@ -80,8 +80,17 @@ def backend_class(
 
 
 def open_backend(
-    name: str, uri: str, runs_dir: str | os.PathLike[str] = DEFAULT_RUNS_DIR
+    name: str,
+    uri: str,
+    runs_dir: str | os.PathLike[str] = DEFAULT_RUNS_DIR,
+    templates_dir: str | os.PathLike[str] | None = None,
 ) -> Backend:
-    """The backend for service host ``name`` at ``uri`` (its connection opens on first use)."""
+    """The backend for service host ``name`` at ``uri`` (its connection opens on first use).
+
+    ``templates_dir`` is where a remote service host keeps its copies of the
+    site's templates (None: the backend's default).
+    """
     cls = backend_class(name, uri)
-    return cls(name, uri, runs_dir)  # type: ignore[call-arg]
+    if templates_dir is None:
+        return cls(name, uri, runs_dir)  # type: ignore[call-arg]
+    return cls(name, uri, runs_dir, templates_dir)  # type: ignore[call-arg]

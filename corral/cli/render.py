@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         VmResult,
     )
     from corral.ops.status import ServiceHostRow, StatusReport
+    from corral.ops.templates import TemplateCopies
 
 
 def _out() -> Console:
@@ -197,6 +198,21 @@ def templates(rows: Iterable[Template]) -> None:
             tpl.name, tpl.kind, tpl.format or "-", size, tpl.added_at.strftime("%Y-%m-%d %H:%M")
         )
     _out().print(table)
+
+
+def template_copies(found: TemplateCopies) -> None:
+    """One row per copy a service host holds; then every copy that failed its
+    check and every service host that could not be asked."""
+    table = Table("service host", "template", "file", "sha256 prefix", "size", "path")
+    for copy in found.copies:
+        table.add_row(copy.service_host, copy.template, copy.file, copy.digest,
+                      f"{copy.size / (1 << 20):.1f} MiB", copy.path)
+    console = _out()
+    console.print(table)
+    for problem in found.problems:
+        console.print(f"corrupt: {problem}", markup=False)
+    for name, why in found.unreachable.items():
+        console.print(f"{name}: not asked: {why}", markup=False)
 
 
 def facts(data: Mapping[str, object]) -> None:

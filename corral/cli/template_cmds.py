@@ -1,4 +1,4 @@
-"""Template commands: add (rt), list, remove, build."""
+"""Template commands: add (rt), list, remove, build, copies."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import typer
 
 from corral.cli import render
 from corral.cli.app import app
+from corral.cli.project_cmds import JsonOpt, _emit_json
 from corral.cli.state import state_of
+from corral.errors import Outcome
 
 template = typer.Typer(
     help="Registered, read-only base images that hosts are cloned from.\n\n"
@@ -90,3 +92,33 @@ def build(
 
     tpl = build_template(state_of(ctx).session(), name)
     print(f"template {tpl.name} built and registered")
+
+
+@template.command()
+def copies(
+    ctx: typer.Context,
+    service_host: Annotated[
+        str | None, typer.Option("--service-host", "-s", help="Only this service host.")
+    ] = None,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Read every copy back and compare its sha256.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> Outcome:
+    """The copies of templates each remote service host holds (uploaded on first use).
+
+    With --verify every copy of a registered template is downloaded and
+    hashed; one that differs is reported and deleted (the next use uploads
+    it again), and the exit code is that of a libvirt failure.
+    Example: corral template copies --verify
+    """
+    from corral.ops.templates import template_copies
+
+    found = template_copies(
+        state_of(ctx).session(quiet=as_json), service_host, verify=verify
+    )
+    if as_json:
+        _emit_json(found.as_json())
+    else:
+        render.template_copies(found)
+    return Outcome.OK if not (found.problems or found.unreachable) else Outcome.BACKEND

@@ -181,7 +181,7 @@ def prepare_target(
     kernel and initrd copies, the seed and, when disks are copied live, their
     volumes (the run copy an overlay on the template as the target has it)."""
     template = session.registry.get(host.template or "")
-    target.stage_boot(project, boot_spec(host, template))
+    target.stage_boot(project, boot_spec(host, template), place)
     target.upload_seed(project, host.name, build_seed(host, project), place)
     if not copy_disks:
         return

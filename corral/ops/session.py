@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -29,10 +30,14 @@ BackendFactory = Callable[[str, str, Path], Backend]
 CPU_COUNT_TIMEOUT_S = 5.0
 
 
-def _libvirt_backend(name: str, uri: str, runs: Path) -> Backend:
+def _libvirt_backend(site: SiteConfig, name: str, uri: str, runs: Path) -> Backend:
+    """A remote service host keeps its template copies in its ``storage``
+    directory, else at the path of the site's ``paths.templates``."""
     from corral.backends.registry import open_backend
 
-    return open_backend(name, uri, runs)
+    config = site.service_hosts.get(name)
+    storage = config.storage if config is not None and config.storage else None
+    return open_backend(name, uri, runs, storage or site.paths.templates)
 
 
 class Session:
@@ -43,13 +48,13 @@ class Session:
         site: SiteConfig,
         reporter: Reporter | None = None,
         *,
-        backend_factory: BackendFactory = _libvirt_backend,
+        backend_factory: BackendFactory | None = None,
         max_workers: int | None = None,
     ) -> None:
         self.site = site
         self.reporter: Reporter = reporter or SilentReporter()
         self.max_workers = max_workers  # overall bound of a parallel step; None: the rule
-        self._backend_factory = backend_factory
+        self._backend_factory = backend_factory or partial(_libvirt_backend, site)
         self._backends: dict[str, Backend] = {}
         self._lock = threading.Lock()
         self._registry: TemplateRegistry | None = None

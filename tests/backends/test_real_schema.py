@@ -199,13 +199,14 @@ def test_a_network_with_a_legacy_mark_is_recognised_and_upgraded_live(real, proj
 
 
 def test_a_boot_copy_cut_short_is_written_again(real, project, scratch) -> None:
-    from corral.backends.libvirt import storage
+    from corral.backends.libvirt import storage, templatestore
 
     kernel = _templates(scratch)["direct"].kernel
-    runs = str(scratch / "runs")
+    file = templatestore.template_file("direct", kernel, None)
+    pool = storage.ensure_pool(real.conn, project, str(scratch / "runs"))
     stage = storage.stage_boot_file
-    path = Path(stage(real.conn, runs, project, str(kernel), "vmlinuz", storage.BootCopies()))
+    path = Path(stage(real.conn, pool, file, "vmlinuz", storage.BootCopies()))
     assert path.read_bytes() == kernel.read_bytes()
     path.write_bytes(bytes(len(kernel.read_bytes())))  # a run killed after create
-    again = stage(real.conn, runs, project, str(kernel), "vmlinuz", storage.BootCopies())
+    again = stage(real.conn, pool, file, "vmlinuz", storage.BootCopies())
     assert again == str(path) and path.read_bytes() == kernel.read_bytes()

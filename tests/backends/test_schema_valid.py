@@ -23,7 +23,7 @@ from scenarios import host as scenario_host
 from xmlvalid import validate
 
 from corral.backends.base import StoragePlace
-from corral.backends.libvirt import domain_xml, network_xml, pools, storage
+from corral.backends.libvirt import domain_xml, network_xml, pools, storage, templatestore
 from corral.model import Switch, SwitchMode
 
 
@@ -53,6 +53,10 @@ def test_built_pool_and_volume_xml_is_valid() -> None:
     place = StoragePlace(directory="/srv/vms")
     validate(pools.pool_for(PROJECT, "/r", place).xml, "storagepool", "filepath pool")
     validate(pools.logical_pool("vg0").xml, "storagepool", "logical pool")
+    store = templatestore.TemplateStore("milano", "/srv/corral/templates")
+    validate(store.spec.xml, "storagepool", "template store")
+    copy = templatestore.empty_volume_xml("tiny.a771e5f91e240277.disk.qcow2")
+    validate(copy, "storagevol", "template copy")
 
 
 # The test driver cannot upload a template into a logical volume, so the LVM

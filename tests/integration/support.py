@@ -173,7 +173,8 @@ def boot_volumes(template: Template) -> frozenset[str]:
     project's hosts boot from so that libvirt never relabels the template's own."""
     files = (("vmlinuz", template.kernel), ("initrd.img", template.initrd))
     return frozenset(
-        storage.boot_volume_name(Path(path).read_bytes(), role) for role, path in files if path
+        storage.boot_volume_name(hashlib.sha256(Path(path).read_bytes()).hexdigest(), role)
+        for role, path in files if path
     )
 
 

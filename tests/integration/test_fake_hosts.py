@@ -152,8 +152,9 @@ switch site { bridge BRIDGE }
 def test_corral_brings_up_a_project_across_two_fake_hosts(
     fake_hosts: FakeHosts, tmp_path: Path
 ) -> None:
-    """The tiny template is shared (same path everywhere); each host keeps its own
-    run copies; the `site` switch puts both guests on the bridge that spans hosts."""
+    """The tiny template reaches each host by upload (its registry is not there);
+    each host keeps its own run copies, based on its own template copy; the
+    `site` switch puts both guests on the bridge that spans hosts."""
     built = fake_hosts.corral("template", "build", "tiny")
     assert built.returncode == 0, built.stderr
     project = tmp_path / "fhit.corral"
@@ -161,7 +162,7 @@ def test_corral_brings_up_a_project_across_two_fake_hosts(
     try:
         up = fake_hosts.corral("up", str(project))
         assert up.returncode == 0, up.stdout + up.stderr
-        status = fake_hosts.corral("status", "-p", "fhit", "--json")
+        status = fake_hosts.corral("status", "-p", "fhit", "--json", "--timeout", "60")
         assert status.returncode == 0, status.stderr
         rows = {row["host"]: row for row in json.loads(status.stdout)["rows"]}
         assert {h: (r["service_host"], r["state"]) for h, r in rows.items()} == {
@@ -177,6 +178,11 @@ def test_corral_brings_up_a_project_across_two_fake_hosts(
                 other = "b" if host == "a" else "a"
                 assert f"{host}.qcow2" in volumes  # its run copy, and not the other's
                 assert f"{other}.qcow2" not in volumes
+                run_copy = etree.fromstring(
+                    pool.storageVolLookupByName(f"{host}.qcow2").XMLDesc().encode())
+                backing = run_copy.findtext("backingStore/path") or ""
+                store = conn.storagePoolLookupByName("corral.templates")
+                assert backing in [v.path() for v in store.listAllVolumes()], backing
             finally:
                 conn.close()
     finally:

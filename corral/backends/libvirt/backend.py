@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
 import libvirt
 
@@ -30,6 +31,7 @@ from corral.backends.base import (
     StaticLease,
     StoragePlace,
     Survey,
+    TemplateCopy,
     TemplateLike,
 )
 from corral.backends.libvirt import (
@@ -41,6 +43,7 @@ from corral.backends.libvirt import (
     observe,
     pools,
     storage,
+    templatestore,
 )
 from corral.backends.libvirt import leases as lease_reader
 from corral.backends.libvirt.connection import Connection, libvirt_errors
@@ -48,22 +51,34 @@ from corral.errors import BackendError
 from corral.model import Switch
 
 DEFAULT_RUNS_DIR = "/var/lib/corral/runs"
+DEFAULT_TEMPLATES_DIR = "/var/lib/corral/templates"
 
 
 class LibvirtBackend(Backend):
     """A libvirt service host (``qemu:///system``, ``qemu+ssh://h/system``, ``test:///default``).
 
     ``runs_dir`` is where project pools keep run copies and seeds on that
-    host (the site config's ``paths.runs``).
+    host (the site config's ``paths.runs``). ``templates_dir`` is where a
+    remote service host keeps its copies of the site's templates (the service
+    host's ``storage``, else the site's ``paths.templates``); this machine uses
+    the registry's files directly and keeps no copies.
     """
 
     def __init__(
-        self, name: str, uri: str, runs_dir: str | os.PathLike[str] = DEFAULT_RUNS_DIR
+        self,
+        name: str,
+        uri: str,
+        runs_dir: str | os.PathLike[str] = DEFAULT_RUNS_DIR,
+        templates_dir: str | os.PathLike[str] = DEFAULT_TEMPLATES_DIR,
     ) -> None:
         super().__init__(name, uri)
         self.runs_dir = os.fspath(runs_dir)
         self.boot_copies = storage.BootCopies()
         self.connection = Connection(name, uri)
+        self.template_store = (
+            None if self.connection.is_local
+            else templatestore.TemplateStore(name, os.fspath(templates_dir))
+        )
 
     @property
     def conn(self) -> libvirt.virConnect:
@@ -146,8 +161,15 @@ class LibvirtBackend(Backend):
         size_mib: int | None,
         place: StoragePlace = StoragePlace(),
     ) -> str:
+        base = None
+        if self.template_store is not None and template.disk and not place.volume_group:
+            disk = Path(template.disk)
+            base = templatestore.ensure_copy(
+                self.conn, self.template_store,
+                templatestore.template_file(template.name, disk, template.sha256.get(disk.name)),
+            )
         return storage.create_run_copy(
-            self.conn, self.runs_dir, project, host_name, template, size_mib, place
+            self.conn, self.runs_dir, project, host_name, template, size_mib, place, base
         )
 
     def create_data_disk(
@@ -176,9 +198,33 @@ class LibvirtBackend(Backend):
         self.boot_copies.forget(project)
         storage.remove_pool(self.conn, project)
 
+    # ---- template copies
+    def template_copies(self) -> list[TemplateCopy]:
+        if self.template_store is None:
+            return []
+        return [
+            TemplateCopy(self.name, c.template, c.file, c.digest, c.size, c.path)
+            for c in templatestore.copies(self.conn, self.template_store)
+        ]
+
+    def check_template_copies(self, template: TemplateLike) -> list[str]:
+        if self.template_store is None:
+            return []
+        files = [p for p in (template.disk, template.kernel, template.initrd) if p]
+        problems = []
+        for path in files:
+            name = Path(path).name
+            wanted = templatestore.template_file(template.name, path, template.sha256.get(name))
+            found = templatestore.verify_copy(self.conn, self.template_store, wanted)
+            if found:
+                problems.append(found)
+        return problems
+
     # ---- domains
     def define_domain(self, spec: DomainSpec) -> str:
-        return lifecycle.define(self.conn, spec, self.runs_dir, self.boot_copies)
+        return lifecycle.define(
+            self.conn, spec, self.runs_dir, self.boot_copies, self.template_store
+        )
 
     def undefine(self, name: str) -> None:
         lifecycle.undefine(self.conn, name)
@@ -256,10 +302,15 @@ class LibvirtBackend(Backend):
     def forget_pool(self, project: str, place: StoragePlace) -> None:
         migration.forget_pool(self.conn, pools.pool_for(project, self.runs_dir, place))
 
-    def stage_boot(self, project: str, boot: BootSpec) -> BootSpec:
+    def stage_boot(self, project: str, boot: BootSpec, place: StoragePlace) -> BootSpec:
+        def pool() -> libvirt.virStoragePool:
+            if place.volume_group:  # beside a logical volume: the project's own pool
+                return storage.ensure_pool(self.conn, project, self.runs_dir)
+            return pools.ensure(self.conn, pools.pool_for(project, self.runs_dir, place))
+
         with libvirt_errors(f"stage the boot files of project {project} on {self.name}"):
             return lifecycle.protect_boot(
-                self.conn, project, boot, self.runs_dir, self.boot_copies
+                self.conn, boot, self.boot_copies, self.template_store, pool
             )
 
     def migrate_live(

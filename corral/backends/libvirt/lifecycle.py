@@ -9,6 +9,7 @@ that is off, resume one that runs) succeed quietly, so callers can retry.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import libvirt
@@ -22,7 +23,7 @@ from corral.backends.base import (
     ShutdownOutcome,
     StoragePlace,
 )
-from corral.backends.libvirt import console, domain_xml, names, pools, storage
+from corral.backends.libvirt import console, domain_xml, names, pools, storage, templatestore
 from corral.backends.libvirt.connection import error_code, libvirt_errors
 from corral.backends.libvirt.metadata import (
     NS,
@@ -80,18 +81,23 @@ def _targets(domain: libvirt.virDomain, live: bool, config: bool) -> list[int]:
 
 
 def define(
-    conn: libvirt.virConnect, spec: DomainSpec, runs_dir: str, copies: storage.BootCopies
+    conn: libvirt.virConnect,
+    spec: DomainSpec,
+    runs_dir: str,
+    copies: storage.BootCopies,
+    store: templatestore.TemplateStore | None = None,
 ) -> str:
     """Define or redefine; on redefine edit libvirt's own XML (see domain_xml).
 
     Templates stay untouched by libvirt's DAC relabelling: the run copy's
     backing chain is written with relabelling off, and where the connection
     relabels with DAC a direct-boot kernel and initrd are booted from copies
-    in the project's pool (see :mod:`corral.backends.libvirt.storage`).
+    in the run copy's pool (see :mod:`corral.backends.libvirt.storage`). On a
+    remote service host (``store`` given) they are the host's own copies.
     """
     name = names.domain_name(spec.project, spec.host.name)
     with libvirt_errors(f"define domain {name}"):
-        spec = _protect_templates(conn, spec, runs_dir, copies)
+        spec = _protect_templates(conn, spec, runs_dir, copies, store)
         chain = storage.backing_chain(conn, spec.disk_path)
         backing = (
             tuple(domain_xml.BackingFile(path, fmt) for path, fmt in chain)
@@ -125,30 +131,54 @@ def relabels_with_dac(conn: libvirt.virConnect) -> bool:
 
 
 def _protect_templates(
-    conn: libvirt.virConnect, spec: DomainSpec, runs_dir: str, copies: storage.BootCopies
+    conn: libvirt.virConnect,
+    spec: DomainSpec,
+    runs_dir: str,
+    copies: storage.BootCopies,
+    store: templatestore.TemplateStore | None,
 ) -> DomainSpec:
-    """``spec`` with a direct-boot kernel and initrd replaced by pool copies where
-    libvirt would chown the template's own files."""
-    boot = protect_boot(conn, spec.project, spec.boot, runs_dir, copies)
+    """``spec`` with its boot files made safe to use (see :func:`protect_boot`),
+    the copies beside its run copy."""
+    boot = protect_boot(
+        conn, spec.boot, copies, store,
+        lambda: storage.boot_pool(conn, spec.project, runs_dir, spec.disk_path),
+    )
     return spec if boot is spec.boot else replace(spec, boot=boot)
 
 
 def protect_boot(
     conn: libvirt.virConnect,
-    project: str,
     boot: BootSpec,
-    runs_dir: str,
     copies: storage.BootCopies,
+    store: templatestore.TemplateStore | None,
+    pool_of_copies: Callable[[], libvirt.virStoragePool],
 ) -> BootSpec:
-    """``boot`` with its kernel and initrd replaced by copies in the project's pool
-    (made if missing) where libvirt would chown the template's own files."""
-    if boot.kind != "direct" or not (boot.kernel or boot.initrd) or not relabels_with_dac(conn):
+    """``boot`` with a direct-boot kernel and initrd that exist on the service host
+    and that libvirt may chown: the service host's template copies on a remote
+    host (``store``), and copies of them in ``pool_of_copies()`` (the pool of the
+    host's run copy) where libvirt relabels with DAC."""
+    if boot.kind != "direct" or not (boot.kernel or boot.initrd):
         return boot
-    staged = {
-        role: storage.stage_boot_file(conn, runs_dir, project, path, role, copies)
-        for role, path in (("vmlinuz", boot.kernel), ("initrd.img", boot.initrd))
+    dac = relabels_with_dac(conn)
+    if store is None and not dac:
+        return boot
+    files = {
+        role: templatestore.template_file(boot.template, path, digest)
+        for role, path, digest in (("vmlinuz", boot.kernel, boot.kernel_sha256),
+                                   ("initrd.img", boot.initrd, boot.initrd_sha256))
         if path
     }
+    there = {
+        role: templatestore.ensure_copy(conn, store, file) for role, file in files.items()
+    } if store is not None else {}
+    if dac:
+        pool = pool_of_copies()
+        staged = {
+            role: storage.stage_boot_file(conn, pool, file, role, copies, there.get(role))
+            for role, file in files.items()
+        }
+    else:
+        staged = there
     return replace(boot, kernel=staged.get("vmlinuz"), initrd=staged.get("initrd.img"))
 
 

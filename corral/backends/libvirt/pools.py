@@ -11,6 +11,10 @@ Three kinds, chosen by :class:`~corral.backends.base.StoragePlace`:
   builds (``vgcreate``) or deletes the group: it only adds and removes its own
   logical volumes.
 
+A remote service host also has the template store ``corral.templates``, a
+directory pool holding its copies of the site's templates (see
+:mod:`.templatestore`); its name is no project's.
+
 Pools are defined with autostart on, so their volumes are visible again after
 a daemon restart. Observing never starts a pool; only building does.
 """
@@ -39,7 +43,7 @@ class PoolSpec:
 
 
 def project_pool(project: str, runs_dir: str) -> PoolSpec:
-    return _dir_pool(names.pool_name(project), str(PurePosixPath(runs_dir) / project))
+    return dir_pool(names.pool_name(project), str(PurePosixPath(runs_dir) / project))
 
 
 def pool_for(project: str, runs_dir: str, place: StoragePlace) -> PoolSpec:
@@ -47,14 +51,14 @@ def pool_for(project: str, runs_dir: str, place: StoragePlace) -> PoolSpec:
     if place.volume_group:
         return logical_pool(place.volume_group)
     if place.directory:
-        return _dir_pool(
+        return dir_pool(
             names.directory_pool_name(project, place.directory),
             str(PurePosixPath(place.directory) / project),
         )
     return project_pool(project, runs_dir)
 
 
-def _dir_pool(name: str, path: str) -> PoolSpec:
+def dir_pool(name: str, path: str) -> PoolSpec:
     root = etree.Element("pool", type="dir")
     etree.SubElement(root, "name").text = name
     target = etree.SubElement(root, "target")

@@ -8,24 +8,28 @@ stream (``virStorageVolUpload``), which works the same on a remote service
 host as on this one. Because every volume is found by pool and name, what
 belongs to which project and host is never in doubt.
 
+On a remote service host the template is the service host's own copy in its
+template store (:mod:`.templatestore`), uploaded on first use; the backend
+passes its path as the run copy's ``base``.
+
 Templates are never relabelled: the domain XML names a run copy's backing
 file with DAC relabelling off (:func:`backing_chain` tells which file that
 is), and a direct-boot template's kernel and initrd, which libvirt 9.0's DAC
-driver chowns with no per-file opt-out, are booted from copies in the
-project's pool (:func:`stage_boot_file`): ``boot-DIGEST-vmlinuz`` and
+driver chowns with no per-file opt-out, are booted from copies in the pool of
+the host's run copy (:func:`stage_boot_file`): ``boot-DIGEST-vmlinuz`` and
 ``boot-DIGEST-initrd.img``, named by content so every host of the project
 booting the same kernel shares one copy (a few MB; disks are never copied).
-They are deleted with the project's last host or with the pool.
+They are deleted with the project's last host or with the pool. A pool on
+a directory that several service hosts share is refreshed before a look-up,
+so one host finds the copy another made instead of colliding with its file.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -34,7 +38,7 @@ import libvirt
 from lxml import etree
 
 from corral.backends.base import DiskSpec, StoragePlace, TemplateLike
-from corral.backends.libvirt import names, pools
+from corral.backends.libvirt import names, pools, templatestore
 from corral.backends.libvirt.connection import error_code, libvirt_errors
 from corral.errors import BackendError, ConfigError, ConflictError, NotFoundError
 from corral.images import qemuimg
@@ -42,20 +46,24 @@ from corral.images import qemuimg
 MIB = 1024 * 1024
 _CHUNK = 256 * 1024
 BOOT_PREFIX = "boot-"
+_ROUNDS = 5  # create-or-find attempts before a name that stays taken is an error
 
 
 @dataclass
 class BootCopies:
     """One backend's record of the boot copies it wrote or compared byte for byte.
 
-    Keyed by (project, source file, role): a copy staged once needs no second
-    look from the same backend, so the hosts of a project after the first do
-    not read the template's kernel and initrd again. The lock serialises the
+    Keyed by (project, pool, volume): a copy staged once needs no second look
+    from the same backend, so the hosts of a project after the first do not
+    read the template's kernel and initrd again. The lock serialises the
     backend's threads (hosts of one project are defined in parallel).
+    ``stall_s`` is how long a copy another writer leaves short of its size may
+    stay so before it counts as abandoned (see :mod:`.templatestore`).
     """
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     staged: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    stall_s: float = 30.0
 
     def forget(self, project: str) -> None:
         """Volumes of ``project`` are being deleted: look at its copies afresh next time."""
@@ -156,13 +164,19 @@ def create_run_copy(
     template: TemplateLike,
     size_mib: int | None,
     place: StoragePlace = StoragePlace(),
+    base: str | None = None,
 ) -> str:
-    """See :meth:`corral.backends.base.Backend.create_run_copy`."""
+    """See :meth:`corral.backends.base.Backend.create_run_copy`.
+
+    ``base`` is the template disk's path on the service host: the registry's
+    file on this machine (the default), the service host's uploaded copy on a
+    remote one (:mod:`.templatestore`).
+    """
     if not template.disk:
         raise ConfigError(f"template '{template.name}' has no disk image to base a run copy on")
     if place.volume_group:
         return _logical_run_copy(conn, project, host_name, template, size_mib, place.volume_group)
-    base = str(template.disk)
+    base = base or str(template.disk)
     spec = pools.pool_for(project, runs_dir, place)
     pool = pools.ensure(conn, spec)
     name = names.disk_volume(host_name)
@@ -282,54 +296,121 @@ def backing_chain(conn: libvirt.virConnect, path: str) -> list[tuple[str, str]] 
     return [(backing, fmt.get("type", "raw") if fmt is not None else "raw")]
 
 
-def boot_volume_name(data: bytes, role: str) -> str:
-    """The pool volume holding a copy of a boot file with these bytes."""
-    return f"{BOOT_PREFIX}{hashlib.sha256(data).hexdigest()[:16]}-{role}"
+def boot_volume_name(digest: str, role: str) -> str:
+    """The pool volume holding a copy of a boot file with this sha256."""
+    return f"{BOOT_PREFIX}{digest[:16]}-{role}"
+
+
+def boot_pool(
+    conn: libvirt.virConnect, project: str, runs_dir: str, disk_path: str
+) -> libvirt.virStoragePool:
+    """The pool a host's boot copies go to: the directory pool of its run copy.
+
+    Beside the disks, a host on shared storage (``filepath``) finds its boot
+    copies at the same path on every service host that sees the directory; a
+    run copy on a logical volume has the project's own pool instead.
+    """
+    with libvirt_errors(f"find the pool of {disk_path}"):
+        try:
+            pool = conn.storageVolLookupByPath(disk_path).storagePoolLookupByVolume()
+        except libvirt.libvirtError as exc:
+            if error_code(exc) not in (libvirt.VIR_ERR_NO_STORAGE_VOL,
+                                       libvirt.VIR_ERR_NO_STORAGE_POOL):
+                raise
+            pool = None
+    if pool is not None and names.project_of_pool(pool.name()) == project:
+        return pool
+    return ensure_pool(conn, project, runs_dir)
 
 
 def stage_boot_file(
     conn: libvirt.virConnect,
-    runs_dir: str,
-    project: str,
-    source: str,
+    pool: libvirt.virStoragePool,
+    file: templatestore.TemplateFile,
     role: str,
     copies: BootCopies,
+    host_copy: str | None = None,
 ) -> str:
-    """The path of a copy of ``source`` (a template's kernel or initrd) in the
-    project's pool, made if missing; ``role`` ends the volume's name."""
-    key = (project, source, role)
+    """The path of a copy of ``file`` (a template's kernel or initrd) in ``pool``,
+    made if missing; ``role`` ends the volume's name.
+
+    On this machine the copy is written from the registry's file; on a remote
+    service host (``host_copy``, its verified copy of the file in the template
+    store) libvirt clones that copy into the pool, so the file crosses the
+    network once per service host, not once per project.
+    """
+    name = boot_volume_name(file.sha256, role)
+    key = (names.project_of_pool(pool.name()) or "", pool.name(), name)
     with copies.lock:
         if key not in copies.staged:
-            copies.staged[key] = _stage(conn, runs_dir, project, source, role)
+            with libvirt_errors(f"copy {file.source} to pool {pool.name()}"):
+                copies.staged[key] = (
+                    _stage_here(pool, file, name) if host_copy is None
+                    else _stage_there(conn, pool, file, name, host_copy, copies.stall_s)
+                )
         return copies.staged[key]
 
 
-def _stage(conn: libvirt.virConnect, runs_dir: str, project: str, source: str, role: str) -> str:
+def _stage_here(pool: libvirt.virStoragePool, file: templatestore.TemplateFile, name: str) -> str:
     try:
-        data = Path(source).read_bytes()
+        data = file.source.read_bytes()
     except OSError as exc:
-        raise NotFoundError(f"cannot read boot file {source}: {exc.strerror}") from exc
-    name = boot_volume_name(data, role)
-    pool = ensure_pool(conn, project, runs_dir)
-    local = is_local(conn)
-    with libvirt_errors(f"copy {source} to pool {names.pool_name(project)}"):
+        raise NotFoundError(f"cannot read boot file {file.source}: {exc.strerror}") from exc
+    for _ in range(_ROUNDS):
+        # Another service host sharing the directory may have made it: a pool
+        # that was not refreshed does not know its file (libvirt then refuses
+        # the create, "volume target path ... already exists").
+        templatestore.refresh(pool)
         volume = find_volume(pool, name)
-        if volume is not None:
-            if _read(conn, volume, local) == data:
-                return str(volume.path())
-            volume.delete(0)  # a copy cut short: the name says what it must hold
-        try:
-            volume = pool.createXML(raw_volume_xml(name, len(data)), 0)
-        except libvirt.libvirtError:
-            raced = find_volume(pool, name)  # another corral process is writing it
-            if raced is None:
+        if volume is None:
+            try:
+                volume = pool.createXML(raw_volume_xml(name, len(data)), 0)
+            except libvirt.libvirtError:
+                continue  # another writer made it meanwhile: look again
+        path = Path(volume.path())
+        if _read_file(path) != data:
+            _write_local(path, data)  # new, or cut short: the name says what it must hold
+        return str(path)
+    raise BackendError(f"cannot make the boot copy {name} in pool {pool.name()}: "
+                       "its name stays taken by something libvirt does not list")
+
+
+def _stage_there(
+    conn: libvirt.virConnect,
+    pool: libvirt.virStoragePool,
+    file: templatestore.TemplateFile,
+    name: str,
+    host_copy: str,
+    stall_s: float,
+) -> str:
+    source = conn.storageVolLookupByPath(host_copy)
+    size = templatestore.physical_size(source)
+    for _ in range(_ROUNDS):
+        templatestore.refresh(pool)
+        volume = find_volume(pool, name)
+        if volume is None:
+            try:
+                volume = pool.createXMLFrom(raw_volume_xml(name, size), source, 0)
+            except libvirt.libvirtError as exc:
+                if error_code(exc) == libvirt.VIR_ERR_STORAGE_VOL_EXIST or \
+                        templatestore.exists_error(exc):
+                    continue  # made meanwhile, maybe by another service host: look again
                 raise
-            return str(raced.path())
-        if local:
-            _write_local(Path(volume.path()), data)
-        else:
-            _upload(conn, volume, data)
-        return str(volume.path())
+            return str(volume.path())
+        if templatestore.await_size(volume, size, stall_s) and \
+                templatestore.download_sha256(conn, volume) == file.sha256:
+            return str(volume.path())
+        with contextlib.suppress(libvirt.libvirtError):  # gone meanwhile is fine
+            volume.delete(0)
+    raise BackendError(f"cannot make the boot copy {name} in pool {pool.name()}: "
+                       "its name stays taken by a copy that does not match")
+
+
+def _read_file(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def upload_seed(
@@ -346,6 +427,9 @@ def upload_seed(
     name = names.seed_volume(host_name)
     with libvirt_errors(f"upload seed {name} to pool {spec.name}"):
         volume = find_volume(pool, name)
+        if volume is None:  # on shared storage another service host may have made it
+            templatestore.refresh(pool)
+            volume = find_volume(pool, name)
         local = is_local(conn)
         if volume is not None:
             if volume.info()[1] == len(iso) and _read(conn, volume, local) == iso:
@@ -393,48 +477,20 @@ def _write_local(path: Path, data: bytes) -> None:
 def _upload(conn: libvirt.virConnect, volume: libvirt.virStorageVol, data: bytes) -> None:
     view = memoryview(data)
     chunks = (view[o : o + _CHUNK].tobytes() for o in range(0, len(data), _CHUNK))
-    _stream_into(conn, volume, len(data), chunks)
+    templatestore.stream_into(conn, volume, len(data), chunks)
 
 
 def _upload_file(conn: libvirt.virConnect, volume: libvirt.virStorageVol, path: Path) -> None:
     """Stream a (large) file into a volume in chunks, never holding it in memory."""
     with path.open("rb") as source:
         chunks = iter(lambda: source.read(4 * MIB), b"")
-        _stream_into(conn, volume, path.stat().st_size, chunks)
-
-
-def _stream_into(
-    conn: libvirt.virConnect, volume: libvirt.virStorageVol, size: int, chunks: Iterator[bytes]
-) -> None:
-    """Write ``size`` bytes into ``volume`` through a libvirt stream (works remotely)."""
-    stream = conn.newStream(0)
-    try:
-        volume.upload(stream, 0, size, 0)
-        for chunk in chunks:
-            sent = 0
-            while sent < len(chunk):
-                sent += stream.send(chunk[sent:])
-        stream.finish()
-    except BaseException:
-        with contextlib.suppress(libvirt.libvirtError):
-            stream.abort()
-        raise
+        templatestore.stream_into(conn, volume, path.stat().st_size, chunks)
 
 
 def download(conn: libvirt.virConnect, volume: libvirt.virStorageVol) -> bytes:
     """A volume's bytes, read through a stream (small volumes: seeds)."""
-    size = volume.info()[1]
-    stream = conn.newStream(0)
-    volume.download(stream, 0, size, 0)
-    parts = []
-    received = 0
-    while received < size:
-        data = stream.recv(min(_CHUNK, size - received))
-        if not isinstance(data, bytes) or not data:
-            break
-        parts.append(data)
-        received += len(data)
-    stream.finish()
+    parts: list[bytes] = []
+    templatestore.download_chunks(conn, volume, parts.append)
     return b"".join(parts)
 
 
@@ -481,6 +537,9 @@ def _drop_unused_boot_copies(project_pools: list[libvirt.virStoragePool]) -> Non
     so they go with the last host (or with the pool); a pool holding only boot
     copies would otherwise look empty to observe and outlive the project.
     """
+    for pool in project_pools:  # a shared directory may hold another service host's disks
+        if pool.isActive():
+            templatestore.refresh(pool)
     listed = [(pool, pool.listAllVolumes(0)) for pool in project_pools if pool.isActive()]
     if any(names.parse_volume(v.name()) for _, volumes in listed for v in volumes):
         return
@@ -501,7 +560,16 @@ def remove_pool(conn: libvirt.virConnect, project: str) -> None:
 def _remove_directory_pool(pool: libvirt.virStoragePool) -> None:
     with libvirt_errors(f"remove storage pool {pool.name()}"):
         start_pool(pool)
-        pool.refresh(0)
+        try:
+            pool.refresh(0)
+        except libvirt.libvirtError:
+            if pool.isActive():
+                raise
+            # libvirt stops a pool whose directory went away under it: another
+            # service host sharing the directory removed it first. Make it
+            # again (empty) so that the pool goes the usual way.
+            start_pool(pool)
+            pool.refresh(0)
         for volume in pool.listAllVolumes(0):
             volume.delete(0)
         pool.destroy()
