@@ -510,6 +510,12 @@ class Backend(ABC):
 
     # ---- storage
     @abstractmethod
+    def template_disk(self, template: TemplateLike) -> str | None:
+        """The path of ``template``'s disk as this service host reads it: None where
+        it reads the site's registry itself, else its own copy, uploaded and
+        checked on first use."""
+
+    @abstractmethod
     def create_run_copy(
         self,
         project: str,

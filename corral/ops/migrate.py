@@ -181,6 +181,8 @@ def prepare_target(
     kernel and initrd copies, the seed and, when disks are copied live, their
     volumes (the run copy an overlay on the template as the target has it)."""
     template = session.registry.get(host.template or "")
+    if not place.volume_group:
+        target.template_disk(template)  # what the moved run copy is backed by there
     target.stage_boot(project, boot_spec(host, template), place)
     target.upload_seed(project, host.name, build_seed(host, project), place)
     if not copy_disks:

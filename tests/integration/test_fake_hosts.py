@@ -139,12 +139,12 @@ PROJECT = """
 global { project fhit }
 superclass basic {
     template tiny
-    network eth0 { switch lan; address dhcp }
     network eth1 { switch site }
 }
-host a { superclass basic; service_host h1 }
-host b { superclass basic; service_host h2 }
-switch lan { address 10.249.1.1/24 }
+host a { superclass basic; service_host h1; network eth0 { switch lan1; address dhcp } }
+host b { superclass basic; service_host h2; network eth0 { switch lan2; address dhcp } }
+switch lan1 { address 10.249.1.1/24 }
+switch lan2 { address 10.249.2.1/24 }
 switch site { bridge BRIDGE }
 """
 

@@ -161,15 +161,18 @@ class LibvirtBackend(Backend):
         size_mib: int | None,
         place: StoragePlace = StoragePlace(),
     ) -> str:
-        base = None
-        if self.template_store is not None and template.disk and not place.volume_group:
-            disk = Path(template.disk)
-            base = templatestore.ensure_copy(
-                self.conn, self.template_store,
-                templatestore.template_file(template.name, disk, template.sha256.get(disk.name)),
-            )
+        base = None if place.volume_group else self.template_disk(template)
         return storage.create_run_copy(
             self.conn, self.runs_dir, project, host_name, template, size_mib, place, base
+        )
+
+    def template_disk(self, template: TemplateLike) -> str | None:
+        if self.template_store is None or not template.disk:
+            return None
+        disk = Path(template.disk)
+        return templatestore.ensure_copy(
+            self.conn, self.template_store,
+            templatestore.template_file(template.name, disk, template.sha256.get(disk.name)),
         )
 
     def create_data_disk(
