@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from corral.errors import CorralError, ProjectLocked
 from corral.ops.session import Session
-from corral.state import Claimant, StateStore, holder_is_dead
+from corral.state import Claimant, ProjectRecord, StateStore, holder_is_dead
 
 LOCK_POLL_S = 0.5
 T = TypeVar("T")
@@ -153,3 +153,16 @@ def _acquire(
             session.reporter.note(f"{message}; waiting for it")
             announced = holder.token
         time.sleep(poll_s)
+
+
+def recorded_project(session: Session, project: str) -> ProjectRecord | None:
+    """What the last ``up``/``build``/``upgrade`` recorded of ``project`` (its file
+    and model), or None when unknown; a database fault is only a warning."""
+    store = session.store
+    if store is None:
+        return None
+    try:
+        return store.get_project(project)
+    except CorralError as error:
+        session.warn(f"recorded project {project} not read: {error}")
+        return None

@@ -32,7 +32,7 @@ from corral.images.seed import build_seed
 from corral.lang.edit import set_host_key
 from corral.model import Host, PlacedBy, Project
 from corral.ops.apply import boot_spec, update_host
-from corral.ops.journal import project_lock, recorded
+from corral.ops.journal import project_lock, recorded, recorded_project
 from corral.ops.observe import Sighting, sight
 from corral.ops.requests import check_name
 from corral.ops.results import ActionResult, Applied, MigrateResult
@@ -408,14 +408,7 @@ def _what(instruction: str) -> str:
 
 
 def _recorded_path(session: Session, project: str) -> Path | None:
-    store = session.store
-    if store is None:
-        return None
-    try:
-        record = store.get_project(project)
-    except CorralError as error:  # a database fault is only a warning
-        session.warn(f"recorded project {project} not read: {error}")
-        return None
+    record = recorded_project(session, project)
     if record is None or not Path(record.source_path).is_file():
         return None
     return Path(record.source_path)

@@ -22,7 +22,7 @@ from corral.errors import BackendError, CorralError, InvalidRequest, NotFoundErr
 from corral.model import Host, Project
 from corral.ops import apply as applying
 from corral.ops import booting, switches
-from corral.ops.journal import project_lock, record_failure, recorded
+from corral.ops.journal import project_lock, record_failure, recorded, recorded_project
 from corral.ops.observe import Sighting, observe_each, observe_everywhere, sight
 from corral.ops.placement import Placed, place_project
 from corral.ops.readiness import Observation, Outcome, Target, reachable
@@ -155,14 +155,7 @@ def _warn_idle(session: Session, project: Project, unreachable: Mapping[str, str
 
 def _recorded_model(session: Session, project: str) -> Project | None:
     """The project as its last ``up``/``build``/``upgrade`` recorded it, if known."""
-    store = session.store
-    if store is None:
-        return None
-    try:
-        record = store.get_project(project)
-    except CorralError as error:  # a database fault is only a warning
-        session.warn(f"recorded project {project} not read: {error}")
-        return None
+    record = recorded_project(session, project)
     return Project.model_validate(json.loads(record.model_json)) if record else None
 
 

@@ -69,7 +69,7 @@ def shares_storage(
         probe = here.createXML(storage.raw_volume_xml(name, 512), 0)
         try:
             there.refresh(0)
-            seen = storage.find_volume(there, name)
+            seen = pools.find_volume(there, name)
             return seen is not None and seen.path() == probe.path()
         finally:
             with contextlib.suppress(libvirt.libvirtError):
@@ -117,7 +117,7 @@ def _counterpart(
     if pool is not None:
         pools.start(pool, build=False)
         pool.refresh(0)
-        found = storage.find_volume(pool, volume.name())
+        found = pools.find_volume(pool, volume.name())
     if found is None:
         raise NotFoundError(
             f"cannot move domain {domain}: the target has no volume {volume.name()} "
@@ -261,7 +261,7 @@ def copy_volume(
         original = source.storageVolLookupByPath(volume.path)
         size = int(original.infoFlags(libvirt.VIR_STORAGE_VOL_GET_PHYSICAL)[2])
         pool = pools.ensure(target, spec)
-        stale = storage.find_volume(pool, volume.name)
+        stale = pools.find_volume(pool, volume.name)
         if stale is not None:  # a copy cut short earlier: the name says what it must hold
             stale.delete(0)
         copy = pool.createXML(_sized_volume_xml(volume.name, size), 0)
@@ -274,7 +274,7 @@ def copy_volume(
                     f"the original's ({sent[:16]}...)"
                 )
             pool.refresh(0)  # libvirt reads the copy's format and backing file again
-            return str(storage.find_volume(pool, volume.name).path())  # type: ignore[union-attr]
+            return str(pools.find_volume(pool, volume.name).path())  # type: ignore[union-attr]
         except BaseException:
             with contextlib.suppress(libvirt.libvirtError):
                 copy.delete(0)

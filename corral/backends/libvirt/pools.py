@@ -169,3 +169,12 @@ def require_volume_group(conn: libvirt.virConnect, service_host: str, group: str
             f"service host {service_host} has no LVM volume group '{group}'",
             hint=f"volume groups there: {', '.join(found) or 'none'}",
         )
+
+
+def find_volume(pool: libvirt.virStoragePool, name: str) -> libvirt.virStorageVol | None:
+    try:
+        return pool.storageVolLookupByName(name)
+    except libvirt.libvirtError as exc:
+        if error_code(exc) == libvirt.VIR_ERR_NO_STORAGE_VOL:
+            return None
+        raise

@@ -40,6 +40,7 @@ from lxml import etree
 from corral.backends.base import DiskSpec, StoragePlace, TemplateLike
 from corral.backends.libvirt import names, pools, templatestore
 from corral.backends.libvirt.connection import error_code, libvirt_errors
+from corral.backends.libvirt.pools import find_volume
 from corral.errors import BackendError, ConfigError, ConflictError, NotFoundError
 from corral.images import qemuimg
 
@@ -138,15 +139,6 @@ def lvm_pools(conn: libvirt.virConnect) -> list[libvirt.virStoragePool]:
         for pool in conn.listAllStoragePools(0)
         if names.volume_group_of_pool(pool.name()) is not None
     ]
-
-
-def find_volume(pool: libvirt.virStoragePool, name: str) -> libvirt.virStorageVol | None:
-    try:
-        return pool.storageVolLookupByName(name)
-    except libvirt.libvirtError as exc:
-        if error_code(exc) == libvirt.VIR_ERR_NO_STORAGE_VOL:
-            return None
-        raise
 
 
 def backing_of(volume: libvirt.virStorageVol) -> str | None:

@@ -44,6 +44,7 @@ from lxml import etree
 
 from corral.backends.libvirt import pools
 from corral.backends.libvirt.connection import error_code, libvirt_errors
+from corral.backends.libvirt.pools import find_volume
 from corral.errors import BackendError, NotFoundError
 
 POOL = "corral.templates"
@@ -310,15 +311,6 @@ def empty_volume_xml(name: str) -> str:
     permissions = etree.SubElement(target, "permissions")
     etree.SubElement(permissions, "mode").text = "0444"
     return etree.tostring(root, encoding="unicode")
-
-
-def find_volume(pool: libvirt.virStoragePool, name: str) -> libvirt.virStorageVol | None:
-    try:
-        return pool.storageVolLookupByName(name)
-    except libvirt.libvirtError as exc:
-        if error_code(exc) == libvirt.VIR_ERR_NO_STORAGE_VOL:
-            return None
-        raise
 
 
 def refresh(pool: libvirt.virStoragePool) -> None:
