@@ -54,9 +54,9 @@ SWITCH = "lan"
 
 
 def project_text(project: str, hosts: int, service_hosts: list[str], memory: int) -> str:
-    """``hosts`` tiny hosts, host i on ``service_hosts[i % len]``, one switch with a
-    host address (a network per service host); even hosts static, odd on DHCP."""
-    net = "10.249.1"
+    """``hosts`` tiny hosts, host i on ``service_hosts[i % len]``, a switch with a
+    host address per service host (a LAN across service hosts would need site
+    bridges and no host address); even hosts static, odd on DHCP."""
     lines = [
         f"global {{ project {project} }}",
         "superclass node {",
@@ -66,9 +66,12 @@ def project_text(project: str, hosts: int, service_hosts: list[str], memory: int
         "    vcpus 1",
         "    wait none",
         "}",
-        f"switch {SWITCH} {{ address {net}.1/24 }}",
     ]
+    lans = {name: (f"{SWITCH}{k}", f"10.249.{k + 1}") for k, name in enumerate(service_hosts)}
+    lines += [f"switch {switch} {{ address {net}.1/24 }}" for switch, net in lans.values()]
     for i in range(hosts):
+        where = service_hosts[i % len(service_hosts)]
+        switch, net = lans[where]
         if i % 2 == 0:
             nic = [f"address {net}.{10 + i}", "netmask 255.255.255.0", f"gateway {net}.1"]
         else:
@@ -76,9 +79,9 @@ def project_text(project: str, hosts: int, service_hosts: list[str], memory: int
         lines += [
             f"host n{i:02d} {{",
             "    superclass node",
-            f"    service_host {service_hosts[i % len(service_hosts)]}",
+            f"    service_host {where}",
             "    network eth0 {",
-            f"        switch {SWITCH}",
+            f"        switch {switch}",
             *(f"        {statement}" for statement in nic),
             "    }",
             "}",
