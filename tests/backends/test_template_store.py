@@ -11,6 +11,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import libvirt
@@ -156,13 +157,15 @@ def test_a_registry_file_changed_on_disk_is_refused(
 
 
 @pytest.mark.parametrize("remote", [False, True], ids=["written-here", "cloned-there"])
-def test_two_service_hosts_sharing_a_directory_share_one_boot_copy(
+def test_two_service_hosts_sharing_a_directory_never_create_one_file(
     conn: libvirt.virConnect, store: TemplateStore, disk: TemplateFile, project: str,
     scratch: Path, remote: bool,
 ) -> None:
     """Two pools on one directory (the second through a symlink, as libvirt allows one
-    pool per path) stand for two service hosts sharing storage: the second finds
-    the first one's copy instead of failing on its file."""
+    pool per path) stand for two service hosts sharing storage. Each stages its own
+    copy under its own name, at the same moment too: a daemon that loses a race
+    to create a file deletes the path as its failed volume, so two daemons must
+    never create the same one."""
     from corral.backends.libvirt import pools, storage
 
     shared = scratch / "shared"
@@ -173,13 +176,22 @@ def test_two_service_hosts_sharing_a_directory_share_one_boot_copy(
     made = [pools.ensure(conn, spec) for spec in specs]  # both active, both listing nothing
     host_copy = templatestore.ensure_copy(conn, store, disk) if remote else None
     try:
-        first = storage.stage_boot_file(conn, made[0], disk, "vmlinuz", storage.BootCopies(),
-                                        host_copy)
-        second = storage.stage_boot_file(conn, made[1], disk, "vmlinuz", storage.BootCopies(),
-                                         host_copy)
-        assert Path(second).resolve() == Path(first).resolve()
-        assert Path(first).read_bytes() == disk.source.read_bytes()
-        assert [p.name for p in shared.iterdir()] == [Path(first).name]
+        with ThreadPoolExecutor(2) as both:
+            paths = list(both.map(
+                lambda job: storage.stage_boot_file(
+                    conn, job[0], disk, "vmlinuz", storage.BootCopies(service_host=job[1]),
+                    host_copy),
+                zip(made, ("h1", "h2"), strict=True),
+            ))
+        assert [Path(p).name for p in paths] == [
+            storage.boot_volume_name(disk.sha256, "vmlinuz", name) for name in ("h1", "h2")
+        ]
+        for path in paths:
+            assert Path(path).read_bytes() == disk.source.read_bytes()
+        assert sorted(p.name for p in shared.iterdir()) == sorted(Path(p).name for p in paths)
+        again = storage.stage_boot_file(conn, made[1], disk, "vmlinuz",
+                                        storage.BootCopies(service_host="h1"), host_copy)
+        assert Path(again).resolve() == Path(paths[0]).resolve()  # found, not made again
     finally:
         for pool in made:
             pool.destroy()

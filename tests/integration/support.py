@@ -21,7 +21,7 @@ import libvirt
 import pytest
 
 from corral.backends.libvirt import storage
-from corral.config import SiteConfig
+from corral.config import LOCAL_SERVICE_HOST, SiteConfig
 from corral.images.registry import Template
 from corral.ops import projects
 from corral.ops.session import Session
@@ -168,12 +168,14 @@ def _refresh(pool: libvirt.virStoragePool, timeout: float = 30.0) -> None:
             time.sleep(0.2)
 
 
-def boot_volumes(template: Template) -> frozenset[str]:
-    """The pool copies of a direct-boot template's kernel and initrd, which the
-    project's hosts boot from so that libvirt never relabels the template's own."""
+def boot_volumes(template: Template, service_host: str = LOCAL_SERVICE_HOST) -> frozenset[str]:
+    """``service_host``'s pool copies of a direct-boot template's kernel and initrd,
+    which the project's hosts boot from so that libvirt never relabels the template's own."""
     files = (("vmlinuz", template.kernel), ("initrd.img", template.initrd))
     return frozenset(
-        storage.boot_volume_name(hashlib.sha256(Path(path).read_bytes()).hexdigest(), role)
+        storage.boot_volume_name(
+            hashlib.sha256(Path(path).read_bytes()).hexdigest(), role, service_host
+        )
         for role, path in files if path
     )
 

@@ -115,10 +115,12 @@ def test_templates_are_uploaded_verified_and_reused(
             if file != "manifest.json"
         }, f"{name} holds {sorted(copies)}"
         before[name] = copies
-    # both hosts' boot copies are in the one shared pool directory, made once
+    # both hosts' boot copies are in the one shared pool directory, each service
+    # host's under its own name (two daemons never create one file)
     shared = hosts.state / "shared" / "tup1"
     boot = sorted(p.name for p in shared.iterdir() if p.name.startswith("boot-"))
-    assert len(boot) == 2, sorted(p.name for p in shared.iterdir())
+    assert len(boot) == 4, sorted(p.name for p in shared.iterdir())
+    assert {name.split("-")[2] for name in boot} == {"h1", "h2"}, boot
 
     second = hosts.corral("up", str(files / "tup2.corral"))
     assert second.returncode == 0, second.stdout + second.stderr

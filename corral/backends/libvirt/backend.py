@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import libvirt
@@ -31,6 +31,7 @@ from corral.backends.base import (
     StaticLease,
     StoragePlace,
     Survey,
+    T,
     TemplateCopy,
     TemplateLike,
 )
@@ -73,7 +74,7 @@ class LibvirtBackend(Backend):
     ) -> None:
         super().__init__(name, uri)
         self.runs_dir = os.fspath(runs_dir)
-        self.boot_copies = storage.BootCopies()
+        self.boot_copies = storage.BootCopies(service_host=name)
         self.connection = Connection(name, uri)
         self.template_store = (
             None if self.connection.is_local
@@ -96,6 +97,9 @@ class LibvirtBackend(Backend):
 
     def node_stats(self) -> NodeStats:
         return hostinfo.node_stats(self.conn, self.name)
+
+    def node_stats_around(self, work: Callable[[], T]) -> tuple[T, NodeStats]:
+        return hostinfo.node_stats_around(self.conn, self.name, work)
 
     def resolve_virt_type(self, requested: str) -> str:
         with libvirt_errors(f"read capabilities of {self.name}"):

@@ -103,11 +103,12 @@ def _volume_of(conn: libvirt.virConnect, path: str) -> libvirt.virStorageVol | N
 
 
 def _counterpart(
-    source: libvirt.virConnect, target: libvirt.virConnect, path: str, domain: str
+    source: libvirt.virConnect, target: libvirt.virConnect, path: str, domain: str,
+    rename: Callable[[str], str] = str,
 ) -> libvirt.virStorageVol | None:
-    """The target's volume of the same pool and name as the source's volume at
-    ``path``; None when ``path`` is no volume on the source (a file libvirt does
-    not manage, left as it is)."""
+    """The target's volume of the same pool and name (``rename`` of the name) as
+    the source's volume at ``path``; None when ``path`` is no volume on the
+    source (a file libvirt does not manage, left as it is)."""
     volume = _volume_of(source, path)
     if volume is None:
         return None
@@ -117,20 +118,22 @@ def _counterpart(
     if pool is not None:
         pools.start(pool, build=False)
         pool.refresh(0)
-        found = pools.find_volume(pool, volume.name())
+        found = pools.find_volume(pool, rename(volume.name()))
     if found is None:
         raise NotFoundError(
-            f"cannot move domain {domain}: the target has no volume {volume.name()} "
+            f"cannot move domain {domain}: the target has no volume {rename(volume.name())} "
             f"in pool {pool_name} (it was not prepared there)"
         )
     return found
 
 
 def retarget(
-    xml: str, source: libvirt.virConnect, target: libvirt.virConnect, domain: str
+    xml: str, source: libvirt.virConnect, target: libvirt.virConnect, domain: str,
+    target_host: str,
 ) -> str:
     """The domain XML ``xml`` with every volume path of the source turned into the
-    target's path of the same volume, and disks' backing files into the target's."""
+    target's path of the same volume, disks' backing files into the target's, and
+    the kernel and initrd into service host ``target_host``'s own boot copies."""
     root = etree.fromstring(xml.encode())
     for disk in root.iterfind("devices/disk"):
         element = disk.find("source")
@@ -148,7 +151,8 @@ def retarget(
     for tag in ("os/kernel", "os/initrd"):
         element = root.find(tag)
         if element is not None and element.text:
-            there = _counterpart(source, target, element.text, domain)
+            there = _counterpart(source, target, element.text, domain,
+                                 lambda name: storage.boot_copy_for(name, target_host))
             if there is not None:
                 element.text = there.path()
     return etree.tostring(root, encoding="unicode")
@@ -172,9 +176,10 @@ def migrate_live(
     if not domain.isActive():
         raise ConflictError(f"domain {name} is not running on {source_host}: nothing to move live")
     with libvirt_errors(f"prepare the migration of {name} to {target_host}"):
-        live_xml = retarget(domain.XMLDesc(_XML_FLAGS), source, target, name)
+        live_xml = retarget(domain.XMLDesc(_XML_FLAGS), source, target, name, target_host)
         persistent_xml = retarget(
-            domain.XMLDesc(_XML_FLAGS | libvirt.VIR_DOMAIN_XML_INACTIVE), source, target, name
+            domain.XMLDesc(_XML_FLAGS | libvirt.VIR_DOMAIN_XML_INACTIVE), source, target, name,
+            target_host,
         )
     params: dict[str, object] = {
         libvirt.VIR_MIGRATE_PARAM_DEST_XML: live_xml,
@@ -369,7 +374,8 @@ def move_definition(
         )
     with libvirt_errors(f"define domain {name} on {target_host}"):
         xml = retarget(
-            domain.XMLDesc(_XML_FLAGS | libvirt.VIR_DOMAIN_XML_INACTIVE), source, target, name
+            domain.XMLDesc(_XML_FLAGS | libvirt.VIR_DOMAIN_XML_INACTIVE), source, target, name,
+            target_host,
         )
         if lifecycle.find(target, name) is not None:
             raise ConflictError(f"domain {name} already exists on {target_host}")

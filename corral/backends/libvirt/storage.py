@@ -16,12 +16,19 @@ Templates are never relabelled: the domain XML names a run copy's backing
 file with DAC relabelling off (:func:`backing_chain` tells which file that
 is), and a direct-boot template's kernel and initrd, which libvirt 9.0's DAC
 driver chowns with no per-file opt-out, are booted from copies in the pool of
-the host's run copy (:func:`stage_boot_file`): ``boot-DIGEST-vmlinuz`` and
-``boot-DIGEST-initrd.img``, named by content so every host of the project
-booting the same kernel shares one copy (a few MB; disks are never copied).
-They are deleted with the project's last host or with the pool. A pool on
-a directory that several service hosts share is refreshed before a look-up,
-so one host finds the copy another made instead of colliding with its file.
+the host's run copy (:func:`stage_boot_file`): ``boot-DIGEST-SERVICEHOST-vmlinuz``
+and ``boot-DIGEST-SERVICEHOST-initrd.img``, named by content so every host of
+the project on that service host booting the same kernel shares one copy (a
+few MB; disks are never copied). They are deleted with the project's last
+host or with the pool.
+
+The service host's name is part of the name because two service hosts may
+share the directory (``filepath`` on shared storage), and two libvirt daemons
+must never create one file: each checks the path is free, and the one that
+loses the race between that check and its exclusive create gets "File exists"
+and then deletes the target path as its own failed volume, which is the
+winner's fresh copy. One daemon serialises its own creates, so per service
+host one name is safe.
 """
 
 from __future__ import annotations
@@ -47,12 +54,16 @@ from corral.images import qemuimg
 MIB = 1024 * 1024
 _CHUNK = 256 * 1024
 BOOT_PREFIX = "boot-"
+BOOT_ROLES = ("vmlinuz", "initrd.img")  # the kernel's and the initrd's copies
+_BOOT_DIGEST = 16  # hex digits of the sha256 in a copy's name
 _ROUNDS = 5  # create-or-find attempts before a name that stays taken is an error
 
 
 @dataclass
 class BootCopies:
     """One backend's record of the boot copies it wrote or compared byte for byte.
+
+    ``service_host`` (the backend's name) is part of each copy's volume name.
 
     Keyed by (project, pool, volume): a copy staged once needs no second look
     from the same backend, so the hosts of a project after the first do not
@@ -62,6 +73,7 @@ class BootCopies:
     stay so before it counts as abandoned (see :mod:`.templatestore`).
     """
 
+    service_host: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
     staged: dict[tuple[str, str, str], str] = field(default_factory=dict)
     stall_s: float = 30.0
@@ -288,9 +300,23 @@ def backing_chain(conn: libvirt.virConnect, path: str) -> list[tuple[str, str]] 
     return [(backing, fmt.get("type", "raw") if fmt is not None else "raw")]
 
 
-def boot_volume_name(digest: str, role: str) -> str:
-    """The pool volume holding a copy of a boot file with this sha256."""
-    return f"{BOOT_PREFIX}{digest[:16]}-{role}"
+def boot_volume_name(digest: str, role: str, service_host: str = "") -> str:
+    """The pool volume holding ``service_host``'s copy of a boot file with this sha256."""
+    owner = f"{service_host}-" if service_host else ""
+    return f"{BOOT_PREFIX}{digest[:_BOOT_DIGEST]}-{owner}{role}"
+
+
+def boot_copy_for(name: str, service_host: str) -> str:
+    """The name of ``service_host``'s copy of the boot file whose copy (on another
+    service host) is the volume ``name``; any other volume name as it is. A
+    moved guest boots from the target's own copy."""
+    digest = name[len(BOOT_PREFIX):len(BOOT_PREFIX) + _BOOT_DIGEST]
+    if not name.startswith(BOOT_PREFIX) or len(digest) != _BOOT_DIGEST:
+        return name
+    for role in BOOT_ROLES:
+        if name.endswith(f"-{role}"):
+            return boot_volume_name(digest, role, service_host)
+    return name
 
 
 def boot_pool(
@@ -331,7 +357,7 @@ def stage_boot_file(
     store) libvirt clones that copy into the pool, so the file crosses the
     network once per service host, not once per project.
     """
-    name = boot_volume_name(file.sha256, role)
+    name = boot_volume_name(file.sha256, role, copies.service_host)
     key = (names.project_of_pool(pool.name()) or "", pool.name(), name)
     with copies.lock:
         if key not in copies.staged:
@@ -349,9 +375,10 @@ def _stage_here(pool: libvirt.virStoragePool, file: templatestore.TemplateFile, 
     except OSError as exc:
         raise NotFoundError(f"cannot read boot file {file.source}: {exc.strerror}") from exc
     for _ in range(_ROUNDS):
-        # Another service host sharing the directory may have made it: a pool
-        # that was not refreshed does not know its file (libvirt then refuses
-        # the create, "volume target path ... already exists").
+        # The file may be on disk but unknown to the pool (made before the pool
+        # was last started, or by another Corral process through a pool object
+        # that was redefined): libvirt then refuses the create, "volume target
+        # path ... already exists".
         templatestore.refresh(pool)
         volume = find_volume(pool, name)
         if volume is None:
@@ -386,7 +413,7 @@ def _stage_there(
             except libvirt.libvirtError as exc:
                 if error_code(exc) == libvirt.VIR_ERR_STORAGE_VOL_EXIST or \
                         templatestore.exists_error(exc):
-                    continue  # made meanwhile, maybe by another service host: look again
+                    continue  # made meanwhile by another Corral process: look again
                 raise
             return str(volume.path())
         if templatestore.await_size(volume, size, stall_s) and \
