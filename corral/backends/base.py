@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import subprocess
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from corral.model import Host, Switch
+
+T = TypeVar("T")
+
 
 # --------------------------------------------------------------------------- templates
 
@@ -442,6 +445,17 @@ class Backend(ABC):
         info = self.host_info()
         used = None if info.memory_free_mib is None else info.memory_mib - info.memory_free_mib
         return NodeStats(info.cpus, info.memory_mib, used)
+
+    def node_stats_around(self, work: Callable[[], T]) -> tuple[T, NodeStats]:
+        """``work()``'s answer and :meth:`node_stats` sampled while it ran.
+
+        A CPU% needs two readings some time apart; taking them around work that
+        has to be done anyway (``status`` reads the domains meanwhile) costs no
+        extra wait unless the work is quicker than the shortest sample. This
+        default runs the work, then asks :meth:`node_stats`.
+        """
+        answer = work()
+        return answer, self.node_stats()
 
     @abstractmethod
     def resolve_virt_type(self, requested: str) -> str:

@@ -111,9 +111,13 @@ def status_report(
 
     def read(name: str) -> _Reading:
         backend = session.backend(name)
-        survey = backend.survey(project)
-        leases = backend.leases([n.name for n in survey.networks if n.active])
-        return _Reading(survey, leases, backend.node_stats())
+
+        def domains() -> tuple[Survey, dict[str, list[str]]]:
+            survey = backend.survey(project)
+            return survey, backend.leases([n.name for n in survey.networks if n.active])
+
+        (survey, leases), node = backend.node_stats_around(domains)
+        return _Reading(survey, leases, node)
 
     rows: list[StatusRow] = []
     seen_hosts: set[tuple[str, str]] = set()

@@ -78,3 +78,26 @@ def test_auto_is_qemu_without_kvm() -> None:
 def test_kinds_this_host_cannot_run_are_clear_errors(backend, kind: str) -> None:
     with pytest.raises(BackendError, match=f"service host 'local' cannot run {kind} guests"):
         backend.resolve_virt_type(kind)
+
+
+def test_node_statistics_are_sampled_around_the_work_done_meanwhile() -> None:
+    """The CPU% of a status host row costs no wait beyond the survey it samples
+    around, but never samples less than the shortest sample."""
+    import time
+
+    import libvirt
+
+    conn = libvirt.open("test:///default")
+    try:
+        began = time.monotonic()
+        answer, node = hostinfo.node_stats_around(conn, "t", lambda: "read", min_sample_s=0.2)
+        quick = time.monotonic() - began
+        began = time.monotonic()
+        _, _ = hostinfo.node_stats_around(conn, "t", lambda: time.sleep(0.4), min_sample_s=0.2)
+        slow = time.monotonic() - began
+    finally:
+        conn.close()
+    assert answer == "read"
+    assert node.cpus > 0 and node.memory_mib > 0 and node.uptime_s
+    assert 0.2 <= quick < 0.35, quick
+    assert 0.4 <= slow < 0.55, slow  # no sample on top of the work
