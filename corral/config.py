@@ -21,6 +21,9 @@ who may talk to the server. Example::
     max_memory = "32G"
     max_vms = 40
 
+    [state]
+    url = "postgresql+psycopg://corral@db/corral"   # default: the SQLite file paths.state
+
     [server]
     listen = "0.0.0.0:8080"
     allowed_networks = ["10.0.0.0/8"]
@@ -134,6 +137,23 @@ class ServiceHost(_Section):
 _INTERFACE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
 
 
+class State(_Section):
+    """Where the state database lives when it is not the SQLite file ``paths.state``."""
+
+    # A SQLAlchemy URL (sqlite or postgresql dialect); None: paths.state.
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        from corral.state.db import database_url  # SQLAlchemy loads only when a URL is set
+
+        database_url(url)
+        return url
+
+
 class Server(_Section):
     """Where the REST server listens and which client networks it accepts."""
 
@@ -156,6 +176,7 @@ class SiteConfig(_Section):
     defaults: Defaults = Field(default_factory=Defaults)
     paths: Paths = Field(default_factory=Paths)
     service_hosts: dict[str, ServiceHost] = Field(default_factory=_default_service_hosts)
+    state: State = Field(default_factory=State)
     server: Server = Field(default_factory=Server)
     source: Path | None = None  # the file it was read from, None for built-in defaults
 
@@ -179,6 +200,19 @@ class SiteConfig(_Section):
                 f"defaults.service_host '{wanted}' is not a [service_hosts.NAME] table"
             )
         return self
+
+    @model_validator(mode="after")
+    def _one_state_database(self) -> SiteConfig:
+        if self.state.url is not None and "state" in self.paths.model_fields_set:
+            raise ValueError(
+                "paths.state and state.url both name the state database: keep one of them"
+            )
+        return self
+
+    def state_location(self) -> Path | str:
+        """The state database: the SQLite file ``paths.state`` (a path), or the
+        SQLAlchemy URL of ``[state] url`` (a string)."""
+        return self.state.url if self.state.url is not None else self.paths.state
 
     def service_host(self, name: str) -> ServiceHost | None:
         return self.service_hosts.get(name)
@@ -259,6 +293,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "paths": Paths,
     "server": Server,
     "service_hosts": ServiceHost,
+    "state": State,
 }
 
 

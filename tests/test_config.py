@@ -141,3 +141,26 @@ def test_the_scheduler_uses_the_service_hosts_the_site_lists(tmp_path: Path) -> 
     kept_out = _site(tmp_path, two + "schedule = false\n[defaults]\nplacement = 'pack'\n")
     assert kept_out.schedulable() == ["h2"]
     assert (kept_out.preset_service_host(), kept_out.defaults.placement) == ("h2", "pack")
+
+
+def test_the_state_database_is_the_sqlite_file_unless_a_url_is_given(tmp_path: Path) -> None:
+    assert _site(tmp_path, "").state_location() == Path("/var/lib/corral/state.db")
+    assert _site(tmp_path, "[paths]\nstate = '/srv/s.db'\n").state_location() == Path("/srv/s.db")
+    url = "postgresql+psycopg://corral:pw@db.example/corral"
+    assert _site(tmp_path, f"[state]\nurl = '{url}'\n").state_location() == url
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[state]\nurl = 'mysql://db/corral'\n", "dialect 'mysql' is not supported"),
+        ("[state]\nurl = 'no url'\n", "state.url: 'no url' is not a database URL"),
+        ("[state]\nurl = 'sqlite:////x.db'\n[paths]\nstate = '/y.db'\n",
+         "paths.state and state.url both name the state database"),
+        ("[state]\npath = '/x.db'\n", "unknown key 'state.path'"),
+    ],
+)
+def test_a_state_url_that_cannot_act_is_refused(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _site(tmp_path, text)
+    assert message in caught.value.message

@@ -59,7 +59,7 @@ class Session:
         self._lock = threading.Lock()
         self._registry: TemplateRegistry | None = None
         self._store: StateStore | None = None
-        self._store_failed = False
+        self._store_error: CorralError | None = None
         self._warnings: list[str] = []
         self._capabilities: dict[str, Capabilities] = {}
         self._host_workers: dict[str, int] = {}
@@ -82,12 +82,22 @@ class Session:
         Libvirt is the source of truth; the database only adds history and
         the last project file. Losing it must never stop an operation.
         """
-        if self._store is None and not self._store_failed:
+        if self._store is None and self._store_error is None:
             try:
-                self._store = StateStore(self.site.paths.state)
+                self._store = StateStore(self.site.state_location())
             except CorralError as error:
-                self._store_failed = True
+                self._store_error = error
                 self.warn(f"state database unavailable, going on without it: {error.message}")
+        return self._store
+
+    def require_store(self) -> StateStore:
+        """The state database, for operations that cannot go on without it (users,
+        tokens, shares, audit): its opening error is raised, not warned about."""
+        if self._store is not None:
+            return self._store
+        if self._store_error is not None:
+            raise self._store_error
+        self._store = StateStore(self.site.state_location())
         return self._store
 
     # ---- warnings

@@ -1,24 +1,43 @@
-"""SQLite schema and engine setup for the state database.
+"""Schema and engine setup for the state database.
 
-Four tables: ``projects`` (the last applied version of each project file),
+The tables: ``projects`` (the last applied version of each project file),
 ``operations`` (who did what to which project, when, and how it ended),
-``locks`` (which process is changing which project right now) and
-``host_contacts`` (when each service host last answered, and what it said).
-The engine is set up for several processes at once — a CLI run beside the
-server, two administrators — with WAL journaling (readers never block the
-writer) and a busy timeout (a writer waits for another instead of failing).
+``locks`` (which process is changing which project right now),
+``host_contacts`` (when each service host last answered, and what it said),
+and those of users and access: ``users``, ``api_tokens``, ``project_owners``,
+``project_shares`` and ``audit_log`` (docs/users-and-access.md).
+
+The database is SQLite by default and any SQLAlchemy URL of a supported
+dialect otherwise (``[state] url``). A SQLite file is set up for several
+processes at once — a CLI run beside the server, two administrators — with
+WAL journaling (readers never block the writer) and a busy timeout (a writer
+waits for another instead of failing); a database server does both itself.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
-from sqlalchemy import DateTime, Engine, Float, Index, Integer, String, Text, create_engine, event
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 BUSY_TIMEOUT_S = 30.0
+# The dialects whose upsert (INSERT ... ON CONFLICT) the store uses.
+DIALECTS = ("sqlite", "postgresql")
 
 
 class Base(DeclarativeBase):
@@ -55,12 +74,25 @@ class OperationRow(Base):
     duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
-def open_engine(path: Path) -> Engine:
-    """An engine on the SQLite file at ``path`` with WAL and a busy timeout."""
-    engine = create_engine(
-        f"sqlite:///{path}",
-        connect_args={"timeout": BUSY_TIMEOUT_S},
-    )
+def database_url(text: str) -> URL:
+    """A state database URL as the site gives it; ValueError when unusable."""
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise ValueError(f"'{text}' is not a database URL (dialect+driver://...)") from None
+    if url.get_backend_name() not in DIALECTS:
+        raise ValueError(
+            f"database '{url.render_as_string(hide_password=True)}': dialect "
+            f"'{url.get_backend_name()}' is not supported (use {' or '.join(DIALECTS)})"
+        )
+    return url
+
+
+def open_engine(url: URL) -> Engine:
+    """An engine on ``url``; a SQLite database gets WAL and a busy timeout."""
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -115,3 +147,77 @@ class LockRow(Base):
     pid_started: Mapped[str] = mapped_column(String(40), default="")
     operation: Mapped[str] = mapped_column(String(100))
     since: Mapped[datetime] = mapped_column(DateTime)
+
+
+class UserRow(Base):
+    """A person who may use the server; quotas are None when unlimited."""
+
+    __tablename__ = "users"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    max_vms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_memory_mib: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_vcpus: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class TokenRow(Base):
+    """An API token: only its SHA-256 is kept, unique, so a lookup is one index probe."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (Index("ix_api_tokens_user", "user"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(200), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scope: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class OwnerRow(Base):
+    """Who owns a project: the user whose operation first recorded it.
+
+    A table of its own rather than a column of ``projects``, so a database
+    made before users existed gains it without a migration; a project with no
+    row here belongs to the administrators alone.
+    """
+
+    __tablename__ = "project_owners"
+    __table_args__ = (Index("ix_project_owners_owner", "owner"),)
+
+    project: Mapped[str] = mapped_column(String(200), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    since: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ShareRow(Base):
+    """A project shared with a user: ``read`` or ``write``."""
+
+    __tablename__ = "project_shares"
+    __table_args__ = (Index("ix_project_shares_user", "user"),)
+
+    project: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user: Mapped[str] = mapped_column(String(64), primary_key=True)
+    access: Mapped[str] = mapped_column(String(10))
+    since: Mapped[datetime] = mapped_column(DateTime)
+
+
+class AuditRow(Base):
+    """One audited request: who, from where, what, on what, and how it ended."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"), Index("ix_audit_log_user_at", "user", "at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    user: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str] = mapped_column(Text)
+    result: Mapped[str] = mapped_column(String(10))
+    detail: Mapped[str] = mapped_column(Text, default="")

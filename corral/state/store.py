@@ -1,12 +1,15 @@
-"""The state store: recorded projects and the operation log, in SQLite.
+"""The state store: recorded projects and the operation log, in SQLite or a database server.
 
-The database is a convenience, not the truth. Libvirt is the source of truth
-for what exists: every domain, network and volume Corral creates carries its
-own metadata (project, host, model hash), so ``status``, ``plan`` and
-``remove`` work from libvirt alone. Losing this file loses only history — the
-last recorded project files and the operation log — and a missing file is
-simply created again, empty, on next use. Nothing may ever depend on a row
-being here.
+For projects the database is a convenience, not the truth. Libvirt is the
+source of truth for what exists: every domain, network and volume Corral
+creates carries its own metadata (project, host, model hash), so ``status``,
+``plan`` and ``remove`` work from libvirt alone. Losing the database loses
+the history of projects — the last recorded project files and the operation
+log — and a missing file is simply created again, empty, on next use; no
+operation on VMs may ever depend on a row being here. The users, tokens,
+ownership and audit rows kept beside them (:mod:`corral.state.accounts`,
+:mod:`corral.state.audit`) are the server's own truth: they are backed up
+like any other database.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import CursorResult, delete, select, update
-from sqlalchemy.dialects.sqlite import insert
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy import CursorResult, Engine, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Session
 
 from corral.errors import BackendError, ConfigError
 from corral.state.db import (
@@ -33,6 +37,7 @@ from corral.state.db import (
     OperationRow,
     ProjectRow,
     create_schema,
+    database_url,
     open_engine,
 )
 
@@ -40,6 +45,8 @@ if TYPE_CHECKING:
     from corral.state.lock import Claimant, LockHolder
 
 DEFAULT_PATH = Path("/var/lib/corral/state.db")
+HINT = ("the database keeps the history of projects and the server's users, tokens and "
+        "audit log; restore it from a backup, or move it aside to start afresh")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,25 +96,51 @@ def current_user() -> str:
 
 
 class StateStore:
-    """Projects and operations in the SQLite file at ``path``.
+    """Projects and operations in the SQLite file at ``location`` (a path), or in
+    the database a SQLAlchemy URL (a string) names.
 
-    The file and its directory are created on first use. Several processes
+    A SQLite file and its directory are created on first use. Several processes
     may share one file: it runs in WAL mode with a busy timeout, and every
-    write is a single statement in its own short transaction.
+    write is a single statement in its own short transaction. Missing tables
+    are created on every opening, so an older database gains new ones and
+    keeps its rows.
     """
 
-    def __init__(self, path: Path = DEFAULT_PATH) -> None:
-        self.path = Path(path)
+    def __init__(self, location: Path | str = DEFAULT_PATH) -> None:
+        url = _url(location)
+        database = url.database if url.get_backend_name() == "sqlite" else None
+        self.path: Path | None = Path(database) if database and database != ":memory:" else None
+        # How messages name the database: its file, or its URL without the password.
+        self.name = str(self.path) if self.path else url.render_as_string(hide_password=True)
+        if self.path is not None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    f"state database directory {self.path.parent} is not usable: "
+                    f"{exc.strerror}",
+                    hint="check 'state' under [paths] in corral.toml",
+                ) from exc
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
+            self._engine = open_engine(url)
+        except (NoSuchModuleError, ImportError) as exc:
             raise ConfigError(
-                f"state database directory {self.path.parent} is not usable: {exc.strerror}",
-                hint="check 'state' under [paths] in corral.toml",
-            ) from exc
-        self._engine = open_engine(self.path)
-        with self._guard():
+                f"state database {self.name}: its driver is not installed ({exc})",
+                hint="install the driver package the URL names, or check [state] url",
+            ) from None
+        with self.guard():
             create_schema(self._engine)
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, for the stores of users and audit that share this database."""
+        return self._engine
+
+    def insert(self, table: type[DeclarativeBase]) -> sqlite.Insert | postgresql.Insert:
+        """An INSERT with ``on_conflict_do_*`` in this database's dialect."""
+        if self._engine.dialect.name == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
 
     def close(self) -> None:
         """Release the database connections."""
@@ -125,45 +158,45 @@ class StateStore:
         self, name: str, source_path: str | Path, model_json: str, model_hash: str
     ) -> ProjectRecord:
         """Insert or replace the recorded version of project ``name``."""
-        now = _now()
+        moment = now()
         values = {
             "name": name,
             "source_path": str(source_path),
             "model_json": model_json,
             "model_hash": model_hash,
-            "created_at": now,
-            "updated_at": now,
+            "created_at": moment,
+            "updated_at": moment,
         }
         statement = (
-            insert(ProjectRow)
+            self.insert(ProjectRow)
             .values(**values)
             .on_conflict_do_update(
                 index_elements=[ProjectRow.name],
                 set_={k: v for k, v in values.items() if k not in ("name", "created_at")},
             )
         )
-        with self._guard(), Session(self._engine) as session, session.begin():
+        with self.guard(), Session(self._engine) as session, session.begin():
             session.execute(statement)
         record = self.get_project(name)
         if record is None:  # only if another process forgot it in between
-            raise BackendError(f"project {name} vanished from {self.path} while recording it")
+            raise BackendError(f"project {name} vanished from {self.name} while recording it")
         return record
 
     def get_project(self, name: str) -> ProjectRecord | None:
         """The recorded project ``name``, or None if it was never recorded."""
-        with self._guard(), Session(self._engine) as session:
+        with self.guard(), Session(self._engine) as session:
             row = session.get(ProjectRow, name)
             return _project(row) if row is not None else None
 
     def list_projects(self) -> list[ProjectRecord]:
         """Every recorded project, sorted by name."""
-        with self._guard(), Session(self._engine) as session:
+        with self.guard(), Session(self._engine) as session:
             rows = session.scalars(select(ProjectRow).order_by(ProjectRow.name))
             return [_project(row) for row in rows]
 
     def forget_project(self, name: str) -> bool:
         """Drop project ``name``'s record (its log stays); True if there was one."""
-        with self._guard(), Session(self._engine) as session, session.begin():
+        with self.guard(), Session(self._engine) as session, session.begin():
             result = session.execute(delete(ProjectRow).where(ProjectRow.name == name))
             return bool(cast(CursorResult[Any], result).rowcount)
 
@@ -181,7 +214,7 @@ class StateStore:
     ) -> int:
         """Append one finished (or started) operation to the log; return its id."""
         row = OperationRow(
-            started_at=_now(),
+            started_at=now(),
             project=project,
             action=action,
             target=target,
@@ -190,7 +223,7 @@ class StateStore:
             user=user or current_user(),
             duration_s=duration_s,
         )
-        with self._guard(), Session(self._engine) as session, session.begin():
+        with self.guard(), Session(self._engine) as session, session.begin():
             session.add(row)
             session.flush()
             return row.id
@@ -200,7 +233,7 @@ class StateStore:
         query = select(OperationRow).order_by(OperationRow.id.desc()).limit(limit)
         if project is not None:
             query = query.where(OperationRow.project == project)
-        with self._guard(), Session(self._engine) as session:
+        with self.guard(), Session(self._engine) as session:
             return [_operation(row) for row in session.scalars(query)]
 
     @contextmanager
@@ -238,15 +271,15 @@ class StateStore:
         for a free lock cannot both win, on one machine or on several.
         """
         statement = (
-            insert(LockRow)
+            self.insert(LockRow)
             .values(
                 project=project, token=claimant.token, holder=claimant.holder,
                 machine=claimant.machine, pid=claimant.pid, pid_started=claimant.pid_started,
-                operation=operation, since=_now(),
+                operation=operation, since=now(),
             )
             .on_conflict_do_nothing(index_elements=[LockRow.project])
         )
-        with self._guard(), Session(self._engine) as session, session.begin():
+        with self.guard(), Session(self._engine) as session, session.begin():
             if cast(CursorResult[Any], session.execute(statement)).rowcount == 1:
                 return None
             row = session.get(LockRow, project)
@@ -256,42 +289,41 @@ class StateStore:
 
     def lock_holder(self, project: str) -> LockHolder | None:
         """Who holds project ``project``'s lock, or None."""
-        with self._guard(), Session(self._engine) as session:
+        with self.guard(), Session(self._engine) as session:
             row = session.get(LockRow, project)
             return _holder(row) if row is not None else None
 
     def release_lock(self, project: str, token: str) -> bool:
         """Drop the lock if ``token`` still holds it (also to break a dead holder's)."""
         statement = delete(LockRow).where(LockRow.project == project, LockRow.token == token)
-        with self._guard(), Session(self._engine) as session, session.begin():
+        with self.guard(), Session(self._engine) as session, session.begin():
             return bool(cast(CursorResult[Any], session.execute(statement)).rowcount)
 
     # -- service hosts ----------------------------------------------------------
 
     def record_contact(self, name: str, facts_json: str) -> None:
         """Service host ``name`` answered now, with these facts."""
-        values = {"name": name, "at": _now(), "facts_json": facts_json}
-        statement = insert(ContactRow).values(**values).on_conflict_do_update(
+        values = {"name": name, "at": now(), "facts_json": facts_json}
+        statement = self.insert(ContactRow).values(**values).on_conflict_do_update(
             index_elements=[ContactRow.name], set_={"at": values["at"], "facts_json": facts_json}
         )
-        with self._guard(), Session(self._engine) as session, session.begin():
+        with self.guard(), Session(self._engine) as session, session.begin():
             session.execute(statement)
 
     def touch_contact(self, name: str) -> None:
         """Service host ``name`` answered now (its recorded facts stay as they are)."""
-        now = _now()
-        statement = insert(ContactRow).values(name=name, at=now, facts_json="{}")
-        statement = statement.on_conflict_do_update(
-            index_elements=[ContactRow.name], set_={"at": now}
-        )
-        with self._guard(), Session(self._engine) as session, session.begin():
+        moment = now()
+        statement = self.insert(ContactRow).values(
+            name=name, at=moment, facts_json="{}"
+        ).on_conflict_do_update(index_elements=[ContactRow.name], set_={"at": moment})
+        with self.guard(), Session(self._engine) as session, session.begin():
             session.execute(statement)
 
     def last_contact(self, name: str) -> tuple[datetime, str] | None:
         """When service host ``name`` last answered (UTC) and the facts it gave, if ever."""
-        with self._guard(), Session(self._engine) as session:
+        with self.guard(), Session(self._engine) as session:
             row = session.get(ContactRow, name)
-            return (_aware(row.at), row.facts_json) if row is not None else None
+            return (aware(row.at), row.facts_json) if row is not None else None
 
     def _finish(self, entry: int, outcome: str, detail: str, duration_s: float) -> None:
         statement = (
@@ -299,28 +331,36 @@ class StateStore:
             .where(OperationRow.id == entry)
             .values(outcome=outcome, detail=detail, duration_s=duration_s)
         )
-        with self._guard(), Session(self._engine) as session, session.begin():
+        with self.guard(), Session(self._engine) as session, session.begin():
             session.execute(statement)
 
     @contextmanager
-    def _guard(self) -> Iterator[None]:
-        """Turn database failures into one BackendError naming the file."""
+    def guard(self) -> Iterator[None]:
+        """Turn database failures into one BackendError naming the database."""
         try:
             yield
         except SQLAlchemyError as exc:
             reason = getattr(exc, "orig", None) or exc
-            raise BackendError(
-                f"state database {self.path}: {reason}",
-                hint="the database only keeps history; move the file aside to start afresh",
-            ) from exc
+            raise BackendError(f"state database {self.name}: {reason}", hint=HINT) from exc
 
 
-def _now() -> datetime:
-    """Current UTC time, naive, as SQLite stores it."""
+
+def _url(location: Path | str) -> URL:
+    if isinstance(location, Path):
+        return URL.create("sqlite", database=str(location))
+    try:
+        return database_url(location)
+    except ValueError as error:
+        raise ConfigError(f"state database: {error}", hint="check [state] url") from None
+
+
+def now() -> datetime:
+    """Current UTC time, naive, as the database stores it."""
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _aware(moment: datetime) -> datetime:
+def aware(moment: datetime) -> datetime:
+    """A time read from the database, as UTC."""
     return moment.replace(tzinfo=UTC)
 
 
@@ -335,7 +375,7 @@ def _holder(row: LockRow) -> LockHolder:
     return LockHolder(
         project=row.project, token=row.token, holder=row.holder, machine=row.machine,
         pid=row.pid, pid_started=row.pid_started, operation=row.operation,
-        since=_aware(row.since),
+        since=aware(row.since),
     )
 
 
@@ -345,15 +385,15 @@ def _project(row: ProjectRow) -> ProjectRecord:
         source_path=row.source_path,
         model_json=row.model_json,
         model_hash=row.model_hash,
-        created_at=_aware(row.created_at),
-        updated_at=_aware(row.updated_at),
+        created_at=aware(row.created_at),
+        updated_at=aware(row.updated_at),
     )
 
 
 def _operation(row: OperationRow) -> OperationRecord:
     return OperationRecord(
         id=row.id,
-        started_at=_aware(row.started_at),
+        started_at=aware(row.started_at),
         project=row.project,
         action=row.action,
         target=row.target,

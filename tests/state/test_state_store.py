@@ -146,9 +146,7 @@ def test_corrupt_file_is_one_clear_error(db_path: Path) -> None:
     with pytest.raises(BackendError) as caught:
         StateStore(db_path)
     assert caught.value.message == f"state database {db_path}: file is not a database"
-    assert caught.value.hint == (
-        "the database only keeps history; move the file aside to start afresh"
-    )
+    assert caught.value.hint is not None and "move it aside to start afresh" in caught.value.hint
 
 
 def test_unusable_directory_is_a_config_error(tmp_path: Path) -> None:
@@ -157,6 +155,48 @@ def test_unusable_directory_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         StateStore(blocker / "state.db")
     assert caught.value.message.startswith(f"state database directory {blocker} is not usable")
+
+
+def test_a_sqlite_url_is_the_same_database_as_its_path(db_path: Path) -> None:
+    with StateStore(db_path) as by_path:
+        by_path.record_project("lab", "/lab.corral", "{}", "h")
+    with StateStore(f"sqlite:///{db_path}") as by_url:
+        assert by_url.path == db_path and by_url.name == str(db_path)
+        assert by_url.get_project("lab") is not None
+    with sqlite3.connect(db_path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("not a url", "'not a url' is not a database URL"),
+        ("mysql://u:secret@db/x", "dialect 'mysql' is not supported (use sqlite or postgresql)"),
+        ("postgresql+nosuchdriver://u:secret@db/corral", "its driver is not installed"),
+    ],
+)
+def test_an_unusable_url_is_a_config_error_without_its_password(url: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        StateStore(url)
+    assert message in caught.value.message
+    assert "secret" not in caught.value.message
+
+
+def test_a_database_made_before_users_gains_their_tables_and_keeps_its_rows(
+    db_path: Path,
+) -> None:
+    db_path.parent.mkdir(parents=True)
+    with sqlite3.connect(db_path) as raw:  # the schema as it was before users existed
+        raw.execute("CREATE TABLE projects (name VARCHAR(200) PRIMARY KEY, source_path TEXT, "
+                    "model_json TEXT, model_hash VARCHAR(128), created_at DATETIME, "
+                    "updated_at DATETIME)")
+        raw.execute("INSERT INTO projects VALUES ('old', '/old.corral', '{}', 'h', "
+                    "'2025-01-01 00:00:00', '2025-01-01 00:00:00')")
+    with StateStore(db_path) as store:
+        assert store.get_project("old") is not None
+    with sqlite3.connect(db_path) as raw:
+        tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"users", "api_tokens", "project_owners", "project_shares", "audit_log"} <= tables
 
 
 # -- concurrency ----------------------------------------------------------------
