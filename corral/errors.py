@@ -14,7 +14,14 @@ here and nowhere else, so every outcome has exactly one code of its own.
     │   └── ProjectLocked       CONFLICT             4   409  (another operation holds the project)
     ├── BackendError            BACKEND              5   502  (libvirt, qemu-img, ...)
     ├── OperationTimeout        TIMEOUT              6   504
-    └── InvalidRequest          INVALID_REQUEST      7   400  (bad name, size, target, count)
+    ├── InvalidRequest          INVALID_REQUEST      7   400  (bad name, size, target, count)
+    ├── NotAuthenticated        UNAUTHENTICATED     11   401  (unknown/revoked token, password)
+    └── Forbidden               FORBIDDEN           12   403  (read-only share, metrics-only token)
+        └── QuotaExceeded       FORBIDDEN           12   403  (the user's quota would be exceeded)
+
+A project that an identity may not see raises :class:`HiddenProject`, a
+:class:`NotFoundError` with the very message of a project that does not
+exist, so nobody learns the names of projects that are not theirs.
 
 Outcomes that are not errors have codes of their own as well: ``NOT_READY``
 (8: a guest did not become ready), ``CHANGES`` (9: ``plan`` found changes to
@@ -45,6 +52,8 @@ class Outcome(Enum):
     NOT_READY = (8, 200, "done, but a guest did not become ready (reasons printed)")
     CHANGES = (9, 200, "plan: there are changes to make")
     PARTIAL = (10, 207, "partly done: VMs of a failing service host failed, the rest was done")
+    UNAUTHENTICATED = (11, 401, "not authenticated (unknown or revoked token, wrong password)")
+    FORBIDDEN = (12, 403, "not allowed (read-only share, metrics-only token, over quota)")
     USAGE = (64, 400, "bad command line (unknown command or option)")
     INTERNAL = (70, 500, "internal error (a bug; CORRAL_DEBUG=1 shows where)")
     INTERRUPTED = (130, 500, "interrupted (Ctrl-C)")
@@ -160,6 +169,15 @@ class NotFoundError(CorralError):
     outcome = Outcome.NOT_FOUND
 
 
+class HiddenProject(NotFoundError):
+    """A project the identity may not see: told as "not found", exactly like one
+    that does not exist; ``reason`` (the truth) is for the audit log only."""
+
+    def __init__(self, project: str, reason: str) -> None:
+        super().__init__(f"project '{project}' not found")
+        self.reason = reason
+
+
 class ConflictError(CorralError):
     category = "conflict"
     outcome = Outcome.CONFLICT
@@ -188,6 +206,28 @@ class InvalidRequest(CorralError):
 
     category = "invalid_request"
     outcome = Outcome.INVALID_REQUEST
+
+
+class NotAuthenticated(CorralError):
+    """Credentials that name nobody: an unknown or revoked token, a wrong password.
+
+    The message says no more than that, whichever it was, so a guesser learns
+    nothing; the audit log keeps the reason.
+    """
+
+    category = "unauthenticated"
+    outcome = Outcome.UNAUTHENTICATED
+
+
+class Forbidden(CorralError):
+    """An identity that may see the object but not do this to it."""
+
+    category = "forbidden"
+    outcome = Outcome.FORBIDDEN
+
+
+class QuotaExceeded(Forbidden):
+    """The user's projects would need more VMs, memory or vCPUs than their quota."""
 
 
 @dataclass

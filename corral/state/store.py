@@ -35,7 +35,9 @@ from corral.state.db import (
     ContactRow,
     LockRow,
     OperationRow,
+    OwnerRow,
     ProjectRow,
+    ShareRow,
     create_schema,
     database_url,
     open_engine,
@@ -195,9 +197,12 @@ class StateStore:
             return [_project(row) for row in rows]
 
     def forget_project(self, name: str) -> bool:
-        """Drop project ``name``'s record (its log stays); True if there was one."""
+        """Drop project ``name``'s record, owner and shares (its log stays), so the
+        name is free for anyone; True if there was a record."""
         with self.guard(), Session(self._engine) as session, session.begin():
             result = session.execute(delete(ProjectRow).where(ProjectRow.name == name))
+            session.execute(delete(OwnerRow).where(OwnerRow.project == name))
+            session.execute(delete(ShareRow).where(ShareRow.project == name))
             return bool(cast(CursorResult[Any], result).rowcount)
 
     # -- operation log ----------------------------------------------------------
