@@ -18,13 +18,22 @@ from functools import partial
 
 from corral.backends.base import Capabilities, DomainState, Observed, ObservedDomain
 from corral.config import SiteConfig
-from corral.errors import BackendError, CorralError, InvalidRequest, NotFoundError, SourceErrors
+from corral.errors import (
+    BackendError,
+    CorralError,
+    HiddenProject,
+    InvalidRequest,
+    NotFoundError,
+    SourceErrors,
+)
 from corral.model import Host, Project
 from corral.ops import apply as applying
 from corral.ops import booting, switches
+from corral.ops.access import Access, authorize
 from corral.ops.journal import project_lock, record_failure, recorded, recorded_project
 from corral.ops.observe import Sighting, observe_each, observe_everywhere, sight
 from corral.ops.placement import Placed, place_project
+from corral.ops.quota import check_quota
 from corral.ops.readiness import Observation, Outcome, Target, reachable
 from corral.ops.requests import check_name
 from corral.ops.results import (
@@ -43,6 +52,7 @@ from corral.ops.status import DiskRow as DiskRow
 from corral.ops.status import StatusRow as StatusRow
 from corral.ops.status import status as status
 from corral.plan import ObservedHost, ObservedProject, Plan, plan_project
+from corral.state.accounts import Accounts
 
 
 # ---------------------------------------------------------------- sources
@@ -106,6 +116,8 @@ def _apply(
     except SourceErrors as errors:
         record_failure(session, "", operation, source.origin, errors)
         raise
+    if not session.identity.local:  # a user of the server: before the lock and libvirt
+        authorize(session, session.identity, project.name, Access.WRITE)
     with (
         project_lock(session, project.name, operation, wait=wait_lock, target=source.origin),
         recorded(session, project.name, operation, source.origin) as entry,
@@ -120,6 +132,8 @@ def _apply(
         applying.check(session, project, plan, recreate=recreate,
                        unreachable=sighting.unreachable)
         entry.detail = plan.describe()
+        if not session.identity.local:
+            _admit(session, project, sighting)
         _record_project(session, project, source)
         executed = applying.execute(session, project, plan, sighting)
         failed = dict(executed.failed)
@@ -184,8 +198,24 @@ def unreachable_failures(
     return failures
 
 
+def _admit(session: Session, project: Project, sighting: Sighting) -> None:
+    """A user of the server creates a project under a free name only when libvirt has
+    nothing of that name either (a project the database lost is an administrator's
+    to claim), and changes one only within their quota."""
+    identity = session.identity
+    store = session.require_store()
+    seen = sighting.project
+    if (not identity.admin and Accounts(store).owner(project.name) is None
+            and store.get_project(project.name) is None
+            and (seen.hosts or seen.switches or seen.orphan_disks)):
+        raise HiddenProject(project.name, f"project '{project.name}' exists on the service "
+                                          "hosts but not in the state database")
+    check_quota(session, identity.name, project)
+
+
 def _record_project(session: Session, project: Project, source: ProjectSource) -> None:
-    """Remember the file (for ``status``'s absent hosts); before any libvirt change."""
+    """Remember the file (for ``status``'s absent hosts) and, for a user of the
+    server, make them its owner if it has none; before any libvirt change."""
     store = session.store
     if store is None:
         return
@@ -194,6 +224,8 @@ def _record_project(session: Session, project: Project, source: ProjectSource) -
             project.name, source.origin, json.dumps(project.model_dump(mode="json")),
             _project_hash(project),
         )
+        if not session.identity.local:
+            Accounts(store).claim_project(project.name, session.identity.name)
     except CorralError as error:  # a database fault is only a warning
         session.warn(f"project {project.name} not recorded in the state database: {error}")
 

@@ -19,6 +19,7 @@ from corral.config import SiteConfig, load_site_config
 from corral.errors import CorralError, NotFoundError
 from corral.images.registry import TemplateRegistry
 from corral.ops.deadline import each_within
+from corral.ops.identity import Identity
 from corral.ops.reporting import Reporter, SilentReporter
 from corral.ops.workers import host_bound, overall_bound, run_bounded
 from corral.state.store import StateStore
@@ -41,7 +42,8 @@ def _libvirt_backend(site: SiteConfig, name: str, uri: str, runs: Path) -> Backe
 
 
 class Session:
-    """Site config + template registry + state store + backends, opened lazily."""
+    """Site config + template registry + state store + backends, opened lazily,
+    for one identity."""
 
     def __init__(
         self,
@@ -50,8 +52,12 @@ class Session:
         *,
         backend_factory: BackendFactory | None = None,
         max_workers: int | None = None,
+        identity: Identity | None = None,
     ) -> None:
         self.site = site
+        # Who the operations act for: the server's authenticated user, else the
+        # site administrator at the machine (the CLI).
+        self.identity = identity or Identity.site_administrator()
         self.reporter: Reporter = reporter or SilentReporter()
         self.max_workers = max_workers  # overall bound of a parallel step; None: the rule
         self._backend_factory = backend_factory or partial(_libvirt_backend, site)
