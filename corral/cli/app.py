@@ -58,6 +58,7 @@ def _register() -> None:
         host_cmds,
         project_cmds,
         template_cmds,
+        user_cmds,
         vm_cmds,
     )
 

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from corral.ops.templates import TemplateCopies
 
 
-def _out() -> Console:
+def stdout_console() -> Console:
     """Stdout; when it is not a terminal (a pipe, a log), tables are not squeezed to 80 columns."""
     console = Console(highlight=False, soft_wrap=True)
     if not console.is_terminal:
@@ -39,7 +39,7 @@ def _out() -> Console:
 
 
 def project(model: Project) -> None:
-    console = _out()
+    console = stdout_console()
     console.print(f"project {model.name}", markup=False)
     table = Table(
         "host", "virt", "template", "memory", "vcpus", "service host", "interfaces", "disks"
@@ -92,7 +92,7 @@ def status(report: StatusReport) -> None:
     for rows in by_host.values():  # placed on a service host the site no longer names
         for row in rows:
             _vm_row(table, row)
-    console = _out()
+    console = stdout_console()
     if report.rows or report.service_hosts:
         console.print(table)
     else:
@@ -148,11 +148,11 @@ def hosts(reports: Iterable[HostReport]) -> None:
             f.virt_type or "-", "-" if f.cpus is None else str(f.cpus), memory,
             "-" if f.corral_vms is None else str(f.corral_vms), seen, r.error or "",
         )
-    _out().print(table)
+    stdout_console().print(table)
 
 
 def fleet(result: FleetResult) -> None:
-    console = _out()
+    console = stdout_console()
     for done in result.done:
         console.print(f"{done.project}.{done.host} ({done.service_host}): {done.outcome}",
                       markup=False)
@@ -173,7 +173,7 @@ def many_summary(many: ManyResult) -> None:
         )
     for name, error in many.failed.items():
         table.add_row(name, "-", "-", f"FAILED: {error.message.splitlines()[0]}")
-    _out().print(table)
+    stdout_console().print(table)
 
 
 def _size(mib: int) -> str:
@@ -187,7 +187,7 @@ def projects(rows: Iterable[ProjectSummary]) -> None:
             row.name, str(row.hosts), str(row.running), str(row.switches),
             ", ".join(row.service_hosts), row.source or "-",
         )
-    _out().print(table)
+    stdout_console().print(table)
 
 
 def templates(rows: Iterable[Template]) -> None:
@@ -197,7 +197,7 @@ def templates(rows: Iterable[Template]) -> None:
         table.add_row(
             tpl.name, tpl.kind, tpl.format or "-", size, tpl.added_at.strftime("%Y-%m-%d %H:%M")
         )
-    _out().print(table)
+    stdout_console().print(table)
 
 
 def template_copies(found: TemplateCopies) -> None:
@@ -207,7 +207,7 @@ def template_copies(found: TemplateCopies) -> None:
     for copy in found.copies:
         table.add_row(copy.service_host, copy.template, copy.file, copy.digest,
                       f"{copy.size / (1 << 20):.1f} MiB", copy.path)
-    console = _out()
+    console = stdout_console()
     console.print(table)
     for problem in found.problems:
         console.print(f"corrupt: {problem}", markup=False)
@@ -216,7 +216,7 @@ def template_copies(found: TemplateCopies) -> None:
 
 
 def facts(data: Mapping[str, object]) -> None:
-    console = _out()
+    console = stdout_console()
     width = max(len(k) for k in data) if data else 0
     for key, value in data.items():
         console.print(f"{key.ljust(width)}  {value}", markup=False)
@@ -232,7 +232,7 @@ _WHEN = {"live": "live", "next-boot": "at next boot", "rebuild": "new disk"}
 def applied(result: ApplyResult) -> None:
     """What build/up/upgrade/start did: actions with their changes, hosts started,
     then each waited-for guest with its readiness and reason."""
-    console = _out()
+    console = stdout_console()
     if not result.changed:
         console.print(f"project {result.project}: nothing to change", markup=False)
     else:
@@ -266,7 +266,7 @@ def _failures(project: str, failed: Iterable[Failed]) -> None:
     failed = list(failed)
     if not failed:
         return
-    console = _out()
+    console = stdout_console()
     console.print(f"project {project}: partly done; FAILED:", markup=False)
     for failure in failed:
         console.print(f"  {failure.describe()}", markup=False)
@@ -296,7 +296,7 @@ def _value(value: object) -> str:
 
 
 def stopped(result: StopResult) -> None:
-    console = _out()
+    console = stdout_console()
     for host in result.hosts:
         console.print(f"{host.domain}: {host.outcome.replace('_', ' ')}", markup=False)
     _failures(result.project, result.failed)
@@ -311,7 +311,7 @@ def removal_summary(preview: RemovalPreview) -> str:
 
 
 def removed(result: RemoveResult) -> None:
-    console = _out()
+    console = stdout_console()
     if not result.removed and not result.failed:
         console.print(f"project {result.project}: nothing to remove", markup=False)
     for item in result.removed:
@@ -326,12 +326,12 @@ def removed(result: RemoveResult) -> None:
 
 
 def vm_done(result: VmResult) -> None:
-    _out().print(f"{result.target}: {result.outcome.replace('_', ' ')}", markup=False)
+    stdout_console().print(f"{result.target}: {result.outcome.replace('_', ' ')}", markup=False)
 
 
 def vm_batch(result: VmBatchResult) -> None:
     """Each VM done, then each that failed with its service host and reason."""
-    console = _out()
+    console = stdout_console()
     for done in result.done:
         console.print(f"{done.target}: {done.outcome.replace('_', ' ')}", markup=False)
     for failure in result.failed:
@@ -340,7 +340,7 @@ def vm_batch(result: VmBatchResult) -> None:
 
 
 def migrated(result: MigrateResult) -> None:
-    console = _out()
+    console = stdout_console()
     if result.mode == "none":
         console.print(f"{result.target}: on {result.destination} already", markup=False)
     else:

@@ -21,7 +21,7 @@ from enum import StrEnum
 
 from corral.errors import Forbidden, HiddenProject, InvalidRequest, NotFoundError
 from corral.ops.audit import audited
-from corral.ops.identity import Identity, Scope
+from corral.ops.identity import Identity, require_full_scope
 from corral.ops.requests import check_name
 from corral.ops.session import Session
 from corral.state.accounts import Accounts, ShareRecord
@@ -59,20 +59,6 @@ class ProjectShares:
             "shares": [{"user": s.user, "access": s.access, "since": s.since.isoformat()}
                        for s in self.shares],
         }
-
-
-def require_full_scope(identity: Identity) -> None:
-    """Refuse a metrics-only token anything but metrics."""
-    if identity.scope is not Scope.FULL:
-        raise Forbidden(f"user '{identity.name}' came with a metrics-only token: "
-                        "it reads metrics and nothing else")
-
-
-def require_admin(identity: Identity, what: str) -> None:
-    require_full_scope(identity)
-    if not identity.admin:
-        raise Forbidden(f"{what}: only an administrator may do that, and "
-                        f"user '{identity.name}' is not one")
 
 
 def authorize(session: Session, identity: Identity, project: str, access: Access) -> None:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from logging.handlers import SysLogHandler
 
 from corral.errors import Forbidden, HiddenProject, InvalidRequest, NotAuthenticated
-from corral.ops.identity import Identity
+from corral.ops.identity import Identity, require_admin
 from corral.ops.session import Session
 from corral.state.audit import AuditEntry, AuditLog
 
@@ -69,10 +69,12 @@ def record(
 
 
 def entries(
-    session: Session, *, since: str | None = None, user: str | None = None, limit: int = 100,
-    now: datetime | None = None,
+    session: Session, identity: Identity, *, since: str | None = None, user: str | None = None,
+    limit: int = 100, now: datetime | None = None,
 ) -> list[AuditEntry]:
-    """The newest entries, newest first; ``since`` is ISO 8601 or relative (``1h``, ``2d``)."""
+    """The newest entries, newest first (for administrators); ``since`` is ISO 8601
+    or relative (``1h``, ``2d``)."""
+    require_admin(identity, "read the audit log")
     if limit < 1:
         raise InvalidRequest(f"limit {limit}: give at least 1")
     start = parse_since(since, now or datetime.now(UTC)) if since is not None else None

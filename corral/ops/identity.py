@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from corral.errors import Forbidden
 from corral.state.store import current_user
 
 LOCAL_SOURCE = "local"
@@ -39,3 +40,17 @@ class Identity:
     def site_administrator(cls) -> Identity:
         """The CLI run on the machine: the OS user, with every right."""
         return cls(name=current_user(), admin=True, source=LOCAL_SOURCE, local=True)
+
+
+def require_full_scope(identity: Identity) -> None:
+    """Refuse a metrics-only token anything but metrics."""
+    if identity.scope is not Scope.FULL:
+        raise Forbidden(f"user '{identity.name}' came with a metrics-only token: "
+                        "it reads metrics and nothing else")
+
+
+def require_admin(identity: Identity, what: str) -> None:
+    require_full_scope(identity)
+    if not identity.admin:
+        raise Forbidden(f"{what}: only an administrator may do that, and "
+                        f"user '{identity.name}' is not one")

@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from corral.errors import NotAuthenticated, NotFoundError
-from corral.ops.access import require_admin, require_full_scope
 from corral.ops.audit import audited, record
 from corral.ops.credentials import TOKEN_PREFIX, new_token, token_digest
-from corral.ops.identity import Identity, Scope
+from corral.ops.identity import Identity, Scope, require_admin, require_full_scope
 from corral.ops.session import Session
 from corral.state.accounts import Accounts, TokenRecord
 

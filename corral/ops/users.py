@@ -9,16 +9,16 @@ but the server's users could not).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from argon2 import PasswordHasher
 
 from corral.errors import ConflictError, InvalidRequest, NotAuthenticated, NotFoundError
 from corral.model import values
-from corral.ops.access import require_admin, require_full_scope
 from corral.ops.audit import audited, record
 from corral.ops.credentials import check_password, hash_password
-from corral.ops.identity import Identity, Scope
+from corral.ops.identity import Identity, Scope, require_admin, require_full_scope
 from corral.ops.session import Session
 from corral.ops.tokens import NewToken, issue
 from corral.state.accounts import Accounts, Quota, UserRecord, UserRemoval
@@ -134,6 +134,38 @@ def describe_removal(removal: UserRemoval) -> str:
     projects = ", ".join(removal.projects) or "none"
     return (f"{removal.tokens} token(s) deleted, {removal.shares} share(s) withdrawn; "
             f"projects owned (now the administrators' alone, VMs untouched): {projects}")
+
+
+QUOTA_FIELDS = ("max_vms", "max_memory_mib", "max_vcpus")
+UNLIMITED = ("none", "unlimited")
+
+
+def parse_limit(text: str, what: str, *, size: bool = False) -> int | None:
+    """A quota limit as a command line or a form gives it: a whole number (for
+    memory also a size such as ``4G``; a plain number is MiB), or ``none``."""
+    if text.strip().lower() in UNLIMITED:
+        return None
+    try:
+        value = values.size_mib(text) if size else int(text)
+    except ValueError:
+        kind = "a size (4096, 4G)" if size else "a whole number"
+        raise InvalidRequest(f"{what} '{text}': give {kind}, or none for unlimited") from None
+    if value < 0:
+        raise InvalidRequest(f"{what} '{text}': give 0 or more, or none for unlimited")
+    return value
+
+
+def change_quota(
+    session: Session, identity: Identity, name: str, changes: Mapping[str, int | None]
+) -> UserRecord:
+    """Change the given fields of user ``name``'s quota (None: unlimited); the
+    fields not given keep their values."""
+    unknown = sorted(set(changes) - set(QUOTA_FIELDS))
+    if unknown:
+        raise InvalidRequest(f"unknown quota field(s) {', '.join(unknown)}: "
+                             f"give {', '.join(QUOTA_FIELDS)}")
+    current = get_user(session, identity, name).quota
+    return set_quota(session, identity, name, replace(current, **changes))
 
 
 def set_quota(session: Session, identity: Identity, name: str, quota: Quota) -> UserRecord:

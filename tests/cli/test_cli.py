@@ -90,6 +90,9 @@ COMMANDS = [
         "reboot", "shutdown", "destroy", "pause", "resume", "suspend", "restore", "mem-set",
         "vcpu-set", "describe", "log", "console",
     )],
+    ["user"], *[["user", c] for c in ("add", "passwd", "list", "remove", "quota")],
+    ["token"], *[["token", c] for c in ("create", "list", "revoke")],
+    ["project"], *[["project", c] for c in ("share", "unshare", "shares")], ["audit"],
 ]
 
 

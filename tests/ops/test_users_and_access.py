@@ -117,7 +117,7 @@ def test_revoked_unknown_and_malformed_tokens_authenticate_nobody(session: Sessi
         with pytest.raises(NotAuthenticated, match="the token is not valid"):
             tokens.authenticate(session, bad, "192.0.2.7")
     assert tokens.authenticate(session, other.token, "192.0.2.7").name == "alice"
-    refusals = [e for e in audit.entries(session) if e.action == "authenticate"]
+    refusals = [e for e in audit.entries(session, ROOT) if e.action == "authenticate"]
     assert [e.result for e in refusals] == ["refused"] * 4
     assert f"token {added.token.record.id} was revoked" in {e.detail for e in refusals}
     with pytest.raises(NotFoundError, match="token 999 not found"):
@@ -169,7 +169,8 @@ def test_passwords_are_argon2id_and_checked(session: Session) -> None:
     for name, password in (("alice", "wrong horse"), ("nobody", "correct horse")):
         with pytest.raises(NotAuthenticated, match="user name or password is wrong"):
             users.login(session, name, password, "192.0.2.1")
-    logins = [(e.user, e.result, e.detail) for e in audit.entries(session) if e.action == "login"]
+    logins = [(e.user, e.result, e.detail)
+              for e in audit.entries(session, ROOT) if e.action == "login"]
     assert logins == [("nobody", "refused", "no such user or no password"),
                       ("alice", "refused", "wrong password"), ("alice", "ok", "")]
 
@@ -375,31 +376,34 @@ def test_every_user_operation_is_audited_with_its_result(session: Session) -> No
     alice = _login(session, "alice")
     with pytest.raises(Forbidden):
         users.add_user(session, alice, "eve")
-    found = audit.entries(session, user="alice")
+    found = audit.entries(session, ROOT, user="alice")
     assert [(e.action, e.target, e.result, e.source) for e in found] == [
         ("user.add", "eve", "refused", "10.0.0.9")]
     assert "only an administrator" in found[0].detail
-    mine = [(e.action, e.result) for e in audit.entries(session, user=ROOT.name)]
+    mine = [(e.action, e.result) for e in audit.entries(session, ROOT, user=ROOT.name)]
     assert mine == [("token.create", "ok"), ("user.add", "error"), ("user.add", "ok")]
-    assert audit.entries(session, user=ROOT.name)[1].detail == "user 'alice' exists already"
-    assert len(audit.entries(session, limit=2)) == 2
+    assert audit.entries(session, ROOT, user=ROOT.name)[1].detail == "user 'alice' exists already"
+    assert len(audit.entries(session, ROOT, limit=2)) == 2
 
 
 def test_audit_since_relative_and_absolute(session: Session) -> None:
     users.add_user(session, ROOT, "alice")
     now = datetime.now(UTC)
-    assert len(audit.entries(session, since="1h")) == 1
-    assert len(audit.entries(session, since="1h", now=now + timedelta(hours=2))) == 0
-    assert len(audit.entries(session, since=(now - timedelta(minutes=5)).isoformat())) == 1
+    assert len(audit.entries(session, ROOT, since="1h")) == 1
+    assert len(audit.entries(session, ROOT, since="1h", now=now + timedelta(hours=2))) == 0
+    assert len(audit.entries(session, ROOT, since=(now - timedelta(minutes=5)).isoformat())) == 1
     later = (now + timedelta(minutes=5)).replace(tzinfo=None).isoformat()
-    assert audit.entries(session, since=later) == []
+    assert audit.entries(session, ROOT, since=later) == []
     assert audit.parse_since("2d", now) == now - timedelta(days=2)
     assert audit.parse_since("30m", now) == now - timedelta(minutes=30)
     for bad in ("yesterday", "5y", "-1h"):
         with pytest.raises(InvalidRequest, match=f"since '{bad}'"):
             audit.parse_since(bad, now)
     with pytest.raises(InvalidRequest, match="limit 0"):
-        audit.entries(session, limit=0)
+        audit.entries(session, ROOT, limit=0)
+    alice = _login(session, "alice")
+    with pytest.raises(Forbidden, match="read the audit log"):
+        audit.entries(session, alice)
 
 
 def test_audit_entries_go_to_syslog_when_there_is_one(session: Session, tmp_path: Path) -> None:
