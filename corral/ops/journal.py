@@ -34,25 +34,33 @@ class Entry:
 def recorded(session: Session, project: str, action: str, target: str) -> Iterator[Entry]:
     """Log ``action`` on ``target`` as started, run the body, log how it ended.
 
-    The entry says who (``user@machine``), the outcome (``ok`` or ``error``
-    with the error text), and the duration. The body's exception propagates
-    unchanged; a failed log write is only a warning.
+    The entry says who (``user@machine``, after the name of a user of the
+    server), the outcome (``ok`` or ``error`` with the error text), and the
+    duration. The body's exception propagates unchanged; a failed log write
+    is only a warning.
     """
-    claimant = Claimant.this_process()
+    user = _who(session)
     entry = Entry()
     began = time.monotonic()
     row = _write(session, lambda s: s.log_operation(
-        project, action, target, "started", user=claimant.holder
+        project, action, target, "started", user=user
     ))
     try:
         yield entry
     except BaseException as exc:
         text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-        _close(session, row, project, action, target, claimant.holder, "error",
+        _close(session, row, project, action, target, user, "error",
                f"{entry.detail}: {text}" if entry.detail else text, time.monotonic() - began)
         raise
-    _close(session, row, project, action, target, claimant.holder, "ok", entry.detail,
+    _close(session, row, project, action, target, user, "ok", entry.detail,
            time.monotonic() - began)
+
+
+def _who(session: Session) -> str:
+    """``user@machine`` of this process; for a user of the server, their name first."""
+    holder = Claimant.this_process().holder
+    identity = session.identity
+    return holder if identity.local else f"{identity.name} via {holder}"
 
 
 def record_failure(
@@ -61,7 +69,7 @@ def record_failure(
     """Log an operation that failed before it began (its file did not load, its
     project was locked): it is in the log like any other, with the error text."""
     text = getattr(error, "message", None) or str(error) or type(error).__name__
-    user = Claimant.this_process().holder
+    user = _who(session)
     _write(session, lambda s: s.log_operation(
         project, action, target, "error", text, user=user, duration_s=0.0
     ))

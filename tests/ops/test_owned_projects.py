@@ -55,6 +55,9 @@ def test_a_user_builds_within_quota_and_owns_the_project(
     users.set_quota(session, ROOT, "alice", Quota(max_vms=2, max_memory_mib=512))
     assert projects.build(small, path).ok
     assert Accounts(session.require_store()).owner("lab") == "alice"
+    logged = session.require_store().operations("lab")[0]
+    assert (logged.action, logged.outcome) == ("build", "ok")
+    assert logged.user.startswith("alice via ") and "@" in logged.user
 
     bob = _user(session, "bob")
     with pytest.raises(HiddenProject, match="project 'lab' not found"):
