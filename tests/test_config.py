@@ -164,3 +164,14 @@ def test_a_state_url_that_cannot_act_is_refused(tmp_path: Path, text: str, messa
     with pytest.raises(ConfigError) as caught:
         _site(tmp_path, text)
     assert message in caught.value.message
+
+
+def test_the_session_opens_the_database_of_the_state_url(tmp_path: Path) -> None:
+    from corral.ops.session import Session
+
+    site = _site(tmp_path, f"[state]\nurl = 'sqlite:///{tmp_path}/by-url/state.db'\n")
+    with Session(site) as session:
+        store = session.require_store()
+        assert store.path == tmp_path / "by-url" / "state.db"
+        store.record_project("lab", "/lab.corral", "{}", "h")
+    assert (tmp_path / "by-url" / "state.db").is_file()

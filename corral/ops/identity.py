@@ -50,6 +50,8 @@ def require_full_scope(identity: Identity) -> None:
 
 
 def require_admin(identity: Identity, what: str) -> None:
+    """Refuse anyone but an administrator (with a full token); ``what`` names the
+    request, so the refusal says what was refused to whom."""
     require_full_scope(identity)
     if not identity.admin:
         raise Forbidden(f"{what}: only an administrator may do that, and "

@@ -1,4 +1,5 @@
-"""State: recorded projects and the operation log (a convenience; libvirt is the truth)."""
+"""State: recorded projects and the operation log (a convenience; libvirt is the truth),
+and the server's users, tokens, shares and audit log (corral.state.accounts, .audit)."""
 
 from corral.state.lock import Claimant, LockHolder, holder_is_dead
 from corral.state.store import (
