@@ -25,7 +25,9 @@ of the repetitions and the ratio; the goal is at most 1.1.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import random
 import shutil
 import subprocess
@@ -120,7 +122,9 @@ def _prepare_for_virsh(session: Session, file: Path, name: str, source: str,
     return not shared
 
 
-def run_mode(harness: Harness, mode: str, repeat: int) -> tuple[list[float], list[float]]:
+def run_mode(
+    harness: Harness, mode: str, repeat: int, profile: int = 0
+) -> tuple[list[float], list[float]]:
     site = parse_site_config(harness.toml.read_text(), harness.toml)
     name = project_name("mg")
     file = harness.toml.parent / f"{name}.corral"
@@ -128,15 +132,23 @@ def run_mode(harness: Harness, mode: str, repeat: int) -> tuple[list[float], lis
     file.write_text(_project(name, "h1", shared, random.randint(100, 239)))
     corral_s: list[float] = []
     virsh_s: list[float] = []
+    profiler = cProfile.Profile() if profile else None
     with Session(site) as session:
         projects.up(session, file, wait=False)
     time.sleep(SETTLE_S)
     try:
-        for _ in range(repeat):
+        for _ in range(repeat + (1 if profile else 0)):
             began = time.perf_counter()
             with Session(site) as session:
-                result = vm_migrate(session, f"{name}.vm", "h2", update_file=False)
-            corral_s.append(time.perf_counter() - began)
+                if profiler is not None:  # the first move, profiled and not timed
+                    result = profiler.runcall(vm_migrate, session, f"{name}.vm", "h2",
+                                              update_file=False)
+                    print(f"profile of the first move ({mode}; parallel steps show as waits):")
+                    pstats.Stats(profiler).sort_stats("cumulative").print_stats(profile)
+                    profiler = None
+                else:
+                    result = vm_migrate(session, f"{name}.vm", "h2", update_file=False)
+                    corral_s.append(time.perf_counter() - began)
             assert result.mode == "live" and result.shared_storage == (mode == "shared")
             with Session(site) as session:
                 copy = _prepare_for_virsh(session, file, name, "h2", "h1")
@@ -162,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="moves per variant and mode")
     parser.add_argument("--modes", nargs="+", choices=("shared", "copied"),
                         default=["shared", "copied"])
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="print the N costliest functions of each mode's first Corral "
+                             "move (cProfile, cumulative time; it slows that move)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("migrate_vs_virsh: the fake hosts need root", file=sys.stderr)
@@ -175,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             with Session(site) as session:
                 build_template(session, "tiny")
             for mode in args.modes:
-                corral_s, virsh_s = run_mode(harness, mode, args.repeat)
+                corral_s, virsh_s = run_mode(harness, mode, args.repeat, args.profile)
                 rows.append((mode, min(corral_s), min(virsh_s)))
     except (RuntimeError, AssertionError) as error:
         print(f"migrate_vs_virsh: {error}", file=sys.stderr)

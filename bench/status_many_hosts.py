@@ -39,9 +39,11 @@ Timed, best of ``--repeat`` (the goal is under 0.5 s for ``status``):
 from __future__ import annotations
 
 import argparse
+import cProfile
 import hashlib
 import json
 import os
+import pstats
 import subprocess
 import sys
 import time
@@ -56,7 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import FakeHarness, fake_hosts, interrupt_on_sigterm, scratch_dir
 from status_scale import tiny_template
 
-from corral.backends.base import BootSpec, DomainSpec, NicSpec
+from corral.backends.base import Backend, BootSpec, DomainSpec, NicSpec
 from corral.backends.libvirt import names
 from corral.backends.libvirt.backend import LibvirtBackend
 from corral.backends.libvirt.observe import _STATS  # the flags Corral's bulk call asks for
@@ -208,6 +210,12 @@ def fresh_status(site: SiteConfig, expected: int) -> int:
     return len(report.rows)
 
 
+def _read(backend: Backend) -> object:
+    """What status asks of one service host."""
+    survey = backend.survey(None)
+    return backend.leases([n.name for n in survey.networks if n.active])
+
+
 def cli_status(config: Path, expected: int) -> int:
     env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
     result = subprocess.run(
@@ -229,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hosts", type=int, default=10, help="fake service hosts")
     parser.add_argument("--domains", type=int, default=100, help="domains per service host")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="also print the N costliest functions of status's reads, one "
+                             "service host after another (cProfile, cumulative time)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("status_many_hosts: fake hosts need root", file=sys.stderr)
@@ -241,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     with interrupt_on_sigterm(), scratch_dir("corral-bench-statusmh-") as root:
         try:
             with fake_hosts(root, args.hosts) as harness:
-                return measure(root, harness, args.hosts, args.domains, args.repeat, expected)
+                return measure(root, harness, args.hosts, args.domains, args.repeat, expected,
+                               args.profile)
         except KeyboardInterrupt:
             print("interrupted: taking the fake hosts down", file=sys.stderr)
             return 130
@@ -251,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def measure(root: Path, harness: FakeHarness, count: int, per_host: int, repeat: int,
-            expected: int) -> int:
+            expected: int, profile: int = 0) -> int:
     service_hosts = host_names(count)
     uris = {name: test_uri(harness, i + 1) for i, name in enumerate(service_hosts)}
     site = write_site(root, uris)
@@ -282,6 +294,11 @@ def measure(root: Path, harness: FakeHarness, count: int, per_host: int, repeat:
                 seconds, _ = best_of(repeat, fn)
                 results.append((label, seconds))
                 print(f"  {label:<28} {seconds:7.3f} s", flush=True)
+            if profile:
+                # cProfile sees one thread only: the service hosts' reads, one after another
+                profiler = cProfile.Profile()
+                profiler.runcall(lambda: [_read(open_session.backend(n)) for n in uris])
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(profile)
     finally:
         for keeper in keepers:
             keeper.close()

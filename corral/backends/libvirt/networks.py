@@ -31,14 +31,23 @@ def find(conn: libvirt.virConnect, name: str) -> libvirt.virNetwork | None:
         raise
 
 
-def inactive_root(network: libvirt.virNetwork) -> etree._Element:
-    """The network's persistent definition, parsed.
+def inactive_flags(conn: libvirt.virConnect) -> int:
+    """The ``XMLDesc`` flags of a network's persistent definition on ``conn``:
+    libvirt's test driver refuses the INACTIVE flag (its one definition is it),
+    so asking it once saves a refused call per network."""
+    return 0 if conn.getType() == "TEST" else libvirt.VIR_NETWORK_XML_INACTIVE
+
+
+def inactive_root(
+    network: libvirt.virNetwork, flags: int = libvirt.VIR_NETWORK_XML_INACTIVE
+) -> etree._Element:
+    """The network's persistent definition, parsed (``flags``: see :func:`inactive_flags`).
 
     Drivers that do not know the INACTIVE flag (libvirt's test driver) give
     their one definition instead.
     """
     try:
-        xml = network.XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE)
+        xml = network.XMLDesc(flags)
     except libvirt.libvirtError as exc:
         if error_code(exc) != libvirt.VIR_ERR_INVALID_ARG:
             raise
