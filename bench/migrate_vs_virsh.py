@@ -36,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import libvirt
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -43,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import interrupt_on_sigterm, project_name  # noqa: E402
 
 from corral.backends.base import StoragePlace  # noqa: E402
+from corral.backends.libvirt import migration  # noqa: E402
 from corral.config import parse_site_config  # noqa: E402
 from corral.errors import CorralError  # noqa: E402
 from corral.ops import projects  # noqa: E402
@@ -96,12 +99,26 @@ def _virsh_migrate(session: Session, domain: str, source: str, target: str,
                    copy: bool) -> float:
     site = session.site
     address = site.service_hosts[target].migration_address
+    # The guest boots from each service host's own kernel and initrd copies, so the
+    # target's XML names its own (what Corral's move does; untimed here).
+    here = session.backend(source).conn  # type: ignore[attr-defined]
+    there = session.backend(target).conn  # type: ignore[attr-defined]
+    handle = here.lookupByName(domain)
+    flags = libvirt.VIR_DOMAIN_XML_SECURE | libvirt.VIR_DOMAIN_XML_MIGRATABLE
+    live = Path(tempfile.mkstemp(prefix="virsh-live-", suffix=".xml")[1])
+    persistent = Path(tempfile.mkstemp(prefix="virsh-persistent-", suffix=".xml")[1])
+    live.write_text(migration.retarget(handle.XMLDesc(flags), here, there, domain, target))
+    persistent.write_text(migration.retarget(
+        handle.XMLDesc(flags | libvirt.VIR_DOMAIN_XML_INACTIVE), here, there, domain, target))
     argv = ["virsh", "-c", site.service_hosts[source].uri, "migrate", "--live", "--persistent",
-            "--undefinesource", *(["--copy-storage-inc"] if copy else ["--unsafe"]), domain,
+            "--undefinesource", *(["--copy-storage-inc"] if copy else ["--unsafe"]),
+            "--xml", str(live), "--persistent-xml", str(persistent), domain,
             site.service_hosts[target].uri, f"tcp://{address}"]
     began = time.perf_counter()
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - began
+    live.unlink()
+    persistent.unlink()
     if result.returncode != 0:
         raise RuntimeError(f"virsh migrate: {result.stderr.strip()}")
     return seconds

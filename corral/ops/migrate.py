@@ -22,7 +22,8 @@ the target for it is deleted again, never anything on shared storage.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -110,9 +111,14 @@ def release_shared_pools(session: Session, project: str, moves: Sequence[Move]) 
 
 
 def move_host(
-    session: Session, project: str, host: Host, seen: ObservedHost, raw: dict[str, Observed]
+    session: Session, project: str, host: Host, seen: ObservedHost, raw: dict[str, Observed],
+    *, before_moving: Callable[[], object] | None = None,
 ) -> Move:
-    """Move the domain ``seen`` to ``host.service_host``; see the module's docstring."""
+    """Move the domain ``seen`` to ``host.service_host``; see the module's docstring.
+
+    ``before_moving`` is waited for once the target is prepared, before the
+    domain moves: work the caller runs meanwhile that the move needs (the
+    target's networks); its error fails the move like a preparation's."""
     source_name, target_name = seen.service_host, host.placed_on
     if source_name == target_name:
         return Move(host.name, source_name, target_name, "none")
@@ -140,6 +146,8 @@ def move_host(
             target.delete_volumes(project, host.name)  # copies cut short by an earlier run
         prepare_target(session, project, old, target, place, raw[source_name],
                        copy_disks=live and not shared)
+        if before_moving is not None:
+            before_moving()
     except CorralError as error:
         if shared is not None:
             _undo(session, target, project, host.name, place, shared, raw.get(target_name))
@@ -181,18 +189,30 @@ def prepare_target(
     kernel and initrd copies, the seed and, when disks are copied live, their
     volumes (the run copy an overlay on the template as the target has it)."""
     template = session.registry.get(host.template or "")
-    if not place.volume_group:
-        target.template_disk(template)  # what the moved run copy is backed by there
-    target.stage_boot(project, boot_spec(host, template), place)
-    target.upload_seed(project, host.name, build_seed(host, project), place)
-    if not copy_disks:
-        return
-    for volume in _volumes(seen, host.name, ("disk",)):
-        target.create_run_copy(project, host.name, template, (volume.capacity or 0) // MIB,
-                               place)
-    for volume in _volumes(seen, host.name, ("data",)):
-        size = -(-(volume.capacity or MIB) // MIB)
-        target.create_data_disk(project, host.name, volume.disk or "", size, place)
+
+    def disks() -> None:
+        if not place.volume_group:
+            target.template_disk(template)  # what the moved run copy is backed by there
+        if not copy_disks:
+            return
+        for volume in _volumes(seen, host.name, ("disk",)):
+            target.create_run_copy(project, host.name, template,
+                                   (volume.capacity or 0) // MIB, place)
+        for volume in _volumes(seen, host.name, ("data",)):
+            size = -(-(volume.capacity or MIB) // MIB)
+            target.create_data_disk(project, host.name, volume.disk or "", size, place)
+
+    # Three independent round-trip chains on the target, at once.
+    session.parallel(_run_step, [
+        disks,
+        lambda: target.stage_boot(project, boot_spec(host, template), place),
+        lambda: target.upload_seed(project, host.name, build_seed(host, project), place),
+    ])
+
+
+def _run_step(step: Callable[[], object]) -> object:
+    """Run one of several independent steps given to :meth:`Session.parallel`."""
+    return step()
 
 
 def _undo(
@@ -293,25 +313,37 @@ def vm_migrate(
         moved = seen.model.model_copy(update={"service_host": service_host})
         model = _recorded_project(sighting, moved)
         spans = switch_spans(session, model)
-        networks = ensure_switches(session, model, spans)
         restart = offline and seen.state in LIVE_STATES and seen.service_host != service_host
         if restart:
             session.backend(seen.service_host).shutdown(seen.domain, timeout_s)
             seen = replace(seen, state="shutoff")
-        try:
-            move = move_host(session, project, moved, seen, sighting.raw)
-        except CorralError:
-            if restart:
-                session.backend(seen.service_host).start(seen.domain)
-            _drop_new_networks(session, sighting, service_host)
-            raise
-        release_shared_pools(session, project, [move])
+        # The target's networks are made while the move prepares its volumes:
+        # starting a network (its dnsmasq) is the longest step before the move.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="switches") as pool:
+            switching = pool.submit(ensure_switches, session, model, spans)
+            try:
+                move = move_host(session, project, moved, seen, sighting.raw,
+                                 before_moving=switching.result)
+            except CorralError:
+                wait([switching])
+                if restart:
+                    session.backend(seen.service_host).start(seen.domain)
+                _drop_new_networks(session, sighting, service_host)
+                raise
+        networks = switching.result()
         update = Action(ActionKind.UPDATE_HOST, host, host=moved)
-        update_host(session, model, update, replace(sighting, project=replace(
-            sighting.project, hosts={**sighting.project.hosts, host: seen})), networks)
-        if restart:
-            session.backend(service_host).start(seen.domain)
-        retire_networks(session, sighting, spans)
+
+        def on_target() -> None:
+            update_host(session, model, update, replace(sighting, project=replace(
+                sighting.project, hosts={**sighting.project.hosts, host: seen})), networks)
+            if restart:
+                session.backend(service_host).start(seen.domain)
+
+        def on_source() -> None:  # what the guest left behind
+            release_shared_pools(session, project, [move])
+            retire_networks(session, sighting, spans)
+
+        session.parallel(_run_step, [on_target, on_source])
         entry.detail = f"{move.mode} from {move.source} to {move.target}"
     file, updated, note = _record_in_file(session, project, host, service_host,
                                           update=update_file)
