@@ -157,10 +157,10 @@ def run_mode(
         for _ in range(repeat + (1 if profile else 0)):
             began = time.perf_counter()
             with Session(site) as session:
-                if profiler is not None:  # the first move, profiled and not timed
+                if profiler is not None and len(corral_s) == repeat:  # an extra last move
                     result = profiler.runcall(vm_migrate, session, f"{name}.vm", "h2",
                                               update_file=False)
-                    print(f"profile of the first move ({mode}; parallel steps show as waits):")
+                    print(f"profile of one more move ({mode}; parallel steps show as waits):")
                     pstats.Stats(profiler).sort_stats("cumulative").print_stats(profile)
                     profiler = None
                 else:
@@ -192,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", nargs="+", choices=("shared", "copied"),
                         default=["shared", "copied"])
     parser.add_argument("--profile", type=int, default=0, metavar="N",
-                        help="print the N costliest functions of each mode's first Corral "
-                             "move (cProfile, cumulative time; it slows that move)")
+                        help="print the N costliest functions of one more Corral move per "
+                             "mode, after the timed ones (cProfile, cumulative time)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("migrate_vs_virsh: the fake hosts need root", file=sys.stderr)

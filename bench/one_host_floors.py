@@ -64,6 +64,7 @@ from corral.model.load import load_project
 from corral.ops.projects import remove
 from corral.ops.session import Session
 from corral.ops.status import status_report
+from corral.ops.workers import host_bound, overall_bound
 
 GOALS = {"up": 1.1, "remove": 1.3, "status": 1.5}
 REPO = Path(__file__).resolve().parent.parent
@@ -207,7 +208,7 @@ class Floors:
         try:
             up = run_corral(self.site, path, wait=False, workers=workers).total
             began = time.perf_counter()
-            with Session(self.site, workers=workers) as session:
+            with Session(self.site, per_host_workers=workers, max_workers=workers) as session:
                 remove(session, project)
             removed = time.perf_counter() - began
         finally:
@@ -287,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"one_host_floors: {problem}", file=sys.stderr)
         return 2
-    corral_workers = Session(SiteConfig()).workers  # what a session uses by default
+    # what a session uses on this host by default: its per-host bound (see corral.ops.workers)
+    corral_workers = min(host_bound(os.cpu_count()), overall_bound(args.hosts))
     counts = args.workers or worker_counts(args.hosts, corral_workers)
     with interrupt_on_sigterm(), scratch_dir("corral-bench-floors-") as root:
         site = site_config(root, URI)

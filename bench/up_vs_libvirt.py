@@ -167,7 +167,8 @@ def run_corral(
     ``workers`` overrides the session's own thread count."""
     reporter = PhaseReporter()
     started = time.perf_counter()
-    session_args = {} if workers is None else {"workers": workers}
+    session_args = ({} if workers is None
+                    else {"per_host_workers": workers, "max_workers": workers})
     with Session(site, reporter, **session_args) as session:
         result = up(session, path, wait=wait)
     ended = time.perf_counter()
