@@ -96,6 +96,7 @@ def raw_teardown(project: str, workers: int) -> float:
         pool = conn.storagePoolLookupByName(names.pool_name(project))
         with ThreadPoolExecutor(max_workers=workers) as executor:
             list(executor.map(drop_domain, domains))
+            pool.refresh(0)  # the console logs virtlogd wrote since the pool was listed
             list(executor.map(lambda v: v.delete(0), pool.listAllVolumes(0)))
         for network in conn.listAllNetworks(0):
             if network.name().startswith(prefix):
