@@ -1,0 +1,84 @@
+"""The FastAPI application of the management server, made by :func:`create_app`.
+
+Layers, outermost first: the allowed networks (a client from elsewhere is
+refused before anything else), request metrics, then FastAPI's routing
+with the error handlers of :mod:`corral.server.errors`. Everything the app
+keeps lives on ``app.state.corral`` (:class:`~corral.server.state.ServerState`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from corral.config import SiteConfig
+from corral.ops.audit import record
+from corral.ops.identity import Identity
+from corral.ops.reporting import Reporter
+from corral.ops.session import BackendFactory, Session
+from corral.server import errors
+from corral.server.identity import ANONYMOUS
+from corral.server.jobs import DEFAULT_WORKERS, JobRunner
+from corral.server.metrics import CountRequests, RequestMetrics
+from corral.server.network import AllowedNetworks
+from corral.server.routes import accounts, jobs, metrics, projects, vms
+from corral.server.routes import site as site_routes
+from corral.server.state import ServerState, server_state
+from corral.state.store import StateStore
+
+API = "/api/v1"
+log = logging.getLogger("corral.server")
+
+
+def create_app(
+    site: SiteConfig,
+    *,
+    backend_factory: BackendFactory | None = None,
+    job_workers: int = DEFAULT_WORKERS,
+) -> FastAPI:
+    """The server for ``site``: its routes, its state database, its job runner.
+
+    Jobs a previous server process on this machine left unfinished are marked
+    interrupted when the app starts (its lifespan), before it takes requests.
+    """
+    store = StateStore(site.state_location())
+
+    def sessions(identity: Identity, reporter: Reporter) -> Session:
+        return Session(site, reporter, identity=identity, store=store,
+                       backend_factory=backend_factory)
+
+    state = ServerState(site=site, store=store, jobs=JobRunner(store, sessions, job_workers),
+                        metrics=RequestMetrics(), backend_factory=backend_factory)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        interrupted = server_state(app).jobs.interrupt_left_over()
+        if interrupted:
+            log.warning("%d job(s) of an earlier server process marked interrupted", interrupted)
+        try:
+            yield
+        finally:
+            server_state(app).jobs.shutdown()
+
+    app = FastAPI(
+        title="Corral", version="1", lifespan=lifespan,
+        description="Manage networks of libvirt VMs: the operations of the `corral` command.",
+        openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None,
+    )
+    app.state.corral = state
+    errors.install(app)
+    for module in (projects, vms, site_routes, accounts, jobs):
+        app.include_router(module.router, prefix=API)
+    app.include_router(metrics.router)
+
+    def refused(address: str, path: str) -> None:
+        with state.session(Identity(name=ANONYMOUS, admin=False, source=address)) as session:
+            record(session, session.identity, "connect", path[:200], "refused",
+                   "address not in [server] allowed_networks")
+
+    app.add_middleware(CountRequests, metrics=state.metrics)
+    app.add_middleware(AllowedNetworks, networks=site.server.allowed_networks, refused=refused)
+    return app
