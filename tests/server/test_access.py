@@ -124,3 +124,41 @@ def test_metrics_say_when_a_service_host_does_not_answer(
         text = client.get("/metrics", headers=cast.headers("admin")).text
     assert _metric(text, "corral_service_host_up", service_host="local") == 1
     assert _metric(text, "corral_service_host_up", service_host="gone") == 0
+
+
+def test_a_project_the_caller_may_not_see_answers_like_a_missing_one(
+    client: TestClient, cast: Cast, lab: dict[str, Any]
+) -> None:
+    bob = cast.headers("other")
+    for template in ("/api/v1/projects/{}/status", "/api/v1/projects/{}/removal",
+                     "/api/v1/projects/{}/shares"):
+        hidden = client.get(template.format("lab"), headers=bob)
+        missing = client.get(template.format("nosuch"), headers=bob)
+        assert hidden.status_code == missing.status_code == 404, template
+        assert hidden.json() == {**missing.json(), "error": "project 'lab' not found"}
+    hidden = client.post("/api/v1/vms/lab.web/pause", headers=bob)
+    missing = client.post("/api/v1/vms/nosuch.web/pause", headers=bob)
+    assert (hidden.status_code, missing.status_code) == (404, 404)
+    assert hidden.json()["error"] == "project 'lab' not found"
+
+
+def test_list_and_status_show_only_the_projects_the_caller_may_see(
+    client: TestClient, cast: Cast, lab: dict[str, Any]
+) -> None:
+    def projects(role: str) -> list[str]:
+        return [p["name"] for p in client.get("/api/v1/projects",
+                                              headers=cast.headers(role)).json()]
+
+    def status(role: str) -> dict[str, Any]:
+        answer = client.get("/api/v1/status", headers=cast.headers(role))
+        assert answer.status_code == 200
+        return dict(answer.json())
+
+    assert projects("owner") == projects("reader") == projects("admin") == ["lab"]
+    assert projects("other") == []
+    assert {r["project"] for r in status("reader")["rows"]} == {"lab"}
+    nobody = status("other")
+    assert nobody["rows"] == []
+    assert [(h["name"], h["state"], h["vms"]) for h in nobody["service_hosts"]] == [
+        ("local", "up", 0)]
+    assert [h["vms"] for h in status("admin")["service_hosts"]] == [2]
