@@ -27,14 +27,13 @@ from corral.server.context import Call, Caller
 router = APIRouter(tags=["projects"])
 ProjectName = Annotated[str, Path(max_length=200, description="Project name.")]
 Timeout = Annotated[float, Query(ge=0.1, le=600, description="Seconds per service host.")]
-FILES_DIR = "/nonexistent/corral-request"  # includes of a request's text find nothing here
 
 
 def source(body: models.ProjectFile) -> ProjectSource:
-    """A request's project text; its relative includes resolve nowhere on the server."""
+    """A request's project text, which may read no file of the server's machine."""
     from pathlib import Path as FsPath
 
-    return ProjectSource(body.text, body.name, FsPath(FILES_DIR))
+    return ProjectSource(body.text, body.name, FsPath("/"), local_files=False)
 
 
 def _load(call: Call, body: models.ProjectFile) -> tuple[ProjectSource, Project]:
