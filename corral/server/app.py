@@ -67,6 +67,7 @@ def create_app(
         title="Corral", version="1", lifespan=lifespan,
         description="Manage networks of libvirt VMs: the operations of the `corral` command.",
         openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None,
+        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
     )
     app.state.corral = state
     errors.install(app)
