@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,5 +169,3 @@ def lab(client: TestClient, cast: Cast, admin_session: Session) -> dict[str, Any
     share_project(admin_session, owner, "lab", "dave", Access.WRITE)
     return job
 
-
-Waiter = Callable[..., dict[str, Any]]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+import time
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -12,6 +14,7 @@ from fastapi.testclient import TestClient
 from corral.config import SiteConfig
 from corral.server.app import create_app
 from corral.state.jobs import Jobs
+from corral.state.lock import Claimant
 from corral.state.store import StateStore
 from tests.server.conftest import CLIENT, LAB, Cast, wait_job
 
@@ -56,6 +59,60 @@ def test_up_is_a_job_with_progress_events_and_the_typed_result(
                          headers={**cast.headers("owner"), "Last-Event-ID": "5"})
     assert [int(e["id"]) for e in _sse(resumed.text)[:-1]] == list(
         range(6, len(lab["events"]) + 1))
+
+
+def test_the_event_stream_follows_a_running_job_to_its_end(
+    client: TestClient, cast: Cast, lab: dict[str, Any]
+) -> None:
+    accepted = client.post("/api/v1/projects/lab/stop", headers=cast.headers("writer"),
+                           json={"timeout_s": 0})
+    assert accepted.status_code == 202 and accepted.json()["state"] == "queued"
+    assert accepted.headers["location"] == accepted.json()["href"]
+    with client.stream("GET", accepted.json()["href"] + "/events",
+                       headers=cast.headers("writer")) as stream:
+        text = "".join(stream.iter_text())
+    events = _sse(text)
+    assert events[-1]["event"] == "end"
+    final = events[-1]["data"]
+    assert final["state"] == "done" and final["owner"] == "dave"
+    assert sorted((h["host"], h["outcome"]) for h in final["result"]["hosts"]) == [
+        ("app", "clean"), ("web", "clean")]  # the test driver shuts down at once
+    assert [e["event"] for e in events[:-1]] == ["progress"]  # "stopping hosts", 2
+
+
+def test_the_event_stream_waits_for_a_job_held_by_the_project_lock(
+    client: TestClient, cast: Cast, lab: dict[str, Any], site: SiteConfig
+) -> None:
+    with StateStore(site.state_location()) as store:
+        holder = Claimant.this_process()
+        assert store.acquire_lock("lab", "up", holder) is None
+        accepted = client.post("/api/v1/projects/upgrade", headers=cast.headers("owner"),
+                               json={"text": LAB, "name": "lab.corral"})
+        assert accepted.status_code == 202
+        job_id = accepted.json()["id"]
+        released: list[float] = []
+
+        def release_once_waiting() -> None:
+            jobs = Jobs(store)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if any("is locked by" in e.message for e in jobs.events(job_id)):
+                    break
+                time.sleep(0.05)
+            released.append(time.monotonic())
+            store.release_lock("lab", holder.token)
+
+        releaser = threading.Thread(target=release_once_waiting)
+        releaser.start()
+        began = time.monotonic()
+        stream = client.get(f"/api/v1/jobs/{job_id}/events", headers=cast.headers("owner"))
+        releaser.join()
+    events = _sse(stream.text)
+    assert released and began < released[0]
+    waiting = [e for e in events if e.get("event") == "note"]
+    assert "project 'lab' is locked by" in waiting[0]["data"]["message"]
+    assert events[-1]["event"] == "end" and events[-1]["data"]["state"] == "done"
+    assert events[-1]["data"]["result"]["changed"] is False
 
 
 def test_a_job_that_fails_says_why_and_others_do_not_see_it(
