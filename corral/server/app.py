@@ -23,6 +23,7 @@ from corral.server import errors
 from corral.server.identity import ANONYMOUS
 from corral.server.jobs import DEFAULT_WORKERS, JobRunner
 from corral.server.metrics import CountRequests, RequestMetrics
+from corral.server.models import ERRORS
 from corral.server.network import AllowedNetworks
 from corral.server.routes import accounts, jobs, metrics, projects, vms
 from corral.server.routes import site as site_routes
@@ -72,8 +73,8 @@ def create_app(
     app.state.corral = state
     errors.install(app)
     for module in (projects, vms, site_routes, accounts, jobs):
-        app.include_router(module.router, prefix=API)
-    app.include_router(metrics.router)
+        app.include_router(module.router, prefix=API, responses=ERRORS)
+    app.include_router(metrics.router, responses=ERRORS)
 
     def refused(address: str, path: str) -> None:
         with state.session(Identity(name=ANONYMOUS, admin=False, source=address)) as session:

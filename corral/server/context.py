@@ -61,7 +61,8 @@ class Call:
             authorize_action(self.session, self.identity, project, action)
 
     def job(self, operation: str, target: str, work: Work) -> JSONResponse:
-        """Start ``work`` as a job of the caller: 202 with the job and where to read it."""
+        """Start ``work`` as a job of the caller: 202 with the job and where to read it
+        (:class:`~corral.server.models.JobAccepted`)."""
         job = self.server.jobs.submit(self.identity, operation, target, work)
         body = job_json(job)
         body["href"] = f"/api/v1/jobs/{job.id}"

@@ -7,7 +7,8 @@ documented in docs/operations.md), returned as they are, so the CLI's
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -126,3 +127,84 @@ class TokenCreate(Body):
 
 class Share(Body):
     access: Literal["read", "write"]
+
+
+# ---------------------------------------------------------------- answers of the server's own
+# Results of operations are their own JSON (docs/operations.md); these are what the server
+# itself answers: errors, jobs and the caller's identity.
+
+
+class Diagnostic(BaseModel):
+    file: str
+    line: int
+    column: int
+    message: str
+    hint: str | None = None
+
+
+class Error(BaseModel):
+    """Every answer that is not a success."""
+
+    error: str
+    kind: str
+    exit_code: int
+    hint: str | None = None
+    diagnostics: list[Diagnostic] | None = Field(
+        default=None, description="An invalid project file's errors, each positioned.")
+
+
+class JobEvent(BaseModel):
+    seq: int
+    at: datetime
+    kind: Literal["note", "warning", "progress"]
+    message: str
+    data: dict[str, Any]
+
+
+class Job(BaseModel):
+    id: str
+    operation: str
+    target: str
+    owner: str
+    state: Literal["queued", "running", "done", "failed", "interrupted"]
+    outcome: str | None = Field(description="ok, not_ready, partial, an error's outcome, "
+                                            "or interrupted; null until the job ends")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    result: dict[str, Any] | None = Field(description="The operation's typed result")
+    error: Error | None
+
+
+class JobAccepted(Job):
+    href: str
+
+
+class JobWithEvents(Job):
+    events: list[JobEvent]
+
+
+class Caller(BaseModel):
+    name: str
+    admin: bool
+    scope: Literal["full", "metrics"]
+    source: str
+
+
+class Validated(BaseModel):
+    valid: bool
+    name: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Error, "description": meaning} for status, meaning in (
+        (400, "invalid request"), (401, "not authenticated"),
+        (403, "not allowed, or the client is outside the allowed networks"),
+        (404, "not found, or not the caller's to see"), (409, "refused: conflict, locked"),
+        (502, "libvirt failure"),
+    )
+}
+
+JOB: dict[int | str, dict[str, Any]] = {
+    202: {"model": JobAccepted, "description": "accepted: the job, and where to read it"},
+}

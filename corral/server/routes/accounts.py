@@ -24,7 +24,7 @@ UserName = Annotated[str, Path(max_length=64)]
 ProjectName = Annotated[str, Path(max_length=200)]
 
 
-@router.get("/whoami", summary="The caller's identity")
+@router.get("/whoami", response_model=models.Caller, summary="The caller's identity")
 def whoami(call: Caller) -> dict[str, Any]:
     who = call.identity
     return {"name": who.name, "admin": who.admin, "scope": who.scope.value,

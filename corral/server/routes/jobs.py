@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import StreamingResponse
 
+from corral.server import models
 from corral.server.context import Caller
 from corral.server.jobs import event_json, job_json
 from corral.state.jobs import Jobs
@@ -25,20 +26,23 @@ POLL_S = 0.2
 KEEPALIVE_S = 15.0
 
 
-@router.get("/jobs", summary="The caller's jobs (administrators: everyone's), newest first")
+@router.get("/jobs", response_model=list[models.Job],
+             summary="The caller's jobs (administrators: everyone's), newest first")
 def list_jobs(call: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 100
               ) -> list[dict[str, Any]]:
     owner = None if call.identity.admin else call.identity.name
     return [job_json(j) for j in call.server.jobs.jobs.newest(owner, limit)]
 
 
-@router.get("/jobs/{job_id}", summary="A job: state, progress events and result")
+@router.get("/jobs/{job_id}", response_model=models.JobWithEvents,
+             summary="A job: state, progress events and result")
 def get_job(call: Caller, job_id: JobId) -> dict[str, Any]:
     job = call.server.jobs.readable(call.identity, job_id)
     return job_json(job, call.server.jobs.jobs.events(job.id))
 
 
-@router.get("/jobs/{job_id}/events", summary="A job's events as server-sent events, until it "
+@router.get("/jobs/{job_id}/events",
+             summary="A job's events as server-sent events, until it "
             "ends", response_class=StreamingResponse)
 def job_events(call: Caller, job_id: JobId,
                last_event_id: Annotated[str | None, Header(max_length=20)] = None

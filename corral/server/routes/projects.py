@@ -41,7 +41,9 @@ def _load(call: Call, body: models.ProjectFile) -> tuple[ProjectSource, Project]
     return given, projects.load_source(given, call.server.site)
 
 
-@router.post("/validate", summary="Check a project file: 200 when valid, else 422 with "
+@router.post("/validate", response_model=models.Validated,
+             responses={422: {"model": models.Error, "description": "invalid project file"}},
+             summary="Check a project file: 200 when valid, else 422 with "
              "every error")
 def validate(call: Caller, body: models.ProjectFile) -> dict[str, Any]:
     errors = projects.validate_source(source(body), call.server.site)
@@ -50,19 +52,22 @@ def validate(call: Caller, body: models.ProjectFile) -> dict[str, Any]:
     return {"valid": True, "name": body.name}
 
 
-@router.post("/show", summary="The resolved project of a project file")
+@router.post("/show",
+             summary="The resolved project of a project file")
 def show(call: Caller, body: models.ProjectFile) -> dict[str, Any]:
     return _load(call, body)[1].contract()
 
 
-@router.get("/projects/{project}/show", summary="The resolved project, from its recorded file")
+@router.get("/projects/{project}/show",
+             summary="The resolved project, from its recorded file")
 def show_recorded(call: Caller, project: ProjectName) -> dict[str, Any]:
     call.authorize(project, "show")
     return projects.load_source(projects.recorded_source(call.session, project),
                                 call.server.site).contract()
 
 
-@router.post("/plan", summary="What up/upgrade of a project file would change")
+@router.post("/plan",
+             summary="What up/upgrade of a project file would change")
 def plan(call: Caller, body: models.ProjectFile) -> dict[str, Any]:
     given, model = _load(call, body)
     with call.refusals("plan", model.name):
@@ -70,7 +75,8 @@ def plan(call: Caller, body: models.ProjectFile) -> dict[str, Any]:
     return plan_as_json(projects.plan_source(call.session, given))
 
 
-@router.get("/projects/{project}/plan", summary="What up/upgrade of the recorded file would "
+@router.get("/projects/{project}/plan",
+             summary="What up/upgrade of the recorded file would "
             "change")
 def plan_recorded(call: Caller, project: ProjectName) -> dict[str, Any]:
     call.authorize(project, "plan")
@@ -94,29 +100,34 @@ def _apply_job(call: Call, body: models.Apply, operation: str) -> JSONResponse:
     return call.job(operation, model.name, work)
 
 
-@router.post("/projects/up", status_code=202, summary="Job: build, start, wait until ready")
+@router.post("/projects/up", status_code=202, responses=models.JOB,
+             summary="Job: build, start, wait until ready")
 def up(call: Caller, body: models.Up) -> JSONResponse:
     return _apply_job(call, body, "up")
 
 
-@router.post("/projects/build", status_code=202, summary="Job: build without starting")
+@router.post("/projects/build", status_code=202, responses=models.JOB,
+             summary="Job: build without starting")
 def build(call: Caller, body: models.Apply) -> JSONResponse:
     return _apply_job(call, body, "build")
 
 
-@router.post("/projects/upgrade", status_code=202, summary="Job: apply a changed project file")
+@router.post("/projects/upgrade", status_code=202, responses=models.JOB,
+             summary="Job: apply a changed project file")
 def upgrade(call: Caller, body: models.Upgrade) -> JSONResponse:
     return _apply_job(call, body, "upgrade")
 
 
-@router.post("/projects/{project}/start", status_code=202, summary="Job: start and wait")
+@router.post("/projects/{project}/start", status_code=202, responses=models.JOB,
+             summary="Job: start and wait")
 def start(call: Caller, project: ProjectName, body: models.Start) -> JSONResponse:
     call.authorize(project, "start")
     return call.job("start", project, lambda s: projects.start(
         s, project, body.hosts, wait=body.wait))
 
 
-@router.post("/projects/{project}/stop", status_code=202, summary="Job: ACPI shutdown, forced "
+@router.post("/projects/{project}/stop", status_code=202, responses=models.JOB,
+             summary="Job: ACPI shutdown, forced "
              "after the timeout")
 def stop(call: Caller, project: ProjectName, body: models.Stop) -> JSONResponse:
     call.authorize(project, "stop")
@@ -124,7 +135,8 @@ def stop(call: Caller, project: ProjectName, body: models.Stop) -> JSONResponse:
         s, project, body.hosts, timeout_s=body.timeout_s))
 
 
-@router.get("/projects/{project}/removal", summary="What removing the project would delete")
+@router.get("/projects/{project}/removal",
+             summary="What removing the project would delete")
 def removal(call: Caller, project: ProjectName) -> dict[str, Any]:
     call.authorize(project, "remove")
     preview = projects.describe_removal(call.session, project)
@@ -132,7 +144,8 @@ def removal(call: Caller, project: ProjectName) -> dict[str, Any]:
             "networks": list(preview.networks), "volumes": list(preview.volumes)}
 
 
-@router.delete("/projects/{project}", status_code=202, summary="Job: remove the project's "
+@router.delete("/projects/{project}", status_code=202, responses=models.JOB,
+             summary="Job: remove the project's "
                "domains, networks and disks")
 def remove(call: Caller, project: ProjectName, wait_lock: bool = True) -> JSONResponse:
     call.authorize(project, "remove")
@@ -140,12 +153,14 @@ def remove(call: Caller, project: ProjectName, wait_lock: bool = True) -> JSONRe
         s, project, wait_lock=wait_lock))
 
 
-@router.get("/projects", summary="The projects the caller may see")
+@router.get("/projects",
+             summary="The projects the caller may see")
 def list_(call: Caller) -> list[dict[str, object]]:
     return [p.as_json() for p in visible_list(call.session)]
 
 
-@router.get("/status", summary="A row per VM of the projects the caller may see, and a row "
+@router.get("/status",
+             summary="A row per VM of the projects the caller may see, and a row "
             "per service host")
 def status(call: Caller, project: Annotated[str | None, Query(max_length=200)] = None,
            timeout_s: Timeout = DEFAULT_TIMEOUT_S) -> dict[str, object]:
@@ -153,7 +168,8 @@ def status(call: Caller, project: Annotated[str | None, Query(max_length=200)] =
         return visible_status(call.session, project, timeout_s=timeout_s).as_json()
 
 
-@router.get("/projects/{project}/status", summary="The project's rows and the service host "
+@router.get("/projects/{project}/status",
+             summary="The project's rows and the service host "
             "rows")
 def project_status(call: Caller, project: ProjectName,
                    timeout_s: Timeout = DEFAULT_TIMEOUT_S) -> dict[str, object]:
@@ -161,7 +177,8 @@ def project_status(call: Caller, project: ProjectName,
     return visible_status(call.session, project, timeout_s=timeout_s).as_json()
 
 
-@router.post("/fleet", status_code=202, summary="Job: stop, suspend or start every VM of "
+@router.post("/fleet", status_code=202, responses=models.JOB,
+             summary="Job: stop, suspend or start every VM of "
              "every project (administrators)")
 def fleet(call: Caller, body: models.Everything) -> JSONResponse:
     from corral.ops.fleet import act_on_all

@@ -23,23 +23,27 @@ Timeout = Annotated[float, Query(ge=0.1, le=600, description="Seconds per servic
 TemplateName = Annotated[str, Path(max_length=200)]
 
 
-@router.get("/hosts", summary="Every service host: reachability, versions, CPUs, memory")
+@router.get("/hosts",
+             summary="Every service host: reachability, versions, CPUs, memory")
 def hosts_(call: Caller, timeout_s: Timeout = hosts.DEFAULT_TIMEOUT_S) -> list[dict[str, object]]:
     return [r.as_json() for r in hosts.hosts(call.session, timeout_s=timeout_s)]
 
 
-@router.get("/info", summary="Facts and capabilities of one service host")
+@router.get("/info",
+             summary="Facts and capabilities of one service host")
 def info(call: Caller,
          service_host: Annotated[str | None, Query(max_length=200)] = None) -> dict[str, object]:
     return host_info(call.session, service_host)
 
 
-@router.get("/templates", summary="The registered templates")
+@router.get("/templates",
+             summary="The registered templates")
 def list_templates(call: Caller) -> list[dict[str, Any]]:
     return [t.model_dump(mode="json") for t in templates.list_templates(call.session)]
 
 
-@router.get("/templates/copies", summary="The template copies each remote service host holds "
+@router.get("/templates/copies",
+             summary="The template copies each remote service host holds "
             "(administrators; verify deletes copies that differ)")
 def copies(call: Caller, service_host: Annotated[str | None, Query(max_length=200)] = None,
            verify: bool = False) -> dict[str, Any]:
@@ -49,7 +53,8 @@ def copies(call: Caller, service_host: Annotated[str | None, Query(max_length=20
     return dict(found.as_json())
 
 
-@router.post("/templates", summary="Register a template from files on the server's machine "
+@router.post("/templates",
+             summary="Register a template from files on the server's machine "
              "(administrators)")
 def add_template(call: Caller, body: models.TemplateAdd) -> dict[str, Any]:
     def path(text: str | None) -> FsPath | None:
@@ -63,7 +68,8 @@ def add_template(call: Caller, body: models.TemplateAdd) -> dict[str, Any]:
     return added.model_dump(mode="json")
 
 
-@router.delete("/templates/{name}", summary="Unregister a template not in use "
+@router.delete("/templates/{name}",
+             summary="Unregister a template not in use "
                "(administrators)")
 def remove_template(call: Caller, name: TemplateName) -> dict[str, Any]:
     with call.audited("template.remove", name):
@@ -72,7 +78,8 @@ def remove_template(call: Caller, name: TemplateName) -> dict[str, Any]:
     return {"removed": name}
 
 
-@router.post("/templates/build", status_code=202, summary="Job: build a template from Debian "
+@router.post("/templates/build", status_code=202, responses=models.JOB,
+             summary="Job: build a template from Debian "
              "packages (administrators)")
 def build_template(call: Caller, body: models.TemplateBuild) -> JSONResponse:
     with call.refusals("template.build", body.name):

@@ -62,7 +62,7 @@ def log(call: Caller, target: Target) -> str:
     return vms.vm_console_log(call.session, target)
 
 
-@router.post("/vms/{target}/migrate", status_code=202,
+@router.post("/vms/{target}/migrate", status_code=202, responses=models.JOB,
              summary="Job: move the VM to another service host")
 def migrate(call: Caller, target: Target, body: models.VmMigrate) -> JSONResponse:
     call.authorize(_project(target), "vm.migrate")
@@ -71,7 +71,7 @@ def migrate(call: Caller, target: Target, body: models.VmMigrate) -> JSONRespons
         wait_lock=body.wait_lock, timeout_s=body.timeout_s))
 
 
-@router.post("/vms/batch/{action}", status_code=202,
+@router.post("/vms/batch/{action}", status_code=202, responses=models.JOB,
              summary="Job: one verb on several VMs in parallel, each failing alone")
 def batch(call: Caller, action: Literal[Verb, "shutdown"], body: models.VmBatch) -> JSONResponse:
     for project in sorted({_project(t) for t in body.targets}):
