@@ -11,8 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from corral.config import SiteConfig
 from corral.ops.audit import record
@@ -81,6 +84,31 @@ def create_app(
             record(session, session.identity, "connect", path[:200], "refused",
                    "address not in [server] allowed_networks")
 
+    app.openapi = partial(_openapi, app)  # type: ignore[method-assign]
     app.add_middleware(CountRequests, metrics=state.metrics)
     app.add_middleware(AllowedNetworks, networks=site.server.allowed_networks, refused=refused)
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, saying what the server really answers to a malformed
+    request: 400 with the error body (see :mod:`corral.server.errors`), not FastAPI's
+    422 validation list; 422 stays where it is an invalid project file."""
+    if app.openapi_schema is None:
+        document = get_openapi(title=app.title, version=app.version,
+                               description=app.description, routes=app.routes)
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.get("responses", {})
+                given = responses.get("422", {}).get("content", {})
+                schema = given.get("application/json", {}).get("schema", {})
+                if schema.get("$ref", "").endswith("/HTTPValidationError"):
+                    del responses["422"]
+                    responses.setdefault("400", ERRORS[400] | {"content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+                    responses["400"].pop("model", None)
+        schemas = document.get("components", {}).get("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = document
+    return app.openapi_schema

@@ -208,3 +208,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 JOB: dict[int | str, dict[str, Any]] = {
     202: {"model": JobAccepted, "description": "accepted: the job, and where to read it"},
 }
+
+INVALID_FILE: dict[int | str, dict[str, Any]] = {
+    422: {"model": Error, "description": "an invalid project file: every error, positioned"},
+}

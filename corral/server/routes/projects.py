@@ -41,8 +41,7 @@ def _load(call: Call, body: models.ProjectFile) -> tuple[ProjectSource, Project]
     return given, projects.load_source(given, call.server.site)
 
 
-@router.post("/validate", response_model=models.Validated,
-             responses={422: {"model": models.Error, "description": "invalid project file"}},
+@router.post("/validate", response_model=models.Validated, responses=models.INVALID_FILE,
              summary="Check a project file: 200 when valid, else 422 with "
              "every error")
 def validate(call: Caller, body: models.ProjectFile) -> dict[str, Any]:
@@ -52,7 +51,7 @@ def validate(call: Caller, body: models.ProjectFile) -> dict[str, Any]:
     return {"valid": True, "name": body.name}
 
 
-@router.post("/show",
+@router.post("/show", responses=models.INVALID_FILE,
              summary="The resolved project of a project file")
 def show(call: Caller, body: models.ProjectFile) -> dict[str, Any]:
     return _load(call, body)[1].contract()
@@ -66,7 +65,7 @@ def show_recorded(call: Caller, project: ProjectName) -> dict[str, Any]:
                                 call.server.site).contract()
 
 
-@router.post("/plan",
+@router.post("/plan", responses=models.INVALID_FILE,
              summary="What up/upgrade of a project file would change")
 def plan(call: Caller, body: models.ProjectFile) -> dict[str, Any]:
     given, model = _load(call, body)
@@ -100,19 +99,22 @@ def _apply_job(call: Call, body: models.Apply, operation: str) -> JSONResponse:
     return call.job(operation, model.name, work)
 
 
-@router.post("/projects/up", status_code=202, responses=models.JOB,
+@router.post("/projects/up", status_code=202,
+             responses=models.JOB | models.INVALID_FILE,
              summary="Job: build, start, wait until ready")
 def up(call: Caller, body: models.Up) -> JSONResponse:
     return _apply_job(call, body, "up")
 
 
-@router.post("/projects/build", status_code=202, responses=models.JOB,
+@router.post("/projects/build", status_code=202,
+             responses=models.JOB | models.INVALID_FILE,
              summary="Job: build without starting")
 def build(call: Caller, body: models.Apply) -> JSONResponse:
     return _apply_job(call, body, "build")
 
 
-@router.post("/projects/upgrade", status_code=202, responses=models.JOB,
+@router.post("/projects/upgrade", status_code=202,
+             responses=models.JOB | models.INVALID_FILE,
              summary="Job: apply a changed project file")
 def upgrade(call: Caller, body: models.Upgrade) -> JSONResponse:
     return _apply_job(call, body, "upgrade")
