@@ -20,12 +20,11 @@ from fastapi.openapi.utils import get_openapi
 from corral.config import SiteConfig
 from corral.ops.audit import record
 from corral.ops.identity import Identity
-from corral.ops.reporting import Reporter
-from corral.ops.session import BackendFactory, Session
+from corral.ops.session import BackendFactory
 from corral.server import errors
 from corral.server.identity import ANONYMOUS
-from corral.server.jobs import DEFAULT_WORKERS, JobRunner
-from corral.server.metrics import CountRequests, RequestMetrics
+from corral.server.jobs import DEFAULT_WORKERS
+from corral.server.metrics import CountRequests
 from corral.server.models import ERRORS
 from corral.server.network import AllowedNetworks
 from corral.server.routes import accounts, jobs, metrics, projects, vms
@@ -48,14 +47,8 @@ def create_app(
     Jobs a previous server process on this machine left unfinished are marked
     interrupted when the app starts (its lifespan), before it takes requests.
     """
-    store = StateStore(site.state_location())
-
-    def sessions(identity: Identity, reporter: Reporter) -> Session:
-        return Session(site, reporter, identity=identity, store=store,
-                       backend_factory=backend_factory)
-
-    state = ServerState(site=site, store=store, jobs=JobRunner(store, sessions, job_workers),
-                        metrics=RequestMetrics(), backend_factory=backend_factory)
+    state = ServerState(site=site, store=StateStore(site.state_location()),
+                        backend_factory=backend_factory, job_workers=job_workers)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -16,7 +16,7 @@ from corral.ops.identity import Identity
 from corral.ops.reporting import Reporter
 from corral.ops.session import BackendFactory, Session
 from corral.server.identity import CredentialReader, bearer_token
-from corral.server.jobs import JobRunner
+from corral.server.jobs import DEFAULT_WORKERS, JobRunner
 from corral.server.metrics import RequestMetrics
 from corral.state.store import StateStore
 
@@ -28,10 +28,14 @@ class ServerState:
 
     site: SiteConfig
     store: StateStore
-    jobs: JobRunner
-    metrics: RequestMetrics
+    metrics: RequestMetrics = field(default_factory=RequestMetrics)
     credentials: list[CredentialReader] = field(default_factory=lambda: [bearer_token])
     backend_factory: BackendFactory | None = None
+    job_workers: int = DEFAULT_WORKERS
+    jobs: JobRunner = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.jobs = JobRunner(self.store, self.session, self.job_workers)
 
     def session(self, identity: Identity, reporter: Reporter | None = None) -> Session:
         """An operations session for ``identity`` on the shared state database."""
