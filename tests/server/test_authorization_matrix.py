@@ -128,6 +128,8 @@ CASES: dict[tuple[str, str], list[Case]] = {
         Case("/api/v1/projects/lab/start", writing(202), {"wait": False})],
     ("POST", "/api/v1/projects/{project}/stop"): [
         Case("/api/v1/projects/lab/stop", writing(202), {"timeout_s": 0})],
+    ("POST", "/api/v1/projects/{project}/suspend"): [
+        Case("/api/v1/projects/lab/suspend", writing(202), before=lambda w: w.running())],
     ("GET", "/api/v1/projects/{project}/removal"): [
         Case("/api/v1/projects/lab/removal", writing())],
     ("GET", "/api/v1/projects"): [Case("/api/v1/projects", everyone(200))],
@@ -165,6 +167,7 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("GET", "/api/v1/users"): [Case("/api/v1/users", everyone(200))],
     ("POST", "/api/v1/users"): [Case("/api/v1/users", admins(201), {"name": "zoe"})],
     ("GET", "/api/v1/users/{name}"): [Case("/api/v1/users/alice", own())],
+    ("GET", "/api/v1/users/{name}/removal"): [Case("/api/v1/users/alice/removal", admins())],
     ("DELETE", "/api/v1/users/{name}"): [
         Case("/api/v1/users/victim", admins(), before=lambda w: w.user("victim"))],
     ("PUT", "/api/v1/users/{name}/password"): [

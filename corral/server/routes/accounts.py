@@ -57,6 +57,14 @@ def remove_user(call: Caller, name: UserName) -> dict[str, object]:
             "projects": list(removed.projects)}
 
 
+@router.get("/users/{name}/removal", summary="What removing a user would take with them "
+            "(administrators)")
+def user_removal(call: Caller, name: UserName) -> dict[str, object]:
+    preview = users.removal_preview(call.session, call.identity, name)
+    return {"user": preview.user, "tokens": preview.tokens, "shares": preview.shares,
+            "projects": list(preview.projects)}
+
+
 @router.put("/users/{name}/password", status_code=204, response_class=Response,
             summary="Set a user's portal password")
 def set_password(call: Caller, name: UserName, body: models.Password) -> Response:

@@ -137,6 +137,18 @@ def stop(call: Caller, project: ProjectName, body: models.Stop) -> JSONResponse:
         s, project, body.hosts, timeout_s=body.timeout_s))
 
 
+@router.post("/projects/{project}/suspend", status_code=202, responses=models.JOB,
+             summary="Job: save the memory of the project's running VMs to disk and stop "
+             "them (start resumes them)")
+def suspend(call: Caller, project: ProjectName) -> JSONResponse:
+    from corral.ops.fleet import act_on_all
+    from corral.ops.requests import check_name
+
+    call.authorize(project, "suspend")
+    check_name("project", project)
+    return call.job("suspend", project, lambda s: act_on_all(s, "suspend", project=project))
+
+
 @router.get("/projects/{project}/removal",
              summary="What removing the project would delete")
 def removal(call: Caller, project: ProjectName) -> dict[str, Any]:
