@@ -6,13 +6,15 @@ found", like one that does not exist.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from corral.server import models
 from corral.server.context import Caller
@@ -54,12 +56,15 @@ def job_events(call: Caller, job_id: JobId,
                              headers={"Cache-Control": "no-cache"})
 
 
-def _stream(jobs: Jobs, job_id: str, after: int) -> Iterator[str]:
-    """Every event after ``after``, then an ``end`` event with the job's final state."""
+async def _stream(jobs: Jobs, job_id: str, after: int) -> AsyncIterator[str]:
+    """Every event after ``after``, then an ``end`` event with the job's final state.
+
+    Asynchronous, so a stream waiting for its job holds no thread: only the
+    database reads run on the thread pool."""
     quiet_since = time.monotonic()
     while True:
-        job = jobs.get(job_id)
-        for event in jobs.events(job_id, after):
+        job = await run_in_threadpool(jobs.get, job_id)
+        for event in await run_in_threadpool(jobs.events, job_id, after):
             after = event.seq
             quiet_since = time.monotonic()
             yield f"id: {event.seq}\nevent: {event.kind}\ndata: {json.dumps(event_json(event))}\n\n"
@@ -70,4 +75,4 @@ def _stream(jobs: Jobs, job_id: str, after: int) -> Iterator[str]:
         if time.monotonic() - quiet_since > KEEPALIVE_S:
             quiet_since = time.monotonic()
             yield ": keep-alive\n\n"
-        time.sleep(POLL_S)
+        await asyncio.sleep(POLL_S)
