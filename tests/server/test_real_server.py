@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -84,7 +85,8 @@ def tls_server(tmp_path: Path, admin_session: Session) -> Iterator[tuple[str, Pa
 def test_corral_server_serves_the_api_over_tls(tls_server: tuple[str, Path],
                                                cast: Cast) -> None:
     url, cert = tls_server
-    with httpx.Client(base_url=url, verify=str(cert), timeout=30) as client:
+    with httpx.Client(base_url=url, verify=ssl.create_default_context(cafile=str(cert)),
+                      timeout=30) as client:
         assert client.get("/api/v1/whoami").status_code == 401
         me = client.get("/api/v1/whoami", headers=cast.headers("owner"))
         assert me.status_code == 200

@@ -8,6 +8,7 @@ refused at once (422), before any job exists.
 
 from __future__ import annotations
 
+from pathlib import Path as FsPath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -31,8 +32,6 @@ Timeout = Annotated[float, Query(ge=0.1, le=600, description="Seconds per servic
 
 def source(body: models.ProjectFile) -> ProjectSource:
     """A request's project text, which may read no file of the server's machine."""
-    from pathlib import Path as FsPath
-
     return ProjectSource(body.text, body.name, FsPath("/"), local_files=False)
 
 
