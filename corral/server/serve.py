@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corral.config import SiteConfig
-from corral.errors import InvalidRequest
+from corral.errors import ConflictError, InvalidRequest
 
 _HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")
 
@@ -63,4 +63,12 @@ def serve(site: SiteConfig, listen: Listen, cert: Path | None = None,
         ssl_certfile=str(cert) if cert else None, ssl_keyfile=str(key) if key else None,
         proxy_headers=False, server_header=False, log_level="info",
     )
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except SystemExit:
+        if server.started:
+            raise
+        # uvicorn has logged why (the address is in use, or not ours to bind)
+        raise ConflictError(f"cannot listen on {listen.host}:{listen.port}",
+                            hint="another process may hold the port; see the line above") from None

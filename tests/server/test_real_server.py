@@ -142,3 +142,16 @@ def test_corral_server_refuses_a_bad_command_line(admin_session: Session, args: 
     out, err = process.communicate(timeout=60)
     assert process.returncode == 7, (out, err)
     assert message in err and "Traceback" not in err
+
+
+def test_corral_server_says_when_its_port_is_taken(admin_session: Session) -> None:
+    config = admin_session.site.source
+    assert config is not None
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = _start(config, "--listen", f"127.0.0.1:{port}")
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 4, (out, err)
+    assert f"error: cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err
