@@ -57,6 +57,7 @@ def _register() -> None:
         fleet_cmds,
         host_cmds,
         project_cmds,
+        server_cmds,
         template_cmds,
         user_cmds,
         vm_cmds,

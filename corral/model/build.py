@@ -50,8 +50,13 @@ class GlobalSettings:
     plugins: Mapping[str, Statement]
 
 
-def build_project(tree: ResolvedTree, site: SiteConfig, plugins: PluginRegistry) -> Project:
-    """The validated model of ``tree``; raises SourceErrors with every problem."""
+def build_project(
+    tree: ResolvedTree, site: SiteConfig, plugins: PluginRegistry, *, local_files: bool = True
+) -> Project:
+    """The validated model of ``tree``; raises SourceErrors with every problem.
+
+    ``local_files`` False: plugins may not read files of this machine.
+    """
     sink = DiagnosticSink()
     settings = read_global(tree, plugins, sink)
     switches = {s.values[0].text: _switch(s, sink) for s in tree.switches}
@@ -62,7 +67,7 @@ def build_project(tree: ResolvedTree, site: SiteConfig, plugins: PluginRegistry)
     _check_vnc_displays(drafts, sink)
     macs = _macs(settings.project, drafts, sink)
     hosts: dict[str, Host] = {}
-    context = ApplyContext(project=settings.project, sink=sink)
+    context = ApplyContext(project=settings.project, sink=sink, local_files=local_files)
     for draft in drafts:
         host = _host_model(draft, macs, sink)
         if host is not None:

@@ -65,8 +65,11 @@ def _without_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def model_of(document: Document, site: SiteConfig, plugins: PluginRegistry) -> Project:
-    """Expand plugins, resolve and build an already loaded document."""
+def model_of(
+    document: Document, site: SiteConfig, plugins: PluginRegistry, *, local_files: bool = True
+) -> Project:
+    """Expand plugins, resolve and build an already loaded document (``local_files``:
+    see :func:`~corral.model.build.build_project`)."""
     sink = DiagnosticSink()
     document = expand_plugins(document, plugins, sink)
     try:
@@ -74,7 +77,7 @@ def model_of(document: Document, site: SiteConfig, plugins: PluginRegistry) -> P
     except SourceErrors as errors:
         raise SourceErrors(_unique([*sink.items, *errors.diagnostics])) from None
     try:
-        project = build_project(tree, site, plugins)
+        project = build_project(tree, site, plugins, local_files=local_files)
     except SourceErrors as errors:
         raise SourceErrors(_unique([*sink.items, *errors.diagnostics])) from None
     if sink.items:

@@ -38,7 +38,8 @@ class Access(StrEnum):
 ACTIONS: dict[str, Access] = {
     **{name: Access.READ for name in ("status", "show", "plan", "vm.log", "vm.describe")},
     **{name: Access.WRITE for name in (
-        "up", "build", "upgrade", "start", "stop", "remove", "vm.reboot", "vm.shutdown",
+        "up", "build", "upgrade", "start", "stop", "suspend", "remove", "vm.reboot",
+        "vm.shutdown",
         "vm.destroy", "vm.pause", "vm.resume", "vm.suspend", "vm.restore", "vm.mem-set",
         "vm.vcpu-set", "vm.migrate", "vm.console",
     )},

@@ -15,6 +15,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
+from pathlib import Path
 
 from corral.backends.base import Capabilities, DomainState, Observed, ObservedDomain
 from corral.config import SiteConfig
@@ -678,3 +679,23 @@ def host_info(session: Session, service_host: str | None) -> dict[str, object]:
     info = asdict(session.backend(name).host_info())
     info["capabilities"] = session.capabilities(name).as_json()
     return info
+
+
+def recorded_source(session: Session, project: str) -> ProjectSource:
+    """The project file a recorded project was last applied from, read again.
+
+    A project brought up from a file on this machine is recorded with that
+    file's path; one sent as text in a request is recorded by name alone, and
+    has no file to read: its text has to be given again.
+    """
+    check_name("project", project)
+    record = recorded_project(session, project)
+    if record is None:
+        raise NotFoundError(f"project '{project}' not found",
+                            hint="a project is known once `corral up` or `build` recorded it")
+    path = Path(record.source_path)
+    if not path.is_absolute():
+        raise InvalidRequest(
+            f"project '{project}' was recorded from a request ({record.source_path}), "
+            "not from a file on the server", hint="send the project file's text instead")
+    return ProjectSource.from_path(path)

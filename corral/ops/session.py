@@ -54,6 +54,7 @@ class Session:
         max_workers: int | None = None,
         per_host_workers: int | None = None,
         identity: Identity | None = None,
+        store: StateStore | None = None,
     ) -> None:
         self.site = site
         # Who the operations act for: the server's authenticated user, else the
@@ -67,7 +68,10 @@ class Session:
         self._backends: dict[str, Backend] = {}
         self._lock = threading.Lock()
         self._registry: TemplateRegistry | None = None
-        self._store: StateStore | None = None
+        # A store given by the caller (the server's, open for its whole life) is
+        # shared by many sessions: this one neither opens nor closes it.
+        self._store: StateStore | None = store
+        self._owns_store = store is None
         self._store_error: CorralError | None = None
         self._warnings: list[str] = []
         self._capabilities: dict[str, Capabilities] = {}
@@ -225,7 +229,7 @@ class Session:
                 if close:
                     close()
             self._backends.clear()
-        if self._store is not None:
+        if self._store is not None and self._owns_store:
             self._store.close()
             self._store = None
 

@@ -35,6 +35,9 @@ class ProjectSource:
     name: str
     base_dir: Path
     path: Path | None = None
+    # False for a project sent to the server as text: its #include, sshkey KEYFILE
+    # and files { source } must not read the server's files.
+    local_files: bool = True
 
     @classmethod
     def from_path(cls, path: Path | str) -> ProjectSource:
@@ -62,6 +65,9 @@ class ProjectSource:
             raise SourceErrors.single(Span(self.name, 1, 1), str(error)) from None
 
         def include(target: Path) -> Document:
+            if not self.local_files:
+                raise ValueError("a project sent to the server cannot include files of the "
+                                 "server's machine")
             on_disk = self.locate(target)
             return parse_source(target, decode(on_disk.read_bytes(), str(target)))
 
@@ -80,7 +86,8 @@ class ProjectSource:
         from corral.plugins.registry import PluginRegistry
 
         with _gc_paused():
-            return model_of(self.document(), site, PluginRegistry.from_entry_points())
+            return model_of(self.document(), site, PluginRegistry.from_entry_points(),
+                            local_files=self.local_files)
 
 
 @contextmanager

@@ -39,10 +39,12 @@ class ExpandContext:
 
 @dataclass(frozen=True, slots=True)
 class ApplyContext:
-    """What a per-host plugin may use: the project name and the sink."""
+    """What a per-host plugin may use: the project name, the sink, and whether the
+    project may read files of this machine (not one sent to the server as text)."""
 
     project: str
     sink: DiagnosticSink
+    local_files: bool = True
 
 
 class Plugin:
@@ -85,6 +87,18 @@ def settings_data(statements: tuple[Statement, ...]) -> dict[str, Any]:
         else:
             data[key] = " ".join(word.text for word in statement.values)
     return data
+
+
+def local_file(word: Word, context: ApplyContext, what: str) -> Path | None:
+    """The file of this machine a word names, or None (with an error at the word)
+    when the project came as text to the server: a user of the server must never
+    read the server's files through a project (``files { source /etc/shadow }``)."""
+    if not context.local_files:
+        context.sink.error(word.span, f"{what}: a project sent to the server cannot read "
+                           f"files of the server's machine ({word.text}); write the content "
+                           "in the project")
+        return None
+    return relative_to_source(word)
 
 
 def relative_to_source(word: Word) -> Path:

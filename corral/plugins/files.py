@@ -25,12 +25,11 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from corral.errors import DiagnosticSink
 from corral.lang.tree import Statement
 from corral.model.project import FileSpec, Host
 from corral.model.schema import KeySpec, Shape
 from corral.model.statements import read_block, simple_fields, value_word
-from corral.plugins.base import ApplyContext, Plugin, relative_to_source
+from corral.plugins.base import ApplyContext, Plugin, local_file
 
 _OWNER = re.compile(r"[a-z_][a-z0-9_-]*(:[a-z_][a-z0-9_-]*)?")
 _MODE = re.compile(r"0?[0-7]{3,4}")
@@ -68,7 +67,7 @@ class FilesPlugin(Plugin):
     def apply(
         self, host: Host, settings: tuple[Statement, ...], context: ApplyContext
     ) -> Mapping[str, Any]:
-        return {"files": with_files(host, file_specs(settings, context.sink))}
+        return {"files": with_files(host, file_specs(settings, context))}
 
 
 def with_files(host: Host, specs: Iterable[FileSpec]) -> tuple[FileSpec, ...]:
@@ -78,7 +77,8 @@ def with_files(host: Host, specs: Iterable[FileSpec]) -> tuple[FileSpec, ...]:
     return tuple(by_path[path] for path in sorted(by_path))
 
 
-def file_specs(settings: tuple[Statement, ...], sink: DiagnosticSink) -> list[FileSpec]:
+def file_specs(settings: tuple[Statement, ...], context: ApplyContext) -> list[FileSpec]:
+    sink = context.sink
     specs: list[FileSpec] = []
     for statement in settings:
         path = statement.key.text
@@ -92,13 +92,14 @@ def file_specs(settings: tuple[Statement, ...], sink: DiagnosticSink) -> list[Fi
             else:
                 sink.error(statement.span, f"files: {path} needs text or a block")
             continue
-        spec = _block_spec(path, statement, sink)
+        spec = _block_spec(path, statement, context)
         if spec is not None:
             specs.append(spec)
     return specs
 
 
-def _block_spec(path: str, statement: Statement, sink: DiagnosticSink) -> FileSpec | None:
+def _block_spec(path: str, statement: Statement, context: ApplyContext) -> FileSpec | None:
+    sink = context.sink
     groups = read_block(statement.block or (), FILE_KEYS, sink)
     fields = simple_fields(groups, FILE_KEYS, sink)
     if ("content" in groups) == ("source" in groups):
@@ -109,7 +110,9 @@ def _block_spec(path: str, statement: Statement, sink: DiagnosticSink) -> FileSp
     else:
         word = value_word(groups, "source")
         assert word is not None
-        local = relative_to_source(word)
+        local = local_file(word, context, "files")
+        if local is None:
+            return None
         try:
             content = local.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:

@@ -19,7 +19,7 @@ from typing import Any
 from corral.lang.tree import Statement, Word
 from corral.model import values
 from corral.model.project import Host
-from corral.plugins.base import ApplyContext, Plugin, relative_to_source
+from corral.plugins.base import ApplyContext, Plugin, local_file
 
 KEY_TYPES = ("ssh-", "ecdsa-", "sk-ssh-", "sk-ecdsa-")
 
@@ -50,7 +50,9 @@ class SshKeyPlugin(Plugin):
 
 
 def _read_keys(word: Word, context: ApplyContext) -> list[str]:
-    path = relative_to_source(word)
+    path = local_file(word, context, "sshkey")
+    if path is None:
+        return []
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:

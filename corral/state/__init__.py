@@ -1,5 +1,6 @@
 """State: recorded projects and the operation log (a convenience; libvirt is the truth),
-and the server's users, tokens, shares and audit log (corral.state.accounts, .audit)."""
+the server's users, tokens, shares and audit log (corral.state.accounts, .audit), and its
+jobs (corral.state.jobs)."""
 
 from corral.state.lock import Claimant, LockHolder, holder_is_dead
 from corral.state.store import (

@@ -5,7 +5,8 @@ The tables: ``projects`` (the last applied version of each project file),
 ``locks`` (which process is changing which project right now),
 ``host_contacts`` (when each service host last answered, and what it said),
 and those of users and access: ``users``, ``api_tokens``, ``project_owners``,
-``project_shares`` and ``audit_log`` (docs/users-and-access.md).
+``project_shares`` and ``audit_log`` (docs/users-and-access.md), and the
+server's long operations, ``jobs`` and ``job_events`` (docs/server.md).
 
 The database is SQLite by default and any SQLAlchemy URL of a supported
 dialect otherwise (``[state] url``). A SQLite file is set up for several
@@ -221,3 +222,42 @@ class AuditRow(Base):
     target: Mapped[str] = mapped_column(Text)
     result: Mapped[str] = mapped_column(String(10))
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class JobRow(Base):
+    """A long operation the server runs in the background (``up``, ``remove``, ...).
+
+    ``state`` is queued, running, done, failed or interrupted; ``machine`` and
+    ``instance`` name the server process that runs it, so a restarted server
+    marks the jobs its predecessor left running as interrupted, and only those.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_owner", "owner"), Index("ix_jobs_state", "state"))
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    operation: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(20))
+    machine: Mapped[str] = mapped_column(String(255))
+    instance: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    result_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class JobEventRow(Base):
+    """One progress event of a job (a note, a warning, progress), in order."""
+
+    __tablename__ = "job_events"
+
+    job: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    kind: Mapped[str] = mapped_column(String(20))
+    message: Mapped[str] = mapped_column(Text)
+    data_json: Mapped[str] = mapped_column(Text, default="{}")

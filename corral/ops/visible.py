@@ -1,0 +1,63 @@
+"""What an identity may see of the site: ``status`` and ``list`` cut to its projects.
+
+The server answers ``status`` and ``list`` for everyone, but a user sees only
+the projects they own or that are shared with them (an administrator, and
+the site administrator at the machine, see everything). The cut is made
+here, once, so every caller shows the same thing; the service host rows stay
+(they describe the site, not a project) with ``vms`` counting the rows the
+identity sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from corral.ops.access import Access, authorize, authorize_action, visible_projects
+from corral.ops.projects import ProjectSummary, list_projects
+from corral.ops.session import Session
+from corral.ops.status import DEFAULT_TIMEOUT_S, StatusReport, status_report
+from corral.state.accounts import Accounts
+
+
+def visible_status(
+    session: Session, project: str | None = None, *, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> StatusReport:
+    """:func:`~corral.ops.status.status_report` for the session's identity: one
+    project it may read, or every project it may see."""
+    identity = session.identity
+    if project is not None:
+        authorize_action(session, identity, project, "status")
+        return status_report(session, project, timeout_s=timeout_s)
+    report = status_report(session, None, timeout_s=timeout_s)
+    if identity.admin:
+        return report
+    seen = set(visible_projects(session, identity))
+    rows = [r for r in report.rows if r.project in seen]
+    hosts = [replace(h, vms=sum(r.service_host == h.name for r in rows))
+             for h in report.service_hosts]
+    return StatusReport(rows, report.silent, hosts)
+
+
+def visible_list(session: Session) -> list[ProjectSummary]:
+    """:func:`~corral.ops.projects.list_projects` cut to what the identity may see."""
+    identity = session.identity
+    found = list_projects(session)
+    if identity.admin:
+        return found
+    seen = set(visible_projects(session, identity))
+    return [p for p in found if p.name in seen]
+
+
+def authorize_file(session: Session, project: str, action: str) -> None:
+    """Authorise ``action`` (``plan``, ``show``) on a project file the caller brings.
+
+    A project the database has recorded needs the access the action needs; a
+    name nobody has recorded is the caller's to look at when they could create
+    it (``up`` would make them its owner), so a user can plan a new project.
+    """
+    identity = session.identity
+    store = session.require_store()
+    if store.get_project(project) is None and Accounts(store).owner(project) is None:
+        authorize(session, identity, project, Access.WRITE)
+        return
+    authorize_action(session, identity, project, action)

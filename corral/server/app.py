@@ -1,0 +1,107 @@
+"""The FastAPI application of the management server, made by :func:`create_app`.
+
+Layers, outermost first: the allowed networks (a client from elsewhere is
+refused before anything else), request metrics, then FastAPI's routing
+with the error handlers of :mod:`corral.server.errors`. Everything the app
+keeps lives on ``app.state.corral`` (:class:`~corral.server.state.ServerState`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from corral.config import SiteConfig
+from corral.ops.audit import record
+from corral.ops.identity import Identity
+from corral.ops.session import BackendFactory
+from corral.server import errors
+from corral.server.identity import ANONYMOUS
+from corral.server.jobs import DEFAULT_WORKERS
+from corral.server.metrics import CountRequests
+from corral.server.models import ERRORS
+from corral.server.network import AllowedNetworks
+from corral.server.routes import accounts, jobs, metrics, projects, vms
+from corral.server.routes import site as site_routes
+from corral.server.state import ServerState, server_state
+from corral.state.store import StateStore
+
+API = "/api/v1"
+log = logging.getLogger("corral.server")
+
+
+def create_app(
+    site: SiteConfig,
+    *,
+    backend_factory: BackendFactory | None = None,
+    job_workers: int = DEFAULT_WORKERS,
+) -> FastAPI:
+    """The server for ``site``: its routes, its state database, its job runner.
+
+    Jobs a previous server process on this machine left unfinished are marked
+    interrupted when the app starts (its lifespan), before it takes requests.
+    """
+    state = ServerState(site=site, store=StateStore(site.state_location()),
+                        backend_factory=backend_factory, job_workers=job_workers)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        interrupted = server_state(app).jobs.interrupt_left_over()
+        if interrupted:
+            log.warning("%d job(s) of an earlier server process marked interrupted", interrupted)
+        try:
+            yield
+        finally:
+            server_state(app).jobs.shutdown()
+
+    app = FastAPI(
+        title="Corral", version="1", lifespan=lifespan,
+        description="Manage networks of libvirt VMs: the operations of the `corral` command.",
+        openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None,
+        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
+    )
+    app.state.corral = state
+    errors.install(app)
+    for module in (projects, vms, site_routes, accounts, jobs):
+        app.include_router(module.router, prefix=API, responses=ERRORS)
+    app.include_router(metrics.router, responses=ERRORS)
+
+    def refused(address: str, path: str) -> None:
+        with state.session(Identity(name=ANONYMOUS, admin=False, source=address)) as session:
+            record(session, session.identity, "connect", path[:200], "refused",
+                   "address not in [server] allowed_networks")
+
+    app.openapi = partial(_openapi, app)  # type: ignore[method-assign]
+    app.add_middleware(CountRequests, metrics=state.metrics)
+    app.add_middleware(AllowedNetworks, networks=site.server.allowed_networks, refused=refused)
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, saying what the server really answers to a malformed
+    request: 400 with the error body (see :mod:`corral.server.errors`), not FastAPI's
+    422 validation list; 422 stays where it is an invalid project file."""
+    if app.openapi_schema is None:
+        document = get_openapi(title=app.title, version=app.version,
+                               description=app.description, routes=app.routes)
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.get("responses", {})
+                given = responses.get("422", {}).get("content", {})
+                schema = given.get("application/json", {}).get("schema", {})
+                if schema.get("$ref", "").endswith("/HTTPValidationError"):
+                    del responses["422"]
+                    responses.setdefault("400", ERRORS[400] | {"content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+                    responses["400"].pop("model", None)
+        schemas = document.get("components", {}).get("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = document
+    return app.openapi_schema

@@ -1,0 +1,59 @@
+"""Who is calling: the identity dependency every route takes.
+
+Credentials are read by a list of *readers*, tried in order: each returns
+the identity its credential stands for, None when the request carries no
+credential of its kind, or raises :class:`~corral.errors.NotAuthenticated`
+for one that is wrong. The API's reader is the bearer token; the web portal
+will add a session-cookie reader to the list (``ServerState.credentials``)
+without any route changing. A request that no reader recognises is refused
+with 401 and an audit entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Request
+
+from corral.errors import NotAuthenticated
+from corral.ops.audit import record
+from corral.ops.identity import Identity
+from corral.ops.session import Session
+from corral.ops.tokens import authenticate
+
+CredentialReader = Callable[[Request, Session], Identity | None]
+ANONYMOUS = "-"
+
+
+def source_of(request: Request) -> str:
+    """The client's address, as the audit log records it."""
+    return request.client.host if request.client else "unknown"
+
+
+def anonymous(source: str) -> Identity:
+    """Nobody yet: the identity of a request before its credentials are read."""
+    return Identity(name=ANONYMOUS, admin=False, source=source)
+
+
+def bearer_token(request: Request, session: Session) -> Identity | None:
+    """``Authorization: Bearer TOKEN``: the token's user, with the token's scope."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        record(session, session.identity, "authenticate", "token", "refused",
+               "Authorization header is not 'Bearer TOKEN'")
+        raise NotAuthenticated("the Authorization header must be 'Bearer TOKEN'")
+    return authenticate(session, token.strip(), session.identity.source)
+
+
+def identify(request: Request, session: Session, readers: list[CredentialReader]) -> Identity:
+    """The caller's identity from the first reader that finds a credential."""
+    for reader in readers:
+        found = reader(request, session)
+        if found is not None:
+            return found
+    record(session, session.identity, "authenticate", request.url.path[:200], "refused",
+           "no credentials")
+    raise NotAuthenticated("no credentials: send 'Authorization: Bearer TOKEN'")

@@ -1,0 +1,53 @@
+"""What one server process holds for its whole life, kept on its FastAPI app.
+
+No global state: ``create_app`` makes one :class:`ServerState` and puts it
+on ``app.state.corral``; routes reach it through their request. Two apps in
+one process (tests do this) share nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI, Request
+
+from corral.config import SiteConfig
+from corral.ops.identity import Identity
+from corral.ops.reporting import Reporter
+from corral.ops.session import BackendFactory, Session
+from corral.server.identity import CredentialReader, bearer_token
+from corral.server.jobs import DEFAULT_WORKERS, JobRunner
+from corral.server.metrics import RequestMetrics
+from corral.state.store import StateStore
+
+
+@dataclass
+class ServerState:
+    """The site, its state database (one engine for every request), the readers
+    of credentials, the job runner and the request metrics."""
+
+    site: SiteConfig
+    store: StateStore
+    metrics: RequestMetrics = field(default_factory=RequestMetrics)
+    credentials: list[CredentialReader] = field(default_factory=lambda: [bearer_token])
+    backend_factory: BackendFactory | None = None
+    job_workers: int = DEFAULT_WORKERS
+    jobs: JobRunner = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.jobs = JobRunner(self.store, self.session, self.job_workers)
+
+    def session(self, identity: Identity, reporter: Reporter | None = None) -> Session:
+        """An operations session for ``identity`` on the shared state database."""
+        return Session(self.site, reporter, identity=identity, store=self.store,
+                       backend_factory=self.backend_factory)
+
+
+def server_state(app: FastAPI) -> ServerState:
+    found = app.state.corral
+    assert isinstance(found, ServerState)
+    return found
+
+
+def state_of(request: Request) -> ServerState:
+    return server_state(request.app)

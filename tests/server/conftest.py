@@ -1,0 +1,171 @@
+"""The server on libvirt's in-process test driver, with a cast of users.
+
+``test:///default`` keeps its state while any connection to it is open, and
+the server opens (and closes) connections per request and per job, so the
+fixture holds one open for the whole test. The cast: alice owns project
+``lab`` (brought up through the API), carol may read it, dave may change
+it, bob has nothing to do with it, root is an administrator, and ``metrics``
+is a metrics-only token of alice's.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from corral.config import SiteConfig, parse_site_config
+from corral.ops.access import Access, share_project
+from corral.ops.identity import Scope
+from corral.ops.session import Session
+from corral.ops.tokens import create_token
+from corral.ops.users import add_user
+from corral.server.app import create_app
+
+SITE = """
+[defaults]
+template = "base"
+virt_type = "qemu"
+
+[paths]
+templates = "{root}/templates"
+state = "{root}/state.db"
+runs = "{root}/runs"
+
+[service_hosts.local]
+uri = "test:///default"
+
+[server]
+listen = "127.0.0.1:0"
+allowed_networks = [{networks}]
+"""
+
+LAB = """
+global {
+    project lab
+}
+superclass node {
+    template base
+    qemu
+    memory 128M
+    maxmem 256M
+    wait none
+}
+switch front { address 10.9.1.1/24 }
+host web {
+    superclass node
+    network eth0 {
+        switch front
+        address dhcp
+    }
+}
+host app {
+    superclass node
+    network eth0 {
+        switch front
+        address 10.9.1.20
+        netmask 255.255.255.0
+    }
+}
+"""
+CLIENT = ("127.0.0.1", 40000)
+ROLES = ("anonymous", "metrics", "other", "reader", "writer", "owner", "admin")
+
+
+def write_site(root: Path, networks: str = '"127.0.0.0/8"') -> SiteConfig:
+    config = root / "corral.toml"
+    config.write_text(SITE.format(root=root, networks=networks))
+    return parse_site_config(config.read_text(), config)
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> SiteConfig:
+    return write_site(tmp_path)
+
+
+@pytest.fixture
+def admin_session(site: SiteConfig, tmp_path: Path) -> Iterator[Session]:
+    """The site administrator's session, with the template registered and the test
+    driver's state held open."""
+    session = Session(site)
+    base = tmp_path / "base.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "64M"], check=True)
+    session.registry.add("base", base)
+    session.backend("local").host_info()  # keeps test:///default's state alive
+    yield session
+    session.close()
+
+
+@dataclass
+class Cast:
+    """Tokens by role (``anonymous`` has none) and the token ids."""
+
+    tokens: dict[str, str]
+    ids: dict[str, int]
+
+    def headers(self, role: str) -> dict[str, str]:
+        token = self.tokens.get(role)
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+@pytest.fixture
+def cast(admin_session: Session) -> Cast:
+    who = admin_session.identity
+    tokens: dict[str, str] = {}
+    ids: dict[str, int] = {}
+    for role, name, admin in (("owner", "alice", False), ("other", "bob", False),
+                              ("reader", "carol", False), ("writer", "dave", False),
+                              ("admin", "root", True)):
+        added = add_user(admin_session, who, name, admin=admin)
+        tokens[role], ids[role] = added.token.token, added.token.record.id
+    metrics = create_token(admin_session, who, "alice", "prometheus", Scope.METRICS)
+    tokens["metrics"], ids["metrics"] = metrics.token, metrics.record.id
+    return Cast(tokens, ids)
+
+
+@pytest.fixture
+def app(site: SiteConfig, admin_session: Session) -> FastAPI:
+    return create_app(site)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, client=CLIENT) as test_client:
+        yield test_client
+
+
+def wait_job(client: TestClient, href: str, headers: dict[str, str],
+             timeout_s: float = 60) -> dict[str, Any]:
+    """Poll a job until it ends; its last answer."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        answer = client.get(href, headers=headers)
+        assert answer.status_code == 200, answer.text
+        job = answer.json()
+        if job["state"] not in ("queued", "running"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {href} did not end within {timeout_s} s")
+
+
+@pytest.fixture
+def lab(client: TestClient, cast: Cast, admin_session: Session) -> dict[str, Any]:
+    """Project lab, brought up by alice through the API and shared with carol (read)
+    and dave (write); the finished job."""
+    accepted = client.post("/api/v1/projects/up", headers=cast.headers("owner"),
+                           json={"text": LAB, "name": "lab.corral"})
+    assert accepted.status_code == 202, accepted.text
+    job = wait_job(client, accepted.json()["href"], cast.headers("owner"))
+    assert job["state"] == "done", job
+    owner = admin_session.identity
+    share_project(admin_session, owner, "lab", "carol", Access.READ)
+    share_project(admin_session, owner, "lab", "dave", Access.WRITE)
+    return job
+

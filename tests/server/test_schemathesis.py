@@ -1,0 +1,53 @@
+"""Schemathesis over the OpenAPI document: generated requests that do not fit the
+schema (negative mode) for every operation, as an administrator; none may get a
+500 or an answer without a message."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
+from schemathesis import GenerationMode
+from schemathesis.schemas import BaseSchema
+
+from corral.server.app import create_app
+from tests.server.conftest import Cast, wait_job, write_site
+
+
+def _document() -> dict[str, Any]:
+    """The OpenAPI document of an app (it does not depend on the site's contents)."""
+    with tempfile.TemporaryDirectory() as directory:
+        return dict(create_app(write_site(Path(directory))).openapi())
+
+
+schema: BaseSchema = schemathesis.openapi.from_dict(_document())
+schema.config.generation.update(modes=[GenerationMode.NEGATIVE], max_examples=12,
+                                deterministic=True, database="none")
+
+
+@schema.parametrize()
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+          deadline=None)
+def test_generated_bad_requests_never_get_a_500(case: Any, client: TestClient,
+                                                cast: Cast) -> None:
+    admin = cast.headers("admin")
+    kwargs = case.as_transport_kwargs(base_url="http://testserver", headers=admin)
+    data = kwargs.pop("data", None)
+    if isinstance(data, str | bytes):
+        kwargs["content"] = data
+    elif data is not None:
+        kwargs["data"] = data
+    kwargs.pop("timeout", None)
+    kwargs.pop("allow_redirects", None)
+    kwargs.pop("verify", None)
+    kwargs.pop("cookies", None)
+    answer = client.request(**kwargs)
+    assert answer.status_code < 500 or answer.status_code == 502, answer.text[:300]
+    if answer.status_code >= 400:
+        assert isinstance(answer.json().get("error"), str), answer.text[:300]
+    if answer.status_code == 202:
+        wait_job(client, answer.json()["href"], admin)

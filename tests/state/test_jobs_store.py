@@ -1,0 +1,69 @@
+"""The jobs tables: records, numbered events, counts, and interrupted left-overs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from corral.state import StateStore
+from corral.state.jobs import STATES, Jobs
+
+
+@pytest.fixture
+def jobs(tmp_path: Path):
+    with StateStore(tmp_path / "state.db") as store:
+        yield Jobs(store)
+
+
+def test_a_job_from_queued_to_done_keeps_its_result(jobs: Jobs) -> None:
+    added = jobs.add("j1", "alice", "up", "lab", "m1", "i1")
+    assert (added.state, added.outcome, added.result, added.finished) == (
+        "queued", None, None, False)
+    jobs.start("j1")
+    assert jobs.get("j1").state == "running" and jobs.get("j1").started_at is not None
+    jobs.finish("j1", "done", "partial", {"project": "lab", "failed": [1]}, None)
+    done = jobs.get("j1")
+    assert (done.state, done.outcome, done.finished) == ("done", "partial", True)
+    assert done.result == {"project": "lab", "failed": [1]} and done.error is None
+    with pytest.raises(ValueError, match="job state 'over'"):
+        jobs.finish("j1", "over", "ok", None, None)
+    assert jobs.get("nonesuch") is None
+
+
+def test_events_are_numbered_per_job_in_order(jobs: Jobs) -> None:
+    jobs.add("a", "alice", "up", "lab", "m1", "i1")
+    jobs.add("b", "bob", "up", "other", "m1", "i1")
+    for n in range(3):
+        jobs.add_event("a", "progress", f"step {n}", {"done": n})
+    jobs.add_event("b", "note", "hello")
+    assert [(e.seq, e.message, e.data) for e in jobs.events("a")] == [
+        (1, "step 0", {"done": 0}), (2, "step 1", {"done": 1}), (3, "step 2", {"done": 2})]
+    assert [e.seq for e in jobs.events("a", after=2)] == [3]
+    assert [(e.seq, e.kind) for e in jobs.events("b")] == [(1, "note")]
+
+
+def test_counts_name_every_state_and_newest_filters_by_owner(jobs: Jobs) -> None:
+    assert jobs.counts() == dict.fromkeys(STATES, 0)
+    jobs.add("a", "alice", "up", "lab", "m1", "i1")
+    jobs.add("b", "bob", "up", "other", "m1", "i1")
+    jobs.start("b")
+    assert jobs.counts() == {**dict.fromkeys(STATES, 0), "queued": 1, "running": 1}
+    assert [j.id for j in jobs.newest("alice")] == ["a"]
+    assert {j.id for j in jobs.newest()} == {"a", "b"}
+
+
+def test_only_earlier_processes_of_this_machine_are_interrupted(jobs: Jobs) -> None:
+    for job, machine, instance in (("old", "m1", "i0"), ("queued", "m1", "i0"),
+                                   ("mine", "m1", "i1"), ("theirs", "m2", "i9")):
+        jobs.add(job, "alice", "up", "lab", machine, instance)
+        if job != "queued":
+            jobs.start(job)
+    jobs.add("over", "alice", "up", "lab", "m1", "i0")
+    jobs.finish("over", "failed", "backend", None, {"error": "x"})
+    assert jobs.interrupt_left_over("m1", "i1") == 2
+    states = {j.id: (j.state, j.outcome) for j in jobs.newest()}
+    assert states == {"old": ("interrupted", "interrupted"),
+                      "queued": ("interrupted", "interrupted"),
+                      "mine": ("running", None), "theirs": ("running", None),
+                      "over": ("failed", "backend")}
