@@ -5,8 +5,10 @@ copies disks, defines domains, starts QEMU), so threads are the right tool,
 but an unbounded number of them would swamp a small service host and this
 process alike. Each parallel step is therefore bounded twice:
 
-* per service host: twice its CPU count, at least 2 and at most 16 (a host
-  with 2 CPUs gets 4 calls at once, one with 64 CPUs gets 16);
+* per service host: four times its CPU count, at least 2 and at most 16 (a
+  host with 2 CPUs gets 8 calls at once, one with 4 or more gets 16): the
+  calls mostly wait on QEMU and qemu-img, and on 2 CPUs a raw libvirt-python
+  ``up`` of 30 guests was fastest with 8 threads (docs/operations.md);
 * overall: four times this machine's CPU count, at least 4 and at most 64,
   and never more than the step has items.
 
@@ -37,7 +39,7 @@ def host_bound(cpus: int | None) -> int:
     """Calls at once on a service host with ``cpus`` CPUs (None: not known)."""
     if cpus is None or cpus < 1:
         return PER_HOST_MIN
-    return max(PER_HOST_MIN, min(PER_HOST_MAX, 2 * cpus))
+    return max(PER_HOST_MIN, min(PER_HOST_MAX, 4 * cpus))
 
 
 def overall_bound(items: int, local_cpus: int | None = None) -> int:

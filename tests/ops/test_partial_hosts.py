@@ -238,7 +238,7 @@ def test_status_has_a_row_per_service_host(tmp_path: Path, refused: str, base: P
 
 
 def test_worker_bounds_come_from_the_cpus() -> None:
-    assert [host_bound(c) for c in (None, 1, 2, 4, 64)] == [2, 2, 4, 8, 16]
+    assert [host_bound(c) for c in (None, 1, 2, 4, 64)] == [2, 4, 8, 16, 16]
     assert overall_bound(3, local_cpus=2) == 3
     assert overall_bound(100, local_cpus=2) == 8
     assert overall_bound(1000, local_cpus=32) == 64

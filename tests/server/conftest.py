@@ -11,78 +11,22 @@ is a metrics-only token of alice's.
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from server_support import CLIENT, LAB, Cast, wait_job, write_site
 
-from corral.config import SiteConfig, parse_site_config
+from corral.config import SiteConfig
 from corral.ops.access import Access, share_project
 from corral.ops.identity import Scope
 from corral.ops.session import Session
 from corral.ops.tokens import create_token
 from corral.ops.users import add_user
 from corral.server.app import create_app
-
-SITE = """
-[defaults]
-template = "base"
-virt_type = "qemu"
-
-[paths]
-templates = "{root}/templates"
-state = "{root}/state.db"
-runs = "{root}/runs"
-
-[service_hosts.local]
-uri = "test:///default"
-
-[server]
-listen = "127.0.0.1:0"
-allowed_networks = [{networks}]
-"""
-
-LAB = """
-global {
-    project lab
-}
-superclass node {
-    template base
-    qemu
-    memory 128M
-    maxmem 256M
-    wait none
-}
-switch front { address 10.9.1.1/24 }
-host web {
-    superclass node
-    network eth0 {
-        switch front
-        address dhcp
-    }
-}
-host app {
-    superclass node
-    network eth0 {
-        switch front
-        address 10.9.1.20
-        netmask 255.255.255.0
-    }
-}
-"""
-CLIENT = ("127.0.0.1", 40000)
-ROLES = ("anonymous", "metrics", "other", "reader", "writer", "owner", "admin")
-
-
-def write_site(root: Path, networks: str = '"127.0.0.0/8"') -> SiteConfig:
-    config = root / "corral.toml"
-    config.write_text(SITE.format(root=root, networks=networks))
-    return parse_site_config(config.read_text(), config)
 
 
 @pytest.fixture
@@ -101,18 +45,6 @@ def admin_session(site: SiteConfig, tmp_path: Path) -> Iterator[Session]:
     session.backend("local").host_info()  # keeps test:///default's state alive
     yield session
     session.close()
-
-
-@dataclass
-class Cast:
-    """Tokens by role (``anonymous`` has none) and the token ids."""
-
-    tokens: dict[str, str]
-    ids: dict[str, int]
-
-    def headers(self, role: str) -> dict[str, str]:
-        token = self.tokens.get(role)
-        return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 @pytest.fixture
@@ -139,20 +71,6 @@ def app(site: SiteConfig, admin_session: Session) -> FastAPI:
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app, client=CLIENT) as test_client:
         yield test_client
-
-
-def wait_job(client: TestClient, href: str, headers: dict[str, str],
-             timeout_s: float = 60) -> dict[str, Any]:
-    """Poll a job until it ends; its last answer."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        answer = client.get(href, headers=headers)
-        assert answer.status_code == 200, answer.text
-        job = answer.json()
-        if job["state"] not in ("queued", "running"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {href} did not end within {timeout_s} s")
 
 
 @pytest.fixture

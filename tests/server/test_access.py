@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+from server_support import CLIENT, Cast, write_site
 
 from corral.ops.session import Session
 from corral.server.app import create_app
-from tests.server.conftest import CLIENT, Cast, write_site
 
 
 def test_no_or_a_bad_token_is_401_with_a_bearer_challenge(client: TestClient,

@@ -21,6 +21,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from server_support import LAB, ROLES, Cast, wait_job
 
 from corral.ops import projects
 from corral.ops.access import Access, share_project
@@ -29,7 +30,6 @@ from corral.ops.session import Session
 from corral.ops.tokens import create_token
 from corral.ops.users import add_user
 from corral.server.context import caller
-from tests.server.conftest import LAB, ROLES, Cast, wait_job
 
 # Expected status per role; "*" is every full-scope user (other .. admin).
 Expect = dict[str, int]

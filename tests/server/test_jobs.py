@@ -10,13 +10,13 @@ import time
 from typing import Any
 
 from fastapi.testclient import TestClient
+from server_support import CLIENT, LAB, Cast, wait_job
 
 from corral.config import SiteConfig
 from corral.server.app import create_app
 from corral.state.jobs import Jobs
 from corral.state.lock import Claimant
 from corral.state.store import StateStore
-from tests.server.conftest import CLIENT, LAB, Cast, wait_job
 
 
 def _sse(text: str) -> list[dict[str, Any]]:

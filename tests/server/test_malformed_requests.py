@@ -8,8 +8,7 @@ import itertools
 from typing import Any
 
 from fastapi.testclient import TestClient
-
-from tests.server.conftest import Cast, wait_job
+from server_support import Cast, wait_job
 
 BAD_SEGMENTS = ["..", "x" * 300, "%00", "lab.", ".web", "-1", "0", "a b", "ÿ€", "%2e%2e",
                 "lab.web.more", "UPPER", "9" * 30]

@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-
-from tests.server.conftest import LAB, Cast
+from server_support import LAB, Cast
 
 
 def test_validate_show_and_plan_answer_as_the_cli_does(client: TestClient, cast: Cast) -> None:

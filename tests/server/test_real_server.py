@@ -18,9 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from server_support import LAB, Cast
 
 from corral.ops.session import Session
-from tests.server.conftest import LAB, Cast
 
 ROOT = Path(__file__).resolve().parents[2]
 

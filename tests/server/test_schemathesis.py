@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 from schemathesis.schemas import BaseSchema
+from server_support import Cast, wait_job, write_site
 
 from corral.server.app import create_app
-from tests.server.conftest import Cast, wait_job, write_site
 
 
 def _document() -> dict[str, Any]:
