@@ -92,16 +92,6 @@ def read_started(domain: libvirt.virDomain) -> float | None:
     return parse_started(xml)
 
 
-def _read_marks(domains: list[libvirt.virDomain]) -> list[DomainMark | None]:
-    """:func:`read_mark` of each domain, in order.
-
-    One after another: reading them over several calls in flight on one
-    connection was measured slower (10 service hosts x 100 domains on two
-    cores: 0.92 s against 0.61 s), the daemons' CPU being the bound, not latency.
-    """
-    return [read_mark(d) for d in domains]
-
-
 @dataclass(frozen=True, slots=True)
 class _Seen:
     """One Corral domain from the bulk call: its handle, mark, stats and state."""
@@ -124,13 +114,14 @@ def _marked_stats(
     """
     if flags == libvirt.VIR_DOMAIN_STATS_STATE:
         pairs = conn.getAllDomainStats(flags, 0)
-        read = _read_marks([d for d, _ in pairs])
-        return [(d, s, m) for (d, s), m in zip(pairs, read, strict=True) if m is not None
+        return [(d, s, m) for d, s in pairs if (m := read_mark(d)) is not None
                 and (project is None or m.project == project)]
     marks: dict[str, DomainMark] = {}
     chosen = []
-    listed = conn.listAllDomains(0)
-    for domain, mark in zip(listed, _read_marks(listed), strict=True):
+    # One mark after another: several calls in flight per connection were
+    # measured slower (bench/README.md), the daemons' CPU being the bound.
+    for domain in conn.listAllDomains(0):
+        mark = read_mark(domain)
         if mark is None or (project is not None and mark.project != project):
             continue
         marks[domain.UUIDString()] = mark
