@@ -17,6 +17,7 @@ from corral.ops.reporting import Reporter
 from corral.ops.session import BackendFactory, Session
 from corral.server.identity import CredentialReader, bearer_token
 from corral.server.jobs import DEFAULT_WORKERS, JobRunner
+from corral.server.live import LiveFeed
 from corral.server.metrics import RequestMetrics
 from corral.state.store import StateStore
 
@@ -24,7 +25,8 @@ from corral.state.store import StateStore
 @dataclass
 class ServerState:
     """The site, its state database (one engine for every request), the readers
-    of credentials, the job runner and the request metrics."""
+    of credentials, the job runner, the request metrics and the live feed of
+    libvirt's changes (watching from the app's start to its end)."""
 
     site: SiteConfig
     store: StateStore
@@ -33,9 +35,11 @@ class ServerState:
     backend_factory: BackendFactory | None = None
     job_workers: int = DEFAULT_WORKERS
     jobs: JobRunner = field(init=False)
+    live: LiveFeed = field(init=False)
 
     def __post_init__(self) -> None:
         self.jobs = JobRunner(self.store, self.session, self.job_workers)
+        self.live = LiveFeed(self.site)
 
     def session(self, identity: Identity, reporter: Reporter | None = None) -> Session:
         """An operations session for ``identity`` on the shared state database."""
