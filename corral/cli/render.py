@@ -9,7 +9,6 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from corral.images.registry import Template
     from corral.model import Project
     from corral.ops.fleet import FleetResult
     from corral.ops.hosts import HostReport
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
         VmResult,
     )
     from corral.ops.status import ServiceHostRow, StatusReport
-    from corral.ops.templates import TemplateCopies
+    from corral.ops.templates import TemplateCopies, TemplateListing
 
 
 def stdout_console() -> Console:
@@ -190,12 +189,17 @@ def projects(rows: Iterable[ProjectSummary]) -> None:
     stdout_console().print(table)
 
 
-def templates(rows: Iterable[Template]) -> None:
-    table = Table("name", "kind", "format", "virtual size", "added")
-    for tpl in rows:
+def templates(rows: Iterable[TemplateListing]) -> None:
+    table = Table("name", "kind", "os", "virtual size", "packages", "sha256", "used by", "added")
+    for row in rows:
+        tpl = row.template
         size = "-" if tpl.virtual_size is None else f"{tpl.virtual_size // (1 << 20)} MiB"
+        system = " ".join(p for p in (tpl.os, tpl.release) if p) or "-"
+        digest = tpl.sha256.get(tpl.disk.name if tpl.disk else "vmlinuz", "")
         table.add_row(
-            tpl.name, tpl.kind, tpl.format or "-", size, tpl.added_at.strftime("%Y-%m-%d %H:%M")
+            tpl.name, tpl.kind, system, size, ", ".join(tpl.packages) or "-",
+            digest[:12] or "-", ", ".join(row.used_by) or "-",
+            tpl.added_at.strftime("%Y-%m-%d %H:%M"),
         )
     stdout_console().print(table)
 

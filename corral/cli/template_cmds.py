@@ -53,7 +53,8 @@ app.command(name="rt", help="Alias of `template add`.\n\nExample: corral rt debi
 
 @template.command(name="list")
 def list_(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List registered templates.
+    """List registered templates: OS, release, size, packages, checksum, and the
+    projects whose hosts use each (service hosts that do not answer are warned of).
 
     Example: corral template list --json
     """
@@ -61,7 +62,7 @@ def list_(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] =
 
     rows = list_templates(state_of(ctx).session(quiet=as_json))
     if as_json:
-        json.dump([r.model_dump(mode="json") for r in rows], sys.stdout, indent=2)
+        json.dump([r.as_json() for r in rows], sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         render.templates(rows)
@@ -82,15 +83,27 @@ def remove(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> None:
 @template.command()
 def build(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Which builder: `tiny`.")],
+    builder: Annotated[str, typer.Argument(help="Which builder: `tiny` or `debian`.")],
+    name: Annotated[str | None, typer.Option(
+        help="Register it under this name (default: `tiny`, `debian-RELEASE`).")] = None,
+    release: Annotated[str | None, typer.Option(
+        help="debian: the Debian release (bookworm, trixie).")] = None,
+    packages: Annotated[str | None, typer.Option(
+        help="debian: more packages to install, comma-separated.")] = None,
+    size: Annotated[str | None, typer.Option(
+        help="debian: the root disk's size, as 2G.")] = None,
 ) -> None:
-    """Build a template from Debian packages and register it (`tiny`: busybox + Debian kernel).
+    """Build a template from Debian packages and register it.
 
-    Example: corral template build tiny
+    `tiny`: busybox and Debian's kernel, booting in seconds. `debian`: Debian
+    with systemd, cloud-init, an SSH server and the packages asked for.
+    Example: corral template build debian --packages nginx,curl --size 3G
     """
-    from corral.ops.templates import build_template
+    from corral.ops.templates import DebianOptions, build_template
 
-    tpl = build_template(state_of(ctx).session(), name)
+    listed = None if packages is None else [p.strip() for p in packages.split(",") if p.strip()]
+    debian = DebianOptions.given(release, listed, size)
+    tpl = build_template(state_of(ctx).session(), builder, name, debian)
     print(f"template {tpl.name} built and registered")
 
 

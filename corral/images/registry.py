@@ -69,6 +69,11 @@ class Template(BaseModel):
     virtual_size: int | None = None
     cmdline: str | None = None
     disk_boots: bool = False  # a direct-boot template whose disk also boots (for hvm)
+    # What a built template holds (``corral template build``); None for one added
+    # from files, whose contents Corral cannot vouch for.
+    os: str | None = None
+    release: str | None = None
+    packages: tuple[str, ...] = ()
     sha256: dict[str, str]
     added_at: datetime
 
@@ -96,6 +101,9 @@ class TemplateRegistry:
         cmdline: str | None = None,
         move: bool = False,
         disk_boots: bool = False,
+        os_name: str | None = None,
+        release: str | None = None,
+        packages: Sequence[str] = (),
     ) -> Template:
         """Register ``name`` from the given files and return it.
 
@@ -105,6 +113,7 @@ class TemplateRegistry:
         backing file (a template must stand alone), an initrd without a kernel.
         ``disk_boots`` says that a direct-boot template's disk also boots
         through the firmware (it has a boot loader), which ``hvm`` hosts use.
+        ``os_name``, ``release`` and ``packages`` record what a builder put in it.
         """
         _check_name(name)
         if disk is None and kernel is None:
@@ -128,11 +137,7 @@ class TemplateRegistry:
         }
         for role, path in sources.items():
             _check_readable(name, role, path)
-        if self._dir(name).exists():
-            raise ConflictError(
-                f"template {name} already exists",
-                hint=f"remove it first with 'corral template remove {name}'",
-            )
+        self.check_free(name)
 
         disk_info = None
         if "disk" in sources:
@@ -166,6 +171,9 @@ class TemplateRegistry:
                 "virtual_size": disk_info.virtual_size if disk_info else None,
                 "cmdline": cmdline,
                 "disk_boots": disk_boots,
+                "os": os_name,
+                "release": release,
+                "packages": list(packages),
                 "sha256": digests,
                 "added_at": datetime.now(UTC).isoformat(),
             }
@@ -180,6 +188,15 @@ class TemplateRegistry:
             _delete_tree(staging)
             raise
         return self.get(name)
+
+    def check_free(self, name: str) -> None:
+        """Refuse a name that is invalid or taken, before anything is made for it."""
+        _check_name(name)
+        if self._dir(name).exists():
+            raise ConflictError(
+                f"template {name} already exists",
+                hint=f"remove it first with 'corral template remove {name}'",
+            )
 
     # -- reading ----------------------------------------------------------------
 
@@ -372,6 +389,9 @@ def _load(directory: Path) -> Template:
             virtual_size=data.get("virtual_size"),
             cmdline=data.get("cmdline"),
             disk_boots=bool(data.get("disk_boots", False)),
+            os=data.get("os"),
+            release=data.get("release"),
+            packages=tuple(data.get("packages") or ()),
             sha256=data["sha256"],
             added_at=datetime.fromisoformat(data["added_at"]),
         )

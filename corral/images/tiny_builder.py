@@ -431,10 +431,11 @@ def _write_acpi_handler(confdir: Path) -> None:
     handler.chmod(0o755)
 
 
-def make_root_filesystem(tree: Path, image: Path, size: str = DISK_SIZE) -> None:
+def make_root_filesystem(tree: Path, image: Path, size: str = DISK_SIZE,
+                         label: str = "tiny-root") -> None:
     """``mke2fs -t ext4 -d tree``: an ext4 image of ``tree`` without mounting anything."""
     command = [
-        "mke2fs", "-q", "-F", "-t", "ext4", "-L", "tiny-root",
+        "mke2fs", "-q", "-F", "-t", "ext4", "-L", label,
         "-E", "root_owner=0:0", "-d", str(tree), str(image), size,
     ]  # fmt: skip
     try:

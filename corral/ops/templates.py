@@ -4,18 +4,47 @@ the copies remote service hosts hold."""
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from corral.backends.base import TemplateCopy
-from corral.errors import CorralError, NotFoundError
+from corral.errors import CorralError, InvalidRequest, NotFoundError
 from corral.images.registry import Template
 from corral.ops.journal import recorded
 from corral.ops.observe import observe_everywhere
 from corral.ops.session import Session
 
-BUILDERS = ("tiny",)
+BUILDERS = ("tiny", "debian")
+
+
+@dataclass(frozen=True)
+class TemplateListing:
+    """A registered template and the projects whose hosts stand on it now."""
+
+    template: Template
+    used_by: tuple[str, ...]
+
+    def as_json(self) -> dict[str, object]:
+        return {**self.template.model_dump(mode="json"), "used_by": list(self.used_by)}
+
+
+@dataclass(frozen=True)
+class DebianOptions:
+    """What ``corral template build debian`` was asked for."""
+
+    release: str = "bookworm"
+    packages: tuple[str, ...] = ()
+    size: str = "2G"
+
+    @classmethod
+    def given(cls, release: str | None, packages: Sequence[str] | None,
+              size: str | None) -> DebianOptions | None:
+        """The options a caller gave (None for each not given), or None for none."""
+        if release is None and packages is None and size is None:
+            return None
+        return cls(release=release or cls.release, packages=tuple(packages or ()),
+                   size=size or cls.size)
 
 
 def add_template(
@@ -34,8 +63,19 @@ def add_template(
         )
 
 
-def list_templates(session: Session) -> list[Template]:
-    return session.registry.list()
+def list_templates(session: Session) -> list[TemplateListing]:
+    """Every template, with the projects using it (one survey of the service hosts;
+    one that does not answer is a warning and its projects are left out)."""
+    found = session.registry.list()
+    if not found:
+        return []
+    raw = observe_everywhere(session, None)
+    users: dict[str, set[str]] = {}
+    for seen in raw.values():
+        for domain in seen.domains:
+            if domain.template:
+                users.setdefault(domain.template, set()).add(domain.project)
+    return [TemplateListing(t, tuple(sorted(users.get(t.name, ())))) for t in found]
 
 
 def users_of(session: Session, name: str) -> list[str]:
@@ -53,26 +93,57 @@ def remove_template(session: Session, name: str) -> None:
         session.registry.remove(name, in_use_by=users_of(session, name))
 
 
-def build_template(session: Session, name: str) -> Template:
-    """Build a template with one of the built-in builders and register it."""
-    if name not in BUILDERS:
+def build_template(session: Session, builder: str, name: str | None = None,
+                   debian: DebianOptions | None = None) -> Template:
+    """Build a template with one of the built-in builders and register it as
+    ``name`` (default: ``tiny``, or ``debian-RELEASE``)."""
+    if builder not in BUILDERS:
         raise NotFoundError(
-            f"no template builder '{name}'", hint=f"builders: {', '.join(BUILDERS)}"
+            f"no template builder '{builder}'", hint=f"builders: {', '.join(BUILDERS)}"
         )
-    from corral.images.tiny_builder import build_tiny
-
-    session.reporter.note("building the tiny template from Debian packages")
+    if builder != "debian" and debian is not None:
+        raise InvalidRequest(f"release, packages and size are for the debian builder, "
+                             f"not '{builder}'")
+    options = debian or DebianOptions()
+    target = name or (builder if builder == "tiny" else f"debian-{options.release}")
+    session.registry.check_free(target)
     work = session.site.paths.templates.parent / "build"
     work.mkdir(parents=True, exist_ok=True)
     with (
-        recorded(session, "", "template build", name),
+        recorded(session, "", "template build", target),
         tempfile.TemporaryDirectory(dir=work) as tmp,
     ):
-        image = build_tiny(Path(tmp))
-        return session.registry.add(
-            name, image.disk, kernel=image.kernel, initrd=image.initrd, cmdline=image.cmdline,
-            move=True,
-        )
+        if builder == "tiny":
+            return _build_tiny(session, target, Path(tmp))
+        return _build_debian(session, target, Path(tmp), options)
+
+
+def _build_tiny(session: Session, name: str, work: Path) -> Template:
+    from corral.images.tiny_builder import build_tiny
+
+    session.reporter.note("building the tiny template from Debian packages")
+    image = build_tiny(work)
+    return session.registry.add(
+        name, image.disk, kernel=image.kernel, initrd=image.initrd, cmdline=image.cmdline,
+        move=True,
+    )
+
+
+def _build_debian(session: Session, name: str, work: Path, options: DebianOptions) -> Template:
+    from corral.images import debian_builder
+
+    packages = debian_builder.check_packages(options.packages)
+    debian_builder.check_size(options.size)
+    listed = f" with {', '.join(packages)}" if packages else ""
+    session.reporter.note(f"building template {name}: Debian {options.release}{listed}")
+    with session.reporter.progress(f"building {name}", debian_builder.STEPS) as bar:
+        image = debian_builder.build_debian(
+            work, release=options.release, packages=packages, size=options.size,
+            advance=bar.advance)
+    return session.registry.add(
+        name, image.disk, kernel=image.kernel, initrd=image.initrd, cmdline=image.cmdline,
+        move=True, os_name="debian", release=image.release, packages=image.packages,
+    )
 
 
 @dataclass(frozen=True)

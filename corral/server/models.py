@@ -8,9 +8,11 @@ documented in docs/operations.md), returned as they are, so the CLI's
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from corral.ops.templates import DebianOptions
 
 MAX_FILE = 2_000_000  # characters of a project file in a request
 NAME = r"^[A-Za-z0-9_.-]{1,200}$"
@@ -98,7 +100,19 @@ class TemplateAdd(Body):
 
 
 class TemplateBuild(Body):
+    """``name`` is the builder (``tiny``, ``debian``); the rest are the debian
+    builder's options (``corral template build``)."""
+
     name: str = Field(pattern=NAME)
+    template: str | None = Field(default=None, pattern=NAME,
+                                 description="Register it under this name.")
+    release: str | None = Field(default=None, pattern=NAME)
+    packages: list[Annotated[str, Field(max_length=200)]] | None = Field(
+        default=None, max_length=500)
+    size: str | None = Field(default=None, max_length=20)
+
+    def debian(self) -> DebianOptions | None:
+        return DebianOptions.given(self.release, self.packages, self.size)
 
 
 class Limits(Body):

@@ -385,3 +385,28 @@ def test_a_new_root_is_reachable_by_qemu_whatever_the_umask(
         os.umask(previous)
     assert mode(root) == 0o755
     assert mode(template.directory) == 0o555 and mode(template.disk) == 0o444
+
+
+def test_what_a_builder_put_in_is_recorded_and_read_back(
+    registry: TemplateRegistry, qcow2_disk: Path, boot_files: tuple[Path, Path]
+) -> None:
+    kernel, initrd = boot_files
+    tpl = registry.add("deb", qcow2_disk, kernel=kernel, initrd=initrd, os_name="debian",
+                       release="bookworm", packages=["htop", "curl"])
+    again = registry.get("deb")
+    assert (again.os, again.release, again.packages) == ("debian", "bookworm",
+                                                         ("htop", "curl"))
+    assert again == tpl
+    plain = registry.add("plain", qcow2_disk)
+    assert (plain.os, plain.release, plain.packages) == (None, None, ())
+
+
+def test_a_taken_name_is_refused_before_anything_is_built(
+    registry: TemplateRegistry, qcow2_disk: Path
+) -> None:
+    registry.add("deb", qcow2_disk)
+    with pytest.raises(ConflictError, match="template deb already exists"):
+        registry.check_free("deb")
+    with pytest.raises(ConflictError, match="invalid template name"):
+        registry.check_free("no/slash")
+    registry.check_free("other")

@@ -39,7 +39,7 @@ def info(call: Caller,
 @router.get("/templates",
              summary="The registered templates")
 def list_templates(call: Caller) -> list[dict[str, Any]]:
-    return [t.model_dump(mode="json") for t in templates.list_templates(call.session)]
+    return [t.as_json() for t in templates.list_templates(call.session)]
 
 
 @router.get("/templates/copies",
@@ -84,9 +84,9 @@ def remove_template(call: Caller, name: TemplateName) -> dict[str, Any]:
 def build_template(call: Caller, body: models.TemplateBuild) -> JSONResponse:
     with call.refusals("template.build", body.name):
         require_admin(call.identity, f"build template '{body.name}'")
-    return call.job("template.build", body.name,
-                    lambda s: _Built(templates.build_template(s, body.name).model_dump(
-                        mode="json")))
+    return call.job("template.build", body.template or body.name,
+                    lambda s: _Built(templates.build_template(
+                        s, body.name, body.template, body.debian()).model_dump(mode="json")))
 
 
 class _Built:

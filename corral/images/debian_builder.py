@@ -1,0 +1,203 @@
+"""Build a Debian template from Debian packages: ``corral template build debian``.
+
+A real distribution guest, for labs that need more than the ``tiny``
+template's busybox: Debian's cloud kernel and its initramfs (booted directly,
+so no boot loader is installed), systemd, cloud-init (which applies Corral's
+NoCloud seed: users, keys, files, runcmd, packages, the network) and an SSH
+server, plus whatever packages the caller names.
+
+``mmdebstrap`` makes the root tree from the mirror; ``mke2fs -d`` turns the
+tree into an ext4 image without mounting it (no loop device), and
+``qemu-img convert`` into qcow2. Downloaded packages are kept in a cache
+directory between builds, so a rebuild reads the mirror only for its
+indexes and for packages that changed.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from corral.errors import BackendError, InvalidRequest, NotFoundError
+from corral.images import qemuimg
+from corral.images.tiny_builder import make_root_filesystem
+
+DEFAULT_RELEASE = "bookworm"
+RELEASES = ("bookworm", "trixie")
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+DEFAULT_SIZE = "2G"
+DEFAULT_CACHE = Path("/var/cache/corral/debs")
+CMDLINE = "console=ttyS0 root=/dev/vda rw no_timer_check"
+
+# What every Debian template holds: the kernel (virtio built in) with its
+# initramfs, an init system, cloud-init with what its Debian network renderer
+# (ifupdown, "eni") runs and what grows the root filesystem to the run copy's
+# size (resize2fs), and the SSH server the guests are reached through.
+BASE_PACKAGES = (
+    "linux-image-cloud-amd64",
+    "systemd-sysv",
+    "udev",
+    "cloud-init",
+    "openssh-server",
+    "ifupdown",
+    "isc-dhcp-client",
+    "netbase",
+    "e2fsprogs",
+    "iproute2",
+    "sudo",
+    "ca-certificates",
+)
+_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+_SIZE = re.compile(r"[1-9][0-9]*[MG]")
+# NoCloud only: without this, cloud-init probes a dozen cloud metadata services
+# at every boot, each waiting for its timeout on a lab network.
+_CLOUD_CFG = """\
+# Written by Corral's template builder: the seed is a NoCloud ISO (cidata).
+datasource_list: [ NoCloud, None ]
+"""
+_FSTAB = "/dev/vda / ext4 rw,errors=remount-ro 0 1\n"
+
+# Called as each step ends, with what it did; there are STEPS of them.
+Advance = Callable[[str], None]
+STEPS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class DebianImage:
+    """A built Debian template: ``kernel`` + ``initrd`` booted with ``cmdline``,
+    root ``disk``; ``packages`` are those asked for besides the base."""
+
+    kernel: Path
+    initrd: Path
+    disk: Path
+    cmdline: str
+    release: str
+    packages: tuple[str, ...]
+
+
+def check_packages(packages: Sequence[str]) -> tuple[str, ...]:
+    """Debian package names, refused one by one when they are not names."""
+    for name in packages:
+        if not _PACKAGE.fullmatch(name):
+            raise InvalidRequest(f"'{name}' is not a Debian package name",
+                                 hint="lower-case letters, digits and + . -")
+    return tuple(dict.fromkeys(packages))
+
+
+def check_size(size: str) -> str:
+    if not _SIZE.fullmatch(size):
+        raise InvalidRequest(f"disk size '{size}': give a whole number of M or G, as 2G")
+    return size
+
+
+def build_debian(
+    workdir: Path,
+    *,
+    release: str = DEFAULT_RELEASE,
+    packages: Sequence[str] = (),
+    size: str = DEFAULT_SIZE,
+    mirror: str = DEFAULT_MIRROR,
+    cache: Path = DEFAULT_CACHE,
+    advance: Advance | None = None,
+) -> DebianImage:
+    """Build into ``workdir``: ``vmlinuz``, ``initrd.img`` and ``disk.qcow2``."""
+    if release not in RELEASES:
+        raise InvalidRequest(f"Debian release '{release}' is not one Corral builds",
+                             hint=f"releases: {', '.join(RELEASES)}")
+    wanted = check_packages(packages)
+    check_size(size)
+
+    def step(done: str) -> None:
+        if advance is not None:
+            advance(done)
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    tree = workdir / "root"
+    shutil.rmtree(tree, ignore_errors=True)
+    try:
+        _mmdebstrap(tree, release, (*BASE_PACKAGES, *wanted), mirror, cache)
+        step(f"Debian {release} installed")
+        image = DebianImage(kernel=workdir / "vmlinuz", initrd=workdir / "initrd.img",
+                            disk=workdir / "disk.qcow2", cmdline=CMDLINE, release=release,
+                            packages=wanted)
+        _take_boot_files(tree, image)
+        _configure(tree)
+        step("configured for cloud-init")
+        raw = workdir / "root.ext4"
+        make_root_filesystem(tree, raw, size, label="debian-root")
+        shutil.rmtree(tree)
+        step("root filesystem made")
+        qemuimg.convert(raw, image.disk, "qcow2", src_format="raw")
+        raw.unlink()
+        step("converted to qcow2")
+        return image
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+
+
+def _mmdebstrap(tree: Path, release: str, packages: Sequence[str], mirror: str,
+                cache: Path) -> None:
+    if shutil.which("mmdebstrap") is None:
+        raise NotFoundError("mmdebstrap is not installed",
+                            hint="install the Debian package mmdebstrap (make setup does)")
+    cache.mkdir(parents=True, exist_ok=True)
+    command = [
+        "mmdebstrap", "--mode=root", "--variant=apt", "--format=directory", "--quiet",
+        f"--include={','.join(packages)}",
+        # Mirrors served from snapshots carry old Release dates.
+        "--aptopt=Acquire::Check-Valid-Until \"false\"",
+        "--aptopt=Acquire::Check-Date \"false\"",
+        # dpkg syncs every file it writes by default; a template is written once.
+        "--dpkgopt=force-unsafe-io",
+        "--dpkgopt=path-exclude=/usr/share/doc/*",
+        "--dpkgopt=path-exclude=/usr/share/man/*",
+        "--dpkgopt=path-exclude=/usr/share/locale/*",
+        "--dpkgopt=path-include=/usr/share/locale/locale.alias",
+        "--skip=essential/unlink",
+        f"--setup-hook=mkdir -p \"$1\"/var/cache/apt/archives/ && "
+        f"find {cache} -maxdepth 1 -name '*.deb' -exec cp -t \"$1\"/var/cache/apt/archives/ {{}} +",
+        f"--customize-hook=find \"$1\"/var/cache/apt/archives -maxdepth 1 -name '*.deb' "
+        f"-exec cp -u -t {cache} {{}} +",
+        release, str(tree), mirror,
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.startswith("E:")]
+        why = "; ".join(lines[-3:]) or done.stderr.strip()[-500:] or f"exit {done.returncode}"
+        raise BackendError(f"mmdebstrap could not install Debian {release}: {why}",
+                           hint=f"is {mirror} reachable, and are the package names right?")
+
+
+def _take_boot_files(tree: Path, image: DebianImage) -> None:
+    """The kernel and initramfs the packages installed, copied out for direct boot."""
+    kernels = sorted((tree / "boot").glob("vmlinuz-*"))
+    initrds = sorted((tree / "boot").glob("initrd.img-*"))
+    if not kernels or not initrds:
+        raise BackendError("the Debian tree has no kernel and initramfs in /boot",
+                           hint="linux-image-cloud-amd64 should have installed them")
+    shutil.copyfile(kernels[-1], image.kernel)
+    shutil.copyfile(initrds[-1], image.initrd)
+
+
+def _configure(tree: Path) -> None:
+    """What a guest booted from a copy of this tree needs to become itself: a root
+    filesystem entry, cloud-init told where its seed is, and no identity of its own
+    (machine id, SSH host keys and hostname are made at the guest's first boot)."""
+    (tree / "etc/fstab").write_text(_FSTAB)
+    (tree / "etc/cloud/cloud.cfg.d/90_corral.cfg").write_text(_CLOUD_CFG)
+    (tree / "etc/machine-id").write_text("")
+    dbus_id = tree / "var/lib/dbus/machine-id"
+    if dbus_id.is_symlink() or dbus_id.exists():
+        dbus_id.unlink()
+    for key in (tree / "etc/ssh").glob("ssh_host_*"):
+        key.unlink()
+    (tree / "etc/hostname").write_text("debian\n")
+    default = tree / "etc/systemd/system/default.target"
+    default.unlink(missing_ok=True)
+    default.symlink_to("/lib/systemd/system/multi-user.target")  # no display here
+    for leftover in (tree / "var/cache/apt/archives").glob("*.deb"):
+        leftover.unlink()
