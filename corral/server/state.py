@@ -18,18 +18,23 @@ from corral.ops.session import BackendFactory, Session
 from corral.server.identity import CredentialReader, bearer_token
 from corral.server.jobs import DEFAULT_WORKERS, JobRunner
 from corral.server.metrics import RequestMetrics
+from corral.server.portal.limits import LoginLimit
+from corral.server.portal.sessions import session_cookie
 from corral.state.store import StateStore
 
 
 @dataclass
 class ServerState:
     """The site, its state database (one engine for every request), the readers
-    of credentials, the job runner and the request metrics."""
+    of credentials (the bearer token, then the portal's session cookie), the
+    portal's failed-login limit, the job runner and the request metrics."""
 
     site: SiteConfig
     store: StateStore
     metrics: RequestMetrics = field(default_factory=RequestMetrics)
-    credentials: list[CredentialReader] = field(default_factory=lambda: [bearer_token])
+    credentials: list[CredentialReader] = field(
+        default_factory=lambda: [bearer_token, session_cookie])
+    login_limit: LoginLimit = field(default_factory=LoginLimit)
     backend_factory: BackendFactory | None = None
     job_workers: int = DEFAULT_WORKERS
     jobs: JobRunner = field(init=False)
