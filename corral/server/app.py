@@ -47,7 +47,8 @@ def create_app(
     """The server for ``site``: its routes, its state database, its job runner.
 
     Jobs a previous server process on this machine left unfinished are marked
-    interrupted when the app starts (its lifespan), before it takes requests.
+    interrupted when the app starts (its lifespan), before it takes requests;
+    the live feed of libvirt's changes watches from then until the app ends.
     """
     state = ServerState(site=site, store=StateStore(site.state_location()),
                         backend_factory=backend_factory, job_workers=job_workers)
@@ -57,9 +58,11 @@ def create_app(
         interrupted = server_state(app).jobs.interrupt_left_over()
         if interrupted:
             log.warning("%d job(s) of an earlier server process marked interrupted", interrupted)
+        server_state(app).live.start()
         try:
             yield
         finally:
+            server_state(app).live.stop()
             server_state(app).jobs.shutdown()
 
     app = FastAPI(

@@ -17,6 +17,7 @@ from corral.ops.reporting import Reporter
 from corral.ops.session import BackendFactory, Session
 from corral.server.identity import CredentialReader, bearer_token
 from corral.server.jobs import DEFAULT_WORKERS, JobRunner
+from corral.server.live import LiveFeed
 from corral.server.metrics import RequestMetrics
 from corral.server.portal.limits import LoginLimit
 from corral.server.portal.sessions import session_cookie
@@ -27,7 +28,8 @@ from corral.state.store import StateStore
 class ServerState:
     """The site, its state database (one engine for every request), the readers
     of credentials (the bearer token, then the portal's session cookie), the
-    portal's failed-login limit, the job runner and the request metrics."""
+    portal's failed-login limit, the job runner, the request metrics and the
+    live feed of libvirt's changes (watching from the app's start to its end)."""
 
     site: SiteConfig
     store: StateStore
@@ -38,9 +40,11 @@ class ServerState:
     backend_factory: BackendFactory | None = None
     job_workers: int = DEFAULT_WORKERS
     jobs: JobRunner = field(init=False)
+    live: LiveFeed = field(init=False)
 
     def __post_init__(self) -> None:
         self.jobs = JobRunner(self.store, self.session, self.job_workers)
+        self.live = LiveFeed(self.site)
 
     def session(self, identity: Identity, reporter: Reporter | None = None) -> Session:
         """An operations session for ``identity`` on the shared state database."""

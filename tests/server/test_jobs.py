@@ -13,6 +13,8 @@ from fastapi.testclient import TestClient
 from server_support import CLIENT, LAB, Cast, wait_job
 
 from corral.config import SiteConfig
+from corral.ops.session import Session
+from corral.ops.users import change_quota
 from corral.server.app import create_app
 from corral.state.jobs import Jobs
 from corral.state.lock import Claimant
@@ -171,3 +173,18 @@ def test_jobs_left_running_are_interrupted_when_the_server_starts_again(
         assert state("d" * 32) == "done"
         stream = client.get(f"/api/v1/jobs/{'a' * 32}/events", headers=cast.headers("owner"))
         assert _sse(stream.text)[-1]["data"]["state"] == "interrupted"
+
+
+def test_a_project_over_the_callers_quota_is_refused_before_any_job(
+    client: TestClient, cast: Cast, admin_session: Session
+) -> None:
+    change_quota(admin_session, admin_session.identity, "bob", {"max_vms": 1})
+    refused = client.post("/api/v1/projects/up", headers=cast.headers("other"),
+                          json={"text": LAB.replace("project lab", "project bobs"),
+                                "name": "bobs.corral"})
+    assert refused.status_code == 403, refused.text
+    assert "VMs 2 of 1 allowed, 1 over" in refused.json()["error"]
+    assert Jobs(admin_session.require_store()).newest() == []
+    entries = client.get("/api/v1/audit", headers=cast.headers("admin")).json()
+    assert any(e["action"] == "up" and e["target"] == "bobs" and e["result"] == "refused"
+               for e in entries)

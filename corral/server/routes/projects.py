@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from corral.model import Project
 from corral.ops import projects
 from corral.ops.identity import require_admin
+from corral.ops.quota import check_quota
 from corral.ops.results import plan_as_json
 from corral.ops.session import Session
 from corral.ops.source import ProjectSource
@@ -83,8 +84,13 @@ def plan_recorded(call: Caller, project: ProjectName) -> dict[str, Any]:
 
 
 def _apply_job(call: Call, body: models.Apply, operation: str) -> JSONResponse:
+    """The job of up, build or upgrade. A project over the caller's quota is refused
+    here (403), before any job exists; the job checks again as it starts, since
+    another of the caller's jobs may have grown their usage in between."""
     given, model = _load(call, body)
     call.authorize(model.name, operation)
+    with call.refusals(operation, model.name):
+        check_quota(call.session, call.identity.name, model)
 
     def work(session: Session) -> Any:
         if isinstance(body, models.Up):
