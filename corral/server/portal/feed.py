@@ -9,7 +9,6 @@ staleness of a silent service host move on their own.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Protocol
@@ -41,14 +40,6 @@ async def refreshes(changes: Changes, period_s: float = PERIOD_S,
             pass
         due = time.monotonic() + period_s
         yield "change"
-
-
-class Quiet:
-    """Changes of a server that watches none: only the periodic refresh moves."""
-
-    async def next(self, timeout_s: float | None = None) -> object | None:
-        await asyncio.sleep(timeout_s if timeout_s is not None else PERIOD_S)
-        return None
 
 
 def sse(event: str, html: str) -> str:

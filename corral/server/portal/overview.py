@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from corral.ops.identity import Identity
 from corral.ops.visible import visible_status
 from corral.server.identity import anonymous, source_of
-from corral.server.portal.feed import Quiet, refreshes, sse
+from corral.server.portal.feed import refreshes, sse
 from corral.server.portal.guard import PortalCaller, may, portal_router
 from corral.server.portal.render import page, render
 from corral.server.portal.sessions import logged_in
@@ -65,16 +65,16 @@ def overview_events(request: Request, call: PortalCaller) -> StreamingResponse:
 
 async def _stream(server: ServerState, request: Request) -> AsyncIterator[str]:
     """The rows now, then again at every refresh, while the session lives."""
-    changes = Quiet()
-    ticks = refreshes(changes)
-    while True:
-        identity = await run_in_threadpool(_still_logged_in, server, request)
-        if identity is None:
-            yield sse("ended", render("_ended.html"))
-            return
-        rows = await run_in_threadpool(overview_rows, server, identity)
-        yield sse("hosts", rows.hosts) + sse("vms", rows.vms)
-        await anext(ticks)
+    async with server.live.subscribe() as changes:
+        ticks = refreshes(changes)
+        while True:
+            identity = await run_in_threadpool(_still_logged_in, server, request)
+            if identity is None:
+                yield sse("ended", render("_ended.html"))
+                return
+            rows = await run_in_threadpool(overview_rows, server, identity)
+            yield sse("hosts", rows.hosts) + sse("vms", rows.vms)
+            await anext(ticks)
 
 
 def _still_logged_in(server: ServerState, request: Request) -> Identity | None:
