@@ -1,0 +1,144 @@
+"""The portal in a real browser: Debian's Chromium driven by Playwright, against a
+real uvicorn server on loopback (in this process, so it shares libvirt's test
+driver with the fixtures that brought project ``lab`` up).
+
+Screenshots land in tests/artifacts/. Skipped, saying why, when
+/usr/bin/chromium is not installed (``make setup`` installs it).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from portal_support import NAMES, PASSWORD, give_passwords
+from server_support import Cast
+
+from corral.config import SiteConfig
+from corral.ops.session import Session
+from corral.server.app import create_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(),
+                       reason="needs Debian's chromium package at /usr/bin/chromium "
+                              "(make setup installs it)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def server(site: SiteConfig, admin_session: Session, cast: Cast,
+           lab: dict[str, Any]) -> Iterator[str]:
+    """``corral server``'s app under uvicorn on a loopback port, for the test's length."""
+    give_passwords(admin_session)
+    port = _free_port()
+    config = uvicorn.Config(create_app(site), host="127.0.0.1", port=port, log_level="warning",
+                            timeout_graceful_shutdown=2)
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not running.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        running.should_exit = True
+        thread.join(timeout=15)
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--no-sandbox", "--disable-dev-shm-usage"])
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def _log_in(page: Page, url: str, role: str, path: str = "/") -> None:
+    page.goto(url + path)
+    expect(page).to_have_url(f"{url}/login?next={path}")
+    page.get_by_label("User name").fill(NAMES[role])
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(url + path)
+
+
+def test_a_vm_stops_and_starts_on_the_overview_without_a_reload(server: str,
+                                                                browser: Browser) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    navigations: list[str] = []
+    _log_in(page, server, "owner")
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    web = page.locator('tr[data-vm="lab.web"]')
+    expect(web).to_have_attribute("data-state", "running")
+    expect(page.locator('tr[data-vm="lab.app"]')).to_be_visible()
+    expect(page.locator("#host-rows").get_by_role("row")).to_contain_text("local up")
+    page.evaluate("window.corralMarker = 'the same page'")
+    page.on("framenavigated", lambda frame: navigations.append(frame.url))
+
+    page.get_by_role("button", name="Shut down lab.web").click()
+    expect(page.locator("#notice")).to_contain_text("lab.web: clean")
+    expect(web).to_have_attribute("data-state", "shutoff", timeout=15_000)
+    expect(web.locator(".state")).to_have_text("shutoff")
+    page.get_by_role("button", name="Start lab.web").click()
+    expect(page.locator("#notice")).to_contain_text("lab.web: starting")
+    expect(web).to_have_attribute("data-state", "running", timeout=15_000)
+
+    assert page.evaluate("window.corralMarker") == "the same page"
+    assert navigations == []
+    page.screenshot(path=str(ARTIFACTS / "overview-desktop.png"), full_page=True)
+
+
+def test_the_audit_page_for_an_administrator_and_not_for_a_user(server: str,
+                                                                browser: Browser) -> None:
+    admin = browser.new_page()
+    _log_in(admin, server, "admin")
+    admin.get_by_role("link", name="Audit log").click()
+    expect(admin.get_by_role("heading", name="Audit log")).to_be_visible()
+    expect(admin.get_by_role("region", name="Audit entries")).to_contain_text("login")
+    admin.get_by_label("User").fill("alice")
+    admin.get_by_role("button", name="Filter").click()
+    expect(admin).to_have_url(f"{server}/audit?user=alice&since=")
+    admin.screenshot(path=str(ARTIFACTS / "audit.png"), full_page=True)
+
+    user = browser.new_context().new_page()
+    _log_in(user, server, "owner")
+    expect(user.get_by_role("link", name="Audit log")).to_have_count(0)
+    answer = user.goto(f"{server}/audit")
+    assert answer is not None and answer.status == 403
+    expect(user.get_by_role("heading", name="403: Not allowed")).to_be_visible()
+
+
+def test_the_overview_fits_a_phone(server: str, browser: Browser) -> None:
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True,
+                            device_scale_factor=2)
+    _log_in(page, server, "owner")
+    expect(page.locator('tr[data-vm="lab.web"]')).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(ARTIFACTS / "overview-phone.png"), full_page=True)
+    page.goto(f"{server}/vms/lab.web")
+    expect(page.get_by_role("button", name="Pause lab.web")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(ARTIFACTS / "vm-phone.png"), full_page=True)
