@@ -48,8 +48,9 @@ def test_the_overview_shows_hosts_and_the_vms_the_user_may_see(app: FastAPI,
     assert ">local</th>" in page.text
     assert 'data-vm="lab.web"' in page.text and 'data-vm="lab.app"' in page.text
     assert 'hx-post="/vms/lab.web/actions/' in page.text  # hers: she may act
+    assert '<a href="/projects/lab">lab</a>' in page.text
     bob, _ = _as(app, "other")
-    assert "lab.web" not in bob.get("/").text
+    assert "lab" not in bob.get("/").text.replace("label", "")
     carol, _ = _as(app, "reader")
     seen = carol.get("/").text
     assert 'data-vm="lab.web"' in seen and "hx-post" not in seen
@@ -204,3 +205,30 @@ def test_the_audit_page_is_for_administrators(app: FastAPI, portal: Cast,
     assert refused.status_code == 403 and "only an administrator" in refused.text
     entries = AuditLog(admin_session.require_store()).entries(user="alice")
     assert [e.action for e in entries if e.result == "refused"] == ["audit"]
+
+
+BAD_SEGMENTS = ["..", "x" * 300, "%00", "lab.", ".web", "a b", "ÿ€", "lab.web.more", "UPPER"]
+
+
+def test_malformed_portal_requests_get_a_page_never_a_500(app: FastAPI, portal: Cast) -> None:
+    from portal_support import PATH_VALUES, portal_routes
+
+    root, csrf = _as(app, "admin")
+    problems = []
+    for method, path in portal_routes(app):
+        if path in ("/login", "/logout", "/overview/events"):
+            continue
+        names = [n for n in PATH_VALUES if "{" + n + "}" in path]
+        for name in names:
+            for bad in BAD_SEGMENTS:
+                concrete = path.replace("{" + name + "}", bad)
+                for other in names:
+                    concrete = concrete.replace("{" + other + "}", PATH_VALUES[other])
+                answer = root.request(method, concrete, data={"csrf_token": csrf,
+                                                              "memory": "", "count": "-1",
+                                                              "text": "", "confirm": "no"})
+                if answer.status_code >= 500 and answer.status_code != 502:
+                    problems.append(f"{method} {concrete}: {answer.status_code}")
+                elif "Traceback" in answer.text:
+                    problems.append(f"{method} {concrete}: traceback")
+    assert not problems, problems

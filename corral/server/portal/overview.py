@@ -17,6 +17,7 @@ from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from corral.ops.access import visible_projects
 from corral.ops.identity import Identity
 from corral.ops.visible import visible_status
 from corral.server.identity import anonymous, source_of
@@ -54,7 +55,8 @@ def overview_rows(server: ServerState, identity: Identity) -> Rows:
 @router.get("/")
 async def overview(call: PortalCaller) -> Response:
     rows = await run_in_threadpool(overview_rows, call.server, call.identity)
-    return page("overview.html", me=call.identity, csrf=call.csrf, rows=rows)
+    names = await run_in_threadpool(visible_projects, call.session, call.identity)
+    return page("overview.html", me=call.identity, csrf=call.csrf, rows=rows, projects=names)
 
 
 @router.get("/overview/events")
