@@ -5,18 +5,27 @@ root is an administrator."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import libvirt
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from portal_support import browser, give_passwords, log_in
-from server_support import LAB, Cast
+from portal_support import PASSWORD, browser, give_passwords, log_in
+from server_support import LAB, Cast, write_site
 
+from corral.config import parse_site_config
 from corral.ops.session import Session
+from corral.ops.users import add_user, set_password
+from corral.server.app import create_app
 from corral.state.audit import AuditLog
 
+GONE = """
+[service_hosts.gone]
+uri = "qemu+tcp://127.0.0.1:9/system"
+"""
 ACTION_BUTTON = re.compile(r'action="/vms/lab\.web/actions/|hx-post="/vms/')
 
 
@@ -232,3 +241,31 @@ def test_malformed_portal_requests_get_a_page_never_a_500(app: FastAPI, portal: 
                 elif "Traceback" in answer.text:
                     problems.append(f"{method} {concrete}: traceback")
     assert not problems, problems
+
+
+def test_a_silent_service_host_and_its_vms_are_greyed_and_say_so(tmp_path: Path) -> None:
+    from corral.ops.status import StatusRow
+    from corral.server.portal.render import render
+
+    site = write_site(tmp_path)
+    assert site.source is not None
+    site.source.write_text(site.source.read_text() + GONE)
+    app = create_app(parse_site_config(site.source.read_text(), site.source))
+    with Session(app.state.corral.site) as admin:
+        admin.backend("local").host_info()
+        add_user(admin, admin.identity, "root", admin=True)
+        set_password(admin, admin.identity, "root", PASSWORD)
+    client = browser(app)
+    assert client.post("/login", data={"user": "root", "password": PASSWORD}
+                       ).status_code == 303
+    page = client.get("/").text
+    gone = re.search(r'<tr class="stale">\s*<th scope="row">gone</th>.*?</tr>', page, re.S)
+    assert gone is not None, page
+    assert "unknown" in gone.group(0)
+    assert 'class="visually-hidden"> (stale reading' in gone.group(0)
+    assert re.search(r'<tr class="">\s*<th scope="row">local</th>', page)
+    rows = render("_vms.html", writable={"lab"}, read_at=datetime.now(UTC), rows=[
+        StatusRow("lab", "web", "unknown", [], "gone", None, None, None, None,
+                  last_seen="2026-05-01T12:00:00+00:00")])
+    assert 'class="stale"' in rows and "stale reading" in rows
+    assert "2026-05-01 12:00:00 UTC" in rows and "hx-post" not in rows
