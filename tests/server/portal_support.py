@@ -4,7 +4,13 @@ of a page, and the portal's routes from the app's own route table."""
 from __future__ import annotations
 
 import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from server_support import CLIENT
@@ -59,3 +65,26 @@ def concrete(path: str) -> str:
         path = path.replace("{" + name + "}", value)
     assert "{" not in path, f"no value for a parameter of {path}: add it to PATH_VALUES"
     return path
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """``app`` under uvicorn on a free loopback port, in a thread of this process (so
+    it shares libvirt's test driver with the test); its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                            timeout_graceful_shutdown=2)
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not running.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        running.should_exit = True
+        thread.join(timeout=15)

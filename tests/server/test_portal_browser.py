@@ -8,17 +8,13 @@ Screenshots land in tests/artifacts/. Skipped, saying why, when
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from portal_support import NAMES, PASSWORD, give_passwords
+from portal_support import NAMES, PASSWORD, give_passwords, serving
 from server_support import Cast
 
 from corral.config import SiteConfig
@@ -35,32 +31,12 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def server(site: SiteConfig, admin_session: Session, cast: Cast,
            lab: dict[str, Any]) -> Iterator[str]:
-    """``corral server``'s app under uvicorn on a loopback port, for the test's length."""
     give_passwords(admin_session)
-    port = _free_port()
-    config = uvicorn.Config(create_app(site), host="127.0.0.1", port=port, log_level="warning",
-                            timeout_graceful_shutdown=2)
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not running.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        running.should_exit = True
-        thread.join(timeout=15)
+    with serving(create_app(site)) as url:
+        yield url
 
 
 @pytest.fixture
