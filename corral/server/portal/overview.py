@@ -9,6 +9,7 @@ seconds (:mod:`corral.server.portal.feed`), for as long as the session lasts.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from corral.errors import CorralError
 from corral.ops.access import visible_projects
 from corral.ops.identity import Identity
 from corral.ops.visible import visible_status
@@ -28,6 +30,7 @@ from corral.server.portal.sessions import logged_in
 from corral.server.state import ServerState
 
 router = portal_router()
+log = logging.getLogger("corral.server.portal")
 READ_TIMEOUT_S = 5.0
 
 
@@ -74,8 +77,12 @@ async def _stream(server: ServerState, request: Request) -> AsyncIterator[str]:
             if identity is None:
                 yield sse("ended", render("_ended.html"))
                 return
-            rows = await run_in_threadpool(overview_rows, server, identity)
-            yield sse("hosts", rows.hosts) + sse("vms", rows.vms)
+            try:
+                rows = await run_in_threadpool(overview_rows, server, identity)
+            except CorralError as error:  # the state database failed: try again next time
+                log.warning("overview of %s not read: %s", identity.name, error.message)
+            else:
+                yield sse("hosts", rows.hosts) + sse("vms", rows.vms)
             await anext(ticks)
 
 
