@@ -55,3 +55,31 @@ def test_a_domain_change_reaches_the_overview_stream_at_once(
                 conn.lookupByName("lab-web").resume()
                 conn.close()
     assert waited < PERIOD_S / 2, f"the change took {waited:.1f} s to show"
+
+
+def test_a_vm_page_follows_its_vm_and_ends_when_it_is_hidden(
+    site: SiteConfig, admin_session: Session, cast: Cast, lab: dict[str, Any]
+) -> None:
+    from corral.ops.access import unshare_project
+
+    give_passwords(admin_session)
+    with serving(create_app(site)) as url, httpx.Client(base_url=url, timeout=30) as client:
+        assert client.post("/login", data={"user": NAMES["writer"], "password": PASSWORD}
+                           ).status_code == 303
+        with client.stream("GET", "/vms/lab.web/events") as stream:
+            events = _events(stream.iter_lines())
+            first = next(data for event, data in events if event == "details")
+            assert ">running<" in first and "Pause lab.web" in first
+            conn = libvirt.open("test:///default")
+            try:
+                conn.lookupByName("lab-web").suspend()
+                paused = next(data for event, data in events
+                              if event == "details" and ">paused<" in data)
+                assert "Resume lab.web" in paused and "Pause lab.web" not in paused
+            finally:
+                conn.lookupByName("lab-web").resume()
+                conn.close()
+            unshare_project(admin_session, admin_session.identity, "lab", "dave")
+            ended = next(data for event, data in events if event == "ended")
+            assert "no longer yours to see" in ended
+        assert client.get("/vms/lab.web/events").status_code == 404

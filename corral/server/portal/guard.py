@@ -37,11 +37,12 @@ from corral.server.portal.sessions import (
     CSRF_FIELD,
     CSRF_HEADER,
     SAFE_METHODS,
+    LoggedIn,
     csrf_matches,
     logged_in,
     refuse_csrf,
 )
-from corral.server.state import state_of
+from corral.server.state import ServerState, state_of
 
 log = logging.getLogger("corral.server.portal")
 LOGIN = "/login"
@@ -109,6 +110,13 @@ def portal_caller(request: Request,
 
 
 PortalCaller = Annotated[PortalCall, Depends(portal_caller)]
+
+
+def still_logged_in(server: ServerState, request: Request) -> LoggedIn | None:
+    """A live page's session, read again at each refresh: logging out, a new
+    password or the user's removal ends the page's stream."""
+    with server.session(anonymous(source_of(request))) as probe:
+        return logged_in(request, probe)
 
 
 def error_page(error: CorralError) -> Response:

@@ -22,11 +22,9 @@ from corral.errors import CorralError
 from corral.ops.access import visible_projects
 from corral.ops.identity import Identity
 from corral.ops.visible import visible_status
-from corral.server.identity import anonymous, source_of
 from corral.server.portal.feed import refreshes, sse
-from corral.server.portal.guard import PortalCaller, may, portal_router
+from corral.server.portal.guard import PortalCaller, may, portal_router, still_logged_in
 from corral.server.portal.render import page, render
-from corral.server.portal.sessions import logged_in
 from corral.server.state import ServerState
 
 router = portal_router()
@@ -73,21 +71,15 @@ async def _stream(server: ServerState, request: Request) -> AsyncIterator[str]:
     async with server.live.subscribe() as changes:
         ticks = refreshes(changes)
         while True:
-            identity = await run_in_threadpool(_still_logged_in, server, request)
-            if identity is None:
+            found = await run_in_threadpool(still_logged_in, server, request)
+            if found is None:
                 yield sse("ended", render("_ended.html"))
                 return
             try:
-                rows = await run_in_threadpool(overview_rows, server, identity)
+                rows = await run_in_threadpool(overview_rows, server, found.identity)
             except CorralError as error:  # the state database failed: try again next time
-                log.warning("overview of %s not read: %s", identity.name, error.message)
+                log.warning("overview of %s not read: %s", found.identity.name, error.message)
             else:
                 yield sse("hosts", rows.hosts) + sse("vms", rows.vms)
             await anext(ticks)
 
-
-def _still_logged_in(server: ServerState, request: Request) -> Identity | None:
-    """The stream's user while their session lasts (logging out ends the stream)."""
-    with server.session(anonymous(source_of(request))) as probe:
-        found = logged_in(request, probe)
-        return found.identity if found is not None else None

@@ -6,26 +6,43 @@ job), authorised the same way (:func:`corral.ops.access.authorize_action`):
 a read-only sharer sees no controls, and is refused (403, audited) if they
 post one anyway; a project the user may not see is "not found", as in the
 API. Destroy asks first. Posted by htmx, an action answers with a notice
-for the page; posted as a plain form, with the VM's page.
+for the page; posted as a plain form, with the VM's page. The page's details
+and actions follow the VM live (``/vms/PROJECT.HOST/events``), like the
+overview.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import Form, Path, Request, Response
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from corral.errors import NotFoundError
+from corral.errors import CorralError, NotFoundError
 from corral.ops import projects, vms
 from corral.ops.access import authorize_action
 from corral.ops.status import StatusRow
 from corral.ops.visible import visible_status
-from corral.server.portal.guard import PortalCall, PortalCaller, is_htmx, may, portal_router
-from corral.server.portal.render import page
+from corral.server.context import Call
+from corral.server.portal.feed import refreshes, sse
+from corral.server.portal.guard import (
+    PortalCall,
+    PortalCaller,
+    is_htmx,
+    may,
+    portal_router,
+    still_logged_in,
+)
+from corral.server.portal.render import page, render
+from corral.server.portal.sessions import LoggedIn
+from corral.server.state import ServerState
 
 router = portal_router()
+log = logging.getLogger("corral.server.portal")
 Target = Annotated[str, Path(max_length=401)]
 Action = Literal["start", "shutdown", "reboot", "pause", "resume", "suspend", "restore",
                  "destroy"]
@@ -40,32 +57,79 @@ OFFERED: dict[str, tuple[str, ...]] = {
 }
 
 
-def _row(call: PortalCall, target: str) -> StatusRow:
+@dataclass(frozen=True)
+class VmView:
+    """What the live part of a VM's page shows: its row and the actions offered."""
+
+    row: StatusRow
+    writable: bool
+    offered: tuple[str, ...]
+
+
+def vm_view(call: Call, target: str) -> VmView:
+    """The VM's status row (authorised as ``vm.describe``, a refusal audited) and
+    the actions its state offers to this user."""
     project, host = vms.parse_target(target)
     call.authorize(project, "vm.describe")
     report = visible_status(call.session, project)
     for row in report.rows:
         if row.host == host:
-            return row
+            writable = may(call.session, project, "vm.reboot")
+            return VmView(row, writable, OFFERED.get(row.state, ()) if writable else ())
     raise NotFoundError(f"no VM '{target}'")
 
 
 def _details(call: PortalCall, target: str, notice: str | None = None,
              status: int = 200) -> Response:
-    row = _row(call, target)
+    view = vm_view(call, target)
     try:
-        xml = vms.vm_describe(call.session, target) if row.state != "absent" else ""
+        xml = vms.vm_describe(call.session, target) if view.row.state != "absent" else ""
     except NotFoundError:
         xml = ""
-    writable = may(call.session, row.project, "vm.reboot")
-    offered = OFFERED.get(row.state, ()) if writable else ()
-    return page("vm.html", status=status, me=call.identity, csrf=call.csrf, row=row,
-                target=target, xml=xml, writable=writable, offered=offered, notice=notice)
+    return page("vm.html", status=status, me=call.identity, csrf=call.csrf, view=view,
+                row=view.row, target=target, xml=xml, notice=notice)
 
 
 @router.get("/vms/{target}")
 async def vm_page(call: PortalCaller, target: Target) -> Response:
     return await run_in_threadpool(_details, call, target)
+
+
+@router.get("/vms/{target}/events")
+def vm_events(request: Request, call: PortalCaller, target: Target) -> StreamingResponse:
+    """The live part of the VM's page again at every change and every few seconds,
+    while the session lasts and the user may see the VM."""
+    call.authorize(vms.parse_target(target)[0], "vm.describe")
+    return StreamingResponse(_stream(call.server, request, target),
+                             media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _stream(server: ServerState, request: Request, target: str) -> AsyncIterator[str]:
+    async with server.live.subscribe() as changes:
+        ticks = refreshes(changes)
+        while True:
+            found = await run_in_threadpool(still_logged_in, server, request)
+            if found is None:
+                yield sse("ended", render("_ended.html"))
+                return
+
+            def read(logged: LoggedIn = found) -> str:
+                with server.session(logged.identity) as session:
+                    view = vm_view(Call(server, session, logged.identity), target)
+                return render("_vm_live.html", view=view, row=view.row, target=target,
+                              csrf=logged.csrf)
+
+            try:
+                html = await run_in_threadpool(read)
+            except NotFoundError:  # gone, or no longer the user's to see
+                yield sse("ended", render("_vm_gone.html", target=target))
+                return
+            except CorralError as error:
+                log.warning("%s not read: %s", target, error.message)
+            else:
+                yield sse("details", html)
+            await anext(ticks)
 
 
 @router.get("/vms/{target}/log")
