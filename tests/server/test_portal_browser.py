@@ -8,6 +8,7 @@ Screenshots land in tests/artifacts/. Skipped, saying why, when
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -118,3 +119,24 @@ def test_the_overview_fits_a_phone(server: str, browser: Browser) -> None:
     expect(page.get_by_role("button", name="Pause lab.web")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.screenshot(path=str(ARTIFACTS / "vm-phone.png"), full_page=True)
+
+
+def test_a_project_file_is_edited_checked_and_applied(server: str, browser: Browser) -> None:
+    page = browser.new_page()
+    _log_in(page, server, "owner", "/projects/lab")
+    editor = page.get_by_label("Project file")
+    text = editor.input_value()
+    assert "project lab" in text
+    editor.fill(text.replace("memory 128M", "memory lots"))
+    page.get_by_role("button", name="Check and save").click()
+    errors = page.get_by_role("alert")
+    expect(errors).to_contain_text("The file was not saved")
+    expect(errors.locator("code").first).to_have_text(re.compile(r"lab\.corral:\d+:\d+"))
+    editor.fill(text.replace("memory 128M", "memory 160M"))
+    page.get_by_role("button", name="Check and save").click()
+    expect(page.locator("#notice")).to_have_text("saved lab.corral")
+    expect(page.get_by_role("region", name="Plan")).to_contain_text("memory")
+    page.get_by_role("button", name="Upgrade: apply the changes").click()
+    expect(page.get_by_role("heading", name="upgrade lab")).to_be_visible()
+    expect(page.locator("#job-end")).to_contain_text("Done (ok)", timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "job.png"), full_page=True)
