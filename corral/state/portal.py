@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from corral.state.db import LoginFailureRow, PortalSessionRow, UserRow
@@ -69,7 +70,7 @@ class PortalSessions:
     def remove(self, token_hash: str) -> bool:
         statement = delete(PortalSessionRow).where(PortalSessionRow.token_hash == token_hash)
         with self._store.guard(), Session(self._store.engine) as session, session.begin():
-            return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+            return bool(cast(CursorResult[Any], session.execute(statement)).rowcount)
 
     # -- failed logins --------------------------------------------------------------
 
@@ -96,8 +97,3 @@ class PortalSessions:
         """Forget ``user``'s failures: they logged in with the right password."""
         with self._store.guard(), Session(self._store.engine) as session, session.begin():
             session.execute(delete(LoginFailureRow).where(LoginFailureRow.user == user[:64]))
-
-    def count(self) -> int:
-        """Live and expired sessions held (for tests and the curious)."""
-        with self._store.guard(), Session(self._store.engine) as session:
-            return int(session.scalar(select(func.count()).select_from(PortalSessionRow)) or 0)

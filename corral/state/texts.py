@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete
+from sqlalchemy import CursorResult, delete
 from sqlalchemy.orm import Session
 
 from corral.state.db import ProjectTextRow
@@ -56,4 +57,4 @@ class ProjectTexts:
     def forget(self, project: str) -> bool:
         statement = delete(ProjectTextRow).where(ProjectTextRow.project == project)
         with self._store.guard(), Session(self._store.engine) as session, session.begin():
-            return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+            return bool(cast(CursorResult[Any], session.execute(statement)).rowcount)
