@@ -26,6 +26,7 @@ from corral.errors import (
     InvalidRequest,
     NotFoundError,
     SourceErrors,
+    Span,
 )
 from corral.model import Host, Project
 from corral.ops import apply as applying
@@ -54,6 +55,7 @@ from corral.ops.status import StatusRow as StatusRow
 from corral.ops.status import status as status
 from corral.plan import ObservedHost, ObservedProject, Plan, plan_project
 from corral.state.accounts import Accounts
+from corral.state.texts import ProjectText, ProjectTexts
 
 
 # ---------------------------------------------------------------- sources
@@ -225,6 +227,11 @@ def _record_project(session: Session, project: Project, source: ProjectSource) -
             project.name, source.origin, json.dumps(project.model_dump(mode="json")),
             _project_hash(project),
         )
+        texts = ProjectTexts(store)
+        if source.path is None:  # sent as text: the database is the only place it lives
+            texts.save(project.name, source.name, source.text, session.identity.name)
+        else:  # applied from a file again: that file is the project's from now on
+            texts.forget(project.name)
         if not session.identity.local:
             Accounts(store).claim_project(project.name, session.identity.name)
     except CorralError as error:  # a database fault is only a warning
@@ -682,13 +689,16 @@ def host_info(session: Session, service_host: str | None) -> dict[str, object]:
 
 
 def recorded_source(session: Session, project: str) -> ProjectSource:
-    """The project file a recorded project was last applied from, read again.
-
-    A project brought up from a file on this machine is recorded with that
-    file's path; one sent as text in a request is recorded by name alone, and
-    has no file to read: its text has to be given again.
+    """The project's current file: the text last applied through the server or saved
+    in the web portal (kept in the state database, and read as a request's text
+    is: no file of this machine), else the file on this machine it was last
+    applied from, read again.
     """
     check_name("project", project)
+    store = session.store
+    saved = ProjectTexts(store).get(project) if store is not None else None
+    if saved is not None:
+        return ProjectSource(saved.text, saved.name, Path("/"), local_files=False)
     record = recorded_project(session, project)
     if record is None:
         raise NotFoundError(f"project '{project}' not found",
@@ -699,3 +709,21 @@ def recorded_source(session: Session, project: str) -> ProjectSource:
             f"project '{project}' was recorded from a request ({record.source_path}), "
             "not from a file on the server", hint="send the project file's text instead")
     return ProjectSource.from_path(path)
+
+
+def save_source(session: Session, project: str, source: ProjectSource) -> ProjectText:
+    """Keep ``source`` as project ``project``'s file in the state database (the web
+    portal's editor), for later ``show``, ``plan``, ``up`` and ``upgrade``.
+
+    Only a file that loads and declares this very project is kept: anything
+    else is refused with every positioned error, and the saved file stays.
+    """
+    check_name("project", project)
+    model = load_source(source, session.site)
+    if model.name != project:
+        raise SourceErrors.single(
+            Span(source.name, 1, 1),
+            f"the file declares project '{model.name}', not '{project}'",
+            hint=f"keep 'project {project}' in its global block")
+    return ProjectTexts(session.require_store()).save(project, source.name, source.text,
+                                                      session.identity.name)

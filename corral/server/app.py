@@ -2,7 +2,8 @@
 
 Layers, outermost first: the allowed networks (a client from elsewhere is
 refused before anything else), request metrics, then FastAPI's routing
-with the error handlers of :mod:`corral.server.errors`. Everything the app
+with the error handlers of :mod:`corral.server.errors`: the API under
+``/api``, ``/metrics``, and the web portal's pages (:mod:`corral.server.portal`). Everything the app
 keeps lives on ``app.state.corral`` (:class:`~corral.server.state.ServerState`).
 """
 
@@ -27,6 +28,7 @@ from corral.server.jobs import DEFAULT_WORKERS
 from corral.server.metrics import CountRequests
 from corral.server.models import ERRORS
 from corral.server.network import AllowedNetworks
+from corral.server.portal import pages as portal
 from corral.server.routes import accounts, jobs, metrics, projects, vms
 from corral.server.routes import site as site_routes
 from corral.server.state import ServerState, server_state
@@ -74,6 +76,7 @@ def create_app(
     for module in (projects, vms, site_routes, accounts, jobs):
         app.include_router(module.router, prefix=API, responses=ERRORS)
     app.include_router(metrics.router, responses=ERRORS)
+    portal.install(app)
 
     def refused(address: str, path: str) -> None:
         with state.session(Identity(name=ANONYMOUS, admin=False, source=address)) as session:

@@ -3,9 +3,10 @@
 Credentials are read by a list of *readers*, tried in order: each returns
 the identity its credential stands for, None when the request carries no
 credential of its kind, or raises :class:`~corral.errors.NotAuthenticated`
-for one that is wrong. The API's reader is the bearer token; the web portal
-will add a session-cookie reader to the list (``ServerState.credentials``)
-without any route changing. A request that no reader recognises is refused
+for one that is wrong. ``ServerState.credentials`` lists the bearer token
+first, then the web portal's session cookie
+(:func:`corral.server.portal.sessions.session_cookie`), so no route knows
+which one a caller used. A request that no reader recognises is refused
 with 401 and an audit entry.
 """
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from corral.config import SiteConfig
 from corral.errors import ConflictError, InvalidRequest
 
+GRACE_S = 5
 _HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")
 
 
@@ -62,6 +63,9 @@ def serve(site: SiteConfig, listen: Listen, cert: Path | None = None,
         create_app(site), host=listen.host, port=listen.port,
         ssl_certfile=str(cert) if cert else None, ssl_keyfile=str(key) if key else None,
         proxy_headers=False, server_header=False, log_level="info",
+        # Event streams (the portal's live pages, job events) never end by themselves:
+        # on SIGTERM they get this long, then the server stops anyway.
+        timeout_graceful_shutdown=GRACE_S,
     )
     server = uvicorn.Server(config)
     try:

@@ -19,19 +19,24 @@ from corral.server.identity import CredentialReader, bearer_token
 from corral.server.jobs import DEFAULT_WORKERS, JobRunner
 from corral.server.live import LiveFeed
 from corral.server.metrics import RequestMetrics
+from corral.server.portal.limits import LoginLimit
+from corral.server.portal.sessions import session_cookie
 from corral.state.store import StateStore
 
 
 @dataclass
 class ServerState:
     """The site, its state database (one engine for every request), the readers
-    of credentials, the job runner, the request metrics and the live feed of
-    libvirt's changes (watching from the app's start to its end)."""
+    of credentials (the bearer token, then the portal's session cookie), the
+    portal's failed-login limit, the job runner, the request metrics and the
+    live feed of libvirt's changes (watching from the app's start to its end)."""
 
     site: SiteConfig
     store: StateStore
     metrics: RequestMetrics = field(default_factory=RequestMetrics)
-    credentials: list[CredentialReader] = field(default_factory=lambda: [bearer_token])
+    credentials: list[CredentialReader] = field(
+        default_factory=lambda: [bearer_token, session_cookie])
+    login_limit: LoginLimit = field(default_factory=LoginLimit)
     backend_factory: BackendFactory | None = None
     job_workers: int = DEFAULT_WORKERS
     jobs: JobRunner = field(init=False)

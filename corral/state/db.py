@@ -5,8 +5,10 @@ The tables: ``projects`` (the last applied version of each project file),
 ``locks`` (which process is changing which project right now),
 ``host_contacts`` (when each service host last answered, and what it said),
 and those of users and access: ``users``, ``api_tokens``, ``project_owners``,
-``project_shares`` and ``audit_log`` (docs/users-and-access.md), and the
-server's long operations, ``jobs`` and ``job_events`` (docs/server.md).
+``project_shares`` and ``audit_log`` (docs/users-and-access.md), the
+server's long operations, ``jobs`` and ``job_events`` (docs/server.md), and
+the web portal's ``portal_sessions``, ``login_failures`` and ``project_texts``
+(docs/portal.md).
 
 The database is SQLite by default and any SQLAlchemy URL of a supported
 dialect otherwise (``[state] url``). A SQLite file is set up for several
@@ -261,3 +263,48 @@ class JobEventRow(Base):
     kind: Mapped[str] = mapped_column(String(20))
     message: Mapped[str] = mapped_column(Text)
     data_json: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class PortalSessionRow(Base):
+    """A web portal login: only the SHA-256 of its cookie is kept.
+
+    ``password_mark`` is the SHA-256 of the user's password hash when they
+    logged in: a session whose mark no longer matches the user's row (the
+    password changed, or the user was removed and perhaps added again) is over.
+    """
+
+    __tablename__ = "portal_sessions"
+    __table_args__ = (Index("ix_portal_sessions_user", "user"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user: Mapped[str] = mapped_column(String(64))
+    password_mark: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class LoginFailureRow(Base):
+    """A failed portal login, counted per source address and per user name, so
+    every server sharing the database limits the same guesses."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_source_at", "source", "at"),
+                      Index("ix_login_failures_user_at", "user", "at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    source: Mapped[str] = mapped_column(String(100))
+    user: Mapped[str] = mapped_column(String(64))
+
+
+class ProjectTextRow(Base):
+    """A project's file as text, kept in the database: the one the portal edits and
+    applies, and the one a project sent to the server as text was applied from."""
+
+    __tablename__ = "project_texts"
+
+    project: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    saved_by: Mapped[str] = mapped_column(String(64))
+    saved_at: Mapped[datetime] = mapped_column(DateTime)

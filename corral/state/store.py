@@ -37,6 +37,7 @@ from corral.state.db import (
     OperationRow,
     OwnerRow,
     ProjectRow,
+    ProjectTextRow,
     ShareRow,
     create_schema,
     database_url,
@@ -197,12 +198,13 @@ class StateStore:
             return [_project(row) for row in rows]
 
     def forget_project(self, name: str) -> bool:
-        """Drop project ``name``'s record, owner and shares (its log stays), so the
+        """Drop project ``name``'s record, owner, shares and text (its log stays), so the
         name is free for anyone; True if there was a record."""
         with self.guard(), Session(self._engine) as session, session.begin():
             result = session.execute(delete(ProjectRow).where(ProjectRow.name == name))
             session.execute(delete(OwnerRow).where(OwnerRow.project == name))
             session.execute(delete(ShareRow).where(ShareRow.project == name))
+            session.execute(delete(ProjectTextRow).where(ProjectTextRow.project == name))
             return bool(cast(CursorResult[Any], result).rowcount)
 
     # -- operation log ----------------------------------------------------------
