@@ -46,9 +46,31 @@ def main(
             "/etc/corral/corral.toml, ~/.config/corral/corral.toml, built-in defaults."
         ),
     ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server", envvar="CORRAL_SERVER", show_envvar=True,
+            help="Run every command through this management server's API "
+            "(https://HOST:PORT); the token comes from $CORRAL_TOKEN or --token-file.",
+        ),
+    ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option("--token-file", envvar="CORRAL_TOKEN_FILE", show_envvar=True,
+                     help="File holding the API token for --server (else $CORRAL_TOKEN)."),
+    ] = None,
+    ca_cert: Annotated[
+        Path | None,
+        typer.Option("--ca-cert", envvar="CORRAL_CA_CERT", show_envvar=True,
+                     help="PEM certificate to trust for an https --server (else the "
+                     "system's trust store)."),
+    ] = None,
 ) -> None:
     """Manage networks of virtual machines on libvirt from one project file."""
-    ctx.obj = CliState(config_path=config)
+    from corral.client.transport import Remote
+
+    remote = Remote.of(server, token_file, ca_cert) if server else None
+    ctx.obj = CliState(config_path=config, remote=remote)
 
 
 def _register() -> None:
