@@ -1,0 +1,92 @@
+"""``corral vm console`` through the server: a VM's serial console over a websocket.
+
+``/api/v1/vms/{target}/console`` is a websocket authenticated like every
+route (``Authorization: Bearer TOKEN`` in the handshake's headers, through
+the same credential readers) and authorised as ``vm.console``, a write action
+on the VM's project. A refusal is answered before the websocket opens, with
+the status and error body of any other route (401, 403, 404: a hidden
+project is "not found"), using the ASGI websocket denial response. Once
+open, the bytes the guest prints are sent as binary messages and every
+message received is typed on the console, until either side closes. Opening
+the console is an entry of the audit log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import ExitStack, contextmanager, suppress
+
+from fastapi import APIRouter, WebSocket
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.websockets import WebSocketDisconnect
+
+from corral.backends.base import ConsoleStream
+from corral.errors import CorralError, InvalidRequest
+from corral.ops import vms
+from corral.ops.access import authorize_action
+from corral.server.context import caller
+from corral.server.errors import error_response
+
+router = APIRouter(tags=["vms"])
+MAX_TARGET = 401
+
+
+def _open(websocket: WebSocket, target: str, stack: ExitStack) -> ConsoleStream:
+    """Authenticate (as every route), authorise and open the console, audited;
+    raises CorralError."""
+    # The credential readers take the headers and client of the request, which
+    # the websocket's handshake has as well.
+    call = stack.enter_context(contextmanager(caller)(Request(websocket.scope)))
+    if len(target) > MAX_TARGET:
+        raise InvalidRequest("invalid request: path.target: too long")
+    with call.audited("vm.console", target) as note:
+        project, _host = vms.parse_target(target)
+        authorize_action(call.session, call.identity, project, "vm.console")
+        stream = vms.vm_console_stream(call.session, target)
+        note.detail = "console opened"
+    stack.callback(stream.close)
+    return stream
+
+
+@router.websocket("/vms/{target}/console")
+async def console(websocket: WebSocket, target: str) -> None:
+    with ExitStack() as stack:
+        try:
+            stream = await run_in_threadpool(_open, websocket, target, stack)
+        except CorralError as error:
+            await websocket.send_denial_response(error_response(error))
+            return
+        await websocket.accept()
+        await _bridge(websocket, stream)
+
+
+async def _bridge(websocket: WebSocket, stream: ConsoleStream) -> None:
+    """Bytes both ways until the guest's side or the client's ends."""
+
+    async def guest_to_client() -> None:
+        while data := await run_in_threadpool(stream.read):
+            await websocket.send_bytes(data)
+
+    async def client_to_guest() -> None:
+        try:
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                data = message.get("bytes") or (message.get("text") or "").encode()
+                if data:
+                    await run_in_threadpool(stream.write, data)
+        except WebSocketDisconnect:
+            return
+
+    tasks = [asyncio.create_task(guest_to_client()), asyncio.create_task(client_to_guest())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stream.close()  # a read still waiting on its thread returns
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with suppress(RuntimeError):  # the client closed first
+            await websocket.close()
