@@ -53,9 +53,12 @@ def project(data: Json) -> Project:
 
 
 def plan(data: Json) -> Plan:
-    """:func:`~corral.ops.results.plan_as_json` as a plan (actions without their models)."""
+    """:func:`~corral.ops.results.plan_as_json` as a plan. An action's host model
+    carries what the plan's JSON tells of it: its name and service host."""
     return Plan(data["project"], tuple(
         Action(ActionKind(a["kind"]), a["target"], reason=a["reason"], disk=a["disk"],
+               host=(Host(name=a["target"], service_host=a["service_host"])
+                     if a["service_host"] is not None else None),
                changes=tuple(Change(c["field"], c["old"], c["new"], c["live"])
                              for c in a["changes"]))
         for a in data["actions"]), tuple(data["notes"]))
