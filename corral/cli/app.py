@@ -71,6 +71,7 @@ def main(
 
     remote = Remote.of(server, token_file, ca_cert) if server else None
     ctx.obj = CliState(config_path=config, remote=remote)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def _register() -> None:

@@ -38,6 +38,15 @@ class CliState:
             self._transport = Transport(self.remote)
         return RemoteOperations(self._transport, RichReporter(quiet=quiet))
 
+    def close(self) -> None:
+        """Close what the invocation opened (libvirt connections, the server's client)."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
     def local_only(self, command: str, why: str) -> None:
         """Refuse ``command`` when it was asked of a server (``--server``)."""
         if self.remote is not None:

@@ -67,3 +67,57 @@ def test_read_commands_agree(sides: Sides, cast: Cast, files: dict[str, Path]) -
                  ["info"], ["info", "--json"], ["template", "list"],
                  ["template", "list", "--json"], ["vm", "describe", "lab.web"]):
         same(sides, cast, *args)
+
+
+def test_errors_agree(sides: Sides, cast: Cast, files: dict[str, Path]) -> None:
+    up = sides.local("up", str(files["lab"]))
+    assert up.code == 0, up
+    missing = str(files["lab"].with_name("missing.corral"))
+    for args, code in ((["validate", str(files["bad"])], 1), (["show", str(files["bad"])], 1),
+                       (["plan", str(files["bad"])], 1), (["up", str(files["bad"])], 1),
+                       (["build", "-f", str(files["bad"])], 1),
+                       (["validate", missing], 1), (["plan", missing], 1),
+                       (["start", "-p", "nothing"], 3), (["stop", "-p", "nothing"], 3),
+                       (["vm", "reboot", "nothing.web"], 3), (["vm", "reboot", "nodot"], 7),
+                       (["vm", "describe", "lab.nohost"], 3),
+                       (["vm", "mem-set", "lab.web", "lots"], 7),
+                       (["remove", "-p", "lab"], 4), (["start", "-p", "lab", "--all"], 7)):
+        local = same(sides, cast, *args)
+        assert local.code == code, (args, local)
+    positioned = sides.local("validate", str(files["bad"]))
+    assert f"{files['bad']}:" in positioned.err and "^" in positioned.err
+
+
+# Each step and its exit code, from nothing back to nothing.
+STEPS = (
+    (["up", "{lab}"], 0), (["up", "{lab}"], 0), (["upgrade", "-f", "{bigger}"], 0),
+    (["plan", "{lab}"], 9), (["upgrade", "-f", "{lab}"], 0),
+    (["stop", "-p", "lab", "-h", "web"], 0), (["start", "-p", "lab"], 0),
+    (["vm", "pause", "lab.web"], 0), (["vm", "resume", "lab.web"], 0),
+    (["vm", "pause", "lab.web", "lab.app"], 0), (["vm", "resume", "lab.web", "lab.app"], 0),
+    (["vm", "mem-set", "lab.web", "200M"], 0), (["vm", "vcpu-set", "lab.app", "1"], 0),
+    (["vm", "shutdown", "lab.web"], 0), (["vm", "destroy", "lab.app"], 0),
+    (["vm", "pause", "lab.app"], 5), (["vm", "pause", "lab.app", "lab.web"], 10),
+    (["start", "-p", "lab"], 0), (["vm", "reboot", "lab.web"], 0),
+    (["suspend", "-p", "lab"], 0), (["start", "-p", "lab"], 0),
+    (["remove", "-p", "lab", "--yes"], 0), (["build", "-f", "{lab}"], 0),
+    (["remove", "-p", "lab", "--yes"], 0),
+)
+
+
+@pytest.mark.parametrize("json", [False, True], ids=["text", "json"])
+def test_changes_agree(sides: Sides, cast: Cast, files: dict[str, Path], json: bool) -> None:
+    """Every step done locally from nothing back to nothing, then the same through
+    the server: each step prints and exits the same."""
+    steps = [([a.format(**{k: str(v) for k, v in files.items()}) for a in step], code)
+             for step, code in STEPS]
+    if json:
+        steps = [([*step, "--json"], code) for step, code in steps if step[0] in (
+            "up", "upgrade", "plan", "stop", "start", "remove", "build", "suspend")]
+    local = [sides.local(*step).masked() for step, _code in steps]
+    remote = [sides.remote(cast.tokens["admin"], *step).masked() for step, _code in steps]
+    for (step, code), here, there in zip(steps, local, remote, strict=True):
+        assert here.code == code, (step, here)
+        # Parallel work reports in the order it happens to finish.
+        assert (there.code, there.out, sorted(there.err.splitlines())) == (
+            here.code, here.out, sorted(here.err.splitlines())), (step, here, there)
