@@ -72,11 +72,8 @@ def _connected(transport: Transport, url: str) -> Iterator[ClientConnection]:
 
 def _refusal(transport: Transport, refused: InvalidStatus) -> CorralError:
     """The server's error answer to the handshake, as every other answer's."""
-    import httpx
-
-    answer = httpx.Response(refused.response.status_code, content=refused.response.body or b"",
-                            headers=dict(refused.response.headers.raw_items()))
-    return transport.error_of(answer)
+    return transport.error_of_body(refused.response.status_code,
+                                   bytes(refused.response.body or b""))
 
 
 def relay(socket: ClientConnection, source: int, sink: BinaryIO) -> None:

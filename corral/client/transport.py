@@ -10,6 +10,7 @@ is :class:`~corral.errors.ServerUnreachable`, one message naming the URL.
 
 from __future__ import annotations
 
+import json
 import os
 import ssl
 from collections.abc import Iterator, Mapping
@@ -130,15 +131,19 @@ class Transport:
 
     def error_of(self, answer: httpx.Response) -> CorralError:
         """The CorralError an error answer stands for."""
+        return self.error_of_body(answer.status_code, answer.content)
+
+    def error_of_body(self, status: int, content: bytes) -> CorralError:
+        """The CorralError of an error answer's status and body."""
         try:
-            body = answer.json()
+            body = json.loads(content)
         except ValueError:
             body = None
         if not isinstance(body, dict) or "error" not in body:
             return ServerUnreachable(
-                f"{self.remote.url} answered HTTP {answer.status_code} without a Corral "
+                f"{self.remote.url} answered HTTP {status} without a Corral "
                 "error: is it a Corral server?", hint="check --server / CORRAL_SERVER")
-        return error_from_body(body, answer.status_code, self.remote.url, self.names)
+        return error_from_body(body, status, self.remote.url, self.names)
 
 
 def error_from_body(body: Mapping[str, Any], status: int, url: str,

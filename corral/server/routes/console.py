@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import ExitStack, contextmanager, suppress
+from typing import cast
 
 from fastapi import APIRouter, WebSocket
 from starlette.concurrency import run_in_threadpool
@@ -35,9 +36,9 @@ MAX_TARGET = 401
 def _open(websocket: WebSocket, target: str, stack: ExitStack) -> ConsoleStream:
     """Authenticate (as every route), authorise and open the console, audited;
     raises CorralError."""
-    # The credential readers take the headers and client of the request, which
-    # the websocket's handshake has as well.
-    call = stack.enter_context(contextmanager(caller)(Request(websocket.scope)))
+    # The credential readers read the headers, client and app of the request,
+    # which the websocket's handshake has as well (both are HTTP connections).
+    call = stack.enter_context(contextmanager(caller)(cast(Request, websocket)))
     if len(target) > MAX_TARGET:
         raise InvalidRequest("invalid request: path.target: too long")
     with call.audited("vm.console", target) as note:
