@@ -15,6 +15,7 @@ from typing import Any
 from corral.backends.base import TemplateCopy
 from corral.images.registry import Template
 from corral.model import Host, Project, Switch
+from corral.ops.access import ProjectShares
 from corral.ops.fleet import FleetResult, VmDone
 from corral.ops.hosts import HostFacts, HostReport
 from corral.ops.projects import ProjectSummary
@@ -36,7 +37,11 @@ from corral.ops.results import (
 )
 from corral.ops.status import DiskRow, ServiceHostRow, StatusReport, StatusRow
 from corral.ops.templates import TemplateCopies
+from corral.ops.tokens import NewToken
+from corral.ops.users import FIRST_TOKEN, NewUser
 from corral.plan.actions import Action, ActionKind, Change, Plan
+from corral.state.accounts import Quota, ShareRecord, TokenRecord, UserRecord, UserRemoval
+from corral.state.audit import AuditEntry
 
 Json = dict[str, Any]
 
@@ -146,3 +151,52 @@ def migrated(data: Json) -> MigrateResult:
 def fleet(data: Json) -> FleetResult:
     return FleetResult(str(data["operation"]).removesuffix(" --all"),
                        tuple(VmDone(**d) for d in data["done"]), dict(data["failed"]))
+
+
+def _moment(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def user(data: Json) -> UserRecord:
+    """:func:`~corral.ops.users.user_json` as the user's record."""
+    return UserRecord(data["name"], data["admin"], datetime.fromisoformat(data["created_at"]),
+                      Quota(**data["quota"]), data["has_password"])
+
+
+def new_user(data: Json) -> NewUser:
+    """A user just added with their first token. The answer tells the token's id
+    and secret; the rest of its record is what ``add_user`` gives every first
+    token (its label, full scope, made with the user)."""
+    added = user(data)
+    record = TokenRecord(data["token_id"], added.name, FIRST_TOKEN, "full", added.created_at,
+                         None, None)
+    return NewUser(added, NewToken(record, data["token"]))
+
+
+def token(data: Json) -> TokenRecord:
+    """:func:`~corral.ops.tokens.token_json` as the token's record."""
+    return TokenRecord(data["id"], data["user"], data["name"], data["scope"],
+                       datetime.fromisoformat(data["created_at"]), _moment(data["last_used_at"]),
+                       _moment(data["revoked_at"]))
+
+
+def new_token(data: Json) -> NewToken:
+    return NewToken(token(data), data["token"])
+
+
+def user_removal(data: Json) -> UserRemoval:
+    return UserRemoval(data["user"], data["tokens"], data["shares"], tuple(data["projects"]))
+
+
+def share(data: Json) -> ShareRecord:
+    return ShareRecord(data["project"], data["user"], data["access"],
+                       datetime.fromisoformat(data["since"]))
+
+
+def shares(data: Json) -> ProjectShares:
+    return ProjectShares(data["project"], data["owner"], tuple(
+        share({**s, "project": data["project"]}) for s in data["shares"]))
+
+
+def audit_entry(data: Json) -> AuditEntry:
+    return AuditEntry(**{**data, "at": datetime.fromisoformat(data["at"])})

@@ -14,8 +14,10 @@ if TYPE_CHECKING:
     from corral.config import SiteConfig
     from corral.images.registry import Template
     from corral.model import Project
+    from corral.ops.access import Access, ProjectShares
     from corral.ops.fleet import FleetResult
     from corral.ops.hosts import HostReport
+    from corral.ops.identity import Scope
     from corral.ops.many import ManyResult
     from corral.ops.projects import ProjectSummary
     from corral.ops.results import (
@@ -31,7 +33,11 @@ if TYPE_CHECKING:
     from corral.ops.source import ProjectSource
     from corral.ops.status import StatusReport
     from corral.ops.templates import TemplateCopies
+    from corral.ops.tokens import NewToken
+    from corral.ops.users import NewUser
     from corral.plan import Plan
+    from corral.state.accounts import Quota, ShareRecord, TokenRecord, UserRecord, UserRemoval
+    from corral.state.audit import AuditEntry
 
 
 def _source(path: Path) -> ProjectSource:
@@ -226,3 +232,88 @@ class LocalOperations:
         code = subprocess.run(argv, check=False).returncode
         if code not in (0, 1):  # virsh console ends with 1 when the guest goes away
             raise BackendError(f"console of {target} ended with exit code {code}")
+
+    # ---- users, tokens, shares, the audit log: as the site administrator
+    def add_user(self, name: str, *, admin: bool, quota: Quota) -> NewUser:
+        from corral.ops.users import add_user
+
+        session = self._session()
+        return add_user(session, session.identity, name, admin=admin, quota=quota)
+
+    def set_password(self, name: str, password: str) -> None:
+        from corral.ops.users import set_password
+
+        session = self._session()
+        set_password(session, session.identity, name, password)
+
+    def list_users(self) -> list[UserRecord]:
+        from corral.ops.users import list_users
+
+        session = self._session()
+        return list_users(session, session.identity)
+
+    def get_user(self, name: str) -> UserRecord:
+        from corral.ops.users import get_user
+
+        session = self._session()
+        return get_user(session, session.identity, name)
+
+    def change_quota(self, name: str, changes: dict[str, int | None]) -> UserRecord:
+        from corral.ops.users import change_quota
+
+        session = self._session()
+        return change_quota(session, session.identity, name, changes)
+
+    def user_removal(self, name: str) -> UserRemoval:
+        from corral.ops.users import removal_preview
+
+        session = self._session()
+        return removal_preview(session, session.identity, name)
+
+    def remove_user(self, name: str) -> UserRemoval:
+        from corral.ops.users import remove_user
+
+        session = self._session()
+        return remove_user(session, session.identity, name)
+
+    def create_token(self, user: str, label: str, scope: Scope) -> NewToken:
+        from corral.ops.tokens import create_token
+
+        session = self._session()
+        return create_token(session, session.identity, user, label, scope)
+
+    def list_tokens(self, user: str | None) -> list[TokenRecord]:
+        from corral.ops.tokens import list_tokens
+
+        session = self._session()
+        return list_tokens(session, session.identity, user)
+
+    def revoke_token(self, token_id: int) -> TokenRecord:
+        from corral.ops.tokens import revoke_token
+
+        session = self._session()
+        return revoke_token(session, session.identity, token_id)
+
+    def share(self, project: str, user: str, access: Access) -> ShareRecord:
+        from corral.ops.access import share_project
+
+        session = self._session()
+        return share_project(session, session.identity, project, user, access)
+
+    def unshare(self, project: str, user: str) -> None:
+        from corral.ops.access import unshare_project
+
+        session = self._session()
+        unshare_project(session, session.identity, project, user)
+
+    def shares(self, project: str) -> ProjectShares:
+        from corral.ops.access import project_shares
+
+        session = self._session()
+        return project_shares(session, session.identity, project)
+
+    def audit(self, *, since: str | None, user: str | None, limit: int) -> list[AuditEntry]:
+        from corral.ops.audit import entries
+
+        session = self._session()
+        return entries(session, session.identity, since=since, user=user, limit=limit)

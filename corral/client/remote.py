@@ -25,8 +25,10 @@ if TYPE_CHECKING:
     from corral.client.interface import Confirm
     from corral.images.registry import Template
     from corral.model import Project
+    from corral.ops.access import Access, ProjectShares
     from corral.ops.fleet import FleetResult
     from corral.ops.hosts import HostReport
+    from corral.ops.identity import Scope
     from corral.ops.many import ManyResult
     from corral.ops.projects import ProjectSummary
     from corral.ops.results import (
@@ -40,7 +42,11 @@ if TYPE_CHECKING:
     )
     from corral.ops.status import StatusReport
     from corral.ops.templates import TemplateCopies
+    from corral.ops.tokens import NewToken
+    from corral.ops.users import NewUser
     from corral.plan import Plan
+    from corral.state.accounts import Quota, ShareRecord, TokenRecord, UserRecord, UserRemoval
+    from corral.state.audit import AuditEntry
 
 T = TypeVar("T")
 # What the API accepts as a file's name (corral.server.models.NAME).
@@ -234,3 +240,63 @@ class RemoteOperations:
         from corral.client.console import attach
 
         attach(self.transport, target)
+
+    # ---- users, tokens, shares, the audit log: as the token's user
+    def add_user(self, name: str, *, admin: bool, quota: Quota) -> NewUser:
+        return decode.new_user(self.transport.json("POST", "/users", json={
+            "name": name, "admin": admin, "quota": {
+                "max_vms": quota.max_vms, "max_memory_mib": quota.max_memory_mib,
+                "max_vcpus": quota.max_vcpus}}))
+
+    def set_password(self, name: str, password: str) -> None:
+        self.transport.request("PUT", f"/users/{_part(name)}/password",
+                               json={"password": password})
+
+    def list_users(self) -> list[UserRecord]:
+        return [decode.user(u) for u in self.transport.json("GET", "/users")]
+
+    def get_user(self, name: str) -> UserRecord:
+        return decode.user(self.transport.json("GET", f"/users/{_part(name)}"))
+
+    def change_quota(self, name: str, changes: dict[str, int | None]) -> UserRecord:
+        return decode.user(self.transport.json("PATCH", f"/users/{_part(name)}/quota",
+                                               json=changes))
+
+    def user_removal(self, name: str) -> UserRemoval:
+        return decode.user_removal(self.transport.json("GET", f"/users/{_part(name)}/removal"))
+
+    def remove_user(self, name: str) -> UserRemoval:
+        return decode.user_removal(self.transport.json("DELETE", f"/users/{_part(name)}"))
+
+    def create_token(self, user: str, label: str, scope: Scope) -> NewToken:
+        from corral.ops.identity import Scope
+
+        return decode.new_token(self.transport.json("POST", "/tokens", json={
+            "user": user, "name": label, "metrics_only": scope is Scope.METRICS}))
+
+    def list_tokens(self, user: str | None) -> list[TokenRecord]:
+        params = {"user": user} if user is not None else {}
+        return [decode.token(t) for t in self.transport.json("GET", "/tokens", params=params)]
+
+    def revoke_token(self, token_id: int) -> TokenRecord:
+        return decode.token(self.transport.json("DELETE", f"/tokens/{token_id}"))
+
+    def share(self, project: str, user: str, access: Access) -> ShareRecord:
+        return decode.share(self.transport.json(
+            "PUT", f"/projects/{_part(project)}/shares/{_part(user)}",
+            json={"access": access.value}))
+
+    def unshare(self, project: str, user: str) -> None:
+        self.transport.request("DELETE", f"/projects/{_part(project)}/shares/{_part(user)}")
+
+    def shares(self, project: str) -> ProjectShares:
+        return decode.shares(self.transport.json("GET", f"/projects/{_part(project)}/shares"))
+
+    def audit(self, *, since: str | None, user: str | None, limit: int) -> list[AuditEntry]:
+        params: dict[str, Any] = {"limit": limit}
+        if since is not None:
+            params["since"] = since
+        if user is not None:
+            params["user"] = user
+        return [decode.audit_entry(e) for e in self.transport.json("GET", "/audit",
+                                                                   params=params)]

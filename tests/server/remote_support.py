@@ -92,8 +92,8 @@ class Sides:
     config: Path
     url: str
 
-    def local(self, *args: str) -> Ran:
-        return corral(["--config", str(self.config), *args])
+    def local(self, *args: str, stdin: str = "") -> Ran:
+        return corral(["--config", str(self.config), *args], stdin=stdin)
 
-    def remote(self, token: str, *args: str) -> Ran:
-        return corral(["--server", self.url, *args], {"CORRAL_TOKEN": token})
+    def remote(self, token: str, *args: str, stdin: str = "") -> Ran:
+        return corral(["--server", self.url, *args], {"CORRAL_TOKEN": token}, stdin=stdin)
