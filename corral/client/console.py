@@ -41,9 +41,9 @@ def attach(transport: Transport, target: str, stdin: BinaryIO | None = None,
     """Connect this terminal (or ``stdin``/``stdout``) to ``target``'s console until
     Ctrl-], the end of the input, or the server closing it."""
     url = console_url(transport.remote.url, target)
-    source = stdin if stdin is not None else sys.stdin.buffer
-    sink = stdout if stdout is not None else sys.stdout.buffer
     with _connected(transport, url) as socket:
+        source = stdin if stdin is not None else sys.stdin.buffer
+        sink = stdout if stdout is not None else sys.stdout.buffer
         print(f"Connected to {target} through {transport.remote.url}; escape character is ^]",
               file=sys.stderr, flush=True)
         with _raw(source):

@@ -101,11 +101,13 @@ def follow(transport: Transport, job: dict[str, Any], reporter: Reporter,
     try:
         final = _events_until_end(transport, job_id, replay)
     except KeyboardInterrupt:
-        raise CorralError(
+        left = CorralError(
             f"interrupted: job {job_id} ({job.get('operation')} {job.get('target')}) "
             "continues on the server",
             hint=f"see how it ends: GET {transport.remote.url}/api/v1/jobs/{job_id}",
-        ) from None
+        )
+        left.outcome = Outcome.INTERRUPTED
+        raise left from None
     finally:
         replay.close()
     return finished(final, transport, result)

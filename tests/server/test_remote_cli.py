@@ -15,11 +15,14 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import click
 import pytest
+import typer
 from fastapi import FastAPI
 from remote_support import Ran, Sides, live_server
 from server_support import LAB, Cast
 
+from corral.cli.app import _register, app
 from corral.ops.session import Session
 
 BAD = LAB.replace("memory 128M", "memory lots").replace("switch front\n", "switch back\n")
@@ -44,6 +47,13 @@ def files(tmp_path: Path) -> dict[str, Path]:
     return found
 
 
+def fill(args: list[str], files: dict[str, Path]) -> list[str]:
+    """``args`` with ``{lab}`` and the like replaced by the path of that file."""
+    paths = {name: str(path) for name, path in files.items()}
+    paths["missing"] = str(files["lab"].with_name("missing.corral"))
+    return [arg.format(**paths) for arg in args]
+
+
 def same(sides: Sides, cast: Cast, *args: str) -> Ran:
     """Run ``args`` both ways as an administrator; they must agree. The local run."""
     local = sides.local(*args).masked()
@@ -56,34 +66,47 @@ def same(sides: Sides, cast: Cast, *args: str) -> Ran:
     return local
 
 
+READS = (
+    ["status"], ["status", "--json"], ["status", "-p", "lab"],
+    ["status", "-p", "nothing"], ["list"], ["list", "--json"],
+    ["show", "{lab}"], ["show", "{lab}", "--json"],
+    ["plan", "{lab}"], ["plan", "{lab}", "--json"],
+    ["plan", "{bigger}"], ["plan", "{bigger}", "--json"],
+    ["validate", "{lab}"], ["hosts"], ["hosts", "--json"],
+    ["info"], ["info", "--json"], ["template", "list"],
+    ["template", "list", "--json"], ["vm", "describe", "lab.web"],
+    ["vm", "log", "lab.web"], ["template", "copies"],
+    ["template", "copies", "--json"], ["audit", "--user", "nobody", "--json"])
+
+
 def test_read_commands_agree(sides: Sides, cast: Cast, files: dict[str, Path]) -> None:
     up = sides.local("up", str(files["lab"]))
     assert up.code == 0, up
-    for args in (["status"], ["status", "--json"], ["status", "-p", "lab"],
-                 ["status", "-p", "nothing"], ["list"], ["list", "--json"],
-                 ["show", str(files["lab"])], ["show", str(files["lab"]), "--json"],
-                 ["plan", str(files["lab"])], ["plan", str(files["lab"]), "--json"],
-                 ["plan", str(files["bigger"])], ["plan", str(files["bigger"]), "--json"],
-                 ["validate", str(files["lab"])], ["hosts"], ["hosts", "--json"],
-                 ["info"], ["info", "--json"], ["template", "list"],
-                 ["template", "list", "--json"], ["vm", "describe", "lab.web"]):
-        same(sides, cast, *args)
+    for args in READS:
+        same(sides, cast, *fill(args, files))
+
+
+ERRORS = (
+    (["validate", "{bad}"], 1), (["show", "{bad}"], 1),
+    (["plan", "{bad}"], 1), (["up", "{bad}"], 1),
+    (["build", "-f", "{bad}"], 1),
+    (["validate", "{missing}"], 1), (["plan", "{missing}"], 1),
+    (["start", "-p", "nothing"], 3), (["stop", "-p", "nothing"], 3),
+    (["vm", "reboot", "nothing.web"], 3), (["vm", "reboot", "nodot"], 7),
+    (["vm", "describe", "lab.nohost"], 3),
+    (["vm", "mem-set", "lab.web", "lots"], 7),
+    (["remove", "-p", "lab"], 4), (["start", "-p", "lab", "--all"], 7),
+    (["vm", "migrate", "lab.web", "nowhere"], 3),
+    (["template", "remove", "nothing"], 3),
+    (["template", "build", "nothing"], 3),
+    (["stop", "--all"], 4), (["suspend", "-p", "nothing"], 0))
 
 
 def test_errors_agree(sides: Sides, cast: Cast, files: dict[str, Path]) -> None:
     up = sides.local("up", str(files["lab"]))
     assert up.code == 0, up
-    missing = str(files["lab"].with_name("missing.corral"))
-    for args, code in ((["validate", str(files["bad"])], 1), (["show", str(files["bad"])], 1),
-                       (["plan", str(files["bad"])], 1), (["up", str(files["bad"])], 1),
-                       (["build", "-f", str(files["bad"])], 1),
-                       (["validate", missing], 1), (["plan", missing], 1),
-                       (["start", "-p", "nothing"], 3), (["stop", "-p", "nothing"], 3),
-                       (["vm", "reboot", "nothing.web"], 3), (["vm", "reboot", "nodot"], 7),
-                       (["vm", "describe", "lab.nohost"], 3),
-                       (["vm", "mem-set", "lab.web", "lots"], 7),
-                       (["remove", "-p", "lab"], 4), (["start", "-p", "lab", "--all"], 7)):
-        local = same(sides, cast, *args)
+    for args, code in ERRORS:
+        local = same(sides, cast, *fill(args, files))
         assert local.code == code, (args, local)
     positioned = sides.local("validate", str(files["bad"]))
     assert f"{files['bad']}:" in positioned.err and "^" in positioned.err
@@ -100,6 +123,7 @@ STEPS = (
     (["vm", "shutdown", "lab.web"], 0), (["vm", "destroy", "lab.app"], 0),
     (["vm", "pause", "lab.app"], 5), (["vm", "pause", "lab.app", "lab.web"], 10),
     (["start", "-p", "lab"], 0), (["vm", "reboot", "lab.web"], 0),
+    (["vm", "suspend", "lab.web"], 0), (["vm", "restore", "lab.web"], 0),
     (["suspend", "-p", "lab"], 0), (["start", "-p", "lab"], 0),
     (["remove", "-p", "lab", "--yes"], 0), (["build", "-f", "{lab}"], 0),
     (["remove", "-p", "lab", "--yes"], 0),
@@ -110,8 +134,7 @@ STEPS = (
 def test_changes_agree(sides: Sides, cast: Cast, files: dict[str, Path], json: bool) -> None:
     """Every step done locally from nothing back to nothing, then the same through
     the server: each step prints and exits the same."""
-    steps = [([a.format(**{k: str(v) for k, v in files.items()}) for a in step], code)
-             for step, code in STEPS]
+    steps = [(fill(step, files), code) for step, code in STEPS]
     if json:
         steps = [([*step, "--json"], code) for step, code in steps if step[0] in (
             "up", "upgrade", "plan", "stop", "start", "remove", "build", "suspend")]
@@ -165,3 +188,104 @@ def test_account_commands_agree(sides: Sides, cast: Cast, files: dict[str, Path]
     for step, here, there in zip(ACCOUNT_STEPS, local, remote, strict=True):
         assert there == here, (step, here, there)
     assert [r.code for r in local] == [0] * 17 + [3, 3]
+
+
+EVERY_VM = (["stop", "--all", "--yes"], ["start", "--all", "--yes"],
+            ["suspend", "--all", "--yes", "--json"], ["start", "--all", "--yes", "--json"],
+            ["vm", "migrate", "lab.web", "local"])
+
+
+def test_every_vm_at_once_agrees(sides: Sides, cast: Cast, files: dict[str, Path]) -> None:
+    """Stopped, started, suspended and started again, locally then through the server."""
+    assert sides.local("up", str(files["lab"])).code == 0
+    steps = EVERY_VM
+    local = [sides.local(*args).masked() for args in steps]
+    remote = [sides.remote(cast.tokens["admin"], *args).masked() for args in steps]
+    for args, here, there in zip(steps, local, remote, strict=True):
+        assert here.code == 0, (args, here)
+        # VMs report in the order they finish.
+        assert (there.code, sorted(there.out.splitlines()), there.err) == (
+            here.code, sorted(here.out.splitlines()), here.err), (args, here, there)
+
+
+# Commands that work on the machine they run on, and why.
+LOCAL_ONLY = {
+    "server": "it serves the site of this machine",
+    "template add": "it registers image files of this machine",
+    "rt": "it registers image files of this machine",
+}
+# Commands compared through a server in a module of their own.
+ELSEWHERE = {"vm console": "test_remote_console.py"}
+
+
+def _command_path(group: click.Group, args: list[str]) -> str:
+    """The command ``args`` run: ``vm reboot`` of ``vm reboot lab.web``."""
+    path: list[str] = []
+    command: click.Command = group
+    for arg in args:
+        if not isinstance(command, click.Group) or arg not in command.commands:
+            break
+        command = command.commands[arg]
+        path.append(arg)
+    return " ".join(path)
+
+
+def _every_command(group: click.Group, prefix: str = "") -> set[str]:
+    found: set[str] = set()
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found |= _every_command(command, f"{prefix}{name} ")
+        else:
+            found.add(f"{prefix}{name}")
+    return found
+
+
+def test_every_command_is_compared_through_a_server_or_refused() -> None:
+    """A new command fails here until the tests above run it both ways, or it is
+    listed as a command of this machine alone with the reason."""
+    _register()
+    group = typer.main.get_command(app)
+    assert isinstance(group, click.Group)
+    compared = {_command_path(group, list(args)) for args in (
+        *READS, *(a for a, _ in ERRORS), *(a for a, _ in STEPS), *ACCOUNT_STEPS, *EVERY_VM)}
+    compared |= set(ELSEWHERE)
+    every = _every_command(group)
+    assert every - compared - set(LOCAL_ONLY) == set(), "commands no test runs through a server"
+    assert set(LOCAL_ONLY) <= every and not set(LOCAL_ONLY) & compared
+
+
+@pytest.mark.parametrize("args", [["server"], ["server", "--listen", "127.0.0.1:9"],
+                                  ["template", "add", "base2", "disk.qcow2"],
+                                  ["rt", "base2", "disk.qcow2"]])
+def test_commands_of_this_machine_are_refused_through_a_server(sides: Sides, cast: Cast,
+                                                               args: list[str]) -> None:
+    refused = sides.remote(cast.tokens["admin"], *args)
+    name = "server" if args[0] == "server" else "template add"
+    assert refused.code == 14 and refused.out == ""
+    assert refused.err.startswith(f"error: `corral {name}` cannot run against a server "
+                                  f"({sides.url}): ")
+    assert "hint: run it on the server's machine, without --server" in refused.err
+
+
+def test_hidden_and_read_only_projects_answer_as_locally_refused(
+        sides: Sides, cast: Cast, files: dict[str, Path], lab: object) -> None:
+    """Through the server a project of someone else is "not found" (exit 3), exactly as
+    one that does not exist; a read-only sharer may look (the same output as the
+    administrator's) but not change (exit 12)."""
+    for args in (["status", "-p", "lab"], ["vm", "reboot", "lab.web"],
+                 ["vm", "describe", "lab.web"], ["remove", "-p", "lab", "--yes"],
+                 ["stop", "-p", "lab"], ["vm", "console", "lab.web"]):
+        hidden = sides.remote(cast.tokens["other"], *args)
+        assert (hidden.code, hidden.out, hidden.err) == (
+            3, "", "error: project 'lab' not found\n"), args
+    ghost = sides.remote(cast.tokens["other"], "status", "-p", "ghost")
+    assert (ghost.code, ghost.out, ghost.err) == (3, "", "error: project 'ghost' not found\n")
+    for args in (["status", "-p", "lab"], ["status", "-p", "lab", "--json"],
+                 ["vm", "describe", "lab.web"], ["plan", "{lab}"]):
+        looked = sides.remote(cast.tokens["reader"], *fill(args, files)).masked()
+        assert looked == sides.local(*fill(args, files)).masked(), args
+    for args in (["vm", "reboot", "lab.web"], ["up", "{lab}"], ["stop", "-p", "lab"],
+                 ["remove", "-p", "lab", "--yes"], ["project", "share", "lab", "bob", "--read"]):
+        refused = sides.remote(cast.tokens["reader"], *fill(args, files))
+        assert refused.code == 12 and refused.out == "", (args, refused)
+        assert refused.err.startswith("error: ") and "Traceback" not in refused.err
