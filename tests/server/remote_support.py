@@ -49,12 +49,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(application: FastAPI) -> Iterator[str]:
-    """``application`` served by uvicorn on a loopback port, on a thread; its URL."""
+def live_server(application: FastAPI, tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+    """``application`` served by uvicorn on a loopback port, on a thread (HTTPS with
+    ``tls``, a certificate and its key); its URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port,
-                                           log_level="warning", ws="websockets-sansio",
-                                           lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(
+        application, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio",
+        lifespan="on", ssl_certfile=str(tls[0]) if tls else None,
+        ssl_keyfile=str(tls[1]) if tls else None))
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -63,7 +65,7 @@ def live_server(application: FastAPI) -> Iterator[str]:
             raise AssertionError("the server did not start")
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
