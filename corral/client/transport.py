@@ -67,7 +67,8 @@ class Remote:
         token = environ.get(TOKEN_ENV) or None
         if token_file is not None:
             try:
-                token = token_file.read_text(encoding="utf-8").strip() or None
+                lines = token_file.read_text(encoding="utf-8").strip().splitlines()
+                token = lines[0].strip() if lines else None
             except OSError as error:
                 raise InvalidRequest(
                     f"--token-file {token_file}: {error.strerror or error}") from None

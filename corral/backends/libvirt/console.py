@@ -26,6 +26,10 @@ older Corral, logging to ``/var/log/libvirt/qemu``, is still read on this
 machine; on a remote host such a log is outside every pool and the error
 says to redefine the domain (``corral up --recreate`` or any ``upgrade`` of it).
 
+The server's websocket console (``corral --server URL vm console``) is the
+one user of the console stream: :class:`LibvirtConsole` holds it open, for
+as long as a person is attached, and relays bytes both ways.
+
 The interactive attach runs ``virsh -c URI console NAME``: virsh already does
 raw terminal mode, the ``Ctrl+]`` escape and window-size handling, which a
 hand-written stream pump would have to re-implement; any URI Corral reaches
