@@ -289,3 +289,20 @@ def test_hidden_and_read_only_projects_answer_as_locally_refused(
         refused = sides.remote(cast.tokens["reader"], *fill(args, files))
         assert refused.code == 12 and refused.out == "", (args, refused)
         assert refused.err.startswith("error: ") and "Traceback" not in refused.err
+
+
+def test_several_projects_at_once_agree(sides: Sides, cast: Cast, files: dict[str, Path],
+                                        tmp_path: Path) -> None:
+    """``up`` of several files (one that does not load) and their removal, locally and
+    through the server."""
+    other = tmp_path / "lab2.corral"
+    other.write_text(LAB.replace("project lab", "project lab2").replace("10.9.1.", "10.9.2."))
+    steps = ([["up", str(files["lab"]), str(other), str(files["bad"])], 1],
+             [["up", str(files["lab"]), str(other), "--json"], 0],
+             [["remove", "-p", "lab", "--yes"], 0], [["remove", "-p", "lab2", "--yes"], 0])
+    local = [sides.local(*args).masked() for args, _code in steps]
+    remote = [sides.remote(cast.tokens["admin"], *args).masked() for args, _code in steps]
+    for (args, code), here, there in zip(steps, local, remote, strict=True):
+        assert here.code == code, (args, here)
+        assert (there.code, there.out, sorted(there.err.splitlines())) == (
+            here.code, here.out, sorted(here.err.splitlines())), (args, here, there)
