@@ -49,21 +49,24 @@ def main(
     server: Annotated[
         str | None,
         typer.Option(
-            "--server", envvar="CORRAL_SERVER", show_envvar=True,
+            "--server", envvar="CORRAL_SERVER", show_envvar=False, metavar="URL",
             help="Run every command through this management server's API "
-            "(https://HOST:PORT); the token comes from $CORRAL_TOKEN or --token-file.",
+            "(https://HOST:PORT); else $CORRAL_SERVER. The token comes from $CORRAL_TOKEN "
+            "or --token-file, never the command line.",
         ),
     ] = None,
     token_file: Annotated[
         Path | None,
-        typer.Option("--token-file", envvar="CORRAL_TOKEN_FILE", show_envvar=True,
-                     help="File holding the API token for --server (else $CORRAL_TOKEN)."),
+        typer.Option("--token-file", envvar="CORRAL_TOKEN_FILE", show_envvar=False,
+                     metavar="FILE",
+                     help="File holding the API token for --server; else $CORRAL_TOKEN_FILE, "
+                     "else $CORRAL_TOKEN."),
     ] = None,
     ca_cert: Annotated[
         Path | None,
-        typer.Option("--ca-cert", envvar="CORRAL_CA_CERT", show_envvar=True,
-                     help="PEM certificate to trust for an https --server (else the "
-                     "system's trust store)."),
+        typer.Option("--ca-cert", envvar="CORRAL_CA_CERT", show_envvar=False, metavar="FILE",
+                     help="PEM certificate to trust for an https --server; else "
+                     "$CORRAL_CA_CERT, else the system's trust store."),
     ] = None,
 ) -> None:
     """Manage networks of virtual machines on libvirt from one project file."""

@@ -146,6 +146,8 @@ class RemoteOperations:
 
     def everything(self, action: str, *, timeout_s: float, project: str | None,
                    confirm: Confirm | None) -> FleetResult:
+        """``--all`` (``POST /fleet``), or the one action the CLI asks of every VM of
+        one project, ``suspend -p`` (``POST /projects/{project}/suspend``)."""
         if project is not None:  # the one fleet action of a project: suspend -p
             return self._job("POST", f"/projects/{_part(project)}/suspend", decode.fleet)
         if confirm is not None:
@@ -193,8 +195,9 @@ class RemoteOperations:
                      initrd: Path | None, cmdline: str | None, *,
                      disk_boots: bool) -> Template:
         raise LocalOnly(
-            "template add registers image files of this machine; a server registers files "
-            "of its own", hint="run `corral template add` on the server's machine")
+            f"`corral template add` cannot run against a server ({self.where}): it registers "
+            "image files of this machine; a server registers files of its own machine",
+            hint="run it on the server's machine, without --server")
 
     def remove_template(self, name: str) -> None:
         self.transport.json("DELETE", f"/templates/{_part(name)}")
