@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class EchoConsole:
-    """A console whose guest answers each message with ``echo:`` and the message."""
+    """A console whose guest answers each message with ``echo:`` and the message, and
+    goes away after ``poweroff``."""
 
     def __init__(self) -> None:
         self._said: queue.Queue[bytes] = queue.Queue()
@@ -45,6 +46,8 @@ class EchoConsole:
 
     def write(self, data: bytes) -> None:
         self._said.put(b"echo:" + data)
+        if data == b"poweroff\n":  # the guest goes away: its console ends
+            self._said.put(b"")
 
     def close(self) -> None:
         self._said.put(b"")
@@ -166,3 +169,19 @@ def test_corral_vm_console_refused_says_why(url: str, cast: Cast) -> None:
         _out, err = process.communicate(timeout=60)
         assert process.returncode == code, err
         assert err.startswith(message) and b"Traceback" not in err
+
+
+def test_the_console_ends_when_the_guest_goes_away(url: str, cast: Cast) -> None:
+    process = _corral(url, cast.tokens["owner"], "vm", "console", "lab.web")
+    assert process.stdin is not None
+    try:
+        process.stdin.write(b"poweroff\n")
+        process.stdin.flush()
+        process.wait(timeout=30)  # its input still open: the server ended the console
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    assert out == b"echo:poweroff\n"

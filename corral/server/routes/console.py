@@ -14,6 +14,7 @@ the console is an entry of the audit log.
 from __future__ import annotations
 
 import asyncio
+import threading
 from contextlib import ExitStack, contextmanager, suppress
 from typing import cast
 
@@ -66,7 +67,23 @@ async def _bridge(websocket: WebSocket, stream: ConsoleStream) -> None:
     """Bytes both ways until the guest's side or the client's ends."""
 
     async def guest_to_client() -> None:
-        while data := await run_in_threadpool(stream.read):
+        # A console waits for its guest for as long as it is open: on a thread of its
+        # own, not one of the pool that serves the other routes.
+        loop = asyncio.get_running_loop()
+        printed: asyncio.Queue[bytes] = asyncio.Queue()
+
+        def pump() -> None:
+            while True:
+                data = stream.read()
+                try:
+                    loop.call_soon_threadsafe(printed.put_nowait, data)
+                except RuntimeError:  # the server's loop has ended
+                    return
+                if not data:
+                    return
+
+        threading.Thread(target=pump, name="corral-console", daemon=True).start()
+        while data := await printed.get():
             await websocket.send_bytes(data)
 
     async def client_to_guest() -> None:
@@ -85,7 +102,7 @@ async def _bridge(websocket: WebSocket, stream: ConsoleStream) -> None:
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        stream.close()  # a read still waiting on its thread returns
+        stream.close()  # the read waiting on its thread returns
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
