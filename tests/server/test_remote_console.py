@@ -185,3 +185,15 @@ def test_the_console_ends_when_the_guest_goes_away(url: str, cast: Cast) -> None
             process.wait()
     assert process.returncode == 0, err
     assert out == b"echo:poweroff\n"
+
+
+def test_a_page_of_another_site_cannot_open_a_console(url: str, cast: Cast) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        connect(_ws(url), additional_headers=cast.headers("owner"),
+                origin="https://elsewhere.example", open_timeout=10)  # type: ignore[arg-type]
+    assert refused.value.response.status_code == 403
+    assert b"another site" in refused.value.response.body
+    with connect(_ws(url), additional_headers=cast.headers("owner"),
+                 origin=url, open_timeout=10) as ws:  # type: ignore[arg-type]
+        ws.send(b"x")
+        assert ws.recv(timeout=10) == b"echo:x"

@@ -17,6 +17,7 @@ import asyncio
 import threading
 from contextlib import ExitStack, contextmanager, suppress
 from typing import cast
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
 from starlette.concurrency import run_in_threadpool
@@ -24,7 +25,7 @@ from starlette.requests import Request
 from starlette.websockets import WebSocketDisconnect
 
 from corral.backends.base import ConsoleStream
-from corral.errors import CorralError, InvalidRequest
+from corral.errors import CorralError, Forbidden, InvalidRequest
 from corral.ops import vms
 from corral.ops.access import authorize_action
 from corral.server.context import caller
@@ -37,6 +38,7 @@ MAX_TARGET = 401
 def _open(websocket: WebSocket, target: str, stack: ExitStack) -> ConsoleStream:
     """Authenticate (as every route), authorise and open the console, audited;
     raises CorralError."""
+    _same_origin(websocket)
     # The credential readers read the headers, client and app of the request,
     # which the websocket's handshake has as well (both are HTTP connections).
     call = stack.enter_context(contextmanager(caller)(cast(Request, websocket)))
@@ -49,6 +51,16 @@ def _open(websocket: WebSocket, target: str, stack: ExitStack) -> ConsoleStream:
         note.detail = "console opened"
     stack.callback(stream.close)
     return stream
+
+
+def _same_origin(websocket: WebSocket) -> None:
+    """A browser says which page opens a websocket (``Origin``) and sends its cookies
+    along whatever the page: a console opened from another site's page is refused,
+    so no page elsewhere can type on a VM with a portal user's session. Clients that
+    are not browsers send no Origin."""
+    origin = websocket.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != websocket.headers.get("host"):
+        raise Forbidden(f"a console cannot be opened from a page of another site ({origin})")
 
 
 @router.websocket("/vms/{target}/console")
