@@ -40,8 +40,11 @@ from corral.errors import (
 
 API = "/api/v1"
 TOKEN_ENV = "CORRAL_TOKEN"
-# Connecting and each read; a job's event stream waits longer between events.
+# Connecting and each read.
 TIMEOUT_S = 120.0
+# A job's event stream is quiet while its job works, but the server writes a
+# keep-alive every 15 s: a minute of nothing is a connection lost (reopened).
+STREAM_READ_S = 60.0
 _BY_OUTCOME: dict[Outcome, type[CorralError]] = {
     cls.outcome: cls for cls in (ConfigError, NotFoundError, ConflictError, BackendError,
                                  OperationTimeout, InvalidRequest, NotAuthenticated, Forbidden)
@@ -114,9 +117,9 @@ class Transport:
     @contextmanager
     def stream(self, path: str, headers: Mapping[str, str]) -> Iterator[httpx.Response]:
         """A streamed GET (a job's events); an error answer raised as ours."""
+        timeout = httpx.Timeout(TIMEOUT_S, read=STREAM_READ_S)
         with self.reaching(), self._client.stream("GET", path, headers=dict(headers),
-                                                  timeout=httpx.Timeout(TIMEOUT_S,
-                                                                        read=None)) as answer:
+                                                  timeout=timeout) as answer:
             if answer.is_error:
                 answer.read()
                 raise self.error_of(answer)
