@@ -192,7 +192,7 @@ def test_account_commands_agree(sides: Sides, cast: Cast, files: dict[str, Path]
 
 EVERY_VM = (["stop", "--all", "--yes"], ["start", "--all", "--yes"],
             ["suspend", "--all", "--yes", "--json"], ["start", "--all", "--yes", "--json"],
-            ["vm", "migrate", "lab.web", "local"])
+            ["vm", "migrate", "lab.web", "local"], ["vm", "migrate", "lab.web", "local", "--json"])
 
 
 def test_every_vm_at_once_agrees(sides: Sides, cast: Cast, files: dict[str, Path]) -> None:
