@@ -16,8 +16,10 @@ here and nowhere else, so every outcome has exactly one code of its own.
     ├── OperationTimeout        TIMEOUT              6   504
     ├── InvalidRequest          INVALID_REQUEST      7   400  (bad name, size, target, count)
     ├── NotAuthenticated        UNAUTHENTICATED     11   401  (unknown/revoked token, password)
-    └── Forbidden               FORBIDDEN           12   403  (read-only share, metrics-only token)
-        └── QuotaExceeded       FORBIDDEN           12   403  (the user's quota would be exceeded)
+    ├── Forbidden               FORBIDDEN           12   403  (read-only share, metrics-only token)
+    │   └── QuotaExceeded       FORBIDDEN           12   403  (the user's quota would be exceeded)
+    ├── ServerUnreachable       UNREACHABLE         13   503  (--server: down, TLS, network)
+    └── LocalOnly               REMOTE_REFUSED      14   400  (--server: a command of this machine)
 
 A project that an identity may not see raises :class:`HiddenProject`, a
 :class:`NotFoundError` with the very message of a project that does not
@@ -54,6 +56,8 @@ class Outcome(Enum):
     PARTIAL = (10, 207, "partly done: VMs of a failing service host failed, the rest was done")
     UNAUTHENTICATED = (11, 401, "not authenticated (unknown or revoked token, wrong password)")
     FORBIDDEN = (12, 403, "not allowed (read-only share, metrics-only token, over quota)")
+    UNREACHABLE = (13, 503, "the server of --server could not be reached (down, TLS, network)")
+    REMOTE_REFUSED = (14, 400, "the command cannot run against a server (--server)")
     USAGE = (64, 400, "bad command line (unknown command or option)")
     INTERNAL = (70, 500, "internal error (a bug; CORRAL_DEBUG=1 shows where)")
     INTERRUPTED = (130, 500, "interrupted (Ctrl-C)")
@@ -242,3 +246,20 @@ class DiagnosticSink:
     def raise_if_any(self) -> None:
         if self.items:
             raise SourceErrors(list(self.items))
+
+
+class ServerUnreachable(CorralError):
+    """The CLI's ``--server`` did not answer: refused connection, TLS failure, timeout.
+
+    Raised by the CLI's client only; a server never answers with it."""
+
+    category = "unreachable"
+    outcome = Outcome.UNREACHABLE
+
+
+class LocalOnly(CorralError):
+    """A command that works on the machine it runs on (``corral server``, files of
+    the server's machine) asked of a server with ``--server``."""
+
+    category = "local_only"
+    outcome = Outcome.REMOTE_REFUSED

@@ -414,6 +414,19 @@ class Survey:
 # --------------------------------------------------------------------------- the interface
 
 
+class ConsoleStream(Protocol):
+    """A domain's serial console, held open: bytes the guest prints, bytes it reads."""
+
+    def read(self) -> bytes:
+        """The next bytes the guest printed, waiting for them; ``b""`` once it ended."""
+
+    def write(self, data: bytes) -> None:
+        """Type ``data`` on the console."""
+
+    def close(self) -> None:
+        """Let go of the console (a ``read`` waiting returns)."""
+
+
 class Backend(ABC):
     """The operations Corral needs from one service host.
 
@@ -726,6 +739,13 @@ class Backend(ABC):
     @abstractmethod
     def console_command(self, name: str) -> list[str]:
         """An argv that attaches a terminal to the domain's console interactively."""
+
+    def console_stream(self, name: str) -> ConsoleStream:
+        """The domain's serial console as a byte stream (the server's websocket
+        console); a backend without one says so."""
+        from corral.errors import BackendError
+
+        raise BackendError(f"service host of {name}: its driver has no console stream")
 
     def open_console(self, name: str) -> int:
         """Attach the caller's terminal to the domain's console until the user

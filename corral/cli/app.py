@@ -46,9 +46,35 @@ def main(
             "/etc/corral/corral.toml, ~/.config/corral/corral.toml, built-in defaults."
         ),
     ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server", envvar="CORRAL_SERVER", show_envvar=False, metavar="URL",
+            help="Run every command through this management server's API "
+            "(https://HOST:PORT); else $CORRAL_SERVER. The token comes from $CORRAL_TOKEN "
+            "or --token-file, never the command line.",
+        ),
+    ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option("--token-file", envvar="CORRAL_TOKEN_FILE", show_envvar=False,
+                     metavar="FILE",
+                     help="File holding the API token for --server; else $CORRAL_TOKEN_FILE, "
+                     "else $CORRAL_TOKEN."),
+    ] = None,
+    ca_cert: Annotated[
+        Path | None,
+        typer.Option("--ca-cert", envvar="CORRAL_CA_CERT", show_envvar=False, metavar="FILE",
+                     help="PEM certificate to trust for an https --server; else "
+                     "$CORRAL_CA_CERT, else the system's trust store."),
+    ] = None,
 ) -> None:
     """Manage networks of virtual machines on libvirt from one project file."""
-    ctx.obj = CliState(config_path=config)
+    from corral.client.transport import Remote
+
+    remote = Remote.of(server, token_file, ca_cert) if server else None
+    ctx.obj = CliState(config_path=config, remote=remote)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def _register() -> None:

@@ -9,7 +9,7 @@ import typer
 from corral.cli import render
 from corral.cli.app import app
 from corral.cli.project_cmds import AllOpt, JsonOpt, OptionalProjectOpt, YesOpt, _emit_json
-from corral.cli.state import state_of
+from corral.cli.state import operations
 from corral.errors import ConflictError, InvalidRequest, Outcome
 
 
@@ -24,19 +24,17 @@ def run_all(
     project: str | None = None,
 ) -> Outcome:
     """Survey, confirm (unless ``yes``), act, print; exit 10 when part of it failed."""
-    from corral.ops.fleet import act_on_all, survey
 
-    session = state_of(ctx).session(quiet=as_json)
-    fleet = survey(session)
-    if not yes and project is None:
-        count = len(fleet.vms)
-        question = f"{action} all {count} Corral VM(s) on {len(session.service_host_names())} " \
-            "service host(s)?"
+    def confirm(vms: int, service_hosts: int) -> None:
+        question = f"{action} all {vms} Corral VM(s) on {service_hosts} service host(s)?"
         if not sys.stdin.isatty():
             raise ConflictError(f"refusing to {action} every VM without --yes",
                                 hint="no terminal to ask; pass --yes")
         typer.confirm(question, abort=True)
-    result = act_on_all(session, action, timeout_s=timeout, project=project, fleet=fleet)
+
+    result = operations(ctx, quiet=as_json).everything(
+        action, timeout_s=timeout, project=project,
+        confirm=None if yes or project is not None else confirm)
     if as_json:
         _emit_json(result.as_json())
     else:

@@ -9,7 +9,7 @@ import typer
 from corral.cli import render
 from corral.cli.app import app
 from corral.cli.project_cmds import JsonOpt, _emit_json
-from corral.cli.state import state_of
+from corral.cli.state import operations
 from corral.errors import Outcome
 from corral.ops.hosts import DEFAULT_TIMEOUT_S
 
@@ -28,9 +28,7 @@ def hosts_(
     the time it last answered; the exit code is then that of a libvirt failure.
     Example: corral hosts --json
     """
-    from corral.ops.hosts import hosts
-
-    reports = hosts(state_of(ctx).session(quiet=as_json), timeout_s=timeout)
+    reports = operations(ctx, quiet=as_json).hosts(timeout_s=timeout)
     if as_json:
         _emit_json([r.as_json() for r in reports])
     else:

@@ -11,12 +11,11 @@ import typer
 
 from corral.cli import render
 from corral.cli.app import PLAN_EPILOG, app
-from corral.cli.state import state_of
-from corral.errors import ConflictError, Outcome, SourceErrors
+from corral.cli.state import operations
+from corral.errors import ConflictError, Outcome
 
 if TYPE_CHECKING:  # the parser and the planner load only for commands that read a file
     from corral.ops.results import ApplyResult
-    from corral.ops.source import ProjectSource
 
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name.")]
 HostOpt = Annotated[
@@ -28,12 +27,6 @@ RecreateOpt = Annotated[
     bool, typer.Option("--recreate", help="Allow changes that rebuild a host's disk.")
 ]
 NoWaitOpt = Annotated[bool, typer.Option("--no-wait", help="Do not wait for guests to be ready.")]
-
-
-def _source(path: Path) -> ProjectSource:
-    from corral.ops.source import ProjectSource
-
-    return ProjectSource.from_path(path)
 
 
 def _emit_json(data: object) -> None:
@@ -60,15 +53,10 @@ def validate(
 
     Example: corral validate lab.corral course/*.mln
     """
-    from corral.ops.projects import validate_source
-
-    site = state_of(ctx).site()
+    ops = operations(ctx)
     failed = 0
     for path in files:
-        try:
-            error = validate_source(_source(path), site)
-        except SourceErrors as unreadable:
-            error = unreadable
+        error = ops.validate(path)
         if error is None:
             print(f"{path}: ok")
         else:
@@ -87,9 +75,7 @@ def show(
 
     Example: corral show lab.corral --json
     """
-    from corral.ops.projects import load_source
-
-    project = load_source(_source(file), state_of(ctx).site())
+    project = operations(ctx).show(file)
     if as_json:
         _emit_json(project.contract())
     else:
@@ -108,10 +94,9 @@ def plan(
     "changes to make" from "could not plan".
     Example: corral plan lab.corral
     """
-    from corral.ops.projects import plan_source
     from corral.ops.results import plan_as_json
 
-    result = plan_source(state_of(ctx).session(), _source(file))
+    result = operations(ctx).plan(file)
     if as_json:
         _emit_json(plan_as_json(result))
     else:
@@ -146,18 +131,12 @@ def up(
     Exit 8 when a guest did not become ready (each one named with the reason).
     Example: corral up lab.corral     corral up course/group*.corral
     """
-    from corral.ops.many import up_many
-    from corral.ops.projects import up as do_up
-
-    session = state_of(ctx).session(quiet=as_json)
+    ops = operations(ctx, quiet=as_json)
     if len(files) == 1:
-        result = do_up(
-            session, _source(files[0]), recreate=recreate,
-            wait=not no_wait, wait_lock=not no_wait_lock,
-        )
+        result = ops.up(files[0], recreate=recreate, wait=not no_wait,
+                        wait_lock=not no_wait_lock)
         return _finish(result, as_json)
-    many = up_many(session, list(files), recreate=recreate, wait=not no_wait,
-                   wait_lock=not no_wait_lock)
+    many = ops.up_many(files, recreate=recreate, wait=not no_wait, wait_lock=not no_wait_lock)
     if as_json:
         _emit_json(many.as_json())
     else:
@@ -180,10 +159,7 @@ def build(
 
     Example: corral build -f lab.corral
     """
-    from corral.ops.projects import build as do_build
-
-    result = do_build(state_of(ctx).session(), _source(file),
-                      recreate=recreate, wait_lock=not no_wait_lock)
+    result = operations(ctx).build(file, recreate=recreate, wait_lock=not no_wait_lock)
     return _finish(result, as_json)
 
 
@@ -205,10 +181,8 @@ def upgrade(
     a change the service host cannot make live takes effect at the guest's next boot.
     Example: corral upgrade -f lab.corral
     """
-    from corral.ops.projects import upgrade as do_upgrade
-
-    result = do_upgrade(state_of(ctx).session(), _source(file),
-                        recreate=recreate, prune=prune, wait_lock=not no_wait_lock)
+    result = operations(ctx).upgrade(file, recreate=recreate, prune=prune,
+                                     wait_lock=not no_wait_lock)
     return _finish(result, as_json)
 
 
@@ -232,12 +206,11 @@ def start(
     Example: corral start -p lab -h web1
     """
     from corral.cli.fleet_cmds import one_or_all, run_all
-    from corral.ops.projects import start as do_start
 
     one_or_all(project, all_)
     if project is None:
         return run_all(ctx, "start", yes=yes, as_json=as_json)
-    result = do_start(state_of(ctx).session(), project, host or None, wait=not no_wait)
+    result = operations(ctx).start(project, host or None, wait=not no_wait)
     return _finish(result, as_json)
 
 
@@ -258,12 +231,11 @@ def stop(
     Example: corral stop -p lab
     """
     from corral.cli.fleet_cmds import one_or_all, run_all
-    from corral.ops.projects import stop as do_stop
 
     one_or_all(project, all_)
     if project is None:
         return run_all(ctx, "stop", yes=yes, timeout=timeout, as_json=as_json)
-    result = do_stop(state_of(ctx).session(), project, host or None, timeout_s=timeout)
+    result = operations(ctx).stop(project, host or None, timeout_s=timeout)
     if as_json:
         _emit_json(result.as_json())
     else:
@@ -277,9 +249,7 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
     Example: corral list --json
     """
-    from corral.ops.projects import list_projects
-
-    rows = list_projects(state_of(ctx).session())
+    rows = operations(ctx).list_projects()
     if as_json:
         _emit_json([r.as_json() for r in rows])
     else:
@@ -301,18 +271,15 @@ def remove(
 
     Example: corral remove -p lab --yes
     """
-    from corral.ops.projects import describe_removal
-    from corral.ops.projects import remove as do_remove
-
-    session = state_of(ctx).session()
-    preview = describe_removal(session, project)
+    ops = operations(ctx)
+    preview = ops.removal(project)
     if not yes:
         summary = render.removal_summary(preview)
         if not sys.stdin.isatty():
             raise ConflictError(f"{summary}\nrefusing to remove without --yes",
                                 hint="no terminal to ask; pass --yes")
         typer.confirm(f"{summary}\nRemove all of this?", abort=True)
-    result = do_remove(session, project, wait_lock=not no_wait_lock)
+    result = ops.remove(project, wait_lock=not no_wait_lock)
     if as_json:
         _emit_json(result.as_json())
     else:
@@ -338,9 +305,7 @@ def status(
     "service_hosts": [...]}.
     Example: corral status -p lab --json
     """
-    from corral.ops.status import status_report
-
-    report = status_report(state_of(ctx).session(quiet=as_json), project, timeout_s=timeout)
+    report = operations(ctx, quiet=as_json).status(project, timeout_s=timeout)
     if as_json:
         _emit_json(report.as_json())
     else:
@@ -360,9 +325,7 @@ def info(
 
     Example: corral info -s local
     """
-    from corral.ops.projects import host_info
-
-    facts = host_info(state_of(ctx).session(), service_host)
+    facts = operations(ctx).info(service_host)
     if as_json:
         _emit_json(facts)
     else:

@@ -220,10 +220,12 @@ def template_copies(found: TemplateCopies) -> None:
 
 
 def facts(data: Mapping[str, object]) -> None:
+    """``key  value`` lines; a list of values as ``a, b`` (the same read from JSON)."""
     console = stdout_console()
     width = max(len(k) for k in data) if data else 0
     for key, value in data.items():
-        console.print(f"{key.ljust(width)}  {value}", markup=False)
+        shown = ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+        console.print(f"{key.ljust(width)}  {shown}", markup=False)
 
 
 _SYMBOL = {

@@ -30,6 +30,7 @@ def server(
     """
     from corral.server.serve import check_tls, parse_listen, serve
 
+    state_of(ctx).local_only("server", "it serves the site of this machine")
     site = state_of(ctx).site()
     address = parse_listen(listen or site.server.listen)
     check_tls(tls_cert, tls_key)

@@ -1,4 +1,4 @@
-"""Per-invocation CLI state: the site config path and a lazily opened session."""
+"""Per-invocation CLI state: the site config path or the server, and the operations."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from typing import TYPE_CHECKING
 import typer
 
 from corral.cli.console import RichReporter
+from corral.errors import LocalOnly
 
 if TYPE_CHECKING:
+    from corral.client.interface import Operations
+    from corral.client.transport import Remote, Transport
     from corral.config import SiteConfig
     from corral.ops.session import Session
 
@@ -18,7 +21,37 @@ if TYPE_CHECKING:
 @dataclass
 class CliState:
     config_path: Path | None = None
+    remote: Remote | None = None  # --server: every command through its API
     _session: Session | None = field(default=None, repr=False)
+    _transport: Transport | None = field(default=None, repr=False)
+
+    def operations(self, quiet: bool = False) -> Operations:
+        """What the commands call: this machine's operations, or the server's."""
+        if self.remote is None:
+            from corral.client.local import LocalOperations
+
+            return LocalOperations(lambda: self.session(quiet), self.site)
+        from corral.client.remote import RemoteOperations
+        from corral.client.transport import Transport
+
+        if self._transport is None:
+            self._transport = Transport(self.remote)
+        return RemoteOperations(self._transport, RichReporter(quiet=quiet))
+
+    def close(self) -> None:
+        """Close what the invocation opened (libvirt connections, the server's client)."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    def local_only(self, command: str, why: str) -> None:
+        """Refuse ``command`` when it was asked of a server (``--server``)."""
+        if self.remote is not None:
+            raise LocalOnly(f"`corral {command}` cannot run against a server ({self.remote.url}):"
+                            f" {why}", hint="run it on the server's machine, without --server")
 
     def session(self, quiet: bool = False) -> Session:
         """Open the operations session on first use (site config, store, backends)."""
@@ -40,3 +73,8 @@ def state_of(ctx: typer.Context) -> CliState:
         obj = CliState()
         ctx.find_root().obj = obj
     return obj
+
+
+def operations(ctx: typer.Context, quiet: bool = False) -> Operations:
+    """The operations of this invocation (``state_of(ctx).operations``)."""
+    return state_of(ctx).operations(quiet)

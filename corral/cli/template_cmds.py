@@ -12,7 +12,7 @@ import typer
 from corral.cli import render
 from corral.cli.app import app
 from corral.cli.project_cmds import JsonOpt, _emit_json
-from corral.cli.state import state_of
+from corral.cli.state import operations, state_of
 from corral.errors import Outcome
 
 template = typer.Typer(
@@ -40,11 +40,10 @@ def add(
 
     Example: corral template add debian12 debian-12-generic.qcow2
     """
-    from corral.ops.templates import add_template
-
-    tpl = add_template(
-        state_of(ctx).session(), name, file, kernel, initrd, cmdline, disk_boots=disk_boots
-    )
+    state_of(ctx).local_only("template add", "it registers image files of this machine; "
+                             "a server registers files of its own machine")
+    tpl = operations(ctx).add_template(name, file, kernel, initrd, cmdline,
+                                       disk_boots=disk_boots)
     print(f"template {tpl.name} registered ({tpl.kind}, {tpl.format or 'no disk'})")
 
 
@@ -58,9 +57,7 @@ def list_(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] =
 
     Example: corral template list --json
     """
-    from corral.ops.templates import list_templates
-
-    rows = list_templates(state_of(ctx).session(quiet=as_json))
+    rows = operations(ctx, quiet=as_json).templates()
     if as_json:
         json.dump([r.as_json() for r in rows], sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -74,9 +71,7 @@ def remove(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> None:
 
     Example: corral template remove debian12
     """
-    from corral.ops.templates import remove_template
-
-    remove_template(state_of(ctx).session(), name)
+    operations(ctx).remove_template(name)
     print(f"template {name} removed")
 
 
@@ -99,11 +94,10 @@ def build(
     with systemd, cloud-init, an SSH server and the packages asked for.
     Example: corral template build debian --packages nginx,curl --size 3G
     """
-    from corral.ops.templates import DebianOptions, build_template
+    from corral.ops.templates import DebianOptions
 
     listed = None if packages is None else [p.strip() for p in packages.split(",") if p.strip()]
-    debian = DebianOptions.given(release, listed, size)
-    tpl = build_template(state_of(ctx).session(), builder, name, debian)
+    tpl = operations(ctx).build_template(builder, name, DebianOptions.given(release, listed, size))
     print(f"template {tpl.name} built and registered")
 
 
@@ -125,11 +119,7 @@ def copies(
     it again), and the exit code is that of a libvirt failure.
     Example: corral template copies --verify
     """
-    from corral.ops.templates import template_copies
-
-    found = template_copies(
-        state_of(ctx).session(quiet=as_json), service_host, verify=verify
-    )
+    found = operations(ctx, quiet=as_json).template_copies(service_host, verify=verify)
     if as_json:
         _emit_json(found.as_json())
     else:

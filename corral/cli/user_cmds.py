@@ -2,7 +2,8 @@
 
 On the machine itself the CLI acts as the site administrator (the identity
 of its session), so these commands manage the server's users directly in
-the state database. Secrets appear once: the token of ``user add`` and
+the state database; with ``--server`` they act as the token's user through
+the API, under the same rules. Secrets appear once: the token of ``user add`` and
 ``token create`` is printed, never stored, never listed.
 """
 
@@ -17,7 +18,7 @@ import typer
 from corral.cli import render_access
 from corral.cli.app import app
 from corral.cli.project_cmds import JsonOpt, _emit_json
-from corral.cli.state import state_of
+from corral.cli.state import operations
 from corral.errors import ConflictError, InvalidRequest
 
 SHOWN_ONCE = "This token will not be shown again: store it now."
@@ -85,12 +86,10 @@ def add(
 
     Example: corral user add alice --max-vms 10 --max-memory 16G --max-vcpus 20
     """
-    from corral.ops.users import add_user
     from corral.state.accounts import Quota
 
-    session = state_of(ctx).session(quiet=as_json)
-    added = add_user(session, session.identity, name, admin=admin,
-                     quota=Quota(**_limits(max_vms, max_memory, max_vcpus)))
+    added = operations(ctx, quiet=as_json).add_user(
+        name, admin=admin, quota=Quota(**_limits(max_vms, max_memory, max_vcpus)))
     if as_json:
         _emit_json(added.as_json())
         return
@@ -112,8 +111,6 @@ def passwd(
 
     Example: corral user passwd alice; echo "$PW" | corral user passwd alice --password-stdin
     """
-    from corral.ops.users import set_password
-
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     elif sys.stdin.isatty():
@@ -121,8 +118,7 @@ def passwd(
     else:
         raise InvalidRequest("no terminal to ask the password on",
                              hint="pass --password-stdin and write it to standard input")
-    session = state_of(ctx).session()
-    set_password(session, session.identity, name, password)
+    operations(ctx).set_password(name, password)
     print(f"password of user {name} set")
 
 
@@ -132,10 +128,9 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
     Example: corral user list --json
     """
-    from corral.ops.users import list_users, user_json
+    from corral.ops.users import user_json
 
-    session = state_of(ctx).session(quiet=as_json)
-    found = list_users(session, session.identity)
+    found = operations(ctx, quiet=as_json).list_users()
     if as_json:
         _emit_json([user_json(u) for u in found])
     else:
@@ -153,17 +148,16 @@ def remove(
 
     Example: corral user remove alice --yes
     """
-    from corral.ops.users import describe_removal, removal_preview, remove_user
+    from corral.ops.users import describe_removal
 
-    session = state_of(ctx).session()
+    ops = operations(ctx)
     if not yes:
-        summary = f"user {name}: " + describe_removal(removal_preview(session, session.identity,
-                                                                      name))
+        summary = f"user {name}: " + describe_removal(ops.user_removal(name))
         if not sys.stdin.isatty():
             raise ConflictError(f"{summary}\nrefusing to remove without --yes",
                                 hint="no terminal to ask; pass --yes")
         typer.confirm(f"{summary}\nRemove user {name}?", abort=True)
-    removed = remove_user(session, session.identity, name)
+    removed = ops.remove_user(name)
     print(f"user {name} removed: {describe_removal(removed)}")
 
 
@@ -178,12 +172,11 @@ def quota(
 
     Example: corral user quota alice --max-memory 32G --max-vcpus none
     """
-    from corral.ops.users import change_quota, get_user, user_json
+    from corral.ops.users import user_json
 
-    session = state_of(ctx).session(quiet=as_json)
+    ops = operations(ctx, quiet=as_json)
     changes = _limits(max_vms, max_memory, max_vcpus)
-    found = (change_quota(session, session.identity, name, changes) if changes
-             else get_user(session, session.identity, name))
+    found = ops.change_quota(name, changes) if changes else ops.get_user(name)
     if as_json:
         _emit_json(user_json(found)["quota"])
     else:
@@ -208,11 +201,9 @@ def create(
     Example: corral token create alice --name ci
     """
     from corral.ops.identity import Scope
-    from corral.ops.tokens import create_token
 
-    session = state_of(ctx).session(quiet=as_json)
-    issued = create_token(session, session.identity, name, label,
-                          Scope.METRICS if metrics_only else Scope.FULL)
+    issued = operations(ctx, quiet=as_json).create_token(
+        name, label, Scope.METRICS if metrics_only else Scope.FULL)
     if as_json:
         _emit_json(issued.as_json())
         return
@@ -230,10 +221,9 @@ def token_list(
 
     Example: corral token list alice --json
     """
-    from corral.ops.tokens import list_tokens, token_json
+    from corral.ops.tokens import token_json
 
-    session = state_of(ctx).session(quiet=as_json)
-    found = list_tokens(session, session.identity, name)
+    found = operations(ctx, quiet=as_json).list_tokens(name)
     if as_json:
         _emit_json([token_json(t) for t in found])
     else:
@@ -249,10 +239,7 @@ def revoke(
 
     Example: corral token revoke 7
     """
-    from corral.ops.tokens import revoke_token
-
-    session = state_of(ctx).session()
-    revoked = revoke_token(session, session.identity, token_id)
+    revoked = operations(ctx).revoke_token(token_id)
     print(f"token {revoked.id} of {revoked.user} revoked")
 
 
@@ -273,13 +260,11 @@ def share(
 
     Example: corral project share lab bob --read
     """
-    from corral.ops.access import Access, share_project
+    from corral.ops.access import Access
 
     if read == write:
         raise click.UsageError("give exactly one of --read and --write")
-    session = state_of(ctx).session()
-    shared = share_project(session, session.identity, name, to,
-                           Access.READ if read else Access.WRITE)
+    shared = operations(ctx).share(name, to, Access.READ if read else Access.WRITE)
     print(f"project {shared.project} shared with {shared.user} ({shared.access})")
 
 
@@ -293,10 +278,7 @@ def unshare(
 
     Example: corral project unshare lab bob
     """
-    from corral.ops.access import unshare_project
-
-    session = state_of(ctx).session()
-    unshare_project(session, session.identity, name, to)
+    operations(ctx).unshare(name, to)
     print(f"project {name} no longer shared with {to}")
 
 
@@ -310,10 +292,7 @@ def shares(
 
     Example: corral project shares lab --json
     """
-    from corral.ops.access import project_shares
-
-    session = state_of(ctx).session(quiet=as_json)
-    found = project_shares(session, session.identity, name)
+    found = operations(ctx, quiet=as_json).shares(name)
     if as_json:
         _emit_json(found.as_json())
     else:
@@ -337,10 +316,7 @@ def audit(
 
     Example: corral audit --since 2d --user alice
     """
-    from corral.ops.audit import entries
-
-    session = state_of(ctx).session(quiet=as_json)
-    found = entries(session, session.identity, since=since, user=name, limit=limit)
+    found = operations(ctx, quiet=as_json).audit(since=since, user=name, limit=limit)
     if as_json:
         _emit_json([e.as_json() for e in found])
     else:

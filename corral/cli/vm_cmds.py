@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from typing import Annotated
 
@@ -10,8 +9,8 @@ import typer
 
 from corral.cli import render
 from corral.cli.app import app
-from corral.cli.state import state_of
-from corral.errors import BackendError, Outcome
+from corral.cli.state import operations
+from corral.errors import Outcome
 
 vm = typer.Typer(
     help="Operate on one VM, named PROJECT.HOST.\n\nExample: corral vm reboot lab.web1",
@@ -28,20 +27,16 @@ Targets = Annotated[
 
 def _many(ctx: typer.Context, targets: list[str], action: str, timeout: float = 60) -> Outcome:
     """Several VMs at once, each failing alone; exit 10 when some failed."""
-    from corral.ops.vms import vm_action_each
-
-    result = vm_action_each(state_of(ctx).session(), targets, action, timeout_s=timeout)
+    result = operations(ctx).vm_action_each(targets, action, timeout)
     render.vm_batch(result)
     return Outcome.PARTIAL if result.partial else Outcome.OK
 
 
 def _simple(action: str, summary: str) -> Callable[[typer.Context, list[str]], Outcome]:
     def command(ctx: typer.Context, targets: Targets) -> Outcome:
-        from corral.ops.vms import vm_action
-
         if len(targets) > 1:
             return _many(ctx, targets, action)
-        render.vm_done(vm_action(state_of(ctx).session(), targets[0], action))
+        render.vm_done(operations(ctx).vm_action(targets[0], action))
         return Outcome.OK
 
     command.__doc__ = (f"{summary}\n\nSeveral VMs act in parallel, each failing alone "
@@ -71,11 +66,9 @@ def shutdown(
     Several VMs shut down in parallel, each failing alone (exit 10).
     Example: corral vm shutdown lab.web1 --timeout 30
     """
-    from corral.ops.vms import vm_shutdown
-
     if len(targets) > 1:
         return _many(ctx, targets, "shutdown", timeout)
-    render.vm_done(vm_shutdown(state_of(ctx).session(), targets[0], timeout))
+    render.vm_done(operations(ctx).vm_shutdown(targets[0], timeout))
     return Outcome.OK
 
 
@@ -89,9 +82,7 @@ def mem_set(
 
     Example: corral vm mem-set lab.web1 256M
     """
-    from corral.ops.vms import vm_set_memory
-
-    render.vm_done(vm_set_memory(state_of(ctx).session(), target, memory))
+    render.vm_done(operations(ctx).vm_set_memory(target, memory))
 
 
 @vm.command(name="vcpu-set")
@@ -104,9 +95,7 @@ def vcpu_set(
 
     Example: corral vm vcpu-set lab.web1 2
     """
-    from corral.ops.vms import vm_set_vcpus
-
-    render.vm_done(vm_set_vcpus(state_of(ctx).session(), target, count))
+    render.vm_done(operations(ctx).vm_set_vcpus(target, count))
 
 
 @vm.command()
@@ -115,9 +104,7 @@ def describe(ctx: typer.Context, target: Target) -> None:
 
     Example: corral vm describe lab.web1
     """
-    from corral.ops.vms import vm_describe
-
-    print(vm_describe(state_of(ctx).session(), target))
+    print(operations(ctx).vm_describe(target))
 
 
 @vm.command()
@@ -126,23 +113,17 @@ def log(ctx: typer.Context, target: Target) -> None:
 
     Example: corral vm log lab.web1
     """
-    from corral.ops.vms import vm_console_log
-
-    print(vm_console_log(state_of(ctx).session(), target), end="")
+    print(operations(ctx).vm_log(target), end="")
 
 
 @vm.command()
 def console(ctx: typer.Context, target: Target) -> None:
     """Attach to the guest's serial console (leave with Ctrl-]).
 
+    With --server the console comes over a websocket of the server.
     Example: corral vm console lab.web1
     """
-    from corral.ops.vms import vm_console_command
-
-    argv = vm_console_command(state_of(ctx).session(), target)
-    code = subprocess.run(argv, check=False).returncode
-    if code not in (0, 1):  # virsh console ends with 1 when the guest goes away
-        raise BackendError(f"console of {target} ended with exit code {code}")
+    operations(ctx).vm_console(target)
 
 
 @vm.command()
@@ -171,11 +152,10 @@ def migrate(
     Example: corral vm migrate lab.web1 h2
     """
     from corral.cli.project_cmds import _emit_json
-    from corral.ops.migrate import vm_migrate
 
-    result = vm_migrate(
-        state_of(ctx).session(quiet=as_json), target, service_host, offline=offline,
-        update_file=update_file, wait_lock=not no_wait_lock, timeout_s=timeout,
+    result = operations(ctx, quiet=as_json).vm_migrate(
+        target, service_host, offline=offline, update_file=update_file,
+        wait_lock=not no_wait_lock, timeout_s=timeout,
     )
     if as_json:
         _emit_json(result.as_json())

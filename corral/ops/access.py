@@ -62,12 +62,20 @@ class ProjectShares:
         }
 
 
-def authorize(session: Session, identity: Identity, project: str, access: Access) -> None:
+# The operations that create a project the database has not recorded (their
+# caller becomes its owner); every other one needs a project that exists.
+CREATING = frozenset({"up", "build", "upgrade"})
+
+
+def authorize(session: Session, identity: Identity, project: str, access: Access,
+              *, creating: bool = False) -> None:
     """Return when ``identity`` may have ``access`` to ``project``, else raise
     :class:`HiddenProject` (may not see it) or :class:`Forbidden` (sees it, read only).
 
-    A project name the database has never recorded may be written by any user
-    (their ``up`` creates it and makes them its owner), never read.
+    A project name the database has never recorded may be created by any user
+    (``creating``: their ``up`` makes them its owner); anything else a user asks
+    of it answers as a hidden project does, so that a name taken by someone
+    else cannot be told from a free one.
     """
     require_full_scope(identity)
     if identity.admin:
@@ -79,7 +87,7 @@ def authorize(session: Session, identity: Identity, project: str, access: Access
         return
     shared = accounts.share_of(project, identity.name)
     if shared is None:
-        if access is Access.WRITE and owner is None and store.get_project(project) is None:
+        if creating and owner is None and store.get_project(project) is None:
             return
         whose = f"owned by '{owner}'" if owner else "the administrators'"
         raise HiddenProject(project, f"project '{project}' is {whose} and not shared with "
@@ -94,7 +102,7 @@ def authorize_action(session: Session, identity: Identity, project: str, action:
     needed = ACTIONS.get(action)
     if needed is None:
         raise InvalidRequest(f"unknown project operation '{action}'")
-    authorize(session, identity, project, needed)
+    authorize(session, identity, project, needed, creating=action in CREATING)
 
 
 def visible_projects(session: Session, identity: Identity) -> list[str]:

@@ -120,7 +120,7 @@ def _apply(
         record_failure(session, "", operation, source.origin, errors)
         raise
     if not session.identity.local:  # a user of the server: before the lock and libvirt
-        authorize(session, session.identity, project.name, Access.WRITE)
+        authorize(session, session.identity, project.name, Access.WRITE, creating=True)
     with (
         project_lock(session, project.name, operation, wait=wait_lock, target=source.origin),
         recorded(session, project.name, operation, source.origin) as entry,

@@ -58,6 +58,6 @@ def authorize_file(session: Session, project: str, action: str) -> None:
     identity = session.identity
     store = session.require_store()
     if store.get_project(project) is None and Accounts(store).owner(project) is None:
-        authorize(session, identity, project, Access.WRITE)
+        authorize(session, identity, project, Access.WRITE, creating=True)
         return
     authorize_action(session, identity, project, action)

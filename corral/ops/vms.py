@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 
-from corral.backends.base import Backend
+from corral.backends.base import Backend, ConsoleStream
 from corral.errors import (
     BackendError,
     ConflictError,
@@ -181,6 +181,13 @@ def vm_describe(session: Session, target: str) -> str:
 def vm_console_log(session: Session, target: str) -> str:
     backend, seen = find_vm(session, target)
     return backend.console_output(seen.domain)
+
+
+def vm_console_stream(session: Session, target: str) -> ConsoleStream:
+    """The VM's serial console as a stream of bytes both ways (the server's
+    websocket console); the caller closes it."""
+    backend, seen = find_vm(session, target)
+    return backend.console_stream(seen.domain)
 
 
 def vm_console_command(session: Session, target: str) -> list[str]:

@@ -29,7 +29,7 @@ from corral.server.metrics import CountRequests
 from corral.server.models import ERRORS
 from corral.server.network import AllowedNetworks
 from corral.server.portal import pages as portal
-from corral.server.routes import accounts, jobs, metrics, projects, vms
+from corral.server.routes import accounts, console, jobs, metrics, projects, vms
 from corral.server.routes import site as site_routes
 from corral.server.state import ServerState, server_state
 from corral.state.store import StateStore
@@ -73,7 +73,7 @@ def create_app(
     )
     app.state.corral = state
     errors.install(app)
-    for module in (projects, vms, site_routes, accounts, jobs):
+    for module in (projects, vms, console, site_routes, accounts, jobs):
         app.include_router(module.router, prefix=API, responses=ERRORS)
     app.include_router(metrics.router, responses=ERRORS)
     portal.install(app)

@@ -347,6 +347,10 @@ class LibvirtBackend(Backend):
         domain = lifecycle.lookup(self.conn, name)
         return console.console_output(self.conn, domain, local=self.connection.is_local)
 
+    def console_stream(self, name: str) -> console.LibvirtConsole:
+        domain = lifecycle.lookup(self.conn, name)
+        return console.open_stream(self.conn, domain)
+
     def console_command(self, name: str) -> list[str]:
         lifecycle.lookup(self.conn, name)
         return console.console_command(name, self.uri)

@@ -26,6 +26,10 @@ older Corral, logging to ``/var/log/libvirt/qemu``, is still read on this
 machine; on a remote host such a log is outside every pool and the error
 says to redefine the domain (``corral up --recreate`` or any ``upgrade`` of it).
 
+The server's websocket console (``corral --server URL vm console``) is the
+one user of the console stream: :class:`LibvirtConsole` holds it open, for
+as long as a person is attached, and relays bytes both ways.
+
 The interactive attach runs ``virsh -c URI console NAME``: virsh already does
 raw terminal mode, the ``Ctrl+]`` escape and window-size handling, which a
 hand-written stream pump would have to re-implement; any URI Corral reaches
@@ -34,6 +38,7 @@ a host by (``qemu+tls://...?pkipath=...`` too) is passed as it is.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path, PurePosixPath
@@ -150,3 +155,42 @@ def console_command(domain: str, uri: str) -> list[str]:
             "cannot attach a console: virsh is not installed", hint="install libvirt-clients"
         )
     return [virsh, "-c", uri, "console", "--force", domain]
+
+
+class LibvirtConsole:
+    """A domain's console stream (``virDomainOpenConsole``), for the server's
+    websocket console: a blocking stream, read on a thread of its own, written
+    from another; closing it aborts the stream, which ends a waiting read."""
+
+    def __init__(self, stream: libvirt.virStream, name: str) -> None:
+        self._stream = stream
+        self._name = name
+        self._closed = False
+
+    def read(self) -> bytes:
+        if self._closed:
+            return b""
+        try:
+            data = self._stream.recv(CHUNK)
+        except libvirt.libvirtError:
+            return b""  # aborted, or the guest went away: the console ended either way
+        return data if isinstance(data, bytes) else b""
+
+    def write(self, data: bytes) -> None:
+        with libvirt_errors(f"write to the console of {self._name}"):
+            self._stream.send(data)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            with contextlib.suppress(libvirt.libvirtError):  # already ended
+                self._stream.abort()
+
+
+def open_stream(conn: libvirt.virConnect, domain: libvirt.virDomain) -> LibvirtConsole:
+    """The console of a running domain, taken from whoever held it (``--force``)."""
+    name = domain.name()
+    stream = conn.newStream(0)
+    with libvirt_errors(f"open the console of {name}"):
+        domain.openConsole(None, stream, libvirt.VIR_DOMAIN_CONSOLE_FORCE)
+    return LibvirtConsole(stream, name)

@@ -104,8 +104,9 @@ def session_cookie(request: Request, session: Session) -> Identity | None:
         record(session, session.identity, "authenticate", "session", "refused",
                "unknown or ended portal session")
         raise NotAuthenticated("the portal session has ended: log in again")
-    if request.method not in SAFE_METHODS and not csrf_matches(
-            found, request.headers.get(CSRF_HEADER)):
+    # A websocket (the console) has no method: its route checks the page's Origin.
+    method = request.scope.get("method", "GET")
+    if method not in SAFE_METHODS and not csrf_matches(found, request.headers.get(CSRF_HEADER)):
         raise refuse_csrf(session, found.identity, request.url.path)
     return found.identity
 

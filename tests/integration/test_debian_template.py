@@ -1,0 +1,106 @@
+"""A Debian template built from Debian packages, booted under TCG, configured by
+its own cloud-init from Corral's seed, and reached over SSH.
+
+The tiny template runs Corral's own guest init; this proves that a real
+distribution's cloud-init applies what Corral writes: the hostname, a key
+login, a user with a password, a runcmd line with shell metacharacters, a
+static address with its gateway, a data disk and the packages baked in at
+build time, and that readiness is cloud-init's own final message.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from corral.ops import projects
+from corral.ops.source import ProjectSource
+from corral.ops.templates import DebianOptions, build_template, list_templates
+
+from .support import Site, project_name, remove_project, write_project
+
+pytestmark = pytest.mark.libvirt
+
+TEMPLATE = "debian-it"
+
+
+@pytest.fixture(scope="module")
+def debian(site: Site) -> Iterator[str]:
+    """The Debian template with htop baked in, built once for the module."""
+    with site.session() as session:
+        built = build_template(session, "debian", TEMPLATE,
+                               DebianOptions(packages=("htop",), size="2G"))
+    (site.root / "templates").chmod(0o755)
+    assert (built.os, built.release, built.packages) == ("debian", "bookworm", ("htop",))
+    yield TEMPLATE
+    with site.session() as session:
+        session.registry.remove(TEMPLATE)
+
+
+def _ssh(key: Path, address: str, command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["ssh", "-i", str(key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10",
+         f"root@{address}", command],
+        capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_a_debian_guest_is_configured_by_its_own_cloud_init(
+        site: Site, debian: str, subnets: object, tmp_path: Path) -> None:
+    octet = subnets()  # type: ignore[operator]
+    name = project_name()
+    key = site.root / f"{name}-key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    address = f"10.240.{octet}.10"
+    path = write_project(site.root / f"{name}.corral", f"""\
+global {{
+    project {name}
+    sshkey {{
+        root {key}.pub
+    }}
+}}
+switch lan {{ address 10.240.{octet}.1/24 }}
+host deb {{
+    template {debian}
+    qemu
+    memory 512M
+    vcpus 1
+    wait console 900
+    nameserver 10.240.{octet}.1
+    users {{ alice Corral-s3cret }}
+    disk data {{ size 64M }}
+    network eth0 {{
+        switch lan
+        address {address}
+        netmask 255.255.255.0
+        gateway 10.240.{octet}.1
+    }}
+    runcmd {{
+        echo "said: 'quoted'; $HOME" > /root/said
+    }}
+}}
+""")
+    try:
+        with site.session() as session:
+            result = projects.up(session, ProjectSource.from_path(path))
+            assert [(r.host, r.ready, r.reason) for r in result.readiness] == [
+                ("deb", True, "corral-ready on the console")], result
+            assert [row.used_by for row in list_templates(session)
+                    if row.template.name == debian] == [(name,)]
+        probe = _ssh(key, address, "hostname; cloud-init status; cat /root/said; "
+                     "getent shadow alice | cut -d: -f2 | cut -c1-3; command -v htop; "
+                     "ip -4 route show default; ls /dev/disk/by-id/")
+        assert probe.returncode == 0, probe.stderr
+        lines = probe.stdout.splitlines()
+        assert lines[0] == "deb"
+        assert lines[1] == "status: done"
+        assert lines[2] == "said: 'quoted'; /root"
+        assert lines[3] == "$6$" or lines[3].startswith("$y$")
+        assert lines[4] == "/usr/bin/htop"
+        assert lines[5].startswith(f"default via 10.240.{octet}.1 dev ")
+        assert "virtio-data" in probe.stdout
+    finally:
+        remove_project(site, name)
