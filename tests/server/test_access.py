@@ -136,10 +136,17 @@ def test_a_project_the_caller_may_not_see_answers_like_a_missing_one(
         missing = client.get(template.format("nosuch"), headers=bob)
         assert hidden.status_code == missing.status_code == 404, template
         assert hidden.json() == {**missing.json(), "error": "project 'lab' not found"}
-    hidden = client.post("/api/v1/vms/lab.web/pause", headers=bob)
-    missing = client.post("/api/v1/vms/nosuch.web/pause", headers=bob)
-    assert (hidden.status_code, missing.status_code) == (404, 404)
-    assert hidden.json()["error"] == "project 'lab' not found"
+    for method, template, body in (
+            ("POST", "/api/v1/vms/{}.web/pause", None),
+            ("POST", "/api/v1/vms/{}.web/memory", {"memory": "128M"}),
+            ("GET", "/api/v1/vms/{}.web/log", None),
+            ("POST", "/api/v1/projects/{}/start", {}),
+            ("POST", "/api/v1/projects/{}/stop", {}),
+            ("DELETE", "/api/v1/projects/{}", None)):
+        hidden = client.request(method, template.format("lab"), headers=bob, json=body)
+        missing = client.request(method, template.format("nosuch"), headers=bob, json=body)
+        assert (hidden.status_code, missing.status_code) == (404, 404), template
+        assert hidden.json() == {**missing.json(), "error": "project 'lab' not found"}, template
 
 
 def test_list_and_status_show_only_the_projects_the_caller_may_see(
