@@ -17,6 +17,8 @@ waits for another instead of failing); a database server does both itself.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from datetime import datetime
 
 from sqlalchemy import (
@@ -30,6 +32,8 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    func,
+    select,
 )
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -39,6 +43,8 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 BUSY_TIMEOUT_S = 30.0
 # The dialects whose upsert (INSERT ... ON CONFLICT) the store uses.
 DIALECTS = ("sqlite", "postgresql")
+# PostgreSQL advisory lock held while the schema is created ("corral" in ASCII).
+SCHEMA_LOCK_KEY = 0x636F7272616C
 
 
 class Base(DeclarativeBase):
@@ -99,11 +105,31 @@ def open_engine(url: URL) -> Engine:
     def _configure(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _journal_in_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
     return engine
+
+
+def _journal_in_wal(cursor: sqlite3.Cursor) -> None:
+    """Put the file in WAL mode (it stays so): done once, by the first opener.
+
+    Changing the journal mode is refused at once, without the busy timeout,
+    while another connection has the file open; so several processes opening
+    a new file together retry until one of them has made the change.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        return
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")  # a file in memory stays "memory"
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def create_schema(engine: Engine) -> None:
@@ -111,8 +137,14 @@ def create_schema(engine: Engine) -> None:
 
     ``IF NOT EXISTS`` makes the check and the creation one statement, where
     ``metadata.create_all`` would check first and fail if it lost the race.
+    That is enough on SQLite, whose writers take turns; PostgreSQL checks
+    before it creates, so two servers starting on an empty database would
+    both try to create a table: there the creation waits for a transaction
+    advisory lock first, released when the transaction ends.
     """
     with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
         for table in Base.metadata.sorted_tables:
             connection.execute(CreateTable(table, if_not_exists=True))
             for index in table.indexes:

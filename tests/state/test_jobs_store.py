@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from corral.state import StateStore
@@ -11,8 +9,8 @@ from corral.state.jobs import STATES, Jobs
 
 
 @pytest.fixture
-def jobs(tmp_path: Path):
-    with StateStore(tmp_path / "state.db") as store:
+def jobs(state_url: str):
+    with StateStore(state_url) as store:
         yield Jobs(store)
 
 
