@@ -6,7 +6,8 @@ The tables: ``projects`` (the last applied version of each project file),
 ``host_contacts`` (when each service host last answered, and what it said),
 and those of users and access: ``users``, ``api_tokens``, ``project_owners``,
 ``project_shares`` and ``audit_log`` (docs/users-and-access.md), and the
-server's long operations, ``jobs`` and ``job_events`` (docs/server.md).
+server's long operations, ``jobs`` and ``job_events``, with the server
+processes that run them, ``server_instances`` (docs/server.md).
 
 The database is SQLite by default and any SQLAlchemy URL of a supported
 dialect otherwise (``[state] url``). A SQLite file is set up for several
@@ -260,8 +261,9 @@ class JobRow(Base):
     """A long operation the server runs in the background (``up``, ``remove``, ...).
 
     ``state`` is queued, running, done, failed or interrupted; ``machine`` and
-    ``instance`` name the server process that runs it, so a restarted server
-    marks the jobs its predecessor left running as interrupted, and only those.
+    ``instance`` name the server process that runs it (``server_instances``),
+    so a job is marked interrupted once that process is known to be gone, and
+    never while it lives, even when other servers share the database.
     """
 
     __tablename__ = "jobs"
@@ -280,6 +282,25 @@ class JobRow(Base):
     outcome: Mapped[str | None] = mapped_column(String(40), nullable=True)
     result_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     error_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ServerInstanceRow(Base):
+    """A server process that runs jobs, and when it last said it was alive.
+
+    Each server writes its row when it starts and again every few seconds
+    (its heartbeat). Several servers may share one database: a job whose
+    server stopped beating, or whose process on this machine is gone, is one
+    nobody will finish, and only such jobs are marked interrupted.
+    """
+
+    __tablename__ = "server_instances"
+
+    instance: Mapped[str] = mapped_column(String(32), primary_key=True)
+    machine: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    pid_started: Mapped[str] = mapped_column(String(40), default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    seen_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class JobEventRow(Base):

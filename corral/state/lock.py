@@ -86,9 +86,13 @@ def _alive(pid: int) -> bool:
 
 def holder_is_dead(holder: LockHolder, machine: str) -> bool:
     """True only when the holder ran on ``machine`` and its process is gone."""
-    if holder.machine != machine:
-        return False
-    if not _alive(holder.pid):
+    return holder.machine == machine and process_is_gone(holder.pid, holder.pid_started)
+
+
+def process_is_gone(pid: int, pid_started: str) -> bool:
+    """True when process ``pid`` of this machine, started at ``pid_started`` (see
+    :func:`process_started`), has ended: no such pid, or one started at another time."""
+    if not _alive(pid):
         return True
-    started = process_started(holder.pid)
-    return bool(holder.pid_started and started and started != holder.pid_started)
+    started = process_started(pid)
+    return bool(pid_started and started and started != pid_started)
