@@ -1,4 +1,5 @@
-"""Shared fixtures: load project text through the real pipeline (parser, expand, resolve, build)."""
+"""Shared fixtures: load project text through the real pipeline (parser, expand, resolve, build),
+and the state database a test runs on (SQLite, then PostgreSQL: ``state_url``)."""
 
 from __future__ import annotations
 
