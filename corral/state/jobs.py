@@ -19,7 +19,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from corral.state.db import JobEventRow, JobRow, ServerInstanceRow
+from corral.state.db import JobEventRow, JobRow, LockRow, ServerInstanceRow
 from corral.state.store import StateStore, aware, now
 
 STATES = ("queued", "running", "done", "failed", "interrupted")
@@ -147,8 +147,10 @@ class Jobs:
         or named in ``gone`` (processes of this machine known to have ended), and
         those of processes on ``machine`` that never recorded themselves (servers
         older than ``server_instances``). Jobs of ``instance`` (the caller) and of
-        other live servers are left alone. Ended processes with no unfinished job
-        left are then forgotten.
+        other live servers are left alone. The project locks those ended
+        processes held are released (on another machine nothing else could tell
+        they are dead), and ended processes with no unfinished job left are
+        forgotten.
         """
         cutoff = stale_before.astimezone(UTC).replace(tzinfo=None)
         ended = (ServerInstanceRow.instance != instance) & (
@@ -160,10 +162,15 @@ class Jobs:
             | ((JobRow.machine == machine)
                & JobRow.instance.not_in(select(ServerInstanceRow.instance))),
         ).values(state="interrupted", finished_at=now(), outcome="interrupted")
+        released = delete(LockRow).where(exists().where(
+            ended, ServerInstanceRow.machine == LockRow.machine,
+            ServerInstanceRow.pid == LockRow.pid,
+            ServerInstanceRow.pid_started == LockRow.pid_started))
         forgotten = delete(ServerInstanceRow).where(ended, ~exists().where(
             unfinished, JobRow.instance == ServerInstanceRow.instance))
         with self._store.guard(), Session(self._store.engine) as session, session.begin():
             count = int(cast(CursorResult[Any], session.execute(orphaned)).rowcount)
+            session.execute(released)
             session.execute(forgotten)
             return count
 

@@ -5,7 +5,9 @@ The lock itself is a row in the state database (``locks``, see
 database shares the lock. A holder is identified by ``user@machine``, its pid
 and the pid's start time; a process on the same machine can therefore tell a
 dead holder (pid gone, or reused by a later process) and take its lock over.
-A holder on another machine is never presumed dead.
+A holder on another machine is never presumed dead here; the locks of a
+server whose heartbeat stopped are released with its jobs
+(:meth:`corral.state.jobs.Jobs.interrupt_left_over`).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import pytest
 
 from corral.state import StateStore
 from corral.state.jobs import STATES, Jobs
+from corral.state.lock import Claimant
 
 
 @pytest.fixture
@@ -87,6 +88,25 @@ def test_only_jobs_of_servers_that_are_gone_are_interrupted(jobs: Jobs) -> None:
     assert [s.instance for s in jobs.instances("m2")] == ["i2"]
     assert jobs.interrupt_left_over("i1", "m1", datetime.now(UTC) + timedelta(hours=1)) == 1
     assert jobs.get("live").state == "interrupted" and jobs.get("mine").state == "running"
+
+
+def test_the_project_locks_of_a_server_that_is_gone_are_released(
+    state_url: str, jobs: Jobs
+) -> None:
+    with StateStore(state_url) as store:
+        for instance, pid, project in (("live", 5, "kept"), ("stale", 4242, "freed")):
+            jobs.beat(instance, "m2", pid, "77")
+            assert store.acquire_lock(project, "up", Claimant(
+                f"token-{instance}", "root@m2", "m2", pid, "77")) is None
+        store.acquire_lock("reused", "up", Claimant("token-other", "root@m2", "m2", 4242, "78"))
+        time.sleep(0.01)
+        between = datetime.now(UTC)
+        jobs.beat("live", "m2", 5, "77")
+        jobs.interrupt_left_over("caller", "m1", between)
+        assert store.lock_holder("freed") is None
+        kept, reused = store.lock_holder("kept"), store.lock_holder("reused")
+        assert kept is not None and kept.token == "token-live"
+        assert reused is not None and reused.token == "token-other"  # another process
 
 
 def test_a_beat_keeps_the_start_and_moves_the_last_sighting(jobs: Jobs) -> None:
