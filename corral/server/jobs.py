@@ -157,7 +157,8 @@ class JobRunner:
         """Mark interrupted the unfinished jobs no server will finish: those of
         servers not seen for ``stale_after_s``, of ended server processes of this
         machine (known at once from their pids: a restart), and of this machine's
-        servers that predate ``server_instances``. Another live server's jobs stay."""
+        servers that predate ``server_instances``; the project locks of the gone
+        servers are released. Another live server's jobs and locks stay."""
         gone = [server.instance for server in self.jobs.instances(self.machine)
                 if server.instance != self.instance
                 and process_is_gone(server.pid, server.pid_started)]
