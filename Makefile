@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CORRAL := $(VENV)/bin/corral
 DEB_PACKAGES := qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-dev pkg-config \
 	dnsmasq-base busybox-static cpio e2fsprogs iproute2 iputils-ping gcc python3-venv python3-dev \
-	libvirt-clients libxml2-utils cloud-init openssl mmdebstrap chromium
+	libvirt-clients libxml2-utils cloud-init openssl mmdebstrap chromium postgresql
 DEMO := examples/demo.corral
 
 .PHONY: setup demo test lint typecheck unit bench clean-demo
@@ -14,6 +14,7 @@ DEMO := examples/demo.corral
 setup: .setup-debs $(VENV)/.installed
 	@sh scripts/fetch-kernel.sh
 	@sh scripts/start-daemons.sh
+	@sh scripts/start-postgres.sh
 
 .setup-debs:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -25,7 +26,7 @@ setup: .setup-debs $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip
-	@$(PY) -m pip install -q -e '.[test,libvirt]'
+	@$(PY) -m pip install -q -e '.[test,libvirt,postgresql]'
 	@touch $@
 
 demo: setup

@@ -1,12 +1,15 @@
-"""Shared fixtures: load project text through the real pipeline (parser, expand, resolve, build)."""
+"""Shared fixtures: load project text through the real pipeline (parser, expand, resolve, build),
+and the state database a test runs on (SQLite, then PostgreSQL: ``state_url``)."""
 
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from state_databases import DATABASES, postgres_unavailable
+from state_databases import state_url as make_state_url
 
 from corral.errors import SourceErrors
 from corral.model.load import load_project
@@ -38,3 +41,13 @@ def errors(load: Callable[..., Project]) -> Callable[..., list[str]]:
         ]
 
     return _errors
+
+
+@pytest.fixture(params=DATABASES)
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty state database: each test that asks runs on SQLite, and
+    on PostgreSQL too (skipped, saying why, where no PostgreSQL answers)."""
+    if request.param == "postgresql" and (reason := postgres_unavailable()) is not None:
+        pytest.skip(reason)
+    with make_state_url(request.param, tmp_path) as url:
+        yield url

@@ -24,7 +24,7 @@ from corral.ops.identity import Identity
 from corral.ops.session import BackendFactory
 from corral.server import errors
 from corral.server.identity import ANONYMOUS
-from corral.server.jobs import DEFAULT_WORKERS
+from corral.server.jobs import DEFAULT_WORKERS, Liveness
 from corral.server.metrics import CountRequests
 from corral.server.models import ERRORS
 from corral.server.network import AllowedNetworks
@@ -43,21 +43,25 @@ def create_app(
     *,
     backend_factory: BackendFactory | None = None,
     job_workers: int = DEFAULT_WORKERS,
+    liveness: Liveness | None = None,
 ) -> FastAPI:
     """The server for ``site``: its routes, its state database, its job runner.
 
-    Jobs a previous server process on this machine left unfinished are marked
-    interrupted when the app starts (its lifespan), before it takes requests;
+    When the app starts (its lifespan), before it takes requests, it records
+    itself among the database's live servers (:class:`Liveness`) and marks
+    interrupted the jobs that servers now gone left unfinished.;
     the live feed of libvirt's changes watches from then until the app ends.
     """
     state = ServerState(site=site, store=StateStore(site.state_location()),
-                        backend_factory=backend_factory, job_workers=job_workers)
+                        backend_factory=backend_factory, job_workers=job_workers,
+                        liveness=liveness or Liveness())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        interrupted = server_state(app).jobs.interrupt_left_over()
+        interrupted = server_state(app).jobs.start()
         if interrupted:
-            log.warning("%d job(s) of an earlier server process marked interrupted", interrupted)
+            log.warning("%d job(s) of a server process now gone marked interrupted",
+                        interrupted)
         server_state(app).live.start()
         try:
             yield

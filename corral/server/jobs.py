@@ -5,20 +5,26 @@ progress events its operation reported through :class:`RecordingReporter`,
 and, once it ends, the operation's typed result as JSON or its error. Jobs
 run on a bounded pool of threads of the server process, each with an
 operations session of its own for the identity that asked. A server that
-stops leaves its unfinished jobs ``running`` in the database; the next one
-on the same machine marks them ``interrupted`` when it starts (the
-operations are idempotent: submitting the same one again converges).
+stops leaves its unfinished jobs ``running`` in the database. Several
+servers may share that database, so a job is marked ``interrupted`` only
+once its own server is known to be gone: its process ended (a restart on the
+same machine sees that at once) or its heartbeat stopped (see
+:class:`Liveness`). The operations are idempotent: submitting the same one
+again converges.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from corral.errors import CorralError, NotFoundError, Outcome
@@ -28,6 +34,7 @@ from corral.ops.reporting import Progress, Reporter
 from corral.ops.session import Session
 from corral.server.errors import error_body
 from corral.state.jobs import JobEvent, JobRecord, Jobs
+from corral.state.lock import process_is_gone, process_started
 from corral.state.store import StateStore
 
 log = logging.getLogger("corral.server.jobs")
@@ -100,20 +107,75 @@ def outcome_of(result: Result) -> Outcome:
     return Outcome.OK
 
 
+@dataclass(frozen=True, slots=True)
+class Liveness:
+    """How a server shows other servers on its database that it is alive: its row
+    in ``server_instances`` is refreshed every ``beat_s`` seconds, and a server
+    not seen for ``stale_after_s`` is taken for gone, its unfinished jobs with it.
+    The servers' clocks must agree to well within ``stale_after_s`` (NTP does)."""
+
+    beat_s: float = 10.0
+    stale_after_s: float = 60.0
+
+
 class JobRunner:
-    """Runs jobs on ``workers`` threads and records them in the state database."""
+    """Runs jobs on ``workers`` threads and records them in the state database.
+
+    :meth:`start` records this server process as alive and keeps it so with
+    a heartbeat thread; that thread also marks interrupted the jobs of servers
+    that stopped beating (see :meth:`interrupt_left_over`).
+    """
 
     def __init__(self, store: StateStore, sessions: SessionFactory,
-                 workers: int = DEFAULT_WORKERS) -> None:
+                 workers: int = DEFAULT_WORKERS, liveness: Liveness | None = None) -> None:
         self.jobs = Jobs(store)
         self._sessions = sessions
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="corral-job")
         self.machine = socket.gethostname()
         self.instance = uuid.uuid4().hex
+        self._pid = os.getpid()
+        self._pid_started = process_started(self._pid)
+        self._liveness = liveness or Liveness()
+        self._stopping = threading.Event()
+        self._heartbeat: threading.Thread | None = None
+
+    def start(self) -> int:
+        """Record this server as alive, mark the jobs no server will finish
+        interrupted (how many: the return value), then keep beating."""
+        self.beat()
+        interrupted = self.interrupt_left_over()
+        self._heartbeat = threading.Thread(target=self._beat_until_stopped,
+                                           name="corral-heartbeat", daemon=True)
+        self._heartbeat.start()
+        return interrupted
+
+    def beat(self) -> None:
+        """This server is alive now (its row of ``server_instances``)."""
+        self.jobs.beat(self.instance, self.machine, self._pid, self._pid_started)
 
     def interrupt_left_over(self) -> int:
-        """Mark the jobs earlier processes on this machine left unfinished interrupted."""
-        return self.jobs.interrupt_left_over(self.machine, self.instance)
+        """Mark interrupted the unfinished jobs no server will finish: those of
+        servers not seen for ``stale_after_s``, of ended server processes of this
+        machine (known at once from their pids: a restart), and of this machine's
+        servers that predate ``server_instances``; the project locks of the gone
+        servers are released. Another live server's jobs and locks stay."""
+        gone = [server.instance for server in self.jobs.instances(self.machine)
+                if server.instance != self.instance
+                and process_is_gone(server.pid, server.pid_started)]
+        stale_before = datetime.now(UTC) - timedelta(seconds=self._liveness.stale_after_s)
+        return self.jobs.interrupt_left_over(self.instance, self.machine, stale_before, gone)
+
+    def _beat_until_stopped(self) -> None:
+        while not self._stopping.wait(self._liveness.beat_s):
+            try:
+                self.beat()
+                interrupted = self.interrupt_left_over()
+            except CorralError as error:  # the database is away: try again next beat
+                log.warning("heartbeat not recorded: %s", error.message)
+                continue
+            if interrupted:
+                log.warning("%d job(s) of a server that stopped marked interrupted",
+                            interrupted)
 
     def submit(self, identity: Identity, operation: str, target: str, work: Work) -> JobRecord:
         """Record a queued job and start it; its record, at once."""
@@ -148,7 +210,11 @@ class JobRunner:
                 log.exception("job %s: its end not recorded", job_id)
 
     def shutdown(self) -> None:
-        """Stop taking jobs; running ones finish on their own threads."""
+        """Stop taking jobs and beating; running ones finish on their own threads
+        (a server that then dies is known gone once its beat is stale)."""
+        self._stopping.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout=10)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def readable(self, identity: Identity, job_id: str) -> JobRecord:

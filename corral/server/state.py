@@ -16,7 +16,7 @@ from corral.ops.identity import Identity
 from corral.ops.reporting import Reporter
 from corral.ops.session import BackendFactory, Session
 from corral.server.identity import CredentialReader, bearer_token
-from corral.server.jobs import DEFAULT_WORKERS, JobRunner
+from corral.server.jobs import DEFAULT_WORKERS, JobRunner, Liveness
 from corral.server.live import LiveFeed
 from corral.server.metrics import RequestMetrics
 from corral.server.portal.limits import LoginLimit
@@ -39,11 +39,12 @@ class ServerState:
     login_limit: LoginLimit = field(default_factory=LoginLimit)
     backend_factory: BackendFactory | None = None
     job_workers: int = DEFAULT_WORKERS
+    liveness: Liveness = field(default_factory=Liveness)
     jobs: JobRunner = field(init=False)
     live: LiveFeed = field(init=False)
 
     def __post_init__(self) -> None:
-        self.jobs = JobRunner(self.store, self.session, self.job_workers)
+        self.jobs = JobRunner(self.store, self.session, self.job_workers, self.liveness)
         self.live = LiveFeed(self.site)
 
     def session(self, identity: Identity, reporter: Reporter | None = None) -> Session:

@@ -92,9 +92,9 @@ class Accounts:
             name=name, admin=admin, password_hash=None, created_at=now(),
             max_vms=quota.max_vms, max_memory_mib=quota.max_memory_mib,
             max_vcpus=quota.max_vcpus,
-        ).on_conflict_do_nothing(index_elements=[UserRow.name])
+        ).on_conflict_do_nothing(index_elements=[UserRow.name]).returning(UserRow.name)
         with self._write() as session:
-            if _count(session.execute(statement)) == 0:
+            if session.execute(statement).first() is None:  # (an ORM insert's rowcount is -1)
                 return None
         return self.user(name)
 

@@ -6,8 +6,9 @@ The tables: ``projects`` (the last applied version of each project file),
 ``host_contacts`` (when each service host last answered, and what it said),
 and those of users and access: ``users``, ``api_tokens``, ``project_owners``,
 ``project_shares`` and ``audit_log`` (docs/users-and-access.md), the
-server's long operations, ``jobs`` and ``job_events`` (docs/server.md), and
-the web portal's ``portal_sessions``, ``login_failures`` and ``project_texts``
+server's long operations, ``jobs`` and ``job_events``, with the server
+processes that run them, ``server_instances`` (docs/server.md), and the web
+portal's ``portal_sessions``, ``login_failures`` and ``project_texts``
 (docs/portal.md).
 
 The database is SQLite by default and any SQLAlchemy URL of a supported
@@ -19,6 +20,8 @@ waits for another instead of failing); a database server does both itself.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from datetime import datetime
 
 from sqlalchemy import (
@@ -32,6 +35,8 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    func,
+    select,
 )
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -41,6 +46,8 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 BUSY_TIMEOUT_S = 30.0
 # The dialects whose upsert (INSERT ... ON CONFLICT) the store uses.
 DIALECTS = ("sqlite", "postgresql")
+# PostgreSQL advisory lock held while the schema is created ("corral" in ASCII).
+SCHEMA_LOCK_KEY = 0x636F7272616C
 
 
 class Base(DeclarativeBase):
@@ -101,11 +108,31 @@ def open_engine(url: URL) -> Engine:
     def _configure(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _journal_in_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
     return engine
+
+
+def _journal_in_wal(cursor: sqlite3.Cursor) -> None:
+    """Put the file in WAL mode (it stays so): done once, by the first opener.
+
+    Changing the journal mode is refused at once, without the busy timeout,
+    while another connection has the file open; so several processes opening
+    a new file together retry until one of them has made the change.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        return
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")  # a file in memory stays "memory"
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def create_schema(engine: Engine) -> None:
@@ -113,8 +140,14 @@ def create_schema(engine: Engine) -> None:
 
     ``IF NOT EXISTS`` makes the check and the creation one statement, where
     ``metadata.create_all`` would check first and fail if it lost the race.
+    That is enough on SQLite, whose writers take turns; PostgreSQL checks
+    before it creates, so two servers starting on an empty database would
+    both try to create a table: there the creation waits for a transaction
+    advisory lock first, released when the transaction ends.
     """
     with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
         for table in Base.metadata.sorted_tables:
             connection.execute(CreateTable(table, if_not_exists=True))
             for index in table.indexes:
@@ -230,8 +263,9 @@ class JobRow(Base):
     """A long operation the server runs in the background (``up``, ``remove``, ...).
 
     ``state`` is queued, running, done, failed or interrupted; ``machine`` and
-    ``instance`` name the server process that runs it, so a restarted server
-    marks the jobs its predecessor left running as interrupted, and only those.
+    ``instance`` name the server process that runs it (``server_instances``),
+    so a job is marked interrupted once that process is known to be gone, and
+    never while it lives, even when other servers share the database.
     """
 
     __tablename__ = "jobs"
@@ -250,6 +284,25 @@ class JobRow(Base):
     outcome: Mapped[str | None] = mapped_column(String(40), nullable=True)
     result_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     error_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ServerInstanceRow(Base):
+    """A server process that runs jobs, and when it last said it was alive.
+
+    Each server writes its row when it starts and again every few seconds
+    (its heartbeat). Several servers may share one database: a job whose
+    server stopped beating, or whose process on this machine is gone, is one
+    nobody will finish, and only such jobs are marked interrupted.
+    """
+
+    __tablename__ = "server_instances"
+
+    instance: Mapped[str] = mapped_column(String(32), primary_key=True)
+    machine: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    pid_started: Mapped[str] = mapped_column(String(40), default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    seen_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class JobEventRow(Base):

@@ -3,20 +3,23 @@
 Plain storage with no policy: who may read a job and what a job runs is
 decided in :mod:`corral.server.jobs`. A job outlives the request that
 started it and the process that ran it, so a client can read its result
-later, and a server that restarts can tell which jobs it left unfinished.
+later; the server processes that run jobs say they are alive in
+``server_instances``, so servers sharing the database can tell which
+unfinished jobs nobody will finish.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from corral.state.db import JobEventRow, JobRow
+from corral.state.db import JobEventRow, JobRow, LockRow, ServerInstanceRow
 from corral.state.store import StateStore, aware, now
 
 STATES = ("queued", "running", "done", "failed", "interrupted")
@@ -53,6 +56,18 @@ class JobEvent:
     kind: str
     message: str
     data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInstance:
+    """A server process that runs jobs; ``seen_at`` is its last heartbeat (UTC)."""
+
+    instance: str
+    machine: str
+    pid: int
+    pid_started: str
+    started_at: datetime
+    seen_at: datetime
 
 
 class Jobs:
@@ -104,15 +119,60 @@ class Jobs:
             error_json=json.dumps(error) if error is not None else None,
         )
 
-    def interrupt_left_over(self, machine: str, instance: str) -> int:
-        """Mark the unfinished jobs of earlier server processes on ``machine`` (any
-        instance but ``instance``) interrupted; how many there were."""
-        statement = update(JobRow).where(
-            JobRow.machine == machine, JobRow.instance != instance,
-            JobRow.state.in_(UNFINISHED),
-        ).values(state="interrupted", finished_at=now(), outcome="interrupted")
+    def beat(self, instance: str, machine: str, pid: int, pid_started: str) -> None:
+        """Server process ``instance`` (``pid`` on ``machine``) is alive now: its row
+        in ``server_instances``, written the first time and refreshed after."""
+        moment = now()
+        statement = self._store.insert(ServerInstanceRow).values(
+            instance=instance, machine=machine, pid=pid, pid_started=pid_started,
+            started_at=moment, seen_at=moment,
+        ).on_conflict_do_update(index_elements=[ServerInstanceRow.instance],
+                                set_={"seen_at": moment})
         with self._store.guard(), Session(self._store.engine) as session, session.begin():
-            return int(cast(CursorResult[Any], session.execute(statement)).rowcount)
+            session.execute(statement)
+
+    def instances(self, machine: str | None = None) -> list[ServerInstance]:
+        """The recorded server processes (of ``machine``; None: of every machine)."""
+        query = select(ServerInstanceRow).order_by(ServerInstanceRow.started_at)
+        if machine is not None:
+            query = query.where(ServerInstanceRow.machine == machine)
+        with self._store.guard(), Session(self._store.engine) as session:
+            return [_instance(row) for row in session.scalars(query)]
+
+    def interrupt_left_over(self, instance: str, machine: str, stale_before: datetime,
+                            gone: Collection[str] = ()) -> int:
+        """Mark interrupted the unfinished jobs no server will finish; how many there were.
+
+        Those are the jobs of server processes last seen before ``stale_before``
+        or named in ``gone`` (processes of this machine known to have ended), and
+        those of processes on ``machine`` that never recorded themselves (servers
+        older than ``server_instances``). Jobs of ``instance`` (the caller) and of
+        other live servers are left alone. The project locks those ended
+        processes held are released (on another machine nothing else could tell
+        they are dead), and ended processes with no unfinished job left are
+        forgotten.
+        """
+        cutoff = stale_before.astimezone(UTC).replace(tzinfo=None)
+        ended = (ServerInstanceRow.instance != instance) & (
+            (ServerInstanceRow.seen_at < cutoff) | ServerInstanceRow.instance.in_(list(gone)))
+        unfinished = JobRow.state.in_(UNFINISHED)
+        orphaned = update(JobRow).where(
+            unfinished, JobRow.instance != instance,
+            JobRow.instance.in_(select(ServerInstanceRow.instance).where(ended))
+            | ((JobRow.machine == machine)
+               & JobRow.instance.not_in(select(ServerInstanceRow.instance))),
+        ).values(state="interrupted", finished_at=now(), outcome="interrupted")
+        released = delete(LockRow).where(exists().where(
+            ended, ServerInstanceRow.machine == LockRow.machine,
+            ServerInstanceRow.pid == LockRow.pid,
+            ServerInstanceRow.pid_started == LockRow.pid_started))
+        forgotten = delete(ServerInstanceRow).where(ended, ~exists().where(
+            unfinished, JobRow.instance == ServerInstanceRow.instance))
+        with self._store.guard(), Session(self._store.engine) as session, session.begin():
+            count = int(cast(CursorResult[Any], session.execute(orphaned)).rowcount)
+            session.execute(released)
+            session.execute(forgotten)
+            return count
 
     def add_event(self, job_id: str, kind: str, message: str,
                   data: dict[str, Any] | None = None) -> JobEvent:
@@ -149,6 +209,12 @@ def _job(row: JobRow) -> JobRecord:
         result=json.loads(row.result_json) if row.result_json else None,
         error=json.loads(row.error_json) if row.error_json else None,
     )
+
+
+def _instance(row: ServerInstanceRow) -> ServerInstance:
+    return ServerInstance(instance=row.instance, machine=row.machine, pid=row.pid,
+                          pid_started=row.pid_started, started_at=aware(row.started_at),
+                          seen_at=aware(row.seen_at))
 
 
 def _event(row: JobEventRow) -> JobEvent:

@@ -5,7 +5,9 @@ The lock itself is a row in the state database (``locks``, see
 database shares the lock. A holder is identified by ``user@machine``, its pid
 and the pid's start time; a process on the same machine can therefore tell a
 dead holder (pid gone, or reused by a later process) and take its lock over.
-A holder on another machine is never presumed dead.
+A holder on another machine is never presumed dead here; the locks of a
+server whose heartbeat stopped are released with its jobs
+(:meth:`corral.state.jobs.Jobs.interrupt_left_over`).
 """
 
 from __future__ import annotations
@@ -86,9 +88,13 @@ def _alive(pid: int) -> bool:
 
 def holder_is_dead(holder: LockHolder, machine: str) -> bool:
     """True only when the holder ran on ``machine`` and its process is gone."""
-    if holder.machine != machine:
-        return False
-    if not _alive(holder.pid):
+    return holder.machine == machine and process_is_gone(holder.pid, holder.pid_started)
+
+
+def process_is_gone(pid: int, pid_started: str) -> bool:
+    """True when process ``pid`` of this machine, started at ``pid_started`` (see
+    :func:`process_started`), has ended: no such pid, or one started at another time."""
+    if not _alive(pid):
         return True
-    started = process_started(holder.pid)
-    return bool(holder.pid_started and started and started != holder.pid_started)
+    started = process_started(pid)
+    return bool(pid_started and started and started != pid_started)

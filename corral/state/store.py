@@ -285,9 +285,10 @@ class StateStore:
                 operation=operation, since=now(),
             )
             .on_conflict_do_nothing(index_elements=[LockRow.project])
+            .returning(LockRow.project)  # a row back: ours (an ORM insert's rowcount is -1)
         )
         with self.guard(), Session(self._engine) as session, session.begin():
-            if cast(CursorResult[Any], session.execute(statement)).rowcount == 1:
+            if session.execute(statement).first() is not None:
                 return None
             row = session.get(LockRow, project)
             if row is None:  # released between the two statements: try again

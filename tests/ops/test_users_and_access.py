@@ -1,5 +1,5 @@
 """Users, tokens, passwords, ownership, shares, quotas and the audit log, on a real
-SQLite state database in a temporary directory."""
+state database: a SQLite file in a temporary directory, then PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 
-from corral.config import Paths, SiteConfig
+from corral.config import Paths, SiteConfig, State
 from corral.errors import (
     ConflictError,
     Forbidden,
@@ -36,7 +36,17 @@ FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 @pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
+def session(tmp_path: Path, state_url: str) -> Iterator[Session]:
+    """A session on an empty state database: SQLite, then PostgreSQL."""
+    site = SiteConfig(paths=Paths(templates=tmp_path / "t", runs=tmp_path / "r"),
+                      state=State(url=state_url))
+    with Session(site) as opened:
+        yield opened
+
+
+@pytest.fixture
+def sqlite_session(tmp_path: Path) -> Iterator[Session]:
+    """A session on the SQLite file tmp_path/db/state.db, for reading the file's bytes."""
     site = SiteConfig(paths=Paths(templates=tmp_path / "t", state=tmp_path / "db" / "state.db",
                                   runs=tmp_path / "r"))
     with Session(site) as opened:
@@ -79,7 +89,8 @@ def test_a_new_user_gets_a_token_that_names_them(session: Session) -> None:
     assert "token" not in tokens.token_json(listed)
 
 
-def test_tokens_are_kept_only_as_their_sha256(session: Session, tmp_path: Path) -> None:
+def test_tokens_are_kept_only_as_their_sha256(sqlite_session: Session, tmp_path: Path) -> None:
+    session = sqlite_session
     added = users.add_user(session, ROOT, "alice")
     second = tokens.create_token(session, ROOT, "alice", "ci")
     session.close()

@@ -67,9 +67,16 @@ CLIENT = ("127.0.0.1", 40000)
 ROLES = ("anonymous", "metrics", "other", "reader", "writer", "owner", "admin")
 
 
-def write_site(root: Path, networks: str = '"127.0.0.0/8"') -> SiteConfig:
+def write_site(root: Path, networks: str = '"127.0.0.0/8"',
+               state_url: str | None = None) -> SiteConfig:
+    """The test site under ``root``; its state database the SQLite file there, or
+    the one ``state_url`` names."""
     config = root / "corral.toml"
-    config.write_text(SITE.format(root=root, networks=networks))
+    text = SITE.format(root=root, networks=networks)
+    if state_url is not None:
+        text = text.replace(f'state = "{root}/state.db"\n', "")
+        text += f'\n[state]\nurl = "{state_url}"\n'
+    config.write_text(text)
     return parse_site_config(config.read_text(), config)
 
 

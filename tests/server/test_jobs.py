@@ -1,5 +1,6 @@
 """Jobs: an ``up`` accepted at once, polled to its end, its events streamed as SSE,
-and jobs a stopped server left running marked interrupted by the next one."""
+and jobs a stopped server left running marked interrupted by the next one; each
+on a SQLite and on a PostgreSQL state database."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import json
 import socket
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
-from server_support import CLIENT, LAB, Cast, wait_job
+from server_support import CLIENT, LAB, Cast, wait_job, write_site
 
 from corral.config import SiteConfig
 from corral.ops.session import Session
@@ -19,6 +22,12 @@ from corral.server.app import create_app
 from corral.state.jobs import Jobs
 from corral.state.lock import Claimant
 from corral.state.store import StateStore
+
+
+@pytest.fixture
+def site(tmp_path: Path, state_url: str) -> SiteConfig:
+    """The test site, its state database SQLite and then PostgreSQL."""
+    return write_site(tmp_path, state_url=state_url)
 
 
 def _sse(text: str) -> list[dict[str, Any]]:

@@ -30,7 +30,11 @@ schema.config.generation.update(modes=[GenerationMode.NEGATIVE], max_examples=12
 
 
 @schema.parametrize()
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+# An operation whose only parameter is a name in its path has few wrong forms a URL
+# can carry, so many generated cases are filtered out; whether that trips Hypothesis's
+# health check depended on unrelated code (its derandomised search), never on the API.
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                               HealthCheck.filter_too_much],
           deadline=None)
 def test_generated_bad_requests_never_get_a_500(case: Any, client: TestClient,
                                                 cast: Cast) -> None:

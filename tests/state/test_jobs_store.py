@@ -1,18 +1,21 @@
-"""The jobs tables: records, numbered events, counts, and interrupted left-overs."""
+"""The jobs tables: records, numbered events, counts, the servers that run them, and
+the jobs of servers now gone marked interrupted; on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from corral.state import StateStore
 from corral.state.jobs import STATES, Jobs
+from corral.state.lock import Claimant
 
 
 @pytest.fixture
-def jobs(tmp_path: Path):
-    with StateStore(tmp_path / "state.db") as store:
+def jobs(state_url: str):
+    with StateStore(state_url) as store:
         yield Jobs(store)
 
 
@@ -53,17 +56,64 @@ def test_counts_name_every_state_and_newest_filters_by_owner(jobs: Jobs) -> None
     assert {j.id for j in jobs.newest()} == {"a", "b"}
 
 
-def test_only_earlier_processes_of_this_machine_are_interrupted(jobs: Jobs) -> None:
+def test_only_jobs_of_servers_that_are_gone_are_interrupted(jobs: Jobs) -> None:
+    """Servers i1 (the caller), i2 (alive, on another machine) and i3 (stale) beat;
+    i0 and i9 never did (older servers, on m1 and on m2); i4 is a server of m1
+    whose process the caller found gone."""
+    for instance, machine in (("i1", "m1"), ("i2", "m2"), ("i3", "m2"), ("i4", "m1")):
+        jobs.beat(instance, machine, 1, "")
     for job, machine, instance in (("old", "m1", "i0"), ("queued", "m1", "i0"),
-                                   ("mine", "m1", "i1"), ("theirs", "m2", "i9")):
+                                   ("mine", "m1", "i1"), ("theirs", "m2", "i9"),
+                                   ("live", "m2", "i2"), ("stale", "m2", "i3"),
+                                   ("ended", "m1", "i4")):
         jobs.add(job, "alice", "up", "lab", machine, instance)
         if job != "queued":
             jobs.start(job)
     jobs.add("over", "alice", "up", "lab", "m1", "i0")
     jobs.finish("over", "failed", "backend", None, {"error": "x"})
-    assert jobs.interrupt_left_over("m1", "i1") == 2
+    time.sleep(0.01)
+    between = datetime.now(UTC)
+    time.sleep(0.01)
+    for instance, machine in (("i1", "m1"), ("i2", "m2"), ("i4", "m1")):
+        jobs.beat(instance, machine, 1, "")
+    assert jobs.interrupt_left_over("i1", "m1", between, gone=["i4"]) == 4
     states = {j.id: (j.state, j.outcome) for j in jobs.newest()}
     assert states == {"old": ("interrupted", "interrupted"),
                       "queued": ("interrupted", "interrupted"),
                       "mine": ("running", None), "theirs": ("running", None),
+                      "live": ("running", None), "stale": ("interrupted", "interrupted"),
+                      "ended": ("interrupted", "interrupted"),
                       "over": ("failed", "backend")}
+    assert [s.instance for s in jobs.instances()] == ["i1", "i2"]  # the gone forgotten
+    assert [s.instance for s in jobs.instances("m2")] == ["i2"]
+    assert jobs.interrupt_left_over("i1", "m1", datetime.now(UTC) + timedelta(hours=1)) == 1
+    assert jobs.get("live").state == "interrupted" and jobs.get("mine").state == "running"
+
+
+def test_the_project_locks_of_a_server_that_is_gone_are_released(
+    state_url: str, jobs: Jobs
+) -> None:
+    with StateStore(state_url) as store:
+        for instance, pid, project in (("live", 5, "kept"), ("stale", 4242, "freed")):
+            jobs.beat(instance, "m2", pid, "77")
+            assert store.acquire_lock(project, "up", Claimant(
+                f"token-{instance}", "root@m2", "m2", pid, "77")) is None
+        store.acquire_lock("reused", "up", Claimant("token-other", "root@m2", "m2", 4242, "78"))
+        time.sleep(0.01)
+        between = datetime.now(UTC)
+        jobs.beat("live", "m2", 5, "77")
+        jobs.interrupt_left_over("caller", "m1", between)
+        assert store.lock_holder("freed") is None
+        kept, reused = store.lock_holder("kept"), store.lock_holder("reused")
+        assert kept is not None and kept.token == "token-live"
+        assert reused is not None and reused.token == "token-other"  # another process
+
+
+def test_a_beat_keeps_the_start_and_moves_the_last_sighting(jobs: Jobs) -> None:
+    jobs.beat("i1", "m1", 42, "777")
+    (first,) = jobs.instances()
+    time.sleep(0.01)
+    jobs.beat("i1", "m1", 42, "777")
+    (again,) = jobs.instances()
+    assert (again.machine, again.pid, again.pid_started) == ("m1", 42, "777")
+    assert again.started_at == first.started_at and again.seen_at > first.seen_at

@@ -1,13 +1,15 @@
-"""Project locks as rows of the state database, shared by processes and machines."""
+"""Project locks as rows of the state database, shared by processes and machines,
+on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import subprocess
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,8 +18,8 @@ from corral.state.lock import process_started
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    with StateStore(tmp_path / "state.db") as opened:
+def store(state_url: str):
+    with StateStore(state_url) as opened:
         yield opened
 
 
@@ -37,8 +39,8 @@ def test_one_holder_at_a_time_and_release_by_token(store: StateStore) -> None:
     assert store.acquire_lock("lab", "upgrade", second) is None
 
 
-def test_two_stores_on_one_file_share_the_lock(store: StateStore, tmp_path: Path) -> None:
-    with StateStore(tmp_path / "state.db") as other:
+def test_two_stores_on_one_database_share_the_lock(store: StateStore, state_url: str) -> None:
+    with StateStore(state_url) as other:
         mine = Claimant.this_process()
         assert store.acquire_lock("lab", "up", mine) is None
         seen = other.acquire_lock("lab", "remove", Claimant.this_process())
@@ -72,3 +74,29 @@ def test_a_live_holder_and_a_holder_elsewhere_are_never_dead(store: StateStore) 
     store.acquire_lock("far", "up", far)
     remote = store.lock_holder("far")
     assert remote is not None and not holder_is_dead(remote, me.machine)
+
+
+def _race_for_the_lock(url: str, start: Any, won: Any) -> None:
+    with StateStore(url) as store:
+        claimant = Claimant.this_process()
+        start.wait()
+        if store.acquire_lock("lab", "up", claimant) is None:
+            won.put(claimant.pid)
+
+
+def test_processes_racing_for_a_free_lock_have_one_winner(state_url: str) -> None:
+    StateStore(state_url).close()
+    context = multiprocessing.get_context("spawn")
+    start, won = context.Barrier(3), context.Queue()
+    racers = [context.Process(target=_race_for_the_lock, args=(state_url, start, won))
+              for _ in range(3)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join(timeout=60)
+        assert racer.exitcode == 0
+    winner = won.get(timeout=5)
+    assert won.empty()
+    with StateStore(state_url) as store:
+        holder = store.lock_holder("lab")
+    assert holder is not None and holder.pid == winner

@@ -1,4 +1,5 @@
-"""The state store on a real SQLite file, including several connections at once."""
+"""The state store on a real SQLite file and on PostgreSQL (``state_url``), including
+several connections and processes at once."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +23,13 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(db_path: Path):
+def store(state_url: str):
+    with StateStore(state_url) as opened:
+        yield opened
+
+
+@pytest.fixture
+def sqlite_store(db_path: Path):
     with StateStore(db_path) as opened:
         yield opened
 
@@ -202,8 +210,8 @@ def test_a_database_made_before_users_gains_their_tables_and_keeps_its_rows(
 # -- concurrency ----------------------------------------------------------------
 
 
-def test_two_stores_on_one_file_see_each_other(db_path: Path) -> None:
-    with StateStore(db_path) as first, StateStore(db_path) as second:
+def test_two_stores_on_one_database_see_each_other(state_url: str) -> None:
+    with StateStore(state_url) as first, StateStore(state_url) as second:
         first.record_project("lab", "/lab.corral", "{}", "h1")
         assert second.get_project("lab") is not None
         second.record_project("lab", "/lab.corral", "{}", "h2")
@@ -211,8 +219,8 @@ def test_two_stores_on_one_file_see_each_other(db_path: Path) -> None:
         assert record is not None and record.model_hash == "h2"
 
 
-def test_concurrent_writers_in_threads_lose_nothing(db_path: Path) -> None:
-    stores = [StateStore(db_path) for _ in range(2)]
+def test_concurrent_writers_in_threads_lose_nothing(state_url: str) -> None:
+    stores = [StateStore(state_url) for _ in range(2)]
     start = threading.Barrier(len(stores))
 
     def write(index: int) -> None:
@@ -234,18 +242,18 @@ def test_concurrent_writers_in_threads_lose_nothing(db_path: Path) -> None:
         store.close()
 
 
-def _write_from_process(path: str, project: str, count: int) -> None:
-    with StateStore(Path(path)) as store:
+def _write_from_process(url: str, project: str, count: int) -> None:
+    with StateStore(url) as store:
         for step in range(count):
             with store.operation(project, "step", str(step)):
                 pass
 
 
-def test_concurrent_writer_processes_lose_nothing(db_path: Path) -> None:
-    StateStore(db_path).close()
+def test_concurrent_writer_processes_lose_nothing(state_url: str) -> None:
+    StateStore(state_url).close()
     context = multiprocessing.get_context("spawn")
     workers = [
-        context.Process(target=_write_from_process, args=(str(db_path), f"p{i}", 50))
+        context.Process(target=_write_from_process, args=(state_url, f"p{i}", 50))
         for i in range(3)
     ]
     for worker in workers:
@@ -253,14 +261,17 @@ def test_concurrent_writer_processes_lose_nothing(db_path: Path) -> None:
     for worker in workers:
         worker.join(timeout=60)
         assert worker.exitcode == 0
-    with StateStore(db_path) as store:
+    with StateStore(state_url) as store:
         entries = store.operations(limit=1000)
     assert len(entries) == 150
     assert {op.outcome for op in entries} == {"ok"}
     assert {op.project for op in entries} == {"p0", "p1", "p2"}
 
 
-def test_writer_waits_for_a_held_lock_instead_of_failing(store: StateStore, db_path: Path) -> None:
+def test_writer_waits_for_a_held_lock_instead_of_failing(
+    sqlite_store: StateStore, db_path: Path
+) -> None:
+    store = sqlite_store
     holder = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")
     holder.execute(
@@ -278,7 +289,8 @@ def test_writer_waits_for_a_held_lock_instead_of_failing(store: StateStore, db_p
     assert [op.action for op in store.operations(limit=2)] == ["start", "hold"]
 
 
-def test_open_reader_does_not_block_the_writer(store: StateStore, db_path: Path) -> None:
+def test_open_reader_does_not_block_the_writer(sqlite_store: StateStore, db_path: Path) -> None:
+    store = sqlite_store
     store.log_operation("lab", "first", "lab", "ok")
     reader = sqlite3.connect(db_path, isolation_level=None)
     reader.execute("BEGIN")
@@ -290,3 +302,33 @@ def test_open_reader_does_not_block_the_writer(store: StateStore, db_path: Path)
     reader.execute("COMMIT")
     assert reader.execute("SELECT count(*) FROM operations").fetchone() == (2,)
     reader.close()
+
+
+def _open_at_once(url: str, start: Any) -> None:
+    start.wait()
+    with StateStore(url) as store:
+        store.log_operation("lab", "open", "lab", "ok")
+
+
+def test_processes_creating_the_schema_at_once_all_succeed(state_url: str) -> None:
+    """Several servers starting together on an empty database: one creates each table,
+    the others find it made (no "already exists" race)."""
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(3)
+    openers = [context.Process(target=_open_at_once, args=(state_url, start)) for _ in range(3)]
+    for opener in openers:
+        opener.start()
+    for opener in openers:
+        opener.join(timeout=60)
+        assert opener.exitcode == 0
+    with StateStore(state_url) as store:
+        assert len(store.operations()) == 3
+
+
+def test_large_text_and_exact_times_round_trip(store: StateStore) -> None:
+    model = '{"hosts": "' + "ü€𝄞" * 300_000 + '"}'
+    recorded = store.record_project("lab", "/lab.corral", model, "h" * 128)
+    again = store.get_project("lab")
+    assert again is not None and again.model_json == model and again.model_hash == "h" * 128
+    assert again.created_at == recorded.created_at and again.created_at.microsecond == (
+        recorded.created_at.microsecond)
