@@ -197,3 +197,23 @@ def test_a_page_of_another_site_cannot_open_a_console(url: str, cast: Cast) -> N
                  origin=url, open_timeout=10) as ws:  # type: ignore[arg-type]
         ws.send(b"x")
         assert ws.recv(timeout=10) == b"echo:x"
+
+
+def test_a_portal_session_opens_the_console_from_its_own_pages(
+        url: str, cast: Cast, admin_session: Any) -> None:
+    import httpx
+    from portal_support import NAMES, PASSWORD, give_passwords
+
+    give_passwords(admin_session)
+    answer = httpx.post(f"{url}/login", data={"user": NAMES["owner"], "password": PASSWORD,
+                                              "next": "/"})
+    assert answer.status_code == 303, answer.text
+    cookie = f"corral_session={answer.cookies['corral_session']}"
+    with connect(_ws(url), additional_headers={"Cookie": cookie}, origin=url,  # type: ignore[arg-type]
+                 open_timeout=10) as ws:
+        ws.send(b"y")
+        assert ws.recv(timeout=10) == b"echo:y"
+    with pytest.raises(InvalidStatus) as refused:
+        connect(_ws(url), additional_headers={"Cookie": cookie},
+                origin="https://elsewhere.example", open_timeout=10)  # type: ignore[arg-type]
+    assert refused.value.response.status_code == 403
