@@ -24,7 +24,7 @@ from corral.ops.access import authorize_action
 from corral.ops.identity import Identity, require_full_scope
 from corral.ops.session import Session
 from corral.server.identity import anonymous, identify, source_of
-from corral.server.jobs import Work, job_json
+from corral.server.jobs import Result, Work, job_json
 from corral.server.state import ServerState, state_of
 
 
@@ -38,9 +38,13 @@ class Call:
 
     @contextmanager
     def audited(self, action: str, target: str) -> Iterator[audit.Note]:
-        """A changing request: recorded in the audit log however it ends."""
-        with audit.audited(self.session, self.identity, action, target) as note:
-            yield note
+        """A changing request: recorded in the audit log however it ends; the
+        status requests share is read again after it."""
+        try:
+            with audit.audited(self.session, self.identity, action, target) as note:
+                yield note
+        finally:
+            self.server.status.forget()
 
     @contextmanager
     def refusals(self, action: str, target: str) -> Iterator[None]:
@@ -63,7 +67,15 @@ class Call:
     def job(self, operation: str, target: str, work: Work) -> JSONResponse:
         """Start ``work`` as a job of the caller: 202 with the job and where to read it
         (:class:`~corral.server.models.JobAccepted`)."""
-        job = self.server.jobs.submit(self.identity, operation, target, work)
+        status = self.server.status
+
+        def then_read_again(session: Session) -> Result:
+            try:
+                return work(session)
+            finally:
+                status.forget()  # what the job changed shows in the next status
+
+        job = self.server.jobs.submit(self.identity, operation, target, then_read_again)
         body = job_json(job)
         body["href"] = f"/api/v1/jobs/{job.id}"
         return JSONResponse(body, status_code=202, headers={"Location": body["href"]})

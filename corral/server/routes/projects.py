@@ -178,7 +178,7 @@ def list_(call: Caller) -> list[dict[str, object]]:
 def status(call: Caller, project: Annotated[str | None, Query(max_length=200)] = None,
            timeout_s: Timeout = DEFAULT_TIMEOUT_S) -> dict[str, object]:
     with call.refusals("status", project or ""):
-        return visible_status(call.session, project, timeout_s=timeout_s).as_json()
+        return _status(call, project, timeout_s)
 
 
 @router.get("/projects/{project}/status",
@@ -187,7 +187,15 @@ def status(call: Caller, project: Annotated[str | None, Query(max_length=200)] =
 def project_status(call: Caller, project: ProjectName,
                    timeout_s: Timeout = DEFAULT_TIMEOUT_S) -> dict[str, object]:
     call.authorize(project, "status")
-    return visible_status(call.session, project, timeout_s=timeout_s).as_json()
+    return _status(call, project, timeout_s)
+
+
+def _status(call: Call, project: str | None, timeout_s: float) -> dict[str, object]:
+    """The status the caller may see: from the reading requests share (at most
+    ``STATUS_MAX_AGE_S`` old), unless they ask for a timeout of their own."""
+    shared = call.server.site_status if timeout_s == DEFAULT_TIMEOUT_S else None
+    return visible_status(call.session, project, timeout_s=timeout_s,
+                          site_reading=shared).as_json()
 
 
 @router.post("/fleet", status_code=202, responses=models.JOB,
