@@ -93,8 +93,8 @@ def authenticate(session: Session, token: str, source: str) -> Identity:
     that is malformed, unknown or revoked, whose owner is gone (the same message
     for each, the reason in the audit log)."""
     accounts = Accounts(session.require_store())
-    found = accounts.use_token(token_digest(token)) if token.startswith(TOKEN_PREFIX) else None
-    user = accounts.user(found.user) if found is not None else None
+    used = accounts.use_token(token_digest(token)) if token.startswith(TOKEN_PREFIX) else None
+    found, user = used if used is not None else (None, None)
     if found is None or found.revoked or user is None:
         reason = ("unknown token" if found is None
                   else f"token {found.id} was revoked" if found.revoked

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, and_, delete, func, select, update
@@ -19,6 +19,9 @@ from sqlalchemy.orm import Session
 
 from corral.state.db import OwnerRow, ShareRow, TokenRow, UserRow
 from corral.state.store import StateStore, aware, now
+
+# How precisely a token's last use is kept (see Accounts.use_token).
+LAST_USE_PRECISION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,15 +178,30 @@ class Accounts:
         with self._read() as session:
             return [_token(r) for r in session.scalars(query)]
 
-    def use_token(self, token_hash: str) -> TokenRecord | None:
-        """The token with this hash, its last use set to now if it is not revoked."""
-        with self._write() as session:
-            row = session.scalars(select(TokenRow).where(TokenRow.token_hash == token_hash)).first()
+    def use_token(self, token_hash: str) -> tuple[TokenRecord, UserRecord | None] | None:
+        """The token with this hash and its user (None if gone), in one indexed
+        lookup; its last use set to now if it is not revoked.
+
+        The last use is written only when the one recorded is older than
+        :data:`LAST_USE_PRECISION`: a token sent with every request would
+        otherwise cost a write transaction per request, which serialises the
+        server's readers on the database's write lock.
+        """
+        statement = (select(TokenRow, UserRow).outerjoin(UserRow, UserRow.name == TokenRow.user)
+                     .where(TokenRow.token_hash == token_hash))
+        with self._read() as session:
+            row = session.execute(statement).first()
             if row is None:
                 return None
-            if row.revoked_at is None:
-                row.last_used_at = now()
-            return _token(row)
+            found, user = _token(row[0]), _user(row[1]) if row[1] is not None else None
+        moment = now()
+        if not found.revoked and (found.last_used_at is None
+                                  or aware(moment) - found.last_used_at >= LAST_USE_PRECISION):
+            with self._write() as session:
+                session.execute(update(TokenRow).where(TokenRow.id == found.id)
+                                .values(last_used_at=moment))
+            found = replace(found, last_used_at=aware(moment))
+        return found, user
 
     def revoke_token(self, token_id: int) -> TokenRecord | None:
         """Revoke token ``token_id`` (it stays listed, revoked); None when unknown.
