@@ -10,12 +10,13 @@ authorisation and auditing; the decisions are :mod:`corral.ops.access`'s.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from corral.errors import Forbidden, HiddenProject, NotAuthenticated
@@ -81,7 +82,7 @@ class Call:
         return JSONResponse(body, status_code=202, headers={"Location": body["href"]})
 
 
-def _authenticated(request: Request, *, full: bool) -> Iterator[Call]:
+def _identified(request: Request, *, full: bool) -> Identity:
     server = state_of(request)
     with server.session(anonymous(source_of(request))) as probe:
         identity = identify(request, probe, server.credentials)
@@ -92,18 +93,43 @@ def _authenticated(request: Request, *, full: bool) -> Iterator[Call]:
                 audit.record(probe, identity, "request", request.url.path[:200], "refused",
                              refused.message)
                 raise
-    with server.session(identity) as session:
-        yield Call(server, session, identity)
+    return identity
 
 
-def caller(request: Request) -> Iterator[Call]:
+async def _opened(request: Request, *, full: bool) -> Call:
+    """The caller's session for the request; its credentials read on a worker
+    thread (the database)."""
+    identity = await run_in_threadpool(_identified, request, full=full)
+    server = state_of(request)
+    return Call(server, server.session(identity), identity)
+
+
+async def _close(call: Call) -> None:
+    """Closing a session that connected to no service host costs nothing, so only
+    one that did is closed on a worker thread: every hop between the event loop
+    and a thread is a cost each request pays under load."""
+    if call.session.connected:
+        await run_in_threadpool(call.session.close)
+    else:
+        call.session.close()
+
+
+async def caller(request: Request) -> AsyncIterator[Call]:
     """An authenticated caller with a full-scope credential."""
-    yield from _authenticated(request, full=True)
+    call = await _opened(request, full=True)
+    try:
+        yield call
+    finally:
+        await _close(call)
 
 
-def metrics_caller(request: Request) -> Iterator[Call]:
+async def metrics_caller(request: Request) -> AsyncIterator[Call]:
     """An authenticated caller of any scope (``/metrics`` decides further)."""
-    yield from _authenticated(request, full=False)
+    call = await _opened(request, full=False)
+    try:
+        yield call
+    finally:
+        await _close(call)
 
 
 Caller = Annotated[Call, Depends(caller)]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, delete, func, select, update
+from sqlalchemy import CursorResult, and_, delete, func, select, union, update
 from sqlalchemy.orm import Session
 
 from corral.state.db import OwnerRow, ShareRow, TokenRow, UserRow
@@ -31,6 +31,15 @@ class Quota:
     max_vms: int | None = None
     max_memory_mib: int | None = None
     max_vcpus: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUse:
+    """A token presented, and whether its user is an administrator (None when the
+    user is gone)."""
+
+    token: TokenRecord
+    admin: bool | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,22 +187,25 @@ class Accounts:
         with self._read() as session:
             return [_token(r) for r in session.scalars(query)]
 
-    def use_token(self, token_hash: str) -> tuple[TokenRecord, UserRecord | None] | None:
-        """The token with this hash and its user (None if gone), in one indexed
-        lookup; its last use set to now if it is not revoked.
+    def use_token(self, token_hash: str) -> TokenUse | None:
+        """The token with this hash and whether its user is an administrator, in
+        one indexed lookup; its last use set to now if it is not revoked.
 
-        The last use is written only when the one recorded is older than
-        :data:`LAST_USE_PRECISION`: a token sent with every request would
-        otherwise cost a write transaction per request, which serialises the
+        Checked on every request of the server, so it is a plain SQL query
+        (the ORM costs several times the database's own work), and the last
+        use is written only when the one recorded is older than
+        :data:`LAST_USE_PRECISION`: a write per request would serialise the
         server's readers on the database's write lock.
         """
-        statement = (select(TokenRow, UserRow).outerjoin(UserRow, UserRow.name == TokenRow.user)
-                     .where(TokenRow.token_hash == token_hash))
-        with self._read() as session:
-            row = session.execute(statement).first()
-            if row is None:
-                return None
-            found, user = _token(row[0]), _user(row[1]) if row[1] is not None else None
+        tokens = TokenRow.__table__
+        statement = (select(tokens, UserRow.admin.label("holder_admin"))
+                     .outerjoin(UserRow, UserRow.name == tokens.c.user)
+                     .where(tokens.c.token_hash == token_hash))
+        with self._store.guard(), self._store.engine.connect() as connection:
+            row = connection.execute(statement).first()
+        if row is None:
+            return None
+        found = _token(cast(TokenRow, row))
         moment = now()
         if not found.revoked and (found.last_used_at is None
                                   or aware(moment) - found.last_used_at >= LAST_USE_PRECISION):
@@ -201,7 +213,7 @@ class Accounts:
                 session.execute(update(TokenRow).where(TokenRow.id == found.id)
                                 .values(last_used_at=moment))
             found = replace(found, last_used_at=aware(moment))
-        return found, user
+        return TokenUse(found, row.holder_admin)
 
     def revoke_token(self, token_id: int) -> TokenRecord | None:
         """Revoke token ``token_id`` (it stays listed, revoked); None when unknown.
@@ -233,6 +245,16 @@ class Accounts:
         query = select(OwnerRow.project).where(OwnerRow.owner == user).order_by(OwnerRow.project)
         with self._read() as session:
             return list(session.scalars(query))
+
+    def visible_to(self, user: str) -> list[str]:
+        """The projects ``user`` owns or that are shared with them, sorted: one
+        plain SQL query, as every status and list request of the server asks it."""
+        statement = union(
+            select(OwnerRow.project).where(OwnerRow.owner == user),
+            select(ShareRow.project).where(ShareRow.user == user),
+        ).order_by("project")
+        with self._store.guard(), self._store.engine.connect() as connection:
+            return list(connection.execute(statement).scalars())
 
     def share(self, project: str, user: str, access: str) -> ShareRecord:
         """Share ``project`` with ``user`` (replacing an earlier share's access)."""

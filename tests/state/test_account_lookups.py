@@ -1,5 +1,6 @@
-"""A token's last use is kept to the minute: checking it on every request reads
-the database, and writes it at most once a minute per token."""
+"""The lookups every request of the server makes: a token (its last use kept to
+the minute, so checking it reads the database and writes at most once a
+minute per token) and the projects a user may see."""
 
 from __future__ import annotations
 
@@ -48,13 +49,12 @@ def test_the_first_use_is_recorded_and_the_next_within_a_minute_writes_nothing(
     updates = _updates(accounts)
     used = accounts.use_token("a" * 64)
     assert used is not None
-    first, user = used
-    assert first.last_used_at is not None
-    assert user is not None and (user.name, user.admin) == ("alice", False)
+    first = used.token
+    assert (first.user, first.last_used_at is not None, used.admin) == ("alice", True, False)
     assert len(updates) == 1
     for _ in range(5):
         again = accounts.use_token("a" * 64)
-        assert again is not None and again[0].last_used_at == first.last_used_at
+        assert again is not None and again.token.last_used_at == first.last_used_at
     assert len(updates) == 1
 
 
@@ -63,9 +63,9 @@ def test_a_use_after_the_precision_is_recorded_again(accounts: Accounts) -> None
     _last_used_back(accounts, LAST_USE_PRECISION + timedelta(seconds=1))
     stale = accounts.tokens("alice")[0].last_used_at
     used = accounts.use_token("a" * 64)
-    assert used is not None and stale is not None and used[0].last_used_at is not None
-    assert used[0].last_used_at > stale + LAST_USE_PRECISION
-    assert accounts.tokens("alice")[0].last_used_at == used[0].last_used_at
+    assert used is not None and stale is not None and used.token.last_used_at is not None
+    assert used.token.last_used_at > stale + LAST_USE_PRECISION
+    assert accounts.tokens("alice")[0].last_used_at == used.token.last_used_at
 
 
 def test_a_revoked_or_unknown_token_is_never_marked_used(accounts: Accounts) -> None:
@@ -74,7 +74,25 @@ def test_a_revoked_or_unknown_token_is_never_marked_used(accounts: Accounts) -> 
     updates = _updates(accounts)
     used = accounts.use_token("a" * 64)
     assert used is not None
-    revoked, _user = used
-    assert revoked.revoked and revoked.last_used_at is None
+    assert used.token.revoked and used.token.last_used_at is None
     assert accounts.use_token("b" * 64) is None
     assert updates == []
+
+
+def test_a_token_whose_user_is_gone_says_so(accounts: Accounts) -> None:
+    accounts.add_token("ghost", "left over", "c" * 64, "full")  # no such user
+    used = accounts.use_token("c" * 64)
+    assert used is not None and used.admin is None
+
+
+def test_a_user_sees_the_projects_they_own_and_those_shared_with_them(
+    accounts: Accounts,
+) -> None:
+    accounts.add_user("bob", False, Quota())
+    for project, owner in (("web", "alice"), ("db", "bob"), ("ci", "bob"), ("zoo", "alice")):
+        accounts.claim_project(project, owner)
+    accounts.share("db", "alice", "read")
+    accounts.share("zoo", "bob", "write")
+    assert accounts.visible_to("alice") == ["db", "web", "zoo"]
+    assert accounts.visible_to("bob") == ["ci", "db", "zoo"]
+    assert accounts.visible_to("carol") == []
