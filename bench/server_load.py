@@ -25,7 +25,10 @@ server for ``--seconds`` with ``--connections`` connections on two threads
 Each load reports requests a second, successful answers a second, the 50th
 and 99th percentile latencies, the answers that were not 2xx (a refused
 request is fast and would flatter the figure: any makes the run fail), the
-load average after it and whether the ``up`` job was still running at its end.
+CPU time the answering process used per request (from ``/proc``: on a
+shared machine the least disturbed figure, since the others depend on how
+much of the CPUs the process got), the load average after it and whether
+the ``up`` job was still running at its end.
 The status figure is also given as a fraction of each floor's rate, measured
 in the same run. Then the status answer is checked (the project's rows, how
 old its reading is), the server stopped and every libvirt object of the
@@ -93,6 +96,11 @@ class Load:
     report: WrkReport
     load_average: float  # one-minute load average right after the run
     up_running: bool  # whether the up job was still running when wrk finished
+    cpu_s: float  # CPU time the answering server process used during the run
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.cpu_s / self.report.requests * 1e3 if self.report.requests else 0.0
 
 
 def free_port() -> int:
@@ -230,12 +238,22 @@ def check_status(client: httpx.Client, project: str, guests: int) -> str:
     return f"status: {len(rows)} rows of {project} ({', '.join(states)}), {told}"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process ``pid`` so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_load(label: str, url: str, token: str | None, args: argparse.Namespace,
-             client: httpx.Client, href: str) -> Load:
+             client: httpx.Client, href: str, server: subprocess.Popen[bytes]) -> Load:
+    before = cpu_seconds(server.pid)
     report = wrk(url, token, args.seconds, args.connections, args.threads)
-    load = Load(label, report, os.getloadavg()[0], job_state(client, href)["state"] == "running")
+    used = cpu_seconds(server.pid) - before
+    load = Load(label, report, os.getloadavg()[0], job_state(client, href)["state"] == "running",
+                used)
     print(f"  {label:<30} {report.ok_per_s:8.0f} ok/s  p99 {report.p99_s * 1e3:7.1f} ms  "
-          f"load {load.load_average:.2f}", flush=True)
+          f"{load.cpu_ms_per_request:.2f} ms CPU/request  load {load.load_average:.2f}",
+          flush=True)
     return load
 
 
@@ -247,8 +265,8 @@ def measure(root: Path, args: argparse.Namespace, project: str) -> int:
     assert site.source is not None
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {token}"}
-    with corral_server(site.source, port, root / "server.log"), \
-            constant_server(floor_port, root / "constant.log"), \
+    with corral_server(site.source, port, root / "server.log") as server, \
+            constant_server(floor_port, root / "constant.log") as floor, \
             httpx.Client(base_url=base, headers=headers, timeout=60) as client:
         if client.get(WHOAMI).status_code != 200:
             raise Failed("the user's token is refused")
@@ -258,10 +276,10 @@ def measure(root: Path, args: argparse.Namespace, project: str) -> int:
         print(f"up of {args.guests} guests running ({href}); loads of {args.seconds} s, "
               f"{args.connections} connections, {args.threads} threads:", flush=True)
         loads = [
-            run_load(f"GET {STATUS}", base + STATUS, token, args, client, href),
-            run_load(f"GET {WHOAMI} (floor)", base + WHOAMI, token, args, client, href),
+            run_load(f"GET {STATUS}", base + STATUS, token, args, client, href, server),
+            run_load(f"GET {WHOAMI} (floor)", base + WHOAMI, token, args, client, href, server),
             run_load("constant app (uvicorn floor)", f"http://127.0.0.1:{floor_port}/", None,
-                     args, client, href),
+                     args, client, href, floor),
         ]
         print(check_status(client, project, args.guests), flush=True)
         print(f"uptime after: {uptime()}", flush=True)
@@ -284,16 +302,18 @@ def uptime() -> str:
 def report(loads: list[Load], job: dict[str, Any]) -> None:
     status, whoami, constant = loads
     print(f"\n{'load':<30} {'req/s':>8} {'ok/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'not ok':>7} "
-          f"{'load':>5} {'during up':>9}")
+          f"{'CPU ms/req':>10} {'load':>5} {'during up':>9}")
     for load in loads:
         r = load.report
         print(f"{load.label:<30} {r.requests_per_s:8.0f} {r.ok_per_s:8.0f} "
               f"{r.latency_s[50] * 1e3:7.1f} {r.p99_s * 1e3:7.1f} {r.not_ok + r.socket_errors:7d} "
-              f"{load.load_average:5.2f} {'yes' if load.up_running else 'no':>9}")
+              f"{load.cpu_ms_per_request:10.2f} {load.load_average:5.2f} "
+              f"{'yes' if load.up_running else 'no':>9}")
     rate = status.report.ok_per_s
     for floor in (whoami, constant):
         print(f"status / {floor.label}: {rate / floor.report.ok_per_s:.2f} x its rate, "
-              f"p99 {status.report.p99_s / floor.report.p99_s:.1f} x")
+              f"p99 {status.report.p99_s / floor.report.p99_s:.1f} x, "
+              f"CPU per request {status.cpu_ms_per_request / floor.cpu_ms_per_request:.1f} x")
     met = rate >= GOAL_RPS and status.report.p99_s < GOAL_P99_S and not status.report.not_ok
     print(f"goal: status at least {GOAL_RPS:,.0f} ok/s with p99 under {GOAL_P99_S * 1e3:.0f} ms "
           f"during an up: {rate:,.0f} ok/s, p99 {status.report.p99_s * 1e3:.1f} ms: "
