@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, delete, func, select, union, update
+from sqlalchemy import CursorResult, and_, bindparam, delete, func, select, union, update
 from sqlalchemy.orm import Session
 
 from corral.state.db import OwnerRow, ShareRow, TokenRow, UserRow
@@ -22,6 +22,18 @@ from corral.state.store import StateStore, aware, now
 
 # How precisely a token's last use is kept (see Accounts.use_token).
 LAST_USE_PRECISION = timedelta(minutes=1)
+
+# The two queries every request of the server makes, built once: building a
+# statement costs more than SQLite takes to answer it.
+_TOKEN_IN_USE = (
+    select(TokenRow.__table__, UserRow.admin.label("holder_admin"))
+    .outerjoin(UserRow, UserRow.name == TokenRow.user)
+    .where(TokenRow.token_hash == bindparam("token_hash"))
+)
+_VISIBLE_TO = union(
+    select(OwnerRow.project).where(OwnerRow.owner == bindparam("user")),
+    select(ShareRow.project).where(ShareRow.user == bindparam("user")),
+).order_by("project")
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,12 +209,8 @@ class Accounts:
         :data:`LAST_USE_PRECISION`: a write per request would serialise the
         server's readers on the database's write lock.
         """
-        tokens = TokenRow.__table__
-        statement = (select(tokens, UserRow.admin.label("holder_admin"))
-                     .outerjoin(UserRow, UserRow.name == tokens.c.user)
-                     .where(tokens.c.token_hash == token_hash))
         with self._store.guard(), self._store.engine.connect() as connection:
-            row = connection.execute(statement).first()
+            row = connection.execute(_TOKEN_IN_USE, {"token_hash": token_hash}).first()
         if row is None:
             return None
         found = _token(cast(TokenRow, row))
@@ -249,12 +257,8 @@ class Accounts:
     def visible_to(self, user: str) -> list[str]:
         """The projects ``user`` owns or that are shared with them, sorted: one
         plain SQL query, as every status and list request of the server asks it."""
-        statement = union(
-            select(OwnerRow.project).where(OwnerRow.owner == user),
-            select(ShareRow.project).where(ShareRow.user == user),
-        ).order_by("project")
         with self._store.guard(), self._store.engine.connect() as connection:
-            return list(connection.execute(statement).scalars())
+            return list(connection.execute(_VISIBLE_TO, {"user": user}).scalars())
 
     def share(self, project: str, user: str, access: str) -> ShareRecord:
         """Share ``project`` with ``user`` (replacing an earlier share's access)."""
