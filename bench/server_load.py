@@ -15,7 +15,11 @@ server for ``--seconds`` with ``--connections`` connections on two threads
 (``wrk -t2 -c32 -d10s --latency``, the bearer token on every request):
 
 * ``GET /api/v1/status`` — the figure the goal is about: at least 1,000
-  successful answers a second with a 99th percentile latency under 100 ms;
+  successful answers a second with a 99th percentile latency under 100 ms,
+  in both of its runs: first (while the ``up`` builds and starts its guests)
+  and last (the floors in between, so they are measured in the same
+  conditions); the ``up`` job runs in the server process, so its work is in
+  the server's CPU time too;
 * ``GET /api/v1/whoami`` — the same server's cheapest authenticated route
   (the token check and nothing else): the floor of any route of the API;
 * ``constant app`` — ``bench/constant_app.py`` under uvicorn with the same
@@ -276,10 +280,11 @@ def measure(root: Path, args: argparse.Namespace, project: str) -> int:
         print(f"up of {args.guests} guests running ({href}); loads of {args.seconds} s, "
               f"{args.connections} connections, {args.threads} threads:", flush=True)
         loads = [
-            run_load(f"GET {STATUS}", base + STATUS, token, args, client, href, server),
+            run_load(f"GET {STATUS} (1st)", base + STATUS, token, args, client, href, server),
             run_load(f"GET {WHOAMI} (floor)", base + WHOAMI, token, args, client, href, server),
             run_load("constant app (uvicorn floor)", f"http://127.0.0.1:{floor_port}/", None,
                      args, client, href, floor),
+            run_load(f"GET {STATUS} (2nd)", base + STATUS, token, args, client, href, server),
         ]
         print(check_status(client, project, args.guests), flush=True)
         print(f"uptime after: {uptime()}", flush=True)
@@ -300,7 +305,7 @@ def uptime() -> str:
 
 
 def report(loads: list[Load], job: dict[str, Any]) -> None:
-    status, whoami, constant = loads
+    first, whoami, constant, second = loads
     print(f"\n{'load':<30} {'req/s':>8} {'ok/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'not ok':>7} "
           f"{'CPU ms/req':>10} {'load':>5} {'during up':>9}")
     for load in loads:
@@ -309,15 +314,19 @@ def report(loads: list[Load], job: dict[str, Any]) -> None:
               f"{r.latency_s[50] * 1e3:7.1f} {r.p99_s * 1e3:7.1f} {r.not_ok + r.socket_errors:7d} "
               f"{load.cpu_ms_per_request:10.2f} {load.load_average:5.2f} "
               f"{'yes' if load.up_running else 'no':>9}")
-    rate = status.report.ok_per_s
-    for floor in (whoami, constant):
-        print(f"status / {floor.label}: {rate / floor.report.ok_per_s:.2f} x its rate, "
-              f"p99 {status.report.p99_s / floor.report.p99_s:.1f} x, "
-              f"CPU per request {status.cpu_ms_per_request / floor.cpu_ms_per_request:.1f} x")
-    met = rate >= GOAL_RPS and status.report.p99_s < GOAL_P99_S and not status.report.not_ok
+    for status in (first, second):
+        rate = status.report.ok_per_s
+        for floor in (whoami, constant):
+            print(f"{status.label} / {floor.label}: {rate / floor.report.ok_per_s:.2f} x its "
+                  f"rate, p99 {status.report.p99_s / floor.report.p99_s:.1f} x, CPU per request "
+                  f"{status.cpu_ms_per_request / floor.cpu_ms_per_request:.1f} x")
+    worse = min((first, second), key=lambda load: load.report.ok_per_s)
+    p99 = max(first.report.p99_s, second.report.p99_s)
+    met = (worse.report.ok_per_s >= GOAL_RPS and p99 < GOAL_P99_S
+           and not first.report.not_ok and not second.report.not_ok)
     print(f"goal: status at least {GOAL_RPS:,.0f} ok/s with p99 under {GOAL_P99_S * 1e3:.0f} ms "
-          f"during an up: {rate:,.0f} ok/s, p99 {status.report.p99_s * 1e3:.1f} ms: "
-          f"{'met' if met else 'NOT met'}")
+          f"during an up, in both runs: {worse.report.ok_per_s:,.0f} ok/s at worst, p99 "
+          f"{p99 * 1e3:.1f} ms at worst: {'met' if met else 'NOT met'}")
     print(f"the up job: {job['state']} ({job.get('outcome') or job.get('error') or '-'})")
 
 
