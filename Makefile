@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CORRAL := $(VENV)/bin/corral
 DEB_PACKAGES := qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-dev pkg-config \
 	dnsmasq-base busybox-static cpio e2fsprogs iproute2 iputils-ping gcc python3-venv python3-dev \
-	libvirt-clients libxml2-utils cloud-init openssl mmdebstrap chromium postgresql
+	libvirt-clients libxml2-utils cloud-init openssl mmdebstrap chromium postgresql wrk
 DEMO := examples/demo.corral
 
 .PHONY: setup demo test lint typecheck unit bench clean-demo
@@ -51,3 +51,4 @@ bench: setup
 	$(PY) bench/status_scale.py
 	@$(CORRAL) template list --json | grep -q '"tiny"' || $(CORRAL) template build tiny
 	$(PY) bench/up_vs_libvirt.py
+	$(PY) bench/server_load.py

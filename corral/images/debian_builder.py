@@ -55,9 +55,12 @@ _PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
 _SIZE = re.compile(r"[1-9][0-9]*[MG]")
 # NoCloud only: without this, cloud-init probes a dozen cloud metadata services
 # at every boot, each waiting for its timeout on a lab network.
+# The locale: cloud-init's default, en_US.UTF-8, is not generated in the
+# template, and setting it fails the whole boot's status; C.UTF-8 always exists.
 _CLOUD_CFG = """\
 # Written by Corral's template builder: the seed is a NoCloud ISO (cidata).
 datasource_list: [ NoCloud, None ]
+locale: C.UTF-8
 """
 _FSTAB = "/dev/vda / ext4 rw,errors=remount-ro 0 1\n"
 

@@ -112,10 +112,7 @@ def visible_projects(session: Session, identity: Identity) -> list[str]:
     store = session.require_store()
     if identity.admin:
         return [p.name for p in store.list_projects()]
-    accounts = Accounts(store)
-    names = set(accounts.owned_by(identity.name))
-    names.update(s.project for s in accounts.shares(user=identity.name))
-    return sorted(names)
+    return Accounts(store).visible_to(identity.name)
 
 
 def share_project(

@@ -160,6 +160,12 @@ class Session:
             self._backends[service_host] = backend
             return backend
 
+    @property
+    def connected(self) -> bool:
+        """Whether a backend has been opened (closing the session closes it)."""
+        with self._lock:
+            return bool(self._backends)
+
     def backends(self, names: Iterable[str] | None = None) -> list[Backend]:
         return [self.backend(n) for n in (names or self.service_host_names())]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from corral.backends.base import NodeStats, Survey
 from corral.errors import CorralError
@@ -81,17 +81,23 @@ class _Reading:
 
 @dataclass(frozen=True)
 class StatusReport:
-    """The rows, a row per service host, and the service hosts that did not answer
-    (name -> reason)."""
+    """The rows, a row per service host, the service hosts that did not answer
+    (name -> reason), and when the reading began: every figure was read after
+    ``read_at`` (a server hands one reading to many requests, see
+    :mod:`corral.server.fresh`)."""
 
     rows: list[StatusRow]
     silent: dict[str, str]
     service_hosts: list[ServiceHostRow] = field(default_factory=list)
+    read_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def as_json(self) -> dict[str, object]:
-        """``rows`` keep the row contract; ``service_hosts`` are the host rows."""
+        """``rows`` keep the row contract; ``service_hosts`` are the host rows;
+        ``read_at`` and ``age_s`` (seconds since then, now) say how old they are."""
+        age = (datetime.now(UTC) - self.read_at).total_seconds()
         return {"rows": [r.as_json() for r in self.rows],
-                "service_hosts": [h.as_json() for h in self.service_hosts]}
+                "service_hosts": [h.as_json() for h in self.service_hosts],
+                "read_at": self.read_at.isoformat(), "age_s": round(max(age, 0.0), 3)}
 
 
 def status(
@@ -107,6 +113,7 @@ def status_report(
     """:func:`status`, saying also which service hosts did not answer and why."""
     if project is not None:
         check_name("project", project)
+    read_at = datetime.now(UTC)
     names = session.service_host_names()
 
     def read(name: str) -> _Reading:
@@ -151,7 +158,8 @@ def status_report(
             seen_hosts.add((stat.project, stat.host))
     rows += _recorded_rows(session, project, seen_hosts, silent)
     hosts = [_host_row(name, nodes, reasons, silent, rows) for name in names]
-    return StatusReport(sorted(rows, key=lambda r: (r.project, r.host)), reasons, hosts)
+    return StatusReport(sorted(rows, key=lambda r: (r.project, r.host)), reasons, hosts,
+                        read_at)
 
 
 def _host_row(

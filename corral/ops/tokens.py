@@ -93,9 +93,9 @@ def authenticate(session: Session, token: str, source: str) -> Identity:
     that is malformed, unknown or revoked, whose owner is gone (the same message
     for each, the reason in the audit log)."""
     accounts = Accounts(session.require_store())
-    found = accounts.use_token(token_digest(token)) if token.startswith(TOKEN_PREFIX) else None
-    user = accounts.user(found.user) if found is not None else None
-    if found is None or found.revoked or user is None:
+    used = accounts.use_token(token_digest(token)) if token.startswith(TOKEN_PREFIX) else None
+    found = used.token if used is not None else None
+    if used is None or found is None or found.revoked or used.admin is None:
         reason = ("unknown token" if found is None
                   else f"token {found.id} was revoked" if found.revoked
                   else f"token {found.id} belongs to no user")
@@ -103,7 +103,7 @@ def authenticate(session: Session, token: str, source: str) -> Identity:
         record(session, Identity(name=who, admin=False, source=source), "authenticate",
                f"token {found.id}" if found else "token", "refused", reason)
         raise NotAuthenticated("the token is not valid (unknown or revoked)")
-    return Identity(name=user.name, admin=user.admin, scope=Scope(found.scope), source=source)
+    return Identity(name=found.user, admin=used.admin, scope=Scope(found.scope), source=source)
 
 
 def _own_or_admin(identity: Identity, user: str, what: str) -> None:

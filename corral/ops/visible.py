@@ -10,32 +10,52 @@ identity sees.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from corral.ops.access import Access, authorize, authorize_action, visible_projects
 from corral.ops.projects import ProjectSummary, list_projects
+from corral.ops.requests import check_name
 from corral.ops.session import Session
 from corral.ops.status import DEFAULT_TIMEOUT_S, StatusReport, status_report
 from corral.state.accounts import Accounts
 
 
 def visible_status(
-    session: Session, project: str | None = None, *, timeout_s: float = DEFAULT_TIMEOUT_S
+    session: Session,
+    project: str | None = None,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    site_reading: Callable[[], StatusReport] | None = None,
 ) -> StatusReport:
     """:func:`~corral.ops.status.status_report` for the session's identity: one
-    project it may read, or every project it may see."""
+    project it may read, or every project it may see.
+
+    ``site_reading`` gives the whole site's report (every project, read as the
+    site administrator) instead of a survey of the session's own: the server
+    shares one reading among its requests. The answer is cut the same way
+    either way, after the caller has been authorised.
+    """
     identity = session.identity
     if project is not None:
         authorize_action(session, identity, project, "status")
-        return status_report(session, project, timeout_s=timeout_s)
-    report = status_report(session, None, timeout_s=timeout_s)
+        if site_reading is None:
+            return status_report(session, project, timeout_s=timeout_s)
+        check_name("project", project)
+        return _cut(site_reading(), {project})
+    report = status_report(session, None, timeout_s=timeout_s) if site_reading is None \
+        else site_reading()
     if identity.admin:
         return report
-    seen = set(visible_projects(session, identity))
-    rows = [r for r in report.rows if r.project in seen]
+    return _cut(report, set(visible_projects(session, identity)))
+
+
+def _cut(report: StatusReport, projects: set[str]) -> StatusReport:
+    """The rows of ``projects``; the service host rows counting only those."""
+    rows = [r for r in report.rows if r.project in projects]
     hosts = [replace(h, vms=sum(r.service_host == h.name for r in rows))
              for h in report.service_hosts]
-    return StatusReport(rows, report.silent, hosts)
+    return StatusReport(rows, report.silent, hosts, report.read_at)
 
 
 def visible_list(session: Session) -> list[ProjectSummary]:

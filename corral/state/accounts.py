@@ -10,15 +10,30 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, delete, func, select, update
+from sqlalchemy import CursorResult, and_, bindparam, delete, func, select, union, update
 from sqlalchemy.orm import Session
 
 from corral.state.db import OwnerRow, ShareRow, TokenRow, UserRow
 from corral.state.store import StateStore, aware, now
+
+# How precisely a token's last use is kept (see Accounts.use_token).
+LAST_USE_PRECISION = timedelta(minutes=1)
+
+# The two queries every request of the server makes, built once: building a
+# statement costs more than SQLite takes to answer it.
+_TOKEN_IN_USE = (
+    select(TokenRow.__table__, UserRow.admin.label("holder_admin"))
+    .outerjoin(UserRow, UserRow.name == TokenRow.user)
+    .where(TokenRow.token_hash == bindparam("token_hash"))
+)
+_VISIBLE_TO = union(
+    select(OwnerRow.project).where(OwnerRow.owner == bindparam("user")),
+    select(ShareRow.project).where(ShareRow.user == bindparam("user")),
+).order_by("project")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +43,15 @@ class Quota:
     max_vms: int | None = None
     max_memory_mib: int | None = None
     max_vcpus: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUse:
+    """A token presented, and whether its user is an administrator (None when the
+    user is gone)."""
+
+    token: TokenRecord
+    admin: bool | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,15 +199,29 @@ class Accounts:
         with self._read() as session:
             return [_token(r) for r in session.scalars(query)]
 
-    def use_token(self, token_hash: str) -> TokenRecord | None:
-        """The token with this hash, its last use set to now if it is not revoked."""
-        with self._write() as session:
-            row = session.scalars(select(TokenRow).where(TokenRow.token_hash == token_hash)).first()
-            if row is None:
-                return None
-            if row.revoked_at is None:
-                row.last_used_at = now()
-            return _token(row)
+    def use_token(self, token_hash: str) -> TokenUse | None:
+        """The token with this hash and whether its user is an administrator, in
+        one indexed lookup; its last use set to now if it is not revoked.
+
+        Checked on every request of the server, so it is a plain SQL query
+        (the ORM costs several times the database's own work), and the last
+        use is written only when the one recorded is older than
+        :data:`LAST_USE_PRECISION`: a write per request would serialise the
+        server's readers on the database's write lock.
+        """
+        with self._store.guard(), self._store.engine.connect() as connection:
+            row = connection.execute(_TOKEN_IN_USE, {"token_hash": token_hash}).first()
+        if row is None:
+            return None
+        found = _token(cast(TokenRow, row))
+        moment = now()
+        if not found.revoked and (found.last_used_at is None
+                                  or aware(moment) - found.last_used_at >= LAST_USE_PRECISION):
+            with self._write() as session:
+                session.execute(update(TokenRow).where(TokenRow.id == found.id)
+                                .values(last_used_at=moment))
+            found = replace(found, last_used_at=aware(moment))
+        return TokenUse(found, row.holder_admin)
 
     def revoke_token(self, token_id: int) -> TokenRecord | None:
         """Revoke token ``token_id`` (it stays listed, revoked); None when unknown.
@@ -215,6 +253,12 @@ class Accounts:
         query = select(OwnerRow.project).where(OwnerRow.owner == user).order_by(OwnerRow.project)
         with self._read() as session:
             return list(session.scalars(query))
+
+    def visible_to(self, user: str) -> list[str]:
+        """The projects ``user`` owns or that are shared with them, sorted: one
+        plain SQL query, as every status and list request of the server asks it."""
+        with self._store.guard(), self._store.engine.connect() as connection:
+            return list(connection.execute(_VISIBLE_TO, {"user": user}).scalars())
 
     def share(self, project: str, user: str, access: str) -> ShareRecord:
         """Share ``project`` with ``user`` (replacing an earlier share's access)."""

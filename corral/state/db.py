@@ -43,6 +43,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+SQLITE_POOL_SIZE = 40
 BUSY_TIMEOUT_S = 30.0
 # The dialects whose upsert (INSERT ... ON CONFLICT) the store uses.
 DIALECTS = ("sqlite", "postgresql")
@@ -102,7 +103,10 @@ def open_engine(url: URL) -> Engine:
     """An engine on ``url``; a SQLite database gets WAL and a busy timeout."""
     if url.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
+    # As many pooled connections as the server has request threads (anyio's 40):
+    # past the pool, each checkout would open, configure and close a connection.
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S},
+                           pool_size=SQLITE_POOL_SIZE)
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

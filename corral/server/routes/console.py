@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, suppress
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -28,7 +28,7 @@ from corral.backends.base import ConsoleStream
 from corral.errors import CorralError, Forbidden, InvalidRequest
 from corral.ops import vms
 from corral.ops.access import authorize_action
-from corral.server.context import caller
+from corral.server.context import call_on_thread
 from corral.server.errors import error_response
 
 router = APIRouter(tags=["vms"])
@@ -41,7 +41,7 @@ def _open(websocket: WebSocket, target: str, stack: ExitStack) -> ConsoleStream:
     _same_origin(websocket)
     # The credential readers read the headers, client and app of the request,
     # which the websocket's handshake has as well (both are HTTP connections).
-    call = stack.enter_context(contextmanager(caller)(cast(Request, websocket)))
+    call = stack.enter_context(call_on_thread(cast(Request, websocket)))
     if len(target) > MAX_TARGET:
         raise InvalidRequest("invalid request: path.target: too long")
     with call.audited("vm.console", target) as note:

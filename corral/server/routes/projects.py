@@ -178,22 +178,33 @@ def list_(call: Caller) -> list[dict[str, object]]:
     return [p.as_json() for p in visible_list(call.session)]
 
 
-@router.get("/status",
+@router.get("/status", response_model=dict[str, object],
              summary="A row per VM of the projects the caller may see, and a row "
             "per service host")
 def status(call: Caller, project: Annotated[str | None, Query(max_length=200)] = None,
-           timeout_s: Timeout = DEFAULT_TIMEOUT_S) -> dict[str, object]:
+           timeout_s: Timeout = DEFAULT_TIMEOUT_S) -> JSONResponse:
     with call.refusals("status", project or ""):
-        return visible_status(call.session, project, timeout_s=timeout_s).as_json()
+        return _status(call, project, timeout_s)
 
 
-@router.get("/projects/{project}/status",
+@router.get("/projects/{project}/status", response_model=dict[str, object],
              summary="The project's rows and the service host "
             "rows")
 def project_status(call: Caller, project: ProjectName,
-                   timeout_s: Timeout = DEFAULT_TIMEOUT_S) -> dict[str, object]:
+                   timeout_s: Timeout = DEFAULT_TIMEOUT_S) -> JSONResponse:
     call.authorize(project, "status")
-    return visible_status(call.session, project, timeout_s=timeout_s).as_json()
+    return _status(call, project, timeout_s)
+
+
+def _status(call: Call, project: str | None, timeout_s: float) -> JSONResponse:
+    """The status the caller may see: from the reading requests share (at most
+    ``STATUS_MAX_AGE_S`` old), unless they ask for a timeout of their own.
+    Rendered straight to JSON: the report is JSON's types already, and FastAPI's
+    validation and encoding of a returned dict cost more than the rest of the
+    answer (the most requested route under load)."""
+    shared = call.server.site_status if timeout_s == DEFAULT_TIMEOUT_S else None
+    return JSONResponse(visible_status(call.session, project, timeout_s=timeout_s,
+                                       site_reading=shared).as_json())
 
 
 @router.post("/fleet", status_code=202, responses=models.JOB,

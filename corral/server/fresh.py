@@ -1,0 +1,165 @@
+"""One reading shared by every request that arrives while it is young.
+
+``GET /status`` asks every service host for a survey (a bulk stats call,
+the DHCP leases, the node's load) and writes the time each answered to the
+state database: tens to hundreds of milliseconds of libvirt calls. Asked by
+many clients at once (dashboards polling, a portal page per user), the same
+survey would be taken once per request, each slower for the others. So the
+server keeps the last reading and hands it to every request that arrives
+within ``max_age_s`` of the moment that reading began; a request that finds
+none that young starts a new one, and requests arriving while it is taken
+wait for it instead of starting their own (single flight). Under steady
+requests the next reading is begun ahead, in the background, once the last
+has reached ``refresh_after_s`` (the server's: half the allowed age), so
+requests are answered from memory and none waits for libvirt.
+
+A reading is never older than ``max_age_s`` when a request arrives: its
+age is counted from when its survey *began*, so what it shows was read no
+earlier than that. The answer says when that was (``read_at``), so a client
+knows how old what it sees is. What is cached is the whole site's reading;
+each caller's answer is cut to what they may see afterwards
+(:func:`corral.ops.visible.visible_status`), so the cache never mixes up
+who sees what.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+log = logging.getLogger("corral.server")
+
+
+@dataclass(frozen=True, slots=True)
+class Reading(Generic[T]):
+    """A value and the moment (``time.monotonic``) its reading began."""
+
+    value: T
+    began: float
+
+
+@dataclass(slots=True)
+class _Flight(Generic[T]):
+    """A reading being taken: the requests waiting for it wait on ``done``."""
+
+    began: float
+    done: threading.Event = field(default_factory=threading.Event)
+    reading: Reading[T] | None = None
+    error: BaseException | None = None
+
+
+class FreshReadings(Generic[T]):
+    """``read()`` for any number of callers, each given a reading that began no
+    more than ``max_age_s`` before it arrived.
+
+    A caller that finds the latest reading older than ``refresh_after_s`` (but
+    still young enough) is given it at once, and a new reading is begun in the
+    background for those that follow: as long as a reading takes less than
+    ``max_age_s - refresh_after_s``, no caller under steady load waits for one.
+    At most one reading is taken at a time, unless one has been going on for
+    longer than ``max_age_s`` (a service host that does not answer): a caller
+    that arrives then may not be given it, so it begins its own.
+
+    Thread-safe: the server's synchronous routes run on a thread pool. An
+    error of ``read`` goes to the callers waiting for that reading; nothing
+    keeps it, so the next caller tries again.
+    """
+
+    def __init__(
+        self,
+        read: Callable[[], T],
+        max_age_s: float,
+        refresh_after_s: float | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        background: Callable[[Callable[[], None]], None] | None = None,
+    ) -> None:
+        refresh = max_age_s if refresh_after_s is None else refresh_after_s
+        if not 0 <= refresh <= max_age_s:
+            raise ValueError("need 0 <= refresh_after_s <= max_age_s")
+        self._read = read
+        self.max_age_s = max_age_s
+        self.refresh_after_s = refresh
+        self._clock = clock
+        self._background = background or _daemon_thread
+        self._lock = threading.Lock()
+        self._latest: Reading[T] | None = None
+        self._flight: _Flight[T] | None = None
+        self._not_before = float("-inf")
+
+    def get(self) -> Reading[T]:
+        """A reading that began no more than ``max_age_s`` before this call, and
+        after the last :meth:`forget`."""
+        arrived = self._clock()
+        ahead: _Flight[T] | None = None
+        with self._lock:
+            oldest = max(arrived - self.max_age_s, self._not_before)
+            latest, flight = self._latest, self._flight
+            young = latest is not None and latest.began >= oldest
+            if young:
+                assert latest is not None
+                if flight is None and arrived - latest.began >= self.refresh_after_s:
+                    ahead = self._flight = _Flight[T](arrived)
+            elif flight is None or flight.began < oldest:
+                # none in flight, or one begun too long ago to be young enough
+                flight = self._flight = _Flight[T](arrived)
+                mine = True
+            else:
+                mine = False
+        if young:
+            assert latest is not None
+            if ahead is not None:  # begun outside the lock: taking it takes the lock
+                self._background(partial(self._quietly, ahead))
+            return latest
+        assert flight is not None
+        if mine:
+            return self._take(flight)
+        flight.done.wait()
+        if flight.error is not None:
+            raise flight.error
+        assert flight.reading is not None
+        return flight.reading
+
+    def forget(self) -> None:
+        """Give no caller from now on a reading begun before now: after a change
+        made through the server, its next answer shows it."""
+        with self._lock:
+            self._not_before = self._clock()
+            self._latest = None
+
+    def _quietly(self, flight: _Flight[T]) -> None:
+        """A reading taken ahead: its error reaches those who waited for it, if any,
+        and the server's log."""
+        try:
+            self._take(flight)
+        except Exception:
+            log.warning("a reading taken ahead failed; the next request reads again",
+                        exc_info=True)
+
+    def _take(self, flight: _Flight[T]) -> Reading[T]:
+        try:
+            flight.reading = Reading(self._read(), flight.began)
+        except BaseException as error:
+            flight.error = error
+            raise
+        finally:
+            with self._lock:
+                latest = self._latest
+                if flight.reading is not None and (latest is None
+                                                   or flight.reading.began > latest.began):
+                    self._latest = flight.reading
+                if self._flight is flight:
+                    self._flight = None
+            flight.done.set()
+        return flight.reading
+
+
+def _daemon_thread(work: Callable[[], None]) -> None:
+    """Run ``work`` on a thread of its own that never keeps the process alive."""
+    threading.Thread(target=work, name="corral-fresh-reading", daemon=True).start()

@@ -1,0 +1,172 @@
+"""The reading the server's status requests share (:mod:`corral.server.fresh`):
+never older than its age, taken once for callers arriving together, begun
+ahead under steady requests, forgotten after a change."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from corral.server.fresh import FreshReadings
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Counter:
+    """A read that counts itself and returns its number."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> int:
+        self.calls += 1
+        return self.calls
+
+
+def inline(work: Callable[[], None]) -> None:
+    """Take the reading ahead at once, on the caller's thread (deterministic)."""
+    work()
+
+
+def test_a_reading_is_reused_until_its_age_and_never_after() -> None:
+    clock, read = Clock(), Counter()
+    fresh = FreshReadings(read, max_age_s=1.0, clock=clock)
+    assert fresh.get().value == 1
+    clock.now += 0.999
+    assert fresh.get().value == 1
+    clock.now += 0.002  # 1.001 s after the first reading began
+    reading = fresh.get()
+    assert (reading.value, reading.began) == (2, clock.now)
+    assert read.calls == 2
+
+
+def test_no_caller_is_given_a_reading_older_than_the_age() -> None:
+    clock, read = Clock(), Counter()
+    fresh = FreshReadings(read, max_age_s=1.0, refresh_after_s=0.5, clock=clock,
+                          background=inline)
+    steps = random.Random(7)
+    for _ in range(2000):
+        clock.now += steps.choice([0.0, 0.01, 0.2, 0.49, 0.51, 0.999, 1.0, 1.5])
+        reading = fresh.get()
+        assert clock.now - reading.began <= 1.0
+    assert read.calls < 2000  # and it was shared
+
+
+def test_a_reading_past_half_its_age_is_given_and_the_next_is_begun_ahead() -> None:
+    clock, read = Clock(), Counter()
+    started: list[Callable[[], None]] = []
+    fresh = FreshReadings(read, max_age_s=1.0, refresh_after_s=0.5, clock=clock,
+                          background=started.append)
+    assert fresh.get().value == 1
+    clock.now += 0.6
+    assert fresh.get().value == 1  # answered at once, from the reading it has
+    assert fresh.get().value == 1
+    assert len(started) == 1  # one reading begun ahead, not one per caller
+    started[0]()
+    clock.now += 0.1
+    reading = fresh.get()
+    assert reading.value == 2
+    assert reading.began == pytest.approx(clock.now - 0.1)  # when it was begun
+    assert read.calls == 2
+
+
+def test_callers_arriving_together_share_one_reading() -> None:
+    entered, release = threading.Event(), threading.Event()
+    calls = []
+
+    def slow_read() -> int:
+        calls.append(threading.get_ident())
+        entered.set()
+        assert release.wait(10)
+        return len(calls)
+
+    fresh = FreshReadings(slow_read, max_age_s=1.0)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = [pool.submit(fresh.get) for _ in range(16)]
+        assert entered.wait(10)
+        time.sleep(0.2)  # the other fifteen are waiting by now
+        release.set()
+        readings = [a.result(timeout=10) for a in answers]
+    assert len(calls) == 1
+    assert {r.value for r in readings} == {1}
+    assert len({id(r) for r in readings}) == 1
+
+
+def test_an_error_reaches_every_waiting_caller_and_the_next_caller_reads_again() -> None:
+    entered, release = threading.Event(), threading.Event()
+    outcomes = iter([RuntimeError("libvirt went away"), "fine"])
+
+    def failing_read() -> str:
+        entered.set()
+        assert release.wait(10)
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    fresh = FreshReadings(failing_read, max_age_s=1.0)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = [pool.submit(fresh.get) for _ in range(4)]
+        assert entered.wait(10)
+        time.sleep(0.2)
+        release.set()
+        for answer in answers:
+            with pytest.raises(RuntimeError, match="went away"):
+                answer.result(timeout=10)
+    assert fresh.get().value == "fine"
+
+
+def test_a_reading_begun_before_a_change_is_not_given_after_it() -> None:
+    clock, read = Clock(), Counter()
+    fresh = FreshReadings(read, max_age_s=1.0, clock=clock)
+    assert fresh.get().value == 1
+    fresh.forget()
+    assert fresh.get().value == 2
+    clock.now += 0.1
+    assert fresh.get().value == 2
+
+
+def test_a_reading_taken_too_long_is_not_joined_by_callers_it_is_too_old_for() -> None:
+    """A survey stuck on a silent service host for longer than the age: a caller
+    arriving after that begins its own instead of waiting for an old reading."""
+    clock = Clock()
+    entered, release = threading.Event(), threading.Event()
+    began: list[float] = []
+
+    def read() -> float:
+        began.append(clock.now)
+        if len(began) == 1:
+            entered.set()
+            assert release.wait(10)
+        return clock.now
+
+    fresh = FreshReadings(read, max_age_s=1.0, clock=clock)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        stuck = pool.submit(fresh.get)
+        assert entered.wait(10)
+        clock.now += 1.5
+        late = fresh.get()  # does not wait for the stuck one
+        assert late.began == clock.now
+        release.set()
+        assert stuck.result(timeout=10).began == 100.0
+    assert fresh.get() is late  # the older reading, finished last, did not replace it
+
+
+def test_the_age_cannot_be_negative_nor_the_refresh_later_than_it() -> None:
+    with pytest.raises(ValueError):
+        FreshReadings(Counter(), max_age_s=-1)
+    with pytest.raises(ValueError):
+        FreshReadings(Counter(), max_age_s=1.0, refresh_after_s=2.0)
