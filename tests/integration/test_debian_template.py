@@ -3,7 +3,7 @@ its own cloud-init from Corral's seed, and reached over SSH.
 
 The tiny template runs Corral's own guest init; this proves that a real
 distribution's cloud-init applies what Corral writes: the hostname, a key
-login, a user with a password, a runcmd line with shell metacharacters, a
+login, a user with a password, runcmd lines with shell metacharacters, a
 static address with its gateway, a data disk and the packages baked in at
 build time, and that readiness is cloud-init's own final message.
 """
@@ -79,7 +79,8 @@ host deb {{
         gateway 10.240.{octet}.1
     }}
     runcmd {{
-        echo "said: 'quoted'; $HOME" > /root/said
+        echo "said: 'quoted'; $HOME *" > /root/said
+        'V=expanded; echo "$V" >> /root/said'
     }}
 }}
 """)
@@ -97,10 +98,12 @@ host deb {{
         lines = probe.stdout.splitlines()
         assert lines[0] == "deb"
         assert lines[1] == "status: done"
-        assert lines[2] == "said: 'quoted'; /root"
-        assert lines[3] == "$6$" or lines[3].startswith("$y$")
-        assert lines[4] == "/usr/bin/htop"
-        assert lines[5].startswith(f"default via 10.240.{octet}.1 dev ")
+        # A quoted word is one shell word, as it stands; a line quoted whole is
+        # the shell's to read (docs/guest-configuration.md, the quoting rule).
+        assert lines[2:4] == ["said: 'quoted'; $HOME *", "expanded"]
+        assert lines[4] == "$6$" or lines[4].startswith("$y$")
+        assert lines[5] == "/usr/bin/htop"
+        assert lines[6].startswith(f"default via 10.240.{octet}.1 dev ")
         assert "virtio-data" in probe.stdout
     finally:
         remove_project(site, name)
