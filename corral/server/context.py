@@ -97,9 +97,11 @@ def _identified(request: Request, *, full: bool) -> Identity:
 
 
 async def _opened(request: Request, *, full: bool) -> Call:
-    """The caller's session for the request; its credentials read on a worker
-    thread (the database)."""
-    identity = await run_in_threadpool(_identified, request, full=full)
+    """The caller's session for the request. Its credentials are read on the event
+    loop: reading them is one indexed query (and, at most once a minute, the
+    token's last use), which costs less than the hop to a worker thread and back
+    that every request would pay under load (``bench/server_load.py``)."""
+    identity = _identified(request, full=full)
     server = state_of(request)
     return Call(server, server.session(identity), identity)
 

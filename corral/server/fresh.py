@@ -93,6 +93,23 @@ class FreshReadings(Generic[T]):
         self._flight: _Flight[T] | None = None
         self._not_before = float("-inf")
 
+    def young(self) -> Reading[T] | None:
+        """The latest reading if it is young enough for a caller arriving now, else
+        None; never waits (for callers on an event loop, who then :meth:`get` on a
+        thread). A reading due for refreshing is refreshed in the background."""
+        arrived = self._clock()
+        ahead: _Flight[T] | None = None
+        with self._lock:
+            latest = self._latest
+            if latest is None or latest.began < max(arrived - self.max_age_s,
+                                                    self._not_before):
+                return None
+            if self._flight is None and arrived - latest.began >= self.refresh_after_s:
+                ahead = self._flight = _Flight[T](arrived)
+        if ahead is not None:
+            self._background(partial(self._quietly, ahead))
+        return latest
+
     def get(self) -> Reading[T]:
         """A reading that began no more than ``max_age_s`` before this call, and
         after the last :meth:`forget`."""

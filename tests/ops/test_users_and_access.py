@@ -292,7 +292,9 @@ def test_owners_sharers_and_strangers(session: Session) -> None:
     assert hidden.value.http_status == 404
     with pytest.raises(HiddenProject):
         access.authorize(session, carol, "lab", Access.WRITE)
-    access.authorize(session, carol, "brandnew", Access.WRITE)  # a free name: theirs to create
+    access.authorize(session, carol, "brandnew", Access.WRITE, creating=True)  # a free name
+    with pytest.raises(HiddenProject):  # anything but creating it answers as hidden
+        access.authorize(session, carol, "brandnew", Access.WRITE)
 
     assert access.visible_projects(session, alice) == ["lab"]
     assert access.visible_projects(session, bob) == ["lab"]

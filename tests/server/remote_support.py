@@ -28,7 +28,7 @@ from corral.cli.errors import run_guarded
 
 # Times and durations move between two runs of the same command.
 _MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:?\d{2}|Z)?"
-                     r'|"uptime_s": [\d.]+|\b\d+(m\d\ds|h\d\dm|d\d+h)\b')
+                     r'|"uptime_s": [\d.]+|"age_s": [\d.]+|\b\d+(m\d\ds|h\d\dm|d\d+h)\b')
 
 
 @dataclass(frozen=True)
