@@ -84,6 +84,7 @@ def _register() -> None:
         host_cmds,
         project_cmds,
         server_cmds,
+        ssh_cmds,
         template_cmds,
         user_cmds,
         vm_cmds,

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from corral.ops.identity import Scope
     from corral.ops.many import ManyResult
     from corral.ops.projects import ProjectSummary
+    from corral.ops.reach import SshTarget
     from corral.ops.results import (
         ApplyResult,
         MigrateResult,
@@ -95,6 +96,8 @@ class Operations(Protocol):
     def vm_migrate(self, target: str, service_host: str, *, offline: bool, update_file: bool,
                    wait_lock: bool, timeout_s: float) -> MigrateResult: ...
     def vm_console(self, target: str) -> None: ...
+    def ssh_targets(self, project: str, host: str | None,
+                    user: str | None) -> list[SshTarget]: ...
 
     # ---- users, tokens, shares, the audit log (as the caller: the site
     # administrator on this machine, the token's user through a server)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from corral.ops.identity import Scope
     from corral.ops.many import ManyResult
     from corral.ops.projects import ProjectSummary
+    from corral.ops.reach import SshTarget
     from corral.ops.results import (
         ApplyResult,
         MigrateResult,
@@ -212,6 +213,12 @@ class LocalOperations:
         from corral.ops.vms import vm_describe
 
         return vm_describe(self._session(), target)
+
+    def ssh_targets(self, project: str, host: str | None,
+                    user: str | None) -> list[SshTarget]:
+        from corral.ops.reach import ssh_targets
+
+        return ssh_targets(self._session(), project, host, user)
 
     def vm_log(self, target: str) -> str:
         from corral.ops.vms import vm_console_log

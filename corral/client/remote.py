@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from corral.ops.identity import Scope
     from corral.ops.many import ManyResult
     from corral.ops.projects import ProjectSummary
+    from corral.ops.reach import SshTarget
     from corral.ops.results import (
         ApplyResult,
         MigrateResult,
@@ -234,6 +235,14 @@ class RemoteOperations:
 
     def vm_describe(self, target: str) -> str:
         return self.transport.text("GET", f"/vms/{_part(target)}/xml")
+
+    def ssh_targets(self, project: str, host: str | None,
+                    user: str | None) -> list[SshTarget]:
+        from corral.ops.reach import SshTarget as Found
+
+        params = {k: v for k, v in (("host", host), ("user", user)) if v is not None}
+        found = self.transport.json("GET", f"/projects/{_part(project)}/ssh", params=params)
+        return [Found(**t) for t in found]
 
     def vm_log(self, target: str) -> str:
         return self.transport.text("GET", f"/vms/{_part(target)}/log")

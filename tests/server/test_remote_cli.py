@@ -76,7 +76,9 @@ READS = (
     ["info"], ["info", "--json"], ["template", "list"],
     ["template", "list", "--json"], ["vm", "describe", "lab.web"],
     ["vm", "log", "lab.web"], ["template", "copies"],
-    ["template", "copies", "--json"], ["audit", "--user", "nobody", "--json"])
+    ["template", "copies", "--json"], ["audit", "--user", "nobody", "--json"],
+    ["ssh-config", "-p", "lab"], ["ssh-config", "-p", "lab", "--json"],
+    ["ssh-config", "-p", "lab", "-l", "ops"])
 
 
 def test_read_commands_agree(sides: Sides, cast: Cast, files: dict[str, Path]) -> None:
@@ -84,6 +86,9 @@ def test_read_commands_agree(sides: Sides, cast: Cast, files: dict[str, Path]) -
     assert up.code == 0, up
     for args in READS:
         same(sides, cast, *fill(args, files))
+    config = sides.local("ssh-config", "-p", "lab", "-l", "ops")
+    assert "Host lab.app\n    HostName 10.9.1.20\n    User ops\n" in config.out, config
+    assert "# lab.web: no address known (running)" in config.out  # DHCP: no lease here
 
 
 ERRORS = (
@@ -99,7 +104,9 @@ ERRORS = (
     (["vm", "migrate", "lab.web", "nowhere"], 3),
     (["template", "remove", "nothing"], 3),
     (["template", "build", "nothing"], 3),
-    (["stop", "--all"], 4), (["suspend", "-p", "nothing"], 0))
+    (["stop", "--all"], 4), (["suspend", "-p", "nothing"], 0),
+    (["ssh", "lab.web"], 3), (["ssh", "lab.nohost"], 3), (["ssh", "nodot"], 7),
+    (["ssh-config", "-p", "nothing"], 3))
 
 
 def test_errors_agree(sides: Sides, cast: Cast, files: dict[str, Path]) -> None:

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from corral.model import Project
-from corral.ops import projects
+from corral.ops import projects, reach
 from corral.ops.identity import require_admin
 from corral.ops.quota import check_quota
 from corral.ops.results import plan_as_json
@@ -106,6 +106,16 @@ def _status(call: Call, project: str | None, timeout_s: float,
 
 def _given(report: StatusReport) -> StatusReport:
     return report
+
+
+@router.get("/projects/{project}/ssh",
+             summary="How to reach the project's guests over SSH: address and login user")
+def ssh(call: Caller, project: ProjectName,
+        host: Annotated[str | None, Query(max_length=200)] = None,
+        user: Annotated[str | None, Query(max_length=200, pattern=r"^[a-z_][a-z0-9_-]*$")] = None,
+        ) -> list[dict[str, object]]:
+    with call.refusals("ssh", project):
+        return [t.as_json() for t in reach.ssh_targets(call.session, project, host, user)]
 
 
 @router.post("/validate", response_model=models.Validated, responses=models.INVALID_FILE,
