@@ -20,7 +20,7 @@ from corral.ops import projects
 from corral.ops.source import ProjectSource
 from corral.ops.templates import DebianOptions, build_template, list_templates
 
-from .support import Site, project_name, remove_project, write_project
+from .support import Site, project_name, remove_project, run_corral, write_project
 
 pytestmark = pytest.mark.libvirt
 
@@ -40,11 +40,16 @@ def debian(site: Site) -> Iterator[str]:
         session.registry.remove(TEMPLATE)
 
 
-def _ssh(key: Path, address: str, command: str) -> subprocess.CompletedProcess[str]:
+def _ssh(site: Site, project: str, key: Path, command: str) -> subprocess.CompletedProcess[str]:
+    """``command`` on the guest, through the OpenSSH configuration ``corral
+    ssh-config`` writes (its address, user and key); known hosts left untouched."""
+    made = run_corral(site, "ssh-config", "-p", project, "-i", str(key))
+    assert made.returncode == 0, made.stderr
+    config = site.root / f"{project}.ssh-config"
+    config.write_text(made.stdout)
     return subprocess.run(
-        ["ssh", "-i", str(key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-         "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10",
-         f"root@{address}", command],
+        ["ssh", "-F", str(config), "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+         "-o", "UserKnownHostsFile=/dev/null", f"{project}.deb", command],
         capture_output=True, text=True, timeout=120, check=False)
 
 
@@ -91,7 +96,7 @@ host deb {{
                 ("deb", True, "corral-ready on the console")], result
             assert [row.used_by for row in list_templates(session)
                     if row.template.name == debian] == [(name,)]
-        probe = _ssh(key, address, "hostname; cloud-init status; cat /root/said; "
+        probe = _ssh(site, name, key, "hostname; cloud-init status; cat /root/said; "
                      "getent shadow alice | cut -d: -f2 | cut -c1-3; command -v htop; "
                      "ip -4 route show default; ls /dev/disk/by-id/")
         assert probe.returncode == 0, probe.stderr
