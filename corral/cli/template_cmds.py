@@ -13,7 +13,7 @@ from corral.cli import render
 from corral.cli.app import app
 from corral.cli.project_cmds import JsonOpt, _emit_json
 from corral.cli.state import operations, state_of
-from corral.errors import Outcome
+from corral.errors import InvalidRequest, Outcome
 
 template = typer.Typer(
     help="Registered, read-only base images that hosts are cloned from.\n\n"
@@ -87,17 +87,27 @@ def build(
         help="debian: more packages to install, comma-separated.")] = None,
     size: Annotated[str | None, typer.Option(
         help="debian: the root disk's size, as 2G.")] = None,
+    from_project: Annotated[Path | None, typer.Option(
+        "--from-project", help="debian: build the template a host of this project names, "
+        "with the host's packages baked in (give --host).", dir_okay=False)] = None,
+    host: Annotated[str | None, typer.Option(
+        "--host", help="debian: the host of --from-project.")] = None,
 ) -> None:
     """Build a template from Debian packages and register it.
 
     `tiny`: busybox and Debian's kernel, booting in seconds. `debian`: Debian
     with systemd, cloud-init, an SSH server and the packages asked for.
     Example: corral template build debian --packages nginx,curl --size 3G
+    Example: corral template build debian --from-project lab.corral --host web
     """
     from corral.ops.templates import DebianOptions
 
+    if (from_project is None) != (host is None):
+        raise InvalidRequest("--from-project and --host go together")
+    for_host = None if from_project is None or host is None else (from_project, host)
     listed = None if packages is None else [p.strip() for p in packages.split(",") if p.strip()]
-    tpl = operations(ctx).build_template(builder, name, DebianOptions.given(release, listed, size))
+    tpl = operations(ctx).build_template(
+        builder, name, DebianOptions.given(release, listed, size), for_host)
     print(f"template {tpl.name} built and registered")
 
 

@@ -176,11 +176,11 @@ class LocalOperations:
 
         remove_template(self._session(), name)
 
-    def build_template(self, builder: str, name: str | None,
-                       debian: DebianOptions | None) -> Template:
+    def build_template(self, builder: str, name: str | None, debian: DebianOptions | None,
+                       for_host: tuple[Path, str] | None = None) -> Template:
         from corral.ops.templates import build_template
 
-        return build_template(self._session(), builder, name, debian)
+        return build_template(self._session(), builder, name, debian, for_host)
 
     # ---- one VM, or several
     def vm_action(self, target: str, action: str) -> VmResult:

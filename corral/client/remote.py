@@ -203,12 +203,14 @@ class RemoteOperations:
     def remove_template(self, name: str) -> None:
         self.transport.json("DELETE", f"/templates/{_part(name)}")
 
-    def build_template(self, builder: str, name: str | None,
-                       debian: DebianOptions | None) -> Template:
+    def build_template(self, builder: str, name: str | None, debian: DebianOptions | None,
+                       for_host: tuple[Path, str] | None = None) -> Template:
         body: dict[str, object] = {"name": builder, "template": name}
         if debian is not None:
             body |= {"release": debian.release, "packages": list(debian.packages),
                      "size": debian.size}
+        if for_host is not None:
+            body |= {"project": self._file(for_host[0]), "host": for_host[1]}
         return self._job("POST", "/templates/build", decode.template, json=body)
 
     # ---- one VM, or several

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from corral.errors import BackendError, InvalidRequest, NotFoundError
 from corral.images import qemuimg
+from corral.images.installers import installer_for
 from corral.images.tiny_builder import make_root_filesystem
 
 DEFAULT_RELEASE = "bookworm"
@@ -51,7 +52,6 @@ BASE_PACKAGES = (
     "sudo",
     "ca-certificates",
 )
-_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
 _SIZE = re.compile(r"[1-9][0-9]*[MG]")
 # NoCloud only: without this, cloud-init probes a dozen cloud metadata services
 # at every boot, each waiting for its timeout on a lab network.
@@ -84,11 +84,7 @@ class DebianImage:
 
 def check_packages(packages: Sequence[str]) -> tuple[str, ...]:
     """Debian package names, refused one by one when they are not names."""
-    for name in packages:
-        if not _PACKAGE.fullmatch(name):
-            raise InvalidRequest(f"'{name}' is not a Debian package name",
-                                 hint="lower-case letters, digits and + . -")
-    return tuple(dict.fromkeys(packages))
+    return installer_for("debian").check(packages)
 
 
 def check_size(size: str) -> str:

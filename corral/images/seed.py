@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,23 +87,26 @@ def ready_line(hostname: str) -> str:
     return f"{READY_MARKER} {hostname}"
 
 
-def seed_documents(host: Host, project: str) -> SeedDocuments:
-    """Render the meta-data, user-data and network-config of ``host``."""
+def seed_documents(host: Host, project: str, baked: Collection[str] = ()) -> SeedDocuments:
+    """Render the meta-data, user-data and network-config of ``host``; ``baked``
+    are the packages its template was built with (cloud-init is not asked for
+    them again: :mod:`corral.images.installers`)."""
     meta = {"instance-id": instance_id(host, project), "local-hostname": host.name}
     return SeedDocuments(
         meta_data=_dump(meta),
-        user_data="#cloud-config\n" + _dump(_cloud_config(host)),
+        user_data="#cloud-config\n" + _dump(_cloud_config(host, baked)),
         network_config=_dump(_network_config(host)),
     )
 
 
-def build_seed(host: Host, project: str) -> bytes:
-    """The seed ISO of ``host`` (volume ``cidata``, Joliet + Rock Ridge) as bytes."""
+def build_seed(host: Host, project: str, baked: Collection[str] = ()) -> bytes:
+    """The seed ISO of ``host`` (volume ``cidata``, Joliet + Rock Ridge) as bytes;
+    ``baked`` as for :func:`seed_documents`."""
     iso = pycdlib.PyCdlib()
     iso.new(interchange_level=1, vol_ident=VOLUME_ID, joliet=3, rock_ridge="1.09")
     try:
         for (iso_name, name), text in zip(
-            _SEED_FILES, seed_documents(host, project).by_name().values(), strict=True
+            _SEED_FILES, seed_documents(host, project, baked).by_name().values(), strict=True
         ):
             data = text.encode("utf-8")
             iso.add_fp(
@@ -126,7 +130,7 @@ def _dump(document: dict[str, Any]) -> str:
     return yaml.safe_dump(document, default_flow_style=False, sort_keys=False, width=float("inf"))
 
 
-def _cloud_config(host: Host) -> dict[str, Any]:
+def _cloud_config(host: Host, baked: Collection[str]) -> dict[str, Any]:
     config: dict[str, Any] = {"hostname": host.name, "preserve_hostname": False}
     users = _users(host)
     if users:
@@ -137,8 +141,9 @@ def _cloud_config(host: Host) -> dict[str, Any]:
     if passwords:
         config["ssh_pwauth"] = True
         config["chpasswd"] = {"expire": False, "users": passwords}
-    if host.packages:
-        config["packages"] = list(host.packages)
+    packages = [p for p in host.packages if p not in baked]
+    if packages:
+        config["packages"] = packages
     if host.files:
         config["write_files"] = [_write_file(spec) for spec in host.files]
     if host.runcmd:

@@ -23,6 +23,8 @@ from corral.backends.base import (
     TemplateLike,
 )
 from corral.errors import ConflictError, CorralError, Diagnostic, SourceErrors, Span
+from corral.images.installers import installer_of_template
+from corral.images.registry import Template
 from corral.images.seed import build_seed
 from corral.model import Host, Project, Switch, SwitchMode, Virt
 from corral.ops.observe import Sighting
@@ -103,7 +105,8 @@ def check(
             ))
         else:
             try:
-                session.registry.get(host.template)
+                template = session.registry.get(host.template)
+                problems += _package_problems(host, template)
             except CorralError as error:
                 problems.append(Diagnostic(
                     _span(host), f"host {host.name}: {error.message}", error.hint
@@ -118,6 +121,20 @@ def check(
     problems += switch_problems(session, project)
     if problems:
         raise SourceErrors(problems)
+
+
+def _package_problems(host: Host, template: Template) -> list[Diagnostic]:
+    """``packages`` for a template whose system's installer this site lacks,
+    or spelled in a way that installer refuses, would do nothing: refused."""
+    installer = installer_of_template(template.os)
+    if not host.packages or installer is None:
+        return []
+    try:
+        installer.require(f"installing packages on template {template.name} ({template.os})")
+        installer.check(host.packages)
+    except CorralError as error:
+        return [Diagnostic(_span(host), f"host {host.name}: {error.message}", error.hint)]
+    return []
 
 
 def _storage_problems(
@@ -232,7 +249,9 @@ def build_host(
         backend.create_data_disk(project.name, host.name, d.name, d.size_mib, place)
         for d in host.disks
     )
-    seed = backend.upload_seed(project.name, host.name, build_seed(host, project.name), place)
+    seed = backend.upload_seed(
+        project.name, host.name, build_seed(host, project.name, template.packages), place
+    )
     return backend.define_domain(DomainSpec(
         project=project.name,
         host=host,

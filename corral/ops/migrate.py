@@ -206,7 +206,8 @@ def prepare_target(
     session.parallel(_run_step, [
         disks,
         lambda: target.stage_boot(project, boot_spec(host, template), place),
-        lambda: target.upload_seed(project, host.name, build_seed(host, project), place),
+        lambda: target.upload_seed(
+            project, host.name, build_seed(host, project, template.packages), place),
     ])
 
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from corral.backends.base import TemplateCopy
 from corral.errors import CorralError, InvalidRequest, NotFoundError
+from corral.images.installers import INSTALLERS
 from corral.images.registry import Template
 from corral.ops.journal import recorded
 from corral.ops.observe import observe_everywhere
 from corral.ops.session import Session
+from corral.ops.source import SourceLike, as_source
 
 BUILDERS = ("tiny", "debian")
 
@@ -94,17 +96,23 @@ def remove_template(session: Session, name: str) -> None:
 
 
 def build_template(session: Session, builder: str, name: str | None = None,
-                   debian: DebianOptions | None = None) -> Template:
+                   debian: DebianOptions | None = None,
+                   for_host: tuple[SourceLike, str] | None = None) -> Template:
     """Build a template with one of the built-in builders and register it as
-    ``name`` (default: ``tiny``, or ``debian-RELEASE``)."""
+    ``name`` (default: ``tiny``, or ``debian-RELEASE``).
+
+    ``for_host`` (a project and one of its hosts: ``--from-project FILE
+    --host H``) builds the template that host names, with the host's
+    ``packages`` baked in, so its guests have them without reaching a mirror.
+    """
     if builder not in BUILDERS:
-        raise NotFoundError(
-            f"no template builder '{builder}'", hint=f"builders: {', '.join(BUILDERS)}"
-        )
-    if builder != "debian" and debian is not None:
-        raise InvalidRequest(f"release, packages and size are for the debian builder, "
-                             f"not '{builder}'")
+        _refuse_builder(builder)
+    if builder != "debian" and (debian is not None or for_host is not None):
+        raise InvalidRequest(f"release, packages, size and --from-project are for the "
+                             f"debian builder, not '{builder}'")
     options = debian or DebianOptions()
+    if for_host is not None:
+        name, options = _for_host(session, *for_host, name, options)
     target = name or (builder if builder == "tiny" else f"debian-{options.release}")
     session.registry.check_free(target)
     work = session.site.paths.templates.parent / "build"
@@ -116,6 +124,40 @@ def build_template(session: Session, builder: str, name: str | None = None,
         if builder == "tiny":
             return _build_tiny(session, target, Path(tmp))
         return _build_debian(session, target, Path(tmp), options)
+
+
+def _refuse_builder(builder: str) -> None:
+    """An unknown builder; a system whose installer this site lacks says so."""
+    for installer in INSTALLERS:
+        if builder in installer.systems:
+            installer.require(f"building a {builder} template")
+    raise NotFoundError(
+        f"no template builder '{builder}'", hint=f"builders: {', '.join(BUILDERS)}"
+    )
+
+
+def _for_host(session: Session, source: SourceLike, host_name: str, name: str | None,
+              options: DebianOptions) -> tuple[str, DebianOptions]:
+    """The template name and options that build ``host_name``'s template: the
+    name its ``template`` key gives (unless ``name`` overrides it) and its
+    ``packages`` added to those asked for."""
+    from corral.ops.projects import load_source
+
+    loaded = as_source(source)
+    project = load_source(loaded, session.site)
+    host = project.hosts.get(host_name)
+    if host is None:
+        raise NotFoundError(f"{loaded.name}: project '{project.name}' has no host "
+                            f"'{host_name}'", hint=f"its hosts: {', '.join(sorted(project.hosts))}")
+    target = name or host.template
+    if target is None:
+        raise InvalidRequest(f"{loaded.name}: host {host_name} names no template",
+                             hint="give --name, or `template NAME` in the host")
+    if host.template is not None and target != host.template:
+        session.reporter.note(f"host {host_name} uses template {host.template}; this one is "
+                              f"registered as {target}")
+    packages = (*host.packages, *options.packages)
+    return target, replace(options, packages=tuple(dict.fromkeys(packages)))
 
 
 def _build_tiny(session: Session, name: str, work: Path) -> Template:

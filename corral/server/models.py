@@ -110,6 +110,10 @@ class TemplateBuild(Body):
     packages: list[Annotated[str, Field(max_length=200)]] | None = Field(
         default=None, max_length=500)
     size: str | None = Field(default=None, max_length=20)
+    project: ProjectFile | None = Field(
+        default=None, description="Build the template a host of this project names, "
+        "with its packages (give host).")
+    host: str | None = Field(default=None, pattern=NAME)
 
     def debian(self) -> DebianOptions | None:
         return DebianOptions.given(self.release, self.packages, self.size)

@@ -141,3 +141,16 @@ def test_building_a_seed_takes_milliseconds() -> None:
     for _ in range(20):
         build_seed(host, PROJECT)
     assert (time.perf_counter() - start) / 20 < 0.05
+
+
+def test_packages_the_template_was_built_with_are_not_asked_of_cloud_init() -> None:
+    """A template's own packages are there at first boot; asking cloud-init for
+    them would make it reach for a mirror the lab may not have."""
+    host = sample_host()
+    some = yaml.safe_load(seed_documents(host, PROJECT, baked=("slapd", "htop")).user_data)
+    assert some["packages"] == ["ldap-utils"]
+    every = yaml.safe_load(seed_documents(host, PROJECT, baked=host.packages).user_data)
+    assert "packages" not in every
+    # The identity stays: which packages the template holds is not the host's model.
+    assert seed_documents(host, PROJECT, baked=host.packages).meta_data == seed_documents(
+        host, PROJECT).meta_data

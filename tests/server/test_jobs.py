@@ -197,3 +197,24 @@ def test_a_project_over_the_callers_quota_is_refused_before_any_job(
     entries = client.get("/api/v1/audit", headers=cast.headers("admin")).json()
     assert any(e["action"] == "up" and e["target"] == "bobs" and e["result"] == "refused"
                for e in entries)
+
+
+def test_a_template_build_for_a_projects_host_reads_the_sent_project(
+    client: TestClient, cast: Cast
+) -> None:
+    """``--from-project`` through the server: the project travels as text, and the
+    job refuses a host it does not have before building anything."""
+    admin = cast.headers("admin")
+    half = client.post("/api/v1/templates/build", headers=admin,
+                       json={"name": "debian", "host": "web"})
+    assert half.status_code == 400
+    assert half.json()["error"] == "give both project and host, or neither"
+    sent = client.post("/api/v1/templates/build", headers=admin, json={
+        "name": "debian", "host": "db", "project": {"text": LAB, "name": "lab.corral"}})
+    assert sent.status_code == 202
+    job = wait_job(client, sent.json()["href"], admin)
+    assert job["state"] == "failed" and job["error"]["exit_code"] == 3
+    assert job["error"]["error"] == "lab.corral: project 'lab' has no host 'db'"
+    elsewhere = client.post("/api/v1/templates/build", headers=admin, json={"name": "alpine"})
+    failed = wait_job(client, elsewhere.json()["href"], admin)
+    assert "needs the apk installer" in failed["error"]["error"]

@@ -12,11 +12,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
+from corral.errors import InvalidRequest
 from corral.ops import hosts, templates
 from corral.ops.identity import require_admin
 from corral.ops.projects import host_info
 from corral.server import models
 from corral.server.context import Caller
+from corral.server.routes.projects import source
 
 router = APIRouter(tags=["site"])
 Timeout = Annotated[float, Query(ge=0.1, le=600, description="Seconds per service host.")]
@@ -84,9 +86,14 @@ def remove_template(call: Caller, name: TemplateName) -> dict[str, Any]:
 def build_template(call: Caller, body: models.TemplateBuild) -> JSONResponse:
     with call.refusals("template.build", body.name):
         require_admin(call.identity, f"build template '{body.name}'")
-    return call.job("template.build", body.template or body.name,
+    if (body.project is None) != (body.host is None):
+        raise InvalidRequest("give both project and host, or neither")
+    for_host = None if body.project is None or body.host is None else (
+        source(body.project), body.host)
+    return call.job("template.build", body.template or body.host or body.name,
                     lambda s: _Built(templates.build_template(
-                        s, body.name, body.template, body.debian()).model_dump(mode="json")))
+                        s, body.name, body.template, body.debian(), for_host,
+                    ).model_dump(mode="json")))
 
 
 class _Built:
