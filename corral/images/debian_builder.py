@@ -36,8 +36,10 @@ CMDLINE = "console=ttyS0 root=/dev/vda rw no_timer_check"
 
 # What every Debian template holds: the kernel (virtio built in) with its
 # initramfs, an init system, cloud-init with what its Debian network renderer
-# (ifupdown, "eni") runs and what grows the root filesystem to the run copy's
-# size (resize2fs), and the SSH server the guests are reached through.
+# (ifupdown, "eni") runs, resolvconf (without it the name servers of a static
+# interface, its "dns-nameservers", are ignored, and a DHCP interface's client
+# owns /etc/resolv.conf alone), what grows the root filesystem to the run
+# copy's size (resize2fs), and the SSH server the guests are reached through.
 BASE_PACKAGES = (
     "linux-image-cloud-amd64",
     "systemd-sysv",
@@ -46,6 +48,7 @@ BASE_PACKAGES = (
     "openssh-server",
     "ifupdown",
     "isc-dhcp-client",
+    "resolvconf",
     "netbase",
     "e2fsprogs",
     "iproute2",
@@ -144,7 +147,20 @@ def _mmdebstrap(tree: Path, release: str, packages: Sequence[str], mirror: str,
         raise NotFoundError("mmdebstrap is not installed",
                             hint="install the Debian package mmdebstrap (make setup does)")
     cache.mkdir(parents=True, exist_ok=True)
-    command = [
+    command = mmdebstrap_command(tree, release, packages, mirror, cache)
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.startswith("E:")]
+        why = "; ".join(lines[-3:]) or done.stderr.strip()[-500:] or f"exit {done.returncode}"
+        raise BackendError(f"mmdebstrap could not install Debian {release}: {why}",
+                           hint=f"is {mirror} reachable, and are the package names right?")
+
+
+def mmdebstrap_command(tree: Path, release: str, packages: Sequence[str], mirror: str,
+                       cache: Path) -> list[str]:
+    """The ``mmdebstrap`` command line that installs the tree (the benchmark's
+    floor runs it alone)."""
+    return [
         "mmdebstrap", "--mode=root", "--variant=apt", "--format=directory", "--quiet",
         f"--include={','.join(packages)}",
         # Mirrors served from snapshots carry old Release dates.
@@ -163,12 +179,6 @@ def _mmdebstrap(tree: Path, release: str, packages: Sequence[str], mirror: str,
         f"-exec cp -u -t {cache} {{}} +",
         release, str(tree), mirror,
     ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        lines = [line for line in done.stderr.splitlines() if line.startswith("E:")]
-        why = "; ".join(lines[-3:]) or done.stderr.strip()[-500:] or f"exit {done.returncode}"
-        raise BackendError(f"mmdebstrap could not install Debian {release}: {why}",
-                           hint=f"is {mirror} reachable, and are the package names right?")
 
 
 def _take_boot_files(tree: Path, image: DebianImage) -> None:
