@@ -181,6 +181,8 @@ def _ini_value(value: str | int) -> str:
         pass
     if _PLAIN_INI_WORD.fullmatch(token):
         return token
+    if "'" in token and not set('"\\') & set(token):
+        return f'"{token}"'  # what the shell would read back, more legibly than shlex's
     return shlex.quote(token)
 
 
