@@ -17,7 +17,7 @@ from typing import Any
 from corral.model import Host
 from corral.ops.access import authorize_action
 from corral.ops.reach import SshTarget, recorded_model, targets_of
-from corral.ops.requests import check_name
+from corral.ops.requests import check_name, check_user
 from corral.ops.session import Session
 
 
@@ -48,6 +48,8 @@ class Inventory:
 def inventory(session: Session, project: str, user: str | None = None) -> Inventory:
     """Every host of the recorded ``project``, logged in as ``user`` if given."""
     check_name("project", project)
+    if user is not None:
+        check_user(user)
     authorize_action(session, session.identity, project, "inventory")
     model = recorded_model(session, project)
     names = sorted(model.hosts)

@@ -19,7 +19,7 @@ from corral.errors import NotFoundError
 from corral.model import Host, Project
 from corral.ops.access import authorize_action
 from corral.ops.journal import recorded_project
-from corral.ops.requests import check_name
+from corral.ops.requests import check_name, check_user
 from corral.ops.session import Session
 from corral.ops.status import StatusRow, status_report
 
@@ -70,6 +70,8 @@ def ssh_targets(session: Session, project: str, host: str | None = None,
                 user: str | None = None) -> list[SshTarget]:
     """Every host of ``project`` (or ``host``) with its address and login user."""
     check_name("project", project)
+    if user is not None:
+        check_user(user)
     authorize_action(session, session.identity, project, "ssh")
     model = recorded_model(session, project)
     if host is not None and host not in model.hosts:

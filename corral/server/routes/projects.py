@@ -32,8 +32,7 @@ from corral.server.context import Call, Caller
 router = APIRouter(tags=["projects"])
 ProjectName = Annotated[str, Path(max_length=200, description="Project name.")]
 Timeout = Annotated[float, Query(ge=0.1, le=600, description="Seconds per service host.")]
-LoginUser = Annotated[str | None, Query(max_length=200, pattern=r"^[a-z_][a-z0-9_-]*$",
-                                        description="Log in as this user.")]
+LoginUser = Annotated[str | None, Query(max_length=200, description="Log in as this user.")]
 
 
 def source(body: models.ProjectFile) -> ProjectSource:
