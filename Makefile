@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 CORRAL := $(VENV)/bin/corral
 DEB_PACKAGES := qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-dev pkg-config \
 	dnsmasq-base busybox-static cpio e2fsprogs iproute2 iputils-ping gcc python3-venv python3-dev \
-	libvirt-clients libxml2-utils cloud-init openssl mmdebstrap chromium postgresql wrk
+	libvirt-clients libxml2-utils cloud-init openssl mmdebstrap chromium postgresql wrk \
+	ansible-core
 DEMO := examples/demo.corral
 
 .PHONY: setup demo test lint typecheck unit bench clean-demo

@@ -82,6 +82,7 @@ def _register() -> None:
     from corral.cli import (  # noqa: F401
         fleet_cmds,
         host_cmds,
+        inventory_cmds,
         project_cmds,
         server_cmds,
         ssh_cmds,

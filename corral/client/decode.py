@@ -18,7 +18,9 @@ from corral.model import Host, Project, Switch
 from corral.ops.access import ProjectShares
 from corral.ops.fleet import FleetResult, VmDone
 from corral.ops.hosts import HostFacts, HostReport
+from corral.ops.inventory import Inventory, InventoryHost
 from corral.ops.projects import ProjectSummary
+from corral.ops.reach import SshTarget
 from corral.ops.results import (
     ActionResult,
     Applied,
@@ -86,6 +88,13 @@ def host_report(data: Json) -> HostReport:
     seen = data.get("last_contact")
     return HostReport(data["name"], data["uri"], data["reachable"], data["error"],
                       datetime.fromisoformat(seen) if seen else None, facts)
+
+
+def inventory(data: Json) -> Inventory:
+    return Inventory(data["project"], tuple(data["switches"]), tuple(
+        InventoryHost(SshTarget(**h["target"]), tuple(h["superclasses"]),
+                      tuple(h["switches"]), h["memory_mib"], h["vcpus"])
+        for h in data["hosts"]))
 
 
 def template(data: Json) -> Template:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from corral.ops.fleet import FleetResult
     from corral.ops.hosts import HostReport
     from corral.ops.identity import Scope
+    from corral.ops.inventory import Inventory
     from corral.ops.many import ManyResult
     from corral.ops.projects import ProjectSummary
     from corral.ops.reach import SshTarget
@@ -98,6 +99,7 @@ class Operations(Protocol):
     def vm_console(self, target: str) -> None: ...
     def ssh_targets(self, project: str, host: str | None,
                     user: str | None) -> list[SshTarget]: ...
+    def inventory(self, project: str, user: str | None) -> Inventory: ...
 
     # ---- users, tokens, shares, the audit log (as the caller: the site
     # administrator on this machine, the token's user through a server)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from corral.ops.fleet import FleetResult
     from corral.ops.hosts import HostReport
     from corral.ops.identity import Scope
+    from corral.ops.inventory import Inventory
     from corral.ops.many import ManyResult
     from corral.ops.projects import ProjectSummary
     from corral.ops.reach import SshTarget
@@ -219,6 +220,11 @@ class LocalOperations:
         from corral.ops.reach import ssh_targets
 
         return ssh_targets(self._session(), project, host, user)
+
+    def inventory(self, project: str, user: str | None) -> Inventory:
+        from corral.ops.inventory import inventory
+
+        return inventory(self._session(), project, user)
 
     def vm_log(self, target: str) -> str:
         from corral.ops.vms import vm_console_log

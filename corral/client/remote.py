@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from corral.ops.fleet import FleetResult
     from corral.ops.hosts import HostReport
     from corral.ops.identity import Scope
+    from corral.ops.inventory import Inventory
     from corral.ops.many import ManyResult
     from corral.ops.projects import ProjectSummary
     from corral.ops.reach import SshTarget
@@ -245,6 +246,11 @@ class RemoteOperations:
         params = {k: v for k, v in (("host", host), ("user", user)) if v is not None}
         found = self.transport.json("GET", f"/projects/{_part(project)}/ssh", params=params)
         return [Found(**t) for t in found]
+
+    def inventory(self, project: str, user: str | None) -> Inventory:
+        params = {"user": user} if user is not None else {}
+        return decode.inventory(self.transport.json(
+            "GET", f"/projects/{_part(project)}/inventory", params=params))
 
     def vm_log(self, target: str) -> str:
         return self.transport.text("GET", f"/vms/{_part(target)}/log")

@@ -4,7 +4,8 @@ Input is a :class:`~corral.lang.tree.Document` whose includes and variables
 are already expanded (and whose generator plugins already ran). Output is a
 :class:`ResolvedTree`: the ``global`` stanza, and every host and switch with
 its final list of statements, every ``superclass NAME`` reference replaced by
-the merged body of that superclass.
+the merged body of that superclass, and for every host the superclasses it
+inherits (its provenance, which Ansible inventories group hosts by).
 
 Merging (:func:`merge_statements`) is the MLN rule: blocks with the same key
 and label (``network eth0``) merge recursively; a plain statement of the
@@ -102,6 +103,9 @@ class ResolvedTree:
     global_stanza: Statement | None
     hosts: tuple[Statement, ...]
     switches: tuple[Statement, ...]
+    # host name -> every superclass it inherits, directly or not, in the order
+    # they merge: a superclass's own superclasses before it, each once.
+    superclasses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -109,11 +113,21 @@ class _Resolver:
     policy: MergePolicy
     sink: DiagnosticSink
     superclasses: dict[str, Statement] = field(default_factory=dict)
-    resolved: dict[str, tuple[Statement, ...]] = field(default_factory=dict)
+    # superclass name -> (its merged body, its lineage: its superclasses, then itself)
+    resolved: dict[str, tuple[tuple[Statement, ...], tuple[str, ...]]] = field(
+        default_factory=dict)
 
     def body_of(self, stanza: Statement, chain: tuple[str, ...] = ()) -> tuple[Statement, ...]:
         """``stanza``'s statements with its superclasses merged in (later ones win)."""
+        return self.inherit(stanza, chain)[0]
+
+    def inherit(
+        self, stanza: Statement, chain: tuple[str, ...] = ()
+    ) -> tuple[tuple[Statement, ...], tuple[str, ...]]:
+        """``stanza``'s merged statements and the superclasses they came from, in
+        merge order, each once."""
         inherited: tuple[Statement, ...] = ()
+        lineage: list[str] = []
         own: list[Statement] = []
         for statement in stanza.block or ():
             if statement.key.text != INHERIT_KEY:
@@ -126,13 +140,14 @@ class _Resolver:
                     "are defined at the top level)",
                 )
                 continue
-            parent = self.superclass_body(statement, chain)
+            parent, parents = self.superclass_body(statement, chain)
             inherited = merge_statements(inherited, parent, self.policy)
-        return merge_statements(inherited, tuple(own), self.policy)
+            lineage.extend(parents)
+        return merge_statements(inherited, tuple(own), self.policy), tuple(dict.fromkeys(lineage))
 
     def superclass_body(
         self, reference: Statement, chain: tuple[str, ...]
-    ) -> tuple[Statement, ...]:
+    ) -> tuple[tuple[Statement, ...], tuple[str, ...]]:
         word = reference.values[0]
         name = word.text
         if name in self.resolved:
@@ -140,7 +155,7 @@ class _Resolver:
         if name in chain:
             cycle = " -> ".join((*chain[chain.index(name) :], name))
             self.sink.error(word.span, f"superclass cycle: {cycle}")
-            return ()
+            return (), ()
         definition = self.superclasses.get(name)
         if definition is None:
             self.sink.error(
@@ -148,10 +163,16 @@ class _Resolver:
                 f"unknown superclass '{name}'",
                 did_you_mean(name, self.superclasses),
             )
-            return ()
-        body = self.body_of(definition, (*chain, name))
-        self.resolved[name] = body
-        return body
+            return (), ()
+        return self.resolve(name, definition, chain)
+
+    def resolve(
+        self, name: str, definition: Statement, chain: tuple[str, ...] = ()
+    ) -> tuple[tuple[Statement, ...], tuple[str, ...]]:
+        """Superclass ``name``'s merged body and lineage, remembered."""
+        body, parents = self.inherit(definition, (*chain, name))
+        self.resolved[name] = (body, (*parents, name))
+        return self.resolved[name]
 
 
 def resolve_document(document: Document, policy: MergePolicy) -> ResolvedTree:
@@ -191,15 +212,21 @@ def resolve_document(document: Document, policy: MergePolicy) -> ResolvedTree:
             )
             continue
         table[name] = stanza
-    resolved_hosts = tuple(host.with_block(resolver.body_of(host)) for host in hosts.values())
+    resolved_hosts: list[Statement] = []
+    lineages: dict[str, tuple[str, ...]] = {}
+    for name, host in hosts.items():
+        body, lineages[name] = resolver.inherit(host)
+        resolved_hosts.append(host.with_block(body))
     resolved_switches = tuple(
         switch.with_block(resolver.body_of(switch)) for switch in switches.values()
     )
     for name, definition in resolver.superclasses.items():
         if name not in resolver.resolved:  # unused: still report its errors
-            resolver.resolved[name] = resolver.body_of(definition, (name,))
+            resolver.resolve(name, definition)
     sink.raise_if_any()
-    return ResolvedTree(document.path, global_stanza, resolved_hosts, resolved_switches)
+    return ResolvedTree(
+        document.path, global_stanza, tuple(resolved_hosts), resolved_switches, lineages
+    )
 
 
 def _well_formed(stanza: Statement, sink: DiagnosticSink) -> bool:
@@ -243,7 +270,7 @@ def superclass_lookup(
         if name not in resolver.superclasses:
             return None
         if name not in resolver.resolved:
-            resolver.resolved[name] = resolver.body_of(resolver.superclasses[name], (name,))
-        return resolver.resolved[name]
+            resolver.resolve(name, resolver.superclasses[name])
+        return resolver.resolved[name][0]
 
     return body

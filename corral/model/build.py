@@ -62,6 +62,8 @@ def build_project(
     switches = {s.values[0].text: _switch(s, sink) for s in tree.switches}
     preset = site.preset_service_host()
     drafts = [draft_host(stanza, site.defaults, plugins, sink, preset) for stanza in tree.hosts]
+    for draft in drafts:
+        draft.fields["superclasses"] = tree.superclasses.get(draft.name, ())
     switch_words = {s.values[0].text: s.values[0] for s in tree.switches}
     _check_switch_use(drafts, switches, switch_words, sink)
     _check_vnc_displays(drafts, sink)

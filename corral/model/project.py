@@ -165,6 +165,9 @@ class Host(_Frozen):
     autostart: bool = False  # libvirt starts the domain when its daemon starts
     wait: WaitSpec = Field(default_factory=WaitSpec)
     plugins: dict[str, Any] = Field(default_factory=dict)  # plugin name -> its merged settings
+    # Provenance, like origin: every superclass the host inherits, directly or
+    # not, in the order they merge (a superclass's own superclasses first).
+    superclasses: tuple[str, ...] = ()
     origin: Origin | None = None
 
     @model_validator(mode="before")
@@ -191,8 +194,10 @@ class Host(_Frozen):
 
     def model_hash(self) -> str:
         """A short digest of everything that defines this host (not where it was
-        written, nor who chose its service host: only where it is counts)."""
-        data = self.model_dump(mode="json", exclude={"origin", "placed_by"})
+        written, nor who chose its service host: only where it is counts; nor
+        which superclasses its values came from: a guest is not rebuilt, nor its
+        seed's instance id changed, because a file was refactored)."""
+        data = self.model_dump(mode="json", exclude={"origin", "placed_by", "superclasses"})
         blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

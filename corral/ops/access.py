@@ -37,7 +37,7 @@ class Access(StrEnum):
 # The access each project operation needs; "read" is all a read-only share allows.
 ACTIONS: dict[str, Access] = {
     **{name: Access.READ for name in ("status", "show", "plan", "vm.log", "vm.describe",
-                                      "ssh")},
+                                      "ssh", "inventory")},
     **{name: Access.WRITE for name in (
         "up", "build", "upgrade", "start", "stop", "suspend", "remove", "vm.reboot",
         "vm.shutdown",

@@ -19,7 +19,7 @@ from corral.errors import NotFoundError
 from corral.model import Host, Project
 from corral.ops.access import authorize_action
 from corral.ops.journal import recorded_project
-from corral.ops.requests import check_name
+from corral.ops.requests import check_name, check_user
 from corral.ops.session import Session
 from corral.ops.status import StatusRow, status_report
 
@@ -70,17 +70,26 @@ def ssh_targets(session: Session, project: str, host: str | None = None,
                 user: str | None = None) -> list[SshTarget]:
     """Every host of ``project`` (or ``host``) with its address and login user."""
     check_name("project", project)
+    if user is not None:
+        check_user(user)
     authorize_action(session, session.identity, project, "ssh")
-    model = _recorded(session, project)
+    model = recorded_model(session, project)
     if host is not None and host not in model.hosts:
         raise NotFoundError(f"project '{project}' has no host '{host}'",
                             hint=f"its hosts: {', '.join(sorted(model.hosts))}")
-    rows = {r.host: r for r in status_report(session, project).rows}
-    names = [host] if host is not None else sorted(model.hosts)
-    return [_target(project, model.hosts[name], rows.get(name), user) for name in names]
+    return targets_of(session, model, [host] if host is not None else sorted(model.hosts), user)
 
 
-def _recorded(session: Session, project: str) -> Project:
+def targets_of(session: Session, model: Project, names: list[str],
+               user: str | None) -> list[SshTarget]:
+    """The targets of ``model``'s hosts ``names``, their addresses read by status
+    (the caller has authorised the reading)."""
+    rows = {r.host: r for r in status_report(session, model.name).rows}
+    return [_target(model.name, model.hosts[name], rows.get(name), user) for name in names]
+
+
+def recorded_model(session: Session, project: str) -> Project:
+    """The model the project's last ``up``/``build``/``upgrade`` recorded."""
     record = recorded_project(session, project)
     if record is None:
         raise NotFoundError(f"project '{project}' not found",
@@ -116,14 +125,22 @@ def ssh_config(targets: list[SshTarget], identity: Path | None = None) -> str:
     return "\n".join(blocks)
 
 
+def host_key_options(target: SshTarget) -> tuple[str, ...]:
+    """OpenSSH options (``-o``) for ``target``'s host key: kept per guest name, as
+    guests are rebuilt with new keys; a new guest's accepted the first time only."""
+    return (f"HostKeyAlias={target.alias}", "StrictHostKeyChecking=accept-new")
+
+
 def ssh_command(target: SshTarget, identity: Path | None, command: list[str]) -> list[str]:
     """The ``ssh`` command line that opens ``target`` (and runs ``command``)."""
     if target.address is None:
         raise NotFoundError(f"{target.alias} has no known address ({target.state})",
                             hint="is it running, and has it taken a DHCP lease? "
                                  "corral status shows its addresses")
-    argv = ["ssh", "-o", f"HostKeyAlias={target.alias}",
-            "-o", "StrictHostKeyChecking=accept-new", "-l", target.user]
+    argv = ["ssh"]
+    for option in host_key_options(target):
+        argv += ["-o", option]
+    argv += ["-l", target.user]
     if identity is not None:
         argv += ["-i", str(identity), "-o", "IdentitiesOnly=yes"]
     argv.append(target.address)

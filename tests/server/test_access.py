@@ -131,7 +131,7 @@ def test_a_project_the_caller_may_not_see_answers_like_a_missing_one(
 ) -> None:
     bob = cast.headers("other")
     for template in ("/api/v1/projects/{}/status", "/api/v1/projects/{}/removal",
-                     "/api/v1/projects/{}/shares"):
+                     "/api/v1/projects/{}/shares", "/api/v1/projects/{}/inventory"):
         hidden = client.get(template.format("lab"), headers=bob)
         missing = client.get(template.format("nosuch"), headers=bob)
         assert hidden.status_code == missing.status_code == 404, template

@@ -151,6 +151,8 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("GET", "/api/v1/projects/{project}/status"): [
         Case("/api/v1/projects/lab/status", reading())],
     ("GET", "/api/v1/projects/{project}/ssh"): [Case("/api/v1/projects/lab/ssh", reading())],
+    ("GET", "/api/v1/projects/{project}/inventory"): [
+        Case("/api/v1/projects/lab/inventory", reading())],
     ("POST", "/api/v1/fleet"): [Case("/api/v1/fleet", admins(202), {"action": "start"})],
     ("POST", "/api/v1/vms/{target}/shutdown"): [
         Case("/api/v1/vms/lab.web/shutdown", writing(), {"timeout_s": 0},

@@ -78,7 +78,9 @@ READS = (
     ["vm", "log", "lab.web"], ["template", "copies"],
     ["template", "copies", "--json"], ["audit", "--user", "nobody", "--json"],
     ["ssh-config", "-p", "lab"], ["ssh-config", "-p", "lab", "--json"],
-    ["ssh-config", "-p", "lab", "-l", "ops"])
+    ["ssh-config", "-p", "lab", "-l", "ops"], ["inventory", "-p", "lab"],
+    ["inventory", "-p", "lab", "--format", "ini", "-l", "ops", "-i", "{lab}"],
+    ["inventory", "-p", "lab", "-f", "json"])
 
 
 def test_read_commands_agree(sides: Sides, cast: Cast, files: dict[str, Path]) -> None:
@@ -89,6 +91,9 @@ def test_read_commands_agree(sides: Sides, cast: Cast, files: dict[str, Path]) -
     config = sides.local("ssh-config", "-p", "lab", "-l", "ops")
     assert "Host lab.app\n    HostName 10.9.1.20\n    User ops\n" in config.out, config
     assert "# lab.web: no address known (running)" in config.out  # DHCP: no lease here
+    inventory = sides.local("inventory", "-p", "lab", "-f", "ini")
+    assert "\napp ansible_host=10.9.1.20 ansible_user=root " in inventory.out, inventory
+    assert "\n[switch_front]\napp\nweb\n" in inventory.out
 
 
 ERRORS = (
@@ -106,7 +111,9 @@ ERRORS = (
     (["template", "build", "nothing"], 3),
     (["stop", "--all"], 4), (["suspend", "-p", "nothing"], 0),
     (["ssh", "lab.web"], 3), (["ssh", "lab.nohost"], 3), (["ssh", "nodot"], 7),
-    (["ssh-config", "-p", "nothing"], 3))
+    (["ssh-config", "-p", "nothing"], 3), (["inventory", "-p", "nothing"], 3),
+    (["inventory", "-p", "lab", "-f", "toml"], 64), (["inventory", "-p", "lab", "-l", "A B"], 7),
+    (["ssh-config", "-p", "lab", "-l", "A B"], 7))
 
 
 def test_errors_agree(sides: Sides, cast: Cast, files: dict[str, Path]) -> None:

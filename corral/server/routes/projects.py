@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from corral.model import Project
-from corral.ops import projects, reach
+from corral.ops import inventory, projects, reach
 from corral.ops.identity import require_admin
 from corral.ops.quota import check_quota
 from corral.ops.results import plan_as_json
@@ -32,6 +32,7 @@ from corral.server.context import Call, Caller
 router = APIRouter(tags=["projects"])
 ProjectName = Annotated[str, Path(max_length=200, description="Project name.")]
 Timeout = Annotated[float, Query(ge=0.1, le=600, description="Seconds per service host.")]
+LoginUser = Annotated[str | None, Query(max_length=200, description="Log in as this user.")]
 
 
 def source(body: models.ProjectFile) -> ProjectSource:
@@ -112,10 +113,17 @@ def _given(report: StatusReport) -> StatusReport:
              summary="How to reach the project's guests over SSH: address and login user")
 def ssh(call: Caller, project: ProjectName,
         host: Annotated[str | None, Query(max_length=200)] = None,
-        user: Annotated[str | None, Query(max_length=200, pattern=r"^[a-z_][a-z0-9_-]*$")] = None,
-        ) -> list[dict[str, object]]:
+        user: LoginUser = None) -> list[dict[str, object]]:
     with call.refusals("ssh", project):
         return [t.as_json() for t in reach.ssh_targets(call.session, project, host, user)]
+
+
+@router.get("/projects/{project}/inventory",
+             summary="What an Ansible inventory of the project is made of: each guest's "
+             "address, login user, superclasses and switches")
+def inventory_of(call: Caller, project: ProjectName, user: LoginUser = None) -> dict[str, Any]:
+    with call.refusals("inventory", project):
+        return inventory.inventory(call.session, project, user).as_json()
 
 
 @router.post("/validate", response_model=models.Validated, responses=models.INVALID_FILE,
