@@ -111,6 +111,9 @@ def _one(matches: list[Statement], path: KeyPath) -> Statement:
     if len(matches) == 1:
         return matches[0]
     where = ", ".join(str(s.span) for s in matches[1:])
+    labels = [s.label for s in matches if s.is_block and s.label is not None]
+    hint = (f"name one by its label: {path}.{labels[0]}" if len(labels) == len(matches)
+            and len(set(labels)) == len(labels) else "change the one you mean by hand")
     raise InvalidRequest(
         f"{matches[0].span}: {path} is ambiguous: it is stated more than once "
-        f"(also at {where})", hint="change the one you mean by hand")
+        f"(also at {where})", hint=hint)
