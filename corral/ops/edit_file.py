@@ -19,9 +19,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from corral.config import SiteConfig
-from corral.errors import SourceErrors
+from corral.errors import InvalidRequest, SourceErrors
 from corral.lang.key_edit import Edited, KeyChange, edit_key
 from corral.lang.keypath import parse_key_path
+from corral.lang.parser import parse_text
 from corral.model.schema import HOST_KEYS, STANZAS, Shape
 from corral.ops.files import replace_text
 from corral.ops.projects import recorded_source, save_source
@@ -57,6 +58,20 @@ class NotWritten(SourceErrors):
                 text += f"\n    {lines[diagnostic.span.line - 1]}\n    {caret}"
             shown.append(text)
         return "\n".join([*shown, f"hint: {self.hint}"])
+
+
+def words_of(value: str) -> list[str]:
+    """The words of ``value`` as the file would read them after a key (the web
+    portal's one-line field): ``"a b"`` is one word, and nothing a flag."""
+    try:
+        document = parse_text(f"key {value}", "value")
+    except SourceErrors as errors:
+        raise InvalidRequest(f"the value does not read as words: "
+                             f"{errors.diagnostics[0].message}") from None
+    statements = document.statements
+    if len(statements) != 1 or statements[0].is_block:
+        raise InvalidRequest("the value must be words on one line, without ';', '{' or '}'")
+    return [word.text for word in statements[0].values]
 
 
 def edit_source(source: ProjectSource, path: str, values: Sequence[str] | None,
