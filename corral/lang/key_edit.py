@@ -11,8 +11,8 @@ Refused, with the place at fault, rather than guessed:
 * a statement or block the path leads to that is stated more than once;
 * a statement that lives in an included file, or a missing one whose block
   does: that file is the one to edit, and the message names it;
-* a value for a block (set the keys inside it) and a labelled block named
-  without its label.
+* a value for a block (set the keys inside it), a labelled block named
+  without its label, and a ``$variable`` (its definition is not in the tree).
 
 Checking that the result is a valid project is the caller's job
 (:mod:`corral.ops.edit_file`): this module only knows the language.
@@ -88,6 +88,10 @@ def edit_key(text: str, file: str, path: KeyPath, values: Sequence[str] | None, 
     positions naming this file ``file``; ``labelled`` the keys whose blocks
     take a label (``host``, ``network`` ...), used to write missing blocks.
     """
+    if any(segment.startswith("$") for segment in path.segments):
+        raise InvalidRequest(f"{file}: {path}: variables are not edited by PATH (their "
+                             "definitions leave the tree when they are substituted)",
+                             hint="change the definition `$name = value` by hand")
     target = find(view.statements, path)
     if Path(file).suffix.lower() in YAML_SUFFIXES:
         where = _position(target, file)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -198,6 +199,8 @@ def test_what_cannot_be_done_is_refused_with_the_place() -> None:
         edit("host.web.network.eth9", ["x"])
     with pytest.raises(NotFoundError, match=r"host\.web\.cpus is not stated"):
         edit("host.web.cpus", None)
+    with pytest.raises(InvalidRequest, match="variables are not edited"):
+        edit("$mem", ["1G"])
     for bad in ("", "host..memory", "host.web.", '"host.web'):
         with pytest.raises(InvalidRequest):
             parse_key_path(bad)
@@ -247,3 +250,43 @@ def test_line_endings_and_a_byte_order_mark_are_kept() -> None:
                                        '\tservice_host "h1"\r\n\tvcpus 2\r\n')
     bom = "\ufeff" + LAB
     assert edit("host.web.memory", ["1G"], bom).text == bom.replace("memory 128M", "memory 1G")
+
+
+def _paths(statements: Sequence[Statement], prefix: tuple[str, ...] = ()) -> list[str]:
+    """Every PATH that names a statement of ``statements`` (labelled blocks by label)."""
+    found = []
+    for statement in statements:
+        if statement.key.text.startswith(("#", "$")) or "." in statement.key.text:
+            continue
+        here = (*prefix, statement.key.text)
+        if statement.is_block and statement.values:
+            if "." in statement.values[0].text:
+                continue
+            here = (*here, statement.values[0].text)
+        found.append(".".join(here))
+        found += _paths(statement.block or (), here)
+    return found
+
+
+@pytest.mark.parametrize("name", ["italy.mln", "webserv.mln", "oscourse.mln", "bioinfo.mln"])
+def test_every_statement_of_real_files_is_set_and_unset_into_text_that_parses(
+    name: str
+) -> None:
+    text = (Path(__file__).parent / "fixtures" / name).read_text()
+    tried = 0
+    for path in _paths(parse_text(text, name).statements):
+        try:
+            removed = edit(path, None, text, name)
+        except InvalidRequest:  # stated twice: refused, as it must be
+            continue
+        tried += 1
+        parse_text(removed.text, name)
+        assert len(removed.text) < len(text)
+        kept_start = next((i for i, (a, b) in enumerate(zip(text, removed.text, strict=False))
+                           if a != b), len(removed.text))
+        assert text.endswith(removed.text[kept_start:])  # one stretch was cut, no more
+        with contextlib.suppress(InvalidRequest):  # a block takes no value
+            changed = edit(path, ["new value", "2"], text, name)
+            assert [w.text for w in statement(changed.text, *path.split(".")).values][-2:] \
+                == ["new value", "2"]
+    assert tried > 5
