@@ -137,8 +137,11 @@ def insert(text: str, parent: Placed | None, new: NewStatement, unit: str,
         last = children[-1]
         at = _line_end(text, last.end)
         indent = text[_line_start(text, last.start):last.start]
+        outer = text[_line_start(text, parent.close):parent.close]
         if indent.strip():
-            indent = text[_line_start(text, parent.close):parent.close] + unit
+            indent = outer + unit
+        elif indent.startswith(outer) and len(indent) > len(outer):
+            unit = indent[len(outer):]  # this block's own step, for new nested blocks
     else:
         at = _line_start(text, parent.close)
         indent = text[at:parent.close] + unit

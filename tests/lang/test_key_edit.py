@@ -141,7 +141,7 @@ def test_missing_labelled_and_unlabelled_blocks_are_created() -> None:
     assert edited.change.summary() == "lab.corral:25: added network eth1 { address dhcp }"
     disk = edit("host.db.disk.data.size", ["1G"])
     assert disk.text == LAB.replace('\tservice_host "h1"\n',
-                                    '\tservice_host "h1"\n\tdisk data {\n\t    size 1G\n\t}\n')
+                                    '\tservice_host "h1"\n\tdisk data {\n\t\tsize 1G\n\t}\n')
     inline = edit("host.tiny.network.eth0.switch", ["lan"])
     assert "host tiny { template tiny; network eth0 { switch lan } }" in inline.text
     files = edit("host.web.files./etc/motd", ["Hello there"])
