@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from corral.config import SiteConfig
-from corral.errors import InvalidRequest, SourceErrors
+from corral.errors import InvalidRequest, SourceErrors, Span
 from corral.lang.key_edit import Edited, KeyChange, edit_key
 from corral.lang.keypath import parse_key_path
 from corral.lang.parser import parse_text
@@ -93,7 +93,14 @@ def edit_file(site: SiteConfig, file: Path, path: str,
     """Edit project file ``file`` of this machine in place."""
     source = ProjectSource.from_path(file)
     edited = edit_source(source, path, values, site)
-    replace_text(file, edited.text)
+    try:
+        replace_text(file, edited.text)
+    except OSError as error:
+        raise SourceErrors.single(
+            Span(str(file), 1, 1),
+            f"cannot write project file: {error.strerror or error}",
+            "nothing was changed; the directory must be writable, as the file is "
+            "replaced by a new one") from None
     return edited.change
 
 

@@ -124,3 +124,4 @@ def test_refusals_name_the_place_and_exit_without_a_traceback(tmp_path: Path) ->
     for ran in (included, ambiguous, missing, refused, absent, bad_path):
         assert "Traceback" not in ran.stderr
     assert lab.read_text() == LAB and extra.read_text() == EXTRA
+
