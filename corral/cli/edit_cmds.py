@@ -38,10 +38,14 @@ def set_(
 ) -> None:
     """Set one key of a project file, keeping comments, includes and layout.
 
+    PATH follows the blocks: host.web.memory, host.web.network.eth0.address,
+    global.sshkey.root. Each VALUE is one word (none for a flag such as lvm).
     The value replaces the one the file states, or a statement is added to the
     block PATH leads to (with missing labelled blocks such as network eth1).
     The result is checked as `validate` checks a file; nothing is written when
-    it does not load (exit 1, every error shown).
+    it does not load (exit 1, every error shown). Through --server, FILE is
+    the name of a project, whose file the server keeps.
+
     Example: corral set lab.corral host.web.memory 256M
     """
     _report(operations(ctx).set_key(file, path, list(values or [])), as_json)
@@ -52,7 +56,9 @@ def unset(ctx: typer.Context, file: FileArg, path: PathArg, as_json: JsonOpt = F
     """Remove one key (its whole line, with the comment ending it) or a whole block.
 
     The result is checked as `validate` checks a file; nothing is written when
-    it does not load (exit 1, every error shown).
+    it does not load (exit 1, every error shown). Through --server, FILE is
+    the name of a project, whose file the server keeps.
+
     Example: corral unset lab.corral host.web.network.eth1
     """
     _report(operations(ctx).set_key(file, path, None), as_json)
