@@ -14,6 +14,7 @@ from typing import Any
 
 from corral.backends.base import TemplateCopy
 from corral.images.registry import Template
+from corral.lang.key_edit import KeyChange
 from corral.model import Host, Project, Switch
 from corral.ops.access import ProjectShares
 from corral.ops.fleet import FleetResult, VmDone
@@ -216,3 +217,8 @@ def shares(data: Json) -> ProjectShares:
 
 def audit_entry(data: Json) -> AuditEntry:
     return AuditEntry(**{**data, "at": datetime.fromisoformat(data["at"])})
+
+
+def key_change(data: Json) -> KeyChange:
+    return KeyChange(data["file"], data["line"], data["path"], data["action"], data["old"],
+                     data["new"])

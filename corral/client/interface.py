@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from corral.errors import SourceErrors
     from corral.images.registry import Template
+    from corral.lang.key_edit import KeyChange
     from corral.model import Project
     from corral.ops.access import Access, ProjectShares
     from corral.ops.fleet import FleetResult
@@ -62,6 +63,10 @@ class Operations(Protocol):
     def build(self, path: Path, *, recreate: bool, wait_lock: bool) -> ApplyResult: ...
     def upgrade(self, path: Path, *, recreate: bool, prune: bool,
                 wait_lock: bool) -> ApplyResult: ...
+    # One key of a project file set (``values``) or removed (None), the result
+    # checked before it is written: a file of this machine locally, through a
+    # server the file it keeps for the project named ``target``.
+    def set_key(self, target: str, path: str, values: list[str] | None) -> KeyChange: ...
 
     # ---- projects by name
     def start(self, project: str, hosts: list[str] | None, *, wait: bool) -> ApplyResult: ...

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from corral.client.interface import Confirm
     from corral.config import SiteConfig
     from corral.images.registry import Template
+    from corral.lang.key_edit import KeyChange
     from corral.model import Project
     from corral.ops.access import Access, ProjectShares
     from corral.ops.fleet import FleetResult
@@ -101,6 +102,11 @@ class LocalOperations:
 
         return upgrade(self._session(), _source(path), recreate=recreate, prune=prune,
                        wait_lock=wait_lock)
+
+    def set_key(self, target: str, path: str, values: list[str] | None) -> KeyChange:
+        from corral.ops.edit_file import edit_file
+
+        return edit_file(self._site(), Path(target), path, values)
 
     # ---- projects by name
     def start(self, project: str, hosts: list[str] | None, *, wait: bool) -> ApplyResult:

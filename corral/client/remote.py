@@ -24,6 +24,7 @@ from corral.ops.reporting import Reporter
 if TYPE_CHECKING:
     from corral.client.interface import Confirm
     from corral.images.registry import Template
+    from corral.lang.key_edit import KeyChange
     from corral.model import Project
     from corral.ops.access import Access, ProjectShares
     from corral.ops.fleet import FleetResult
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 # What the API accepts as a file's name (corral.server.models.NAME).
 _SENDABLE = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+# A project's name as check_name accepts it: no dot, so a file name is told apart.
+_PROJECT = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 
 def _part(value: str) -> str:
@@ -136,6 +139,16 @@ class RemoteOperations:
                 wait_lock: bool) -> ApplyResult:
         return self._job("POST", "/projects/upgrade", decode.applied, json=self._file(
             path, recreate=recreate, prune=prune, wait_lock=wait_lock))
+
+    def set_key(self, target: str, path: str, values: list[str] | None) -> KeyChange:
+        """``target`` names a project: the server edits the file it keeps for it."""
+        if not _PROJECT.match(target):
+            raise LocalOnly(
+                f"through a server, `corral set` edits the file the server keeps for a "
+                f"project: give the project's name, not {target!r}",
+                hint="to edit a file of this machine, run it without --server")
+        return decode.key_change(self.transport.json(
+            "PATCH", f"/projects/{_part(target)}/file", json={"path": path, "value": values}))
 
     # ---- projects by name
     def start(self, project: str, hosts: list[str] | None, *, wait: bool) -> ApplyResult:

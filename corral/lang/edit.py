@@ -6,6 +6,7 @@ is replaced where the host's own block states the key, or one statement is
 added to the block when it does not. Where the value comes from elsewhere (a
 superclass, a variable, a plugin such as ``autoenum``, a YAML file) an edit
 would be a guess, so none is made and the result says which line to change.
+The text is changed by the same code as ``corral set`` (:mod:`corral.lang.rewrite`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from corral.errors import SourceErrors
-from corral.lang.parser import QuotedWord, parse_text
-from corral.lang.tree import Statement, Word
+from corral.lang.layout import by_position, placed_statements
+from corral.lang.parser import parse_text
+from corral.lang.rewrite import NewStatement, indent_unit, insert, replace_values
+from corral.lang.tree import Statement
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +63,7 @@ def set_host_key(
                        "host is made by a plugin or written elsewhere)")
     own = [s for s in stanza.block or () if s.key.text == key]
     if len(own) == 1 and len(own[0].values) == 1 and "$" not in own[0].values[0].text:
-        return _replace(text, file, own[0].values[0], key, value)
+        return _replace(text, file, own[0], key, value)
     if own:
         where = own[-1].span
         return KeyEdit(None, where.line, f"{file}:{where.line}: change it to `{key} {value}` "
@@ -119,52 +122,27 @@ def _inherited(
     return None
 
 
-def _offset(text: str, line: int, column: int) -> int:
-    """The index in ``text`` of 1-based ``line``/``column``."""
-    starts = [0]
-    for index, char in enumerate(text):
-        if char == "\n":
-            starts.append(index + 1)
-            if len(starts) >= line:
-                break
-    return starts[line - 1] + column - 1
-
-
-def _replace(text: str, file: str, word: Word, key: str, value: str) -> KeyEdit:
-    start = _offset(text, word.span.line, word.span.column)
-    written = _written(word)
-    if text[start:start + len(written)] != written:
+def _replace(text: str, file: str, statement: Statement, key: str, value: str) -> KeyEdit:
+    word = statement.values[0]
+    placed = by_position(placed_statements(text)).get((statement.span.line,
+                                                       statement.span.column))
+    if placed is None or len(placed.values) != 1:
         return KeyEdit(None, word.span.line, f"{file}:{word.span.line}: change it to "
                        f"`{key} {value}`")
-    edited = text[:start] + value + text[start + len(written):]
+    edited = replace_values(text, placed, [value])
     return KeyEdit(edited, word.span.line, f"{file}:{word.span.line}: {key} "
                    f"{word.text} -> {value}")
-
-
-def _written(word: Word) -> str:
-    """The word as it stands in the text (quotes included)."""
-    if isinstance(word, QuotedWord):
-        quote = "'" if word.literal else '"'
-        inner = word.text if word.literal else word.text.replace("\\", "\\\\").replace('"', '\\"')
-        return f"{quote}{inner}{quote}"
-    return word.text
 
 
 def _insert(text: str, file: str, stanza: Statement, key: str, value: str) -> KeyEdit:
     """Add ``key value`` as the block's first statement, on a line of its own
     indented like the block's statements, or inline in a one-line block."""
-    label = stanza.values[-1]
-    after_label = _offset(text, label.span.line, label.span.column) + len(_written(label))
-    brace = text.index("{", after_label)
-    brace_line = text.count("\n", 0, brace) + 1
-    block = stanza.block or ()
-    if block and block[0].span.line > brace_line:
-        first = block[0].span
-        line_start = _offset(text, first.line, 1)
-        indent = text[line_start:_offset(text, first.line, first.column)]
-        if indent.strip():  # something else precedes the first statement on its line
-            indent = ""
-        edited = text[:line_start] + f"{indent}{key} {value}\n" + text[line_start:]
-        return KeyEdit(edited, first.line, f"{file}:{first.line}: added `{key} {value}`")
-    edited = text[:brace + 1] + f" {key} {value};" + text[brace + 1:]
-    return KeyEdit(edited, brace_line, f"{file}:{brace_line}: added `{key} {value}`")
+    placed = placed_statements(text)
+    block = by_position(placed).get((stanza.span.line, stanza.span.column))
+    if block is None or block.children is None:
+        line = stanza.span.line
+        return KeyEdit(None, line, f"{file}:{line}: set `{key} {value}` in host "
+                       f"{stanza.label}")
+    edited, line = insert(text, block, NewStatement((key, value)), indent_unit(text, placed),
+                          position="first")
+    return KeyEdit(edited, line, f"{file}:{line}: added `{key} {value}`")

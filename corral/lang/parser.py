@@ -51,8 +51,9 @@ class QuotedWord(Word):
 
 
 @lru_cache(maxsize=1)
-def _grammar() -> Lark:
-    """The compiled LALR parser; built once, it is immutable afterwards."""
+def grammar() -> Lark:
+    """The compiled LALR parser; built once, it is immutable afterwards. Its
+    lexer is what :mod:`corral.lang.layout` splits words with."""
     source = files("corral.lang").joinpath("grammar.lark").read_text(encoding="utf-8")
     return Lark(source, parser="lalr", lexer="contextual", maybe_placeholders=False)
 
@@ -61,7 +62,7 @@ def parse_text(text: str, file: str) -> Document:
     """Parse block-language ``text`` read from ``file`` (used only in positions)."""
     check_characters(text, file)
     try:
-        tree = _grammar().parse(text)
+        tree = grammar().parse(text)
     except UnexpectedInput as error:
         raise SourceErrors([_describe(error, text, file)]) from None
     builder = _TreeBuilder(file)
@@ -210,7 +211,7 @@ def _innermost_open_brace(text: str) -> tuple[int, int] | None:
     """Line and column of the last '{' still open at the end of ``text``."""
     stack: list[tuple[int, int]] = []
     try:
-        for token in _grammar().lex(text):
+        for token in grammar().lex(text):
             if token.type == "LBRACE":
                 stack.append(_position(token))
             elif token.type == "RBRACE" and stack:

@@ -21,7 +21,6 @@ the target for it is deleted again, never anything on shared storage.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -33,6 +32,7 @@ from corral.images.seed import build_seed
 from corral.lang.edit import set_host_key
 from corral.model import Host, PlacedBy, Project
 from corral.ops.apply import boot_spec, update_host
+from corral.ops.files import replace_text
 from corral.ops.journal import project_lock, recorded, recorded_project
 from corral.ops.observe import Sighting, sight
 from corral.ops.requests import check_name
@@ -424,13 +424,13 @@ def _record_in_file(
             f"{origin.file}:{edit.line}: {_what(edit.instruction)}"
         )
         return str(file), False, note
-    _write(file, edit.text)
+    replace_text(file, edit.text)
     try:
         after = ProjectSource.from_path(path).load(session.site).hosts.get(host)
     except SourceErrors:
         after = None
     if after is None or after.service_host != service_host:
-        _write(file, text)
+        replace_text(file, text)
         return str(file), False, f"{by_hand} (editing {file} did not give that; left as it was)"
     return str(file), True, edit.instruction
 
@@ -445,11 +445,3 @@ def _recorded_path(session: Session, project: str) -> Path | None:
     if record is None or not Path(record.source_path).is_file():
         return None
     return Path(record.source_path)
-
-
-def _write(path: Path, text: str) -> None:
-    """Replace the file's text atomically, keeping its mode."""
-    temporary = path.with_name(f".{path.name}.corral-tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.chmod(temporary, path.stat().st_mode & 0o7777)
-    os.replace(temporary, path)

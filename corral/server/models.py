@@ -42,6 +42,23 @@ class Upgrade(Apply):
     prune: bool = False
 
 
+Word = Annotated[str, Field(max_length=10_000)]
+Words = Annotated[list[Word], Field(max_length=1000)]
+
+
+class KeyEdit(Body):
+    """``corral set``/``unset`` of the file the server keeps for a project: the PATH of
+    the key and its value (words; one string is one word), or null to remove it."""
+
+    path: str = Field(min_length=1, max_length=1000, examples=["host.web.memory"])
+    value: Words | Word | None = Field(examples=[["256M"]])
+
+    def words(self) -> list[str] | None:
+        if isinstance(self.value, str):
+            return [self.value]
+        return self.value
+
+
 class Start(Body):
     hosts: list[str] | None = Field(default=None, max_length=10_000)
     wait: bool = True

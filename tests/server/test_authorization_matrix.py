@@ -133,6 +133,9 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("GET", "/api/v1/projects/{project}/show"): [Case("/api/v1/projects/lab/show", reading())],
     ("POST", "/api/v1/plan"): [Case("/api/v1/plan", reading(), PROJECT_FILE)],
     ("GET", "/api/v1/projects/{project}/plan"): [Case("/api/v1/projects/lab/plan", reading())],
+    ("PATCH", "/api/v1/projects/{project}/file"): [
+        Case("/api/v1/projects/lab/file", writing(),
+             {"path": "superclass.node.maxmem", "value": ["256M"]})],
     ("POST", "/api/v1/projects/up"): [Case("/api/v1/projects/up", writing(202), PROJECT_FILE)],
     ("POST", "/api/v1/projects/build"): [
         Case("/api/v1/projects/build", writing(202), PROJECT_FILE)],

@@ -229,7 +229,8 @@ LOCAL_ONLY = {
     "rt": "it registers image files of this machine",
 }
 # Commands compared through a server in a module of their own.
-ELSEWHERE = {"vm console": "test_remote_console.py"}
+ELSEWHERE = {"vm console": "test_remote_console.py", "set": "test_remote_key_edit.py",
+             "unset": "test_remote_key_edit.py"}
 
 
 def _command_path(group: click.Group, args: list[str]) -> str:

@@ -5,8 +5,10 @@ the text last applied through the server or saved here, kept in the state
 database, else the file on the server's machine it was applied from. A
 writer edits it here; it is saved only when it loads (every error shown at
 its file, line and column), read as any text sent to the server is, without
-the server's files. Up, upgrade and remove start the same jobs the API's
-routes start, and the job's page follows its progress live.
+the server's files. One key may be set or removed by its PATH instead, by
+``corral set``'s own operation (:mod:`corral.ops.edit_file`). Up, upgrade
+and remove start the same jobs the API's routes start, and the job's page
+follows its progress live.
 """
 
 from __future__ import annotations
@@ -20,8 +22,16 @@ from fastapi import Form, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from corral.errors import CorralError, SourceErrors
+from corral.errors import (
+    CorralError,
+    Forbidden,
+    HiddenProject,
+    InvalidRequest,
+    NotFoundError,
+    SourceErrors,
+)
 from corral.ops import projects
+from corral.ops.edit_file import edit_recorded, words_of
 from corral.ops.results import plan_as_json
 from corral.ops.session import Session
 from corral.ops.source import ProjectSource
@@ -87,6 +97,31 @@ async def save_file(call: PortalCaller, project: ProjectName,
         return _project_page(call, project, notice=f"saved {name}")
 
     return await run_in_threadpool(save)
+
+
+@router.post("/projects/{project}/key")
+async def set_key(call: PortalCaller, project: ProjectName,
+                  path: Annotated[str, Form(max_length=1000)],
+                  value: Annotated[str, Form(max_length=MAX_FILE)] = "",
+                  action: Annotated[Literal["set", "unset"], Form()] = "set") -> Response:
+    """One key of the file set or removed (``corral set``'s operation): saved only
+    when the result loads, else the page shows every error and saves nothing."""
+    def edit() -> Response:
+        try:
+            with call.audited("project.edit", project):
+                call.authorize(project, "upgrade")
+                words = None if action == "unset" else words_of(value)
+                change = edit_recorded(call.session, project, path, words)
+        except SourceErrors as errors:
+            return _project_page(call, project, errors=errors, status=422)
+        except (HiddenProject, Forbidden):
+            raise
+        except (InvalidRequest, NotFoundError) as refused:
+            return _project_page(call, project, notice=refused.render().removeprefix("error: "),
+                                 status=refused.http_status)
+        return _project_page(call, project, notice=change.summary())
+
+    return await run_in_threadpool(edit)
 
 
 @router.post("/projects/{project}/apply/{operation}")

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from corral.model import Project
 from corral.ops import inventory, projects, reach
+from corral.ops.edit_file import edit_recorded
 from corral.ops.identity import require_admin
 from corral.ops.quota import check_quota
 from corral.ops.results import plan_as_json
@@ -166,6 +167,15 @@ def plan_recorded(call: Caller, project: ProjectName) -> dict[str, Any]:
     call.authorize(project, "plan")
     return plan_as_json(projects.plan_source(call.session,
                                              projects.recorded_source(call.session, project)))
+
+
+@router.patch("/projects/{project}/file", responses=models.INVALID_FILE,
+              summary="Set or remove one key of the project's file (the one the server "
+              "keeps), saved only when the result loads")
+def edit_file(call: Caller, project: ProjectName, body: models.KeyEdit) -> dict[str, Any]:
+    with call.audited("project.edit", project):
+        call.authorize(project, "upgrade")
+        return edit_recorded(call.session, project, body.path, body.words()).as_json()
 
 
 def _apply_job(call: Call, body: models.Apply, operation: str) -> JSONResponse:
