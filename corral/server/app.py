@@ -37,6 +37,8 @@ from corral.state.store import StateStore
 API = "/api/v1"
 log = logging.getLogger("corral.server")
 
+SETTLE_S = 15.0  # longest wait at shutdown for a status reading under way
+
 
 def create_app(
     site: SiteConfig,
@@ -68,6 +70,8 @@ def create_app(
         finally:
             server_state(app).live.stop()
             server_state(app).jobs.shutdown()
+            # A status reading begun ahead may still hold service-host connections.
+            server_state(app).status.settle(SETTLE_S)
 
     app = FastAPI(
         title="Corral", version="1", lifespan=lifespan,

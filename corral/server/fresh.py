@@ -143,6 +143,14 @@ class FreshReadings(Generic[T]):
         assert flight.reading is not None
         return flight.reading
 
+    def settle(self, timeout_s: float) -> bool:
+        """Wait (up to ``timeout_s``) for a reading being taken to end; True when
+        none is. The server waits at shutdown, so no reading outlives it with
+        connections to the service hosts still open."""
+        with self._lock:
+            flight = self._flight
+        return flight is None or flight.done.wait(timeout_s)
+
     def forget(self) -> None:
         """Give no caller from now on a reading begun before now: after a change
         made through the server, its next answer shows it."""

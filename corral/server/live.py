@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -77,7 +77,11 @@ class Subscription:
 class LiveFeed:
     """Domain and host changes of every service host of ``site``."""
 
-    def __init__(self, site: SiteConfig) -> None:
+    def __init__(self, site: SiteConfig, on_change: Callable[[], None] | None = None) -> None:
+        """``on_change`` is called (on libvirt's event thread) before each change is
+        handed out: the server forgets its shared status reading there, so a
+        page refreshed for the change shows it."""
+        self._on_change = on_change
         self._watchers = [DomainEvents(name, host.uri, self._publish)
                           for name, host in sorted(site.service_hosts.items())]
         self._subscribers: set[Subscription] = set()
@@ -114,6 +118,8 @@ class LiveFeed:
     def _publish(self, service_host: str, domain: str | None, event: str) -> None:
         """Called on libvirt's event thread: hand the change to each consumer's loop."""
         change = LiveChange(service_host, domain, event)
+        if self._on_change is not None:
+            self._on_change()
         with self._lock:
             subscribers = list(self._subscribers)
         for subscription in subscribers:

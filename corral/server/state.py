@@ -54,9 +54,9 @@ class ServerState:
 
     def __post_init__(self) -> None:
         self.jobs = JobRunner(self.store, self.session, self.job_workers, self.liveness)
-        self.live = LiveFeed(self.site)
         self.status = FreshReadings(self._read_status, self.status_max_age_s,
                                     self.status_max_age_s / 2)
+        self.live = LiveFeed(self.site, on_change=self.status.forget)
 
     def site_status(self) -> StatusReport:
         """The whole site's status, at most ``status_max_age_s`` old (see

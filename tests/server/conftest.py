@@ -81,7 +81,7 @@ def lab(client: TestClient, cast: Cast, admin_session: Session) -> dict[str, Any
                            json={"text": LAB, "name": "lab.corral"})
     assert accepted.status_code == 202, accepted.text
     job = wait_job(client, accepted.json()["href"], cast.headers("owner"))
-    assert job["state"] == "done", job
+    assert job["state"] == "done", job.get("error")
     owner = admin_session.identity
     share_project(admin_session, owner, "lab", "carol", Access.READ)
     share_project(admin_session, owner, "lab", "dave", Access.WRITE)

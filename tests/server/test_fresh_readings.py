@@ -170,3 +170,26 @@ def test_the_age_cannot_be_negative_nor_the_refresh_later_than_it() -> None:
         FreshReadings(Counter(), max_age_s=-1)
     with pytest.raises(ValueError):
         FreshReadings(Counter(), max_age_s=1.0, refresh_after_s=2.0)
+
+
+def test_settle_waits_for_a_reading_under_way_and_no_longer() -> None:
+    """At shutdown the server waits for a reading begun ahead: it may hold
+    connections to the service hosts."""
+    release = threading.Event()
+    began = threading.Event()
+
+    def read() -> int:
+        began.set()
+        release.wait(10)
+        return 1
+
+    readings = FreshReadings(read, max_age_s=60)
+    assert readings.settle(0.01)  # nothing under way
+    reader = threading.Thread(target=readings.get)
+    reader.start()
+    assert began.wait(10)
+    assert not readings.settle(0.05)  # still reading
+    release.set()
+    assert readings.settle(10)
+    reader.join(10)
+    assert readings.get().value == 1

@@ -29,7 +29,6 @@ from corral.server.state import ServerState
 
 router = portal_router()
 log = logging.getLogger("corral.server.portal")
-READ_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -41,9 +40,11 @@ class Rows:
 
 
 def overview_rows(server: ServerState, identity: Identity) -> Rows:
-    """Read the status the user may see, and render both tables' rows."""
+    """The status the user may see, from the reading every viewer and ``GET
+    /status`` share (forgotten at each change the live feed reports), rendered
+    as both tables' rows."""
     with server.session(identity) as session:
-        report = visible_status(session, timeout_s=READ_TIMEOUT_S)
+        report = visible_status(session, site_reading=server.site_status)
         projects = sorted({r.project for r in report.rows})
         writable = {p for p in projects if may(session, p, "start")}
     read_at = datetime.now(UTC)

@@ -71,7 +71,7 @@ def vm_view(call: Call, target: str) -> VmView:
     the actions its state offers to this user."""
     project, host = vms.parse_target(target)
     call.authorize(project, "vm.describe")
-    report = visible_status(call.session, project)
+    report = visible_status(call.session, project, site_reading=call.server.site_status)
     for row in report.rows:
         if row.host == host:
             writable = may(call.session, project, "vm.reboot")
