@@ -93,6 +93,7 @@ COMMANDS = [
     ["user"], *[["user", c] for c in ("add", "passwd", "list", "remove", "quota")],
     ["token"], *[["token", c] for c in ("create", "list", "revoke")],
     ["project"], *[["project", c] for c in ("share", "unshare", "shares")], ["audit"],
+    ["export"], ["import"],
 ]
 
 
