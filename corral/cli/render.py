@@ -388,4 +388,7 @@ def imported(result: ImportResult) -> None:
     for name, fate in sorted(result.templates.items()):
         console.print(f"template {name}: {fate}", markup=False)
     applied(result.applied)
-    console.print(f"start it with: corral start -p {result.project}", markup=False)
+    if result.applied.failed:
+        console.print(f"finish it with: corral build {result.project_file}", markup=False)
+    else:
+        console.print(f"start it with: corral start -p {result.project}", markup=False)

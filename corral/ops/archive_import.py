@@ -115,8 +115,15 @@ def import_project(
         if target.exists() and not replace:
             raise ConflictError(f"{target} exists already",
                                 hint="--replace overwrites its files, or choose another --as")
-        _refuse_or_remove_existing(session, name, replace)
-        templates, fates = _templates(session, root, manifest)
+        exists = _exists(session, name)
+        if exists and not replace:
+            raise ConflictError(f"project '{name}' exists already",
+                                hint="--replace removes it first, or import under another "
+                                "name with --as")
+        chosen = _choose_templates(session, manifest)  # refuses a different one, changes nothing
+        if exists:
+            _remove(session, name)
+        templates, fates = _templates(session, root, chosen)
         main = _write_files(target, manifest.project_files.main, texts)
 
         def stage(model: Project) -> None:
@@ -147,17 +154,16 @@ def _checked_manifest(session: Session, root: Path, project: str) -> Manifest:
     return manifest
 
 
-def _refuse_or_remove_existing(session: Session, name: str, replace: bool) -> None:
+def _exists(session: Session, name: str) -> bool:
+    """Whether libvirt or the state database knows a project ``name``."""
     seen = sight(session, name).project
     store = session.store
-    exists = bool(seen.hosts or seen.switches or seen.orphan_disks or any(
+    return bool(seen.hosts or seen.switches or seen.orphan_disks or any(
         seen.data_disks.values())) or (store is not None and store.get_project(name) is not None)
-    if not exists:
-        return
-    if not replace:
-        raise ConflictError(f"project '{name}' exists already",
-                            hint="--replace removes it first, or import under another "
-                            "name with --as")
+
+
+def _remove(session: Session, name: str) -> None:
+    """``--replace``: the existing project goes first, as ``corral remove`` does it."""
     session.reporter.note(f"removing the existing project {name} (--replace)")
     removed = projects.remove(session, name)
     if removed.partial:
@@ -220,15 +226,18 @@ def _write_files(target: Path, main: str, texts: dict[str, str]) -> Path:
 
 
 # ---------------------------------------------------------------- templates
-def _templates(
-    session: Session, root: Path, manifest: Manifest
-) -> tuple[dict[str, TemplateLike], dict[str, str]]:
-    """Each template of the archive as the build uses it, and what became of it."""
-    found: dict[str, TemplateLike] = {}
-    fates: dict[str, str] = {}
+def _choose_templates(
+    session: Session, manifest: Manifest
+) -> dict[str, tuple[str, ArchivedTemplate, TemplateLike | None]]:
+    """For each template of the archive: ``verified`` (a registered one whose
+    sha256s match the archive's record), ``registered`` (absent, its disk in the
+    archive) or ``from the archive`` (absent, a flattened archive). A registered
+    template that differs is refused, naming it. Changes nothing."""
+    chosen: dict[str, tuple[str, ArchivedTemplate, TemplateLike | None]] = {}
     registry = session.registry
+    present = set(registry.names())
     for name, archived in sorted(manifest.templates.items()):
-        if name in registry.names():
+        if name in present:
             template = registry.get(name)
             differ = sorted(f for f, digest in archived.sha256.items()
                             if template.sha256.get(f) != digest)
@@ -239,12 +248,29 @@ def _templates(
                                 f"{archived.sha256[f]}" for f in differ),
                     hint="import under a site whose template matches, or register the "
                     "archive's under another name and edit the project file")
-            found[name], fates[name] = template, "verified"
+            chosen[name] = ("verified", archived, template)
         elif archived.disk_file is not None and archived.disk_file in archived.files:
-            found[name], fates[name] = _register(session, root, archived), "registered"
+            chosen[name] = ("registered", archived, None)
         else:
-            found[name], fates[name] = _from_archive(root, archived), "from the archive"
-    return found, fates
+            chosen[name] = ("from the archive", archived, None)
+    return chosen
+
+
+def _templates(
+    session: Session, root: Path,
+    chosen: dict[str, tuple[str, ArchivedTemplate, TemplateLike | None]],
+) -> tuple[dict[str, TemplateLike], dict[str, str]]:
+    """Each template as the build uses it (registering those to register), and
+    what became of it."""
+    found: dict[str, TemplateLike] = {}
+    for name, (fate, archived, template) in chosen.items():
+        if template is not None:
+            found[name] = template
+        elif fate == "registered":
+            found[name] = _register(session, root, archived)
+        else:
+            found[name] = _from_archive(root, archived)
+    return found, {name: fate for name, (fate, _, _) in chosen.items()}
 
 
 def _file(root: Path, archived: ArchivedTemplate, name: str | None) -> Path | None:
