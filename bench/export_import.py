@@ -2,7 +2,7 @@
 plain copies of the same volumes, in the same run.
 
 A scratch site (``local`` only) with the tiny template; a project of three
-tiny guests, each with a 32 MiB extra disk, brought up and running, so each
+tiny guests, each with a 128 MiB extra disk holding 64 MiB of data, brought up and running, so each
 run copy holds what a booted guest wrote. Then, best of ``--repeat``:
 
 * **export, overlays**: ``export_project`` (the run copies, extra disks and
@@ -65,10 +65,18 @@ HOSTS = ("web", "db", "cache")
 
 def project_text(name: str) -> str:
     hosts = "".join(
-        f"host {h} {{ template tiny; memory 96M; disk data {{ size 32M }}; "
+        f"host {h} {{ template tiny; memory 96M; disk data {{ size 128M }}; "
         f"network eth0 {{ switch lan }} }}\n" for h in HOSTS)
     # no address: the imports beside the project on this machine do not clash with it
     return f"global {{ project {name} }}\n{hosts}switch lan {{ }}\n"
+
+
+def fill(pool: Path, mib: int) -> None:
+    """Write ``mib`` MiB of a pattern per host into its extra disk (``qemu-io``), so
+    the archive carries data, not just empty images."""
+    for disk in sorted(pool.glob("*.data.qcow2")):
+        subprocess.run(["qemu-io", "-f", "qcow2", "-c", f"write -P 0x5a 0 {mib}M", str(disk)],
+                       check=True, capture_output=True)
 
 
 def timed(work: Callable[[], object]) -> float:
@@ -86,6 +94,8 @@ def size(path: Path) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--fill", type=int, default=64, metavar="MIB",
+                        help="MiB written into each extra disk before the guests start")
     args = parser.parse_args()
     refused = require_root_for(URI)
     if refused:
@@ -100,13 +110,15 @@ def main() -> int:
         file.write_text(project_text(name))
         conn = libvirt.open(URI)
         try:
+            projects.build(Session(site, SilentReporter()), file)
+            fill(root / "runs" / name, args.fill)
             up = projects.up(Session(site, SilentReporter()), file)
             if up.failed or not all(r.ready for r in up.readiness):
                 print(f"the project did not come up: {up.failed}", file=sys.stderr)
                 return 1
             return run(site, root, name, args.repeat)
         finally:
-            for project in (name, f"{name}i", f"{name}f"):
+            for project in (name, f"{name}i", f"{name}f", f"{name}b"):
                 sweep(conn, project)
             conn.close()
 
@@ -135,7 +147,9 @@ def run(site: SiteConfig, root: Path, name: str, repeat: int) -> int:
     rows = [("export", "export floor", "cp of the volumes and template files"),
             ("export --flatten", "flatten floor", "qemu-img convert of each run copy + cp"),
             ("import", "import floor", "cp of the archive's disks"),
-            ("import (flattened)", "import floor", "cp of the archive's disks")]
+            ("import", "build + cp floor", "corral build of the same project + that cp"),
+            ("import (flattened)", "build + cp floor",
+             "corral build of the same project + that cp")]
     for key, floor_key, what in rows:
         print(f"{key:<22}{best[key]:>9.2f}{best[floor_key]:>9.2f}"
               f"{best[key] / best[floor_key]:>8.1f}  {what}")
@@ -184,7 +198,15 @@ def one_round(
     copy_floor = out / "copy-floor"
     copy_floor.mkdir()
     archived = [p for p in (overlay_dir / name / "hosts").rglob("*.qcow2")]
-    keep("import floor", timed(lambda: [shutil.copy(p, copy_floor) for p in archived]))
+    copied = timed(lambda: [shutil.copy(p, copy_floor) for p in archived])
+    keep("import floor", copied)
+    # a fresh build of the same project (overlays on the template, seeds, domains)
+    # plus the copy of the disks: what an import costs without archives
+    fresh = out / f"{name}b.corral"
+    fresh.write_text(project_text(f"{name}b"))
+    built = timed(lambda: projects.build(Session(site, SilentReporter()), fresh))
+    keep("build + cp floor", built + copied)
+    projects.remove(Session(site, SilentReporter()), f"{name}b")
     for key, directory, new in (("import", overlay_dir, f"{name}i"),
                                 ("import (flattened)", flat_dir, f"{name}f")):
         result = None
