@@ -146,7 +146,13 @@ def test_round_trip_to_another_service_host_keeps_the_guests_data(origin: Origin
 
     again = origin.corral("import", "-p", origin.name, "-d", str(out), "--as", new,
                           "--service-host", "h2")
-    assert again.returncode != 0 and f"{new}.project exists already" in again.stderr
+    assert again.returncode == 4 and f"{new}.project exists already" in again.stderr
+    replaced = _ok(origin.corral("import", "-p", origin.name, "-d", str(out), "--as", new,
+                                 "--service-host", "h2", "--replace"))
+    assert f"project {new} imported" in replaced
+    # the running guest was removed with its project, and the import built it anew
+    assert _state(origin.hosts.uris["h2"], f"{new}-web") == "shutoff"
+    assert "nothing to change" in _ok(origin.corral("plan", str(project_file)))
 
 
 def test_a_damaged_archive_is_refused_naming_the_file(origin: Origin) -> None:
@@ -249,5 +255,5 @@ def _state(uri: str, domain: str) -> str:
         state = conn.lookupByName(domain).state()[0]
     finally:
         conn.close()
-    return {libvirt.VIR_DOMAIN_RUNNING: "running", libvirt.VIR_DOMAIN_PAUSED: "paused"}.get(
-        state, str(state))
+    return {libvirt.VIR_DOMAIN_RUNNING: "running", libvirt.VIR_DOMAIN_PAUSED: "paused",
+            libvirt.VIR_DOMAIN_SHUTOFF: "shutoff"}.get(state, str(state))
