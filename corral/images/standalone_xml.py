@@ -31,7 +31,10 @@ def standalone_xml(xml: str, name: str, files: Mapping[str, tuple[Path, str]]) -
     file's format. A file the domain uses that ``files`` lacks is an error: the
     archive would not boot."""
     root = etree.fromstring(xml.encode())
-    root.find("name").text = name  # type: ignore[union-attr]
+    named = root.find("name")
+    if named is None:
+        raise ValueError("the domain XML has no <name>")
+    named.text = name
     for uuid in root.findall("uuid"):
         root.remove(uuid)
     _drop_marks(root)
@@ -57,8 +60,9 @@ def standalone_xml(xml: str, name: str, files: Mapping[str, tuple[Path, str]]) -
         for child in list(nic):
             if child.tag not in ("mac", "model", "address", "alias", "rom", "boot"):
                 nic.remove(child)
-    for log in root.findall("devices/serial/log") + root.findall("devices/console/log"):
-        log.getparent().remove(log)  # type: ignore[union-attr]
+    for device in root.findall("devices/serial") + root.findall("devices/console"):
+        for log in device.findall("log"):
+            device.remove(log)
     return etree.tostring(root, encoding="unicode", pretty_print=True)
 
 

@@ -309,7 +309,6 @@ def _export_host(
         raise NotFoundError(f"host {host.name} has no run copy on {seen.service_host}")
     downloaded: list[tuple[str, Path, str, str | None, int | None]] = []
     with tempfile.TemporaryDirectory(prefix="corral-export-", dir=staging) as scratch:
-        paused_s = None
         with _paused(session, seen) as clock:
             for kind, path, disk, capacity, volume in volumes:
                 overlay = kind == "disk" and flatten
@@ -331,11 +330,11 @@ def _export_host(
                                               format="qcow2", capacity=capacity,
                                               template=template.name, flattened=True))
                 continue
-            entries.append(ArchivedVolume(
-                kind=kind, file=archived(staging, target, digest), format=fmt,  # type: ignore[arg-type]
-                capacity=capacity, disk=disk,
-                template=template.name if kind == "disk" else None,
-            ))
+            entries.append(ArchivedVolume.model_validate({
+                "kind": kind, "file": archived(staging, target, digest), "format": fmt,
+                "capacity": capacity, "disk": disk,
+                "template": template.name if kind == "disk" else None,
+            }))
     return ArchivedHost(name=host.name, service_host=seen.service_host, state=seen.state,
                         domain_xml=archived(staging, xml_path), volumes=tuple(entries),
                         paused_s=paused_s)

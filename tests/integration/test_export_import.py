@@ -150,6 +150,16 @@ def test_round_trip_to_another_service_host_keeps_the_guests_data(origin: Origin
     replaced = _ok(origin.corral("import", "-p", origin.name, "-d", str(out), "--as", new,
                                  "--service-host", "h2", "--replace"))
     assert f"project {new} imported" in replaced
+    # read back from the fake service host (download streams over TLS), flattened here
+    remote = origin.archives / "remote"
+    remote.mkdir()
+    _ok(origin.corral("export", "-p", new, "-d", str(remote), "--flatten"))
+    flat = remote / new / "hosts" / "web" / "web.qcow2"
+    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(flat)],
+                                     capture_output=True, text=True, check=True).stdout)
+    assert "backing-filename" not in info
+    assert ROOT_LINE.encode() in flat.read_bytes()  # the guest's line, in a standalone image
+    assert DISK_LINE.encode() in (remote / new / "hosts" / "web" / "web.data.qcow2").read_bytes()
     # the running guest was removed with its project, and the import built it anew
     assert _state(origin.hosts.uris["h2"], f"{new}-web") == "shutoff"
     assert "nothing to change" in _ok(origin.corral("plan", str(project_file)))
