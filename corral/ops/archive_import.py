@@ -46,6 +46,7 @@ from corral.images.archive_manifest import (
 from corral.lang.edit import set_host_key, set_project_name
 from corral.model import PlacedBy, Project
 from corral.ops import projects
+from corral.ops.journal import record_failure
 from corral.ops.observe import sight
 from corral.ops.placement import place_project
 from corral.ops.requests import check_name
@@ -102,38 +103,70 @@ def import_project(
     directory = directory.absolute()
     folder, tarball = directory / project, directory / f"{project}.tar.gz"
     with tempfile.TemporaryDirectory(prefix=".corral-import-", dir=directory) as scratch:
-        if (folder / "manifest.json").exists():
-            root = folder
-        elif tarball.exists():
-            root = archive_files.unpack(tarball, Path(scratch) / "unpacked")
-        else:
-            raise NotFoundError(f"no archive of project {project} in {directory} "
-                                f"(neither {folder}/ nor {tarball.name})")
-        manifest = _checked_manifest(session, root, project)
-        texts = _edited_files(session, root, manifest, name, service_host)
-        target = directory / f"{name}.project"
-        if target.exists() and not replace:
-            raise ConflictError(f"{target} exists already",
-                                hint="--replace overwrites its files, or choose another --as")
-        exists = _exists(session, name)
-        if exists and not replace:
-            raise ConflictError(f"project '{name}' exists already",
-                                hint="--replace removes it first, or import under another "
-                                "name with --as")
-        chosen = _choose_templates(session, manifest)  # refuses a different one, changes nothing
-        if exists:
-            _remove(session, name)
-        templates, fates = _templates(session, root, chosen)
-        main = _write_files(target, manifest.project_files.main, texts)
+        try:
+            ready = _prepare(session, project, name, directory, Path(scratch), service_host,
+                             replace)
+        except CorralError as error:  # refused before the build: logged as a failed import
+            record_failure(session, name, "import", str(directory / project), error)
+            raise
 
         def stage(model: Project) -> None:
-            _stage_volumes(session, root, manifest, model, templates, service_host,
-                           Path(scratch))
+            if model.name != name:
+                raise ConflictError(f"{ready.main} makes project {model.name}, not {name}")
+            _stage_volumes(session, ready.root, ready.manifest, model, ready.templates,
+                           service_host, Path(scratch))
 
-        supplied = {t: v for t, v in templates.items() if isinstance(v, ArchiveTemplate)}
-        applied = projects.build(session, ProjectSource.from_path(main), supplied=supplied,
-                                 operation="import", prepare=stage)
-    return ImportResult(name, folder if root == folder else tarball, main, fates, applied)
+        supplied = {t: v for t, v in ready.templates.items() if isinstance(v, ArchiveTemplate)}
+        applied = projects.build(session, ProjectSource.from_path(ready.main),
+                                 supplied=supplied, operation="import", prepare=stage)
+    source = folder if ready.root == folder else tarball
+    return ImportResult(name, source, ready.main, ready.fates, applied)
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """What the build of an import needs: the archive's root and manifest, the
+    templates as the build uses them and what became of each, the main file."""
+
+    root: Path
+    manifest: Manifest
+    templates: dict[str, TemplateLike]
+    fates: dict[str, str]
+    main: Path
+
+
+def _prepare(
+    session: Session, project: str, name: str, directory: Path, scratch: Path,
+    service_host: str | None, replace: bool,
+) -> _Prepared:
+    """Everything before the build: the archive found and checked, the project's
+    files edited, an existing project refused (or removed with ``replace``), the
+    templates verified or registered, the files written."""
+    folder, tarball = directory / project, directory / f"{project}.tar.gz"
+    if (folder / "manifest.json").exists():
+        root = folder
+    elif tarball.exists():
+        root = archive_files.unpack(tarball, scratch / "unpacked")
+    else:
+        raise NotFoundError(f"no archive of project {project} in {directory} "
+                            f"(neither {folder}/ nor {tarball.name})")
+    manifest = _checked_manifest(session, root, project)
+    texts = _edited_files(session, root, manifest, name, service_host)
+    target = directory / f"{name}.project"
+    if target.exists() and not replace:
+        raise ConflictError(f"{target} exists already",
+                            hint="--replace overwrites its files, or choose another --as")
+    exists = _exists(session, name)
+    if exists and not replace:
+        raise ConflictError(f"project '{name}' exists already",
+                            hint="--replace removes it first, or import under another "
+                            "name with --as")
+    chosen = _choose_templates(session, manifest)  # refuses a different one, changes nothing
+    if exists:
+        _remove(session, name)
+    templates, fates = _templates(session, root, chosen)
+    main = _write_files(target, manifest.project_files.main, texts)
+    return _Prepared(root, manifest, templates, fates, main)
 
 
 # ---------------------------------------------------------------- checks
