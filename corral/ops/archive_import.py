@@ -263,9 +263,10 @@ def _choose_templates(
     session: Session, manifest: Manifest
 ) -> dict[str, tuple[str, ArchivedTemplate, TemplateLike | None]]:
     """For each template of the archive: ``verified`` (a registered one whose
-    sha256s match the archive's record), ``registered`` (absent, its disk in the
-    archive) or ``from the archive`` (absent, a flattened archive). A registered
-    template that differs is refused, naming it. Changes nothing."""
+    sha256s match the archive's record, its files hashed again), ``registered``
+    (absent, its disk in the archive) or ``from the archive`` (absent, a
+    flattened archive). A registered template that differs is refused, naming
+    it. Changes nothing."""
     chosen: dict[str, tuple[str, ArchivedTemplate, TemplateLike | None]] = {}
     registry = session.registry
     present = set(registry.names())
@@ -281,6 +282,7 @@ def _choose_templates(
                                 f"{archived.sha256[f]}" for f in differ),
                     hint="import under a site whose template matches, or register the "
                     "archive's under another name and edit the project file")
+            registry.verify(name)  # its files still hold what its manifest records
             chosen[name] = ("verified", archived, template)
         elif archived.disk_file is not None and archived.disk_file in archived.files:
             chosen[name] = ("registered", archived, None)
