@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import subprocess
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -56,6 +56,10 @@ class TemplateLike(Protocol):
     def initrd(self) -> Path | str | None: ...
     @property
     def format(self) -> str | None: ...
+    @property
+    def os(self) -> str | None: ...  # the system a builder installed, None if unknown
+    @property
+    def packages(self) -> Sequence[str]: ...  # the packages a builder added
     @property
     def virtual_size(self) -> int | None: ...
     @property
@@ -603,6 +607,27 @@ class Backend(ABC):
         kept."""
         return []
 
+    # ---- whole volumes (corral export / import)
+    def read_volume(self, path: str, take: Callable[[bytes], None]) -> int:
+        """Feed every byte of the volume at ``path`` (its file as it is, a qcow2
+        overlay's own layer only) to ``take``, through the service host's API;
+        the count read. A backend that cannot stream volumes says so."""
+        from corral.errors import BackendError
+
+        raise BackendError(f"service host {self.name}: its driver cannot read volumes")
+
+    def receive_volume(
+        self, project: str, host_name: str, place: StoragePlace, size: int,
+        chunks: Iterator[bytes], *, disk: str | None = None,
+    ) -> str:
+        """Create the host's run copy (or, with ``disk``, that extra disk) in its
+        pool for ``place`` from ``size`` bytes of ``chunks``, as the image they
+        hold (a qcow2 overlay keeps the backing file its header names); its
+        path. An existing volume of that name is refused, never overwritten."""
+        from corral.errors import BackendError
+
+        raise BackendError(f"service host {self.name}: its driver cannot write volumes")
+
     # ---- domains
     @abstractmethod
     def define_domain(self, spec: DomainSpec) -> str:
@@ -617,8 +642,9 @@ class Backend(ABC):
         """Undefine a domain, with its managed save image and NVRAM; absent is fine."""
 
     @abstractmethod
-    def describe(self, name: str) -> str:
-        """The domain's XML as libvirt holds it."""
+    def describe(self, name: str, *, inactive: bool = False) -> str:
+        """The domain's XML as libvirt holds it: as it runs, or (``inactive``) its
+        persistent definition."""
 
     # ---- lifecycle
     @abstractmethod

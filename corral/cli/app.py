@@ -80,6 +80,7 @@ def main(
 def _register() -> None:
     # Imported for their side effect of adding commands to ``app``.
     from corral.cli import (  # noqa: F401
+        archive_cmds,
         edit_cmds,
         fleet_cmds,
         host_cmds,

@@ -10,6 +10,8 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from corral.model import Project
+    from corral.ops.archive import ExportResult
+    from corral.ops.archive_import import ImportResult
     from corral.ops.fleet import FleetResult
     from corral.ops.hosts import HostReport
     from corral.ops.many import ManyResult
@@ -361,3 +363,32 @@ def migrated(result: MigrateResult) -> None:
     else:
         console.print(f"project file not changed; to keep the move: {result.file_note}",
                       markup=False)
+
+
+def exported(result: ExportResult) -> None:
+    """Where the archive went, its size, and how long each running VM was paused."""
+    console = stdout_console()
+    what = f"host {result.standalone} of project" if result.standalone else "project"
+    kind = "flattened disks" if result.flattened else "overlays and their templates"
+    console.print(f"{what} {result.project} exported to {result.path} "
+                  f"({result.size / (1 << 20):.1f} MiB, {kind})", markup=False)
+    for host, seconds in sorted(result.paused.items()):
+        console.print(f"paused {host} for {seconds:.1f} s while its disks were read",
+                      markup=False)
+    if result.standalone:
+        console.print(f"boot it without Corral: virsh define "
+                      f"{result.path}/hosts/{result.standalone}/standalone.xml", markup=False)
+
+
+def imported(result: ImportResult) -> None:
+    """The project file written, what became of each template, then the build."""
+    console = stdout_console()
+    console.print(f"project {result.project} imported from {result.archive}; its file: "
+                  f"{result.project_file}", markup=False)
+    for name, fate in sorted(result.templates.items()):
+        console.print(f"template {name}: {fate}", markup=False)
+    applied(result.applied)
+    if result.applied.failed:
+        console.print(f"finish it with: corral build {result.project_file}", markup=False)
+    else:
+        console.print(f"start it with: corral start -p {result.project}", markup=False)

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from corral.lang.key_edit import KeyChange
     from corral.model import Project
     from corral.ops.access import Access, ProjectShares
+    from corral.ops.archive import ExportResult
+    from corral.ops.archive_import import ImportResult
     from corral.ops.fleet import FleetResult
     from corral.ops.hosts import HostReport
     from corral.ops.identity import Scope
@@ -77,6 +79,12 @@ class Operations(Protocol):
     def removal(self, project: str) -> RemovalPreview: ...
     def remove(self, project: str, *, wait_lock: bool) -> RemoveResult: ...
     def status(self, project: str | None, *, timeout_s: float) -> StatusReport: ...
+
+    # ---- archives (files of the caller's machine: this machine only)
+    def export(self, project: str, directory: Path, *, compress: bool, flatten: bool,
+               host: str | None) -> ExportResult: ...
+    def import_project(self, project: str, directory: Path, *, new_name: str | None,
+                       service_host: str | None, replace: bool) -> ImportResult: ...
 
     # ---- the site
     def info(self, service_host: str | None) -> dict[str, object]: ...

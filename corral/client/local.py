@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from corral.lang.key_edit import KeyChange
     from corral.model import Project
     from corral.ops.access import Access, ProjectShares
+    from corral.ops.archive import ExportResult
+    from corral.ops.archive_import import ImportResult
     from corral.ops.fleet import FleetResult
     from corral.ops.hosts import HostReport
     from corral.ops.identity import Scope
@@ -169,6 +171,20 @@ class LocalOperations:
         from corral.ops.templates import template_copies
 
         return template_copies(self._session(), service_host, verify=verify)
+
+    def export(self, project: str, directory: Path, *, compress: bool, flatten: bool,
+               host: str | None) -> ExportResult:
+        from corral.ops.archive import export_project
+
+        return export_project(self._session(), project, directory, compress=compress,
+                              flatten=flatten, host=host)
+
+    def import_project(self, project: str, directory: Path, *, new_name: str | None,
+                       service_host: str | None, replace: bool) -> ImportResult:
+        from corral.ops.archive_import import import_project
+
+        return import_project(self._session(), project, directory, new_name=new_name,
+                              service_host=service_host, replace=replace)
 
     def add_template(self, name: str, file: Path | None, kernel: Path | None,
                      initrd: Path | None, cmdline: str | None, *,

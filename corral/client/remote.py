@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from corral.lang.key_edit import KeyChange
     from corral.model import Project
     from corral.ops.access import Access, ProjectShares
+    from corral.ops.archive import ExportResult
+    from corral.ops.archive_import import ImportResult
     from corral.ops.fleet import FleetResult
     from corral.ops.hosts import HostReport
     from corral.ops.identity import Scope
@@ -206,6 +208,14 @@ class RemoteOperations:
         return decode.template_copies(self.transport.json("GET", "/templates/copies",
                                                           params=params))
 
+    def export(self, project: str, directory: Path, *, compress: bool, flatten: bool,
+               host: str | None) -> ExportResult:
+        raise _archive_refused("export", self.where)
+
+    def import_project(self, project: str, directory: Path, *, new_name: str | None,
+                       service_host: str | None, replace: bool) -> ImportResult:
+        raise _archive_refused("import", self.where)
+
     def add_template(self, name: str, file: Path | None, kernel: Path | None,
                      initrd: Path | None, cmdline: str | None, *,
                      disk_boots: bool) -> Template:
@@ -338,3 +348,10 @@ class RemoteOperations:
             params["user"] = user
         return [decode.audit_entry(e) for e in self.transport.json("GET", "/audit",
                                                                    params=params)]
+
+
+def _archive_refused(command: str, where: str) -> LocalOnly:
+    """Archives are files of the caller's machine, which a server cannot reach."""
+    return LocalOnly(
+        f"`corral {command}` cannot run against a server ({where}): it reads and writes "
+        "archive files of this machine", hint="run it on the server's machine, without --server")

@@ -107,3 +107,12 @@ def convert(
         args += ["-f", src_format]
     _run([*args, "-O", fmt, str(src), str(dst)], binary=binary)
     return info(dst, binary=binary)
+
+
+def rebase_unsafe(
+    image: Path, backing: str, backing_format: str, *, binary: str = QEMU_IMG
+) -> None:
+    """Make the qcow2 ``image`` name ``backing`` as its backing file, changing only
+    its header (``rebase -u``): for an overlay whose template is the same bytes
+    at another path (an imported run copy, on the service host it now lives on)."""
+    _run(["rebase", "-u", "-F", backing_format, "-b", backing, str(image)], binary=binary)

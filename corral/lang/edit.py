@@ -146,3 +146,28 @@ def _insert(text: str, file: str, stanza: Statement, key: str, value: str) -> Ke
     edited, line = insert(text, block, NewStatement((key, value)), indent_unit(text, placed),
                           position="first")
     return KeyEdit(edited, line, f"{file}:{line}: added `{key} {value}`")
+
+
+def set_project_name(text: str, file: str, name: str) -> KeyEdit:
+    """Make the project file ``text`` say ``project NAME`` in its ``global`` stanza
+    (``corral import --as``), changing that one word; None text (with the line
+    to change by hand) when the name is not stated there as one plain word."""
+    by_hand = f"{file}: set `project {name}` in the global stanza"
+    if file.endswith((".yaml", ".yml")):
+        return KeyEdit(None, 1, f"{by_hand} (YAML files are not edited)")
+    try:
+        document = parse_text(text, file)
+    except SourceErrors as errors:
+        return KeyEdit(None, 1, f"{by_hand} (the file does not parse: {errors.message})")
+    stated = [
+        s for g in document.statements if g.is_block and g.key.text == "global"
+        for s in g.block or () if s.key.text == "project"
+    ]
+    if len(stated) != 1:
+        return KeyEdit(None, 1, f"{by_hand} (it states the project name "
+                       f"{'nowhere' if not stated else 'more than once'} in this file)")
+    values = stated[0].values
+    if len(values) != 1 or "$" in values[0].text:
+        line = stated[0].span.line
+        return KeyEdit(None, line, f"{file}:{line}: change it to `project {name}`")
+    return _replace(text, file, stated[0], "project", name)

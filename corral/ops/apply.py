@@ -10,7 +10,7 @@ networks ensured), so a run killed at any point converges when rerun.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from corral.backends.base import (
@@ -24,7 +24,6 @@ from corral.backends.base import (
 )
 from corral.errors import ConflictError, CorralError, Diagnostic, SourceErrors, Span
 from corral.images.installers import installer_of_template
-from corral.images.registry import Template
 from corral.images.seed import build_seed
 from corral.model import Host, Project, Switch, SwitchMode, Virt
 from corral.ops.observe import Sighting
@@ -70,14 +69,26 @@ def _span(host_or_switch: Host | Switch) -> Span:
     return Span(origin.file, origin.line, origin.column)
 
 
+def template_of(
+    session: Session, name: str, supplied: Mapping[str, TemplateLike] | None = None
+) -> TemplateLike:
+    """The template ``name``: one the operation supplies itself (an import's
+    archive, for hosts whose flattened run copy needs no template file), else
+    the registry's."""
+    if supplied and name in supplied:
+        return supplied[name]
+    return session.registry.get(name)
+
+
 def check(
     session: Session, project: Project, plan: Plan, *, recreate: bool,
-    unreachable: Collection[str] = (),
+    unreachable: Collection[str] = (), supplied: Mapping[str, TemplateLike] | None = None,
 ) -> None:
     """Every reason the plan cannot be applied, raised together; changes nothing.
 
     Hosts on an ``unreachable`` service host are not checked: they fail alone
-    in :func:`execute`, and a rerun checks them."""
+    in :func:`execute`, and a rerun checks them. ``supplied`` templates need
+    not be registered (:func:`template_of`)."""
     problems: list[Diagnostic] = []
     checked_groups: dict[tuple[str, str], str | None] = {}
     refused = [a for a in plan.of_kind(ActionKind.RECREATE_HOST)]
@@ -105,7 +116,7 @@ def check(
             ))
         else:
             try:
-                template = session.registry.get(host.template)
+                template = template_of(session, host.template, supplied)
                 problems += _package_problems(host, template)
             except CorralError as error:
                 problems.append(Diagnostic(
@@ -117,13 +128,13 @@ def check(
             problems.append(Diagnostic(_span(host), f"host {host.name}: {error.message}"))
         problems += _storage_problems(backend, host, checked_groups)
         if host.template is not None:
-            problems += _boot_problems(session, host)
+            problems += _boot_problems(session, host, supplied)
     problems += switch_problems(session, project)
     if problems:
         raise SourceErrors(problems)
 
 
-def _package_problems(host: Host, template: Template) -> list[Diagnostic]:
+def _package_problems(host: Host, template: TemplateLike) -> list[Diagnostic]:
     """``packages`` for a template whose system's installer this site lacks,
     or spelled in a way that installer refuses, would do nothing: refused."""
     installer = installer_of_template(template.os)
@@ -167,10 +178,12 @@ def _storage_problems(
     )]
 
 
-def _boot_problems(session: Session, host: Host) -> list[Diagnostic]:
+def _boot_problems(
+    session: Session, host: Host, supplied: Mapping[str, TemplateLike] | None = None
+) -> list[Diagnostic]:
     """``hvm`` and ``boot`` must be able to change how the host boots."""
     try:
-        template = session.registry.get(host.template or "")
+        template = template_of(session, host.template or "", supplied)
     except CorralError:
         return []  # reported above
     problems = []
@@ -236,11 +249,12 @@ def boot_spec(host: Host, template: TemplateLike) -> BootSpec:
 
 
 def build_host(
-    session: Session, project: Project, host: Host, networks: dict[tuple[str, str], str]
+    session: Session, project: Project, host: Host, networks: dict[tuple[str, str], str],
+    supplied: Mapping[str, TemplateLike] | None = None,
 ) -> str:
     """Run copy, extra disks, seed and domain definition for one host; the domain name."""
     backend = session.backend(host.placed_on)
-    template = session.registry.get(host.template or "")
+    template = template_of(session, host.template or "", supplied)
     virt = backend.resolve_virt_type(requested_virt(session, host))
     place = StoragePlace.of(host)
     size = root_size_mib(host, template.virtual_size)
@@ -355,7 +369,8 @@ def update_host(
 
 
 def execute(
-    session: Session, project: Project, plan: Plan, sighting: Sighting
+    session: Session, project: Project, plan: Plan, sighting: Sighting,
+    supplied: Mapping[str, TemplateLike] | None = None,
 ) -> Executed:
     """Apply the (checked) plan. Switches first, then hosts, removals last.
 
@@ -413,7 +428,7 @@ def execute(
     with reporter.progress("building hosts", len(builds)) as bar:
         def build(action: Action) -> str:
             assert action.host is not None
-            name = build_host(session, project, action.host, networks)
+            name = build_host(session, project, action.host, networks, supplied)
             bar.advance(f"built {name}")
             return name
 

@@ -12,12 +12,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
-from corral.backends.base import Capabilities, DomainState, Observed, ObservedDomain
+from corral.backends.base import (
+    Capabilities,
+    DomainState,
+    Observed,
+    ObservedDomain,
+    TemplateLike,
+)
 from corral.config import SiteConfig
 from corral.errors import (
     BackendError,
@@ -109,9 +115,13 @@ def capabilities_for(
 def _apply(
     session: Session, source_like: SourceLike, operation: str, *, recreate: bool,
     wait_lock: bool, then_start: str, wait: bool = False, prune: bool = False,
+    supplied: Mapping[str, TemplateLike] | None = None,
+    prepare: Callable[[Project], object] | None = None,
 ) -> ApplyResult:
     """Load, lock, plan, check, record, execute; then start ``then_start`` hosts
-    (``none``, ``new`` or ``all``). The lock is held until the guests are ready."""
+    (``none``, ``new`` or ``all``). The lock is held until the guests are ready.
+    ``prepare`` runs under the lock before libvirt is observed (an import writes
+    its volumes there, which the plan then finds)."""
     mark = session.warning_mark()
     source = as_source(source_like)
     try:
@@ -125,6 +135,8 @@ def _apply(
         project_lock(session, project.name, operation, wait=wait_lock, target=source.origin),
         recorded(session, project.name, operation, source.origin) as entry,
     ):
+        if prepare is not None:
+            prepare(project)
         sighting = sight(session, project.name)
         last = _recorded_model(session, project.name) if sighting.unreachable else None
         placed = place_project(session, project, sighting, {
@@ -133,12 +145,12 @@ def _apply(
         _warn_idle(session, project, sighting.unreachable)
         plan = _plan(session, placed, sighting.project, prune=prune)
         applying.check(session, project, plan, recreate=recreate,
-                       unreachable=sighting.unreachable)
+                       unreachable=sighting.unreachable, supplied=supplied)
         entry.detail = plan.describe()
         if not session.identity.local:
             _admit(session, project, sighting)
         _record_project(session, project, source)
-        executed = applying.execute(session, project, plan, sighting)
+        executed = applying.execute(session, project, plan, sighting, supplied)
         failed = dict(executed.failed)
         names: list[str] = []
         if then_start == "all":
@@ -248,11 +260,17 @@ def _project_hash(project: Project) -> str:
 
 
 def build(
-    session: Session, source: SourceLike, *, recreate: bool = False, wait_lock: bool = True
+    session: Session, source: SourceLike, *, recreate: bool = False, wait_lock: bool = True,
+    supplied: Mapping[str, TemplateLike] | None = None, operation: str = "build",
+    prepare: Callable[[Project], object] | None = None,
 ) -> ApplyResult:
-    """Create or update everything the project declares; start nothing."""
-    return _apply(session, source, "build", recreate=recreate, wait_lock=wait_lock,
-                  then_start="none")
+    """Create or update everything the project declares; start nothing.
+
+    ``supplied`` templates need not be registered (an import's flattened hosts,
+    see :func:`corral.ops.apply.template_of`); ``prepare`` runs under the lock
+    first; ``operation`` names the run in the operation log."""
+    return _apply(session, source, operation, recreate=recreate, wait_lock=wait_lock,
+                  then_start="none", supplied=supplied, prepare=prepare)
 
 
 def up(

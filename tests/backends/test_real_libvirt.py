@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from corral.backends import BootSpec, DomainSpec, DomainState, NicSpec, ShutdownOutcome
+from corral.backends.base import StoragePlace
+from corral.errors import ConflictError
 from corral.images.registry import Template
 from corral.model import Host, Interface, Switch
 
@@ -118,3 +120,41 @@ def test_quick_domain_lifecycle(real, project, base) -> None:
     assert real.domain_stats(project)[0].state is DomainState.SHUTOFF
     real.undefine(name)
     assert real.observe(project).domains == ()
+
+
+def test_received_volumes_round_trip_and_a_standalone_run_copy_is_kept(
+        real, project, base, scratch: Path) -> None:
+    """What import writes through upload streams reads back the same through download
+    streams; a run copy with no backing file (a flattened import) is kept by
+    create_run_copy, an overlay on another file is still refused."""
+    flat = scratch / "flat.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(flat), "16M"], check=True)
+    data = flat.read_bytes()
+    path = real.receive_volume(project, "web", StoragePlace(), len(data), iter([data]))
+    read: list[bytes] = []
+    assert real.read_volume(path, read.append) == len(data)
+    assert b"".join(read) == data
+    assert real.create_run_copy(project, "web", base, size_mib=None) == path  # kept as it is
+    with pytest.raises(ConflictError, match=r"has a volume web\.qcow2 already"):
+        real.receive_volume(project, "web", StoragePlace(), len(data), iter([data]))
+    disk = real.receive_volume(project, "web", StoragePlace(), len(data), iter([data]),
+                               disk="logs")
+    assert disk.endswith("web.logs.qcow2")
+    assert {(v.kind, v.disk) for v in real.observe(project).volumes} == {
+        ("disk", None), ("data", "logs")}
+    other = scratch / "other.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base.disk), "-F",
+                    "qcow2", str(other)], check=True)
+    overlay = other.read_bytes()
+    real.receive_volume(project, "db", StoragePlace(), len(overlay), iter([overlay]))
+    assert real.create_run_copy(project, "db", base, size_mib=None)  # based on the template
+    elsewhere = scratch / "elsewhere.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(flat), "-F",
+                    "qcow2", str(elsewhere)], check=True)
+    foreign = elsewhere.read_bytes()
+    real.receive_volume(project, "app", StoragePlace(), len(foreign), iter([foreign]))
+    with pytest.raises(ConflictError, match="is based on"):
+        real.create_run_copy(project, "app", base, size_mib=None)
+    real.delete_volumes(project, "app")
+    real.delete_volumes(project, "web")
+    real.delete_volumes(project, "db")

@@ -94,6 +94,7 @@ COMMANDS = [
     ["token"], *[["token", c] for c in ("create", "list", "revoke")],
     ["project"], *[["project", c] for c in ("share", "unshare", "shares")], ["audit"],
     ["inventory"],
+    ["export"], ["import"],
 ]
 
 

@@ -11,6 +11,8 @@ metacharacters, a static address with its gateway and name server on one NIC
 and DHCP on another, a data disk, and the host's ``packages`` baked into the
 template at build time (``--from-project``), so cloud-init never reaches
 for a mirror. Readiness is cloud-init's own final message on the console.
+``corral ssh-config`` and ``corral inventory`` are what reach it: OpenSSH
+and Ansible each run something on the guest.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from corral.ops.templates import list_templates
 
 from .support import Site, project_name, remove_project, run_corral, wait_for, write_project
 
-pytestmark = pytest.mark.libvirt
+# Building the template and two boots under TCG: minutes each on a loaded machine.
+pytestmark = [pytest.mark.libvirt, pytest.mark.timeout(2400)]
 
 TEMPLATE = "debian-it"
 PASSWORD = "Corral-s3cret"
@@ -156,6 +159,24 @@ def _password_login(site: Site, lab: Lab, password: str) -> subprocess.Completed
                 "-o", "NumberOfPasswordPrompts=1", env=env)
 
 
+def _ansible_reaches_the_guest(site: Site, lab: Lab) -> None:
+    """Ansible itself, given ``corral inventory``'s INI, runs a module on the guest
+    (as root, by the key: Python on the guest answers)."""
+    made = run_corral(site, "inventory", "-p", lab.name, "--format", "ini",
+                      "-i", str(lab.root_key))
+    assert made.returncode == 0, made.stderr
+    inventory = site.root / f"{lab.name}.ini"
+    inventory.write_text(made.stdout)
+    env = {**os.environ, "ANSIBLE_LOCAL_TEMP": str(site.root / "ansible-tmp"),
+           "ANSIBLE_SSH_EXTRA_ARGS": "-o UserKnownHostsFile=/dev/null",
+           "ANSIBLE_PYTHON_INTERPRETER": "auto_silent", "ANSIBLE_NOCOLOR": "1"}
+    pinged = subprocess.run(["ansible", "all", "-i", str(inventory), "-m", "ping", "-o"],
+                            capture_output=True, text=True, timeout=300, env=env, check=False,
+                            stdin=subprocess.DEVNULL)
+    assert pinged.returncode == 0, pinged.stdout + pinged.stderr
+    assert pinged.stdout.startswith("deb | SUCCESS"), pinged.stdout
+
+
 def test_a_debian_guest_is_configured_by_its_own_cloud_init(site: Site, lab: Lab) -> None:
     try:
         with site.session() as session:
@@ -196,6 +217,7 @@ def test_a_debian_guest_is_configured_by_its_own_cloud_init(site: Site, lab: Lab
                      "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes")
         assert (alice.returncode, alice.stdout) == (0, "alice\n"), alice.stderr
         assert _password_login(site, lab, PASSWORD).stdout == "alice\n"
+        _ansible_reaches_the_guest(site, lab)
 
         # A new password by upgrade: a new seed, read at the guest's next boot.
         write_project(lab.path, lab.text(NEW_PASSWORD))

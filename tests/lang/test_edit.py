@@ -93,3 +93,16 @@ def test_no_block_at_the_origin_and_yaml_files_are_not_edited():
     yaml = set_host_key("hosts: {}\n", "lab.yaml", "web", "service_host", "h2",
                         at=(1, 1), current="local", default="local")
     assert yaml.text is None and yaml.instruction.startswith("lab.yaml:1:")
+
+
+def test_set_project_name_changes_the_one_word() -> None:
+    from corral.lang.edit import set_project_name
+
+    text = "# lab\nglobal {\n    project lab   # the name\n}\nhost a { template t }\n"
+    edit = set_project_name(text, "lab.corral", "lab2")
+    assert edit.text == text.replace("project lab ", "project lab2 ")
+    assert set_project_name("host a { }\n", "x.corral", "n").text is None
+    by_variable = set_project_name("global { project $name }\n", "x.corral", "n")
+    assert by_variable.text is None and "x.corral:1: change it to `project n`" in \
+        by_variable.instruction
+    assert set_project_name("global: {}\n", "x.yaml", "n").text is None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import libvirt
@@ -45,6 +45,7 @@ from corral.backends.libvirt import (
     pools,
     storage,
     templatestore,
+    volumestream,
 )
 from corral.backends.libvirt import leases as lease_reader
 from corral.backends.libvirt.connection import Connection, libvirt_errors
@@ -227,6 +228,18 @@ class LibvirtBackend(Backend):
                 problems.append(found)
         return problems
 
+    # ---- whole volumes
+    def read_volume(self, path: str, take: Callable[[bytes], None]) -> int:
+        return volumestream.read_volume(self.conn, path, take)
+
+    def receive_volume(
+        self, project: str, host_name: str, place: StoragePlace, size: int,
+        chunks: Iterator[bytes], *, disk: str | None = None,
+    ) -> str:
+        return volumestream.receive_volume(
+            self.conn, self.runs_dir, project, host_name, place, size, chunks, disk=disk
+        )
+
     # ---- domains
     def define_domain(self, spec: DomainSpec) -> str:
         return lifecycle.define(
@@ -236,8 +249,8 @@ class LibvirtBackend(Backend):
     def undefine(self, name: str) -> None:
         lifecycle.undefine(self.conn, name)
 
-    def describe(self, name: str) -> str:
-        return lifecycle.describe(self.conn, name)
+    def describe(self, name: str, *, inactive: bool = False) -> str:
+        return lifecycle.describe(self.conn, name, inactive=inactive)
 
     # ---- lifecycle
     def start(self, name: str) -> None:

@@ -230,10 +230,11 @@ def undefine(conn: libvirt.virConnect, name: str) -> None:
             domain.undefineFlags(cleanup)
 
 
-def describe(conn: libvirt.virConnect, name: str) -> str:
+def describe(conn: libvirt.virConnect, name: str, *, inactive: bool = False) -> str:
+    """The domain's XML: as it runs, or (``inactive``) its persistent definition."""
     domain = lookup(conn, name)
     with libvirt_errors(f"describe domain {name}"):
-        return str(domain.XMLDesc(0))
+        return str(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0))
 
 
 # --------------------------------------------------------------------------- power

@@ -176,16 +176,24 @@ def create_run_copy(
     file on this machine (the default), the service host's uploaded copy on a
     remote one (:mod:`.templatestore`).
     """
-    if not template.disk:
-        raise ConfigError(f"template '{template.name}' has no disk image to base a run copy on")
     if place.volume_group:
+        if not template.disk:
+            raise ConfigError(
+                f"template '{template.name}' has no disk image to base a run copy on")
         return _logical_run_copy(conn, project, host_name, template, size_mib, place.volume_group)
-    base = base or str(template.disk)
     spec = pools.pool_for(project, runs_dir, place)
     pool = pools.ensure(conn, spec)
     name = names.disk_volume(host_name)
     with libvirt_errors(f"create run copy {name} in pool {spec.name}"):
         volume = find_volume(pool, name)
+        if volume is not None and backing_of(volume) is None:
+            # A standalone run copy: the flattened disk of an imported archive
+            # (``corral import``), which needs no template file. Kept as it is.
+            return str(volume.path())
+        if not template.disk:
+            raise ConfigError(
+                f"template '{template.name}' has no disk image to base a run copy on")
+        base = base or str(template.disk)
         if volume is not None:
             backing = backing_of(volume)
             if backing != base:
