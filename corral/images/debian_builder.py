@@ -35,7 +35,9 @@ DEFAULT_CACHE = Path("/var/cache/corral/debs")
 CMDLINE = "console=ttyS0 root=/dev/vda rw no_timer_check"
 
 # What every Debian template holds: the kernel (virtio built in) with its
-# initramfs, an init system, cloud-init with what its Debian network renderer
+# initramfs, an init system with the system bus (systemd-logind needs it to
+# turn the ACPI power button, libvirt's shutdown, into a clean poweroff),
+# cloud-init with what its Debian network renderer
 # (ifupdown, "eni") runs, resolvconf (without it the name servers of a static
 # interface, its "dns-nameservers", are ignored, and a DHCP interface's client
 # owns /etc/resolv.conf alone), what grows the root filesystem to the run
@@ -44,6 +46,7 @@ BASE_PACKAGES = (
     "linux-image-cloud-amd64",
     "systemd-sysv",
     "udev",
+    "dbus",
     "cloud-init",
     "openssh-server",
     "ifupdown",
