@@ -133,6 +133,7 @@ class Host(_Frozen):
     """A virtual machine of a project."""
 
     name: str
+    uuid: str | None = None  # the domain's UUID; None: the one libvirt generates
     virt: Virt = Virt.KVM
     template: str | None = None
     memory_mib: int = 128
@@ -197,14 +198,36 @@ class Host(_Frozen):
         written, nor who chose its service host: only where it is counts; nor
         which superclasses its values came from: a guest is not rebuilt, nor its
         seed's instance id changed, because a file was refactored)."""
-        data = self.model_dump(mode="json", exclude={"origin", "placed_by", "superclasses"})
+        data = self.recorded_dump(exclude={"origin", "placed_by", "superclasses"})
         blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+    def recorded_dump(self, exclude: set[str]) -> dict[str, Any]:
+        """The host as JSON for its hash and for the model recorded in libvirt, with
+        the fields added since hosts were first deployed left out while unset: a
+        host that does not use them hashes, and is recorded, as it was before."""
+        data = self.model_dump(mode="json", exclude=exclude)
+        _drop_unset(data, HOST_KEYS_ADDED_LATER)
+        return data
 
     def contract(self) -> dict[str, Any]:
         data = self.model_dump(mode="json", exclude={"origin", "name"})
         data["interfaces"] = [i.model_dump(mode="json") for i in self.interfaces]
         return data
+
+
+# Fields added after hosts were deployed, with the value a host that does not
+# use them has. They are left out of the hash while unset, so that adding them
+# does not make every existing host's recorded hash stale (a plan that would
+# update every host for nothing).
+HOST_KEYS_ADDED_LATER: tuple[tuple[str, object], ...] = (("uuid", None),)
+
+
+def _drop_unset(data: dict[str, Any], added_later: tuple[tuple[str, object], ...]) -> None:
+    """Remove from ``data`` the keys of ``added_later`` that hold their unset value."""
+    for key, unset in added_later:
+        if key in data and data[key] == unset:
+            del data[key]
 
 
 class Switch(_Frozen):

@@ -67,6 +67,7 @@ def _hypervisor_specs() -> list[KeySpec]:
 V = values
 HOST_KEYS: Mapping[str, KeySpec] = _table(
     *_hypervisor_specs(),
+    KeySpec("uuid", Shape.VALUE, "the domain's fixed UUID", V.uuid, "uuid"),
     KeySpec("template", Shape.VALUE, "registered template to clone", V.text_value, "template"),
     KeySpec("memory", Shape.VALUE, "memory size", V.size_mib, "memory_mib"),
     KeySpec("maxmem", Shape.VALUE, "memory ceiling for live resize", V.size_mib, "maxmem_mib"),

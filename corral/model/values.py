@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import uuid as uuid_module
 
 from corral.model.units import parse_size_mib
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9-]+")
 USER_PATTERN = re.compile(r"[a-z_][a-z0-9_-]*\$?")
 MAC_PATTERN = re.compile(r"[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}")
+UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 CPUSET_PATTERN = re.compile(r"\d+(-\d+)?(,\d+(-\d+)?)*")
 BOOT_DEVICES = ("hd", "cdrom", "network")
 
@@ -99,6 +101,17 @@ def mac(text: str) -> str:
     if int(normal[:2], 16) & 1:
         raise ValueError(f"'{text}' is a multicast MAC address; a NIC needs a unicast one")
     return normal
+
+
+def uuid(text: str) -> str:
+    """A domain UUID in its usual 8-4-4-4-12 hex form, normalised to lower case
+    (libvirt prints lower case: an upper-case file would otherwise never match)."""
+    if not UUID_PATTERN.fullmatch(text):
+        raise ValueError(
+            f"'{text}' is not a UUID (8-4-4-4-12 hex digits, e.g. "
+            "bbdda922-8ee3-4ff8-874e-7c4e712dc4c7)"
+        )
+    return str(uuid_module.UUID(text))
 
 
 def cpuset(text: str) -> str:

@@ -10,7 +10,8 @@ Every host field falls in one class, which decides how a change is applied:
 * config: the domain definition changes and takes effect at the next boot
   (virtualization kind kvm/qemu, boot order, firmware boot, autostart, ...);
 * rebuild: what the run copy is made of or where it lives (template, root
-  size, placement, storage) needs a new run copy, which destroys the guest's
+  size, placement, storage), and the domain's identity (``uuid``: libvirt
+  cannot redefine a domain under another UUID) needs a new run copy, which destroys the guest's
   disk; ``upgrade`` refuses these unless told ``--recreate``;
 * move: ``service_host`` alone among the rebuild fields moves the guest with
   its disks (live migration of a running guest, a verified copy of a stopped
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 # The rebuild field that, changed alone, moves the host instead of rebuilding it.
 MOVE_FIELD = "service_host"
 REBUILD_FIELDS = (
-    "template", "size_mib", "free_space_mib", "service_host", "lvm", "lvm_vg", "filepath",
+    "uuid", "template", "size_mib", "free_space_mib", "service_host", "lvm", "lvm_vg", "filepath",
 )
 SEED_FIELDS = (
     "users", "root_passwd", "ssh_keys", "files", "packages", "runcmd", "nameservers",

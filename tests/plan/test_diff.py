@@ -233,3 +233,16 @@ def test_a_running_guest_moving_to_a_target_without_live_migration_needs_recreat
     assert action.kind is ActionKind.RECREATE_HOST
     assert [c.field for c in action.changes] == ["service_host"]
     assert "stop it first" in action.reason
+
+
+def test_a_changed_uuid_rebuilds_the_host_and_an_unchanged_one_plans_nothing():
+    """libvirt cannot redefine a domain under another UUID: a new domain is needed."""
+    fixed = _host(uuid="bbdda922-8ee3-4ff8-874e-7c4e712dc4c7")
+    seen = _seen(_project(fixed))
+    assert plan_project(_project(fixed), seen).actions == ()
+    other = _host(uuid="26d1876a-85fc-49a4-9a5b-929570e18bb6")
+    (action,) = plan_project(_project(other), seen).actions
+    assert action.kind is ActionKind.RECREATE_HOST
+    assert [c.field for c in action.changes] == ["uuid"]
+    (added,) = plan_project(_project(fixed), _seen(_project(_host()))).actions
+    assert added.kind is ActionKind.RECREATE_HOST

@@ -5,7 +5,8 @@ existing one (libvirt's own XML of the domain) so that every element Corral
 manages matches the spec while everything else, e.g. a device an
 administrator added by hand, stays as it is. Corral manages:
 
-* the domain type, ``<name>``, and its ``<corral:corral>`` metadata element;
+* the domain type, ``<name>``, ``<uuid>`` when the host gives one, and its
+  ``<corral:corral>`` metadata element;
 * ``<memory>`` (= maxmem, or memory), ``<currentMemory>`` (= memory),
   ``<vcpu current=vcpus cpuset=cpus>maxvcpus</vcpu>``;
 * ``<os>``: ``<type>hvm</type>``, and kernel/initrd/cmdline for direct-boot
@@ -114,6 +115,7 @@ def apply_spec(
     previous = existing_mark(root)
     root.set("type", spec.virt_type)
     _child(root, "name", first=True).text = names.domain_name(spec.project, spec.host.name)
+    _set_uuid(root, spec)
     _set_metadata(root, spec)
     _set_memory(root, spec)
     _set_vcpu(root, spec)
@@ -163,6 +165,18 @@ def _drop_attribute(element: etree._Element, key: str) -> None:
     """Remove attribute ``key`` of ``element`` when it has one."""
     if key in element.attrib:
         del element.attrib[key]
+
+
+def _set_uuid(root: etree._Element, spec: DomainSpec) -> None:
+    """The host's ``uuid`` when it gives one; otherwise whatever the document has
+    (libvirt's generated UUID on a redefinition, none yet on a new domain)."""
+    if spec.host.uuid is None:
+        return
+    element = root.find("uuid")
+    if element is None:
+        element = etree.Element("uuid")
+        _child(root, "name", first=True).addnext(element)
+    element.text = spec.host.uuid
 
 
 def _set_metadata(root: etree._Element, spec: DomainSpec) -> None:
