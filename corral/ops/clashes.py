@@ -12,6 +12,7 @@ from corral.errors import CorralError, SourceErrors
 from corral.model import Project
 from corral.ops.session import Session
 from corral.plan.identities import identity_clashes
+from corral.state.accounts import Accounts
 
 
 def recorded_projects(session: Session) -> list[Project]:
@@ -37,7 +38,23 @@ def recorded_projects(session: Session) -> list[Project]:
 
 
 def refuse_site_clashes(session: Session, project: Project) -> None:
-    """Raise every UUID or MAC of ``project`` that a recorded project holds too."""
-    problems = identity_clashes(project, recorded_projects(session))
+    """Raise every UUID or MAC of ``project`` that a recorded project holds too;
+    a user of the server is told the other host's name only in projects they see."""
+    others = recorded_projects(session)
+    problems = identity_clashes(project, others, _hidden(session, others))
     if problems:
         raise SourceErrors(problems)
+
+
+def _hidden(session: Session, others: list[Project]) -> set[str]:
+    """The recorded projects the session's identity may not see (none for the site
+    administrator at the machine or an administrator of the server)."""
+    identity = session.identity
+    store = session.store
+    if identity.local or identity.admin or store is None:
+        return set()
+    try:
+        seen = set(Accounts(store).visible_to(identity.name))
+    except CorralError:
+        return {p.name for p in others}
+    return {p.name for p in others} - seen

@@ -15,7 +15,7 @@ that still knows where each host was written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from corral.errors import Diagnostic, Span
@@ -54,9 +54,12 @@ def claims(project: Project) -> Iterator[Claim]:
             yield Claim("MAC", nic.mac, project.name, host, nic.name)
 
 
-def identity_clashes(project: Project, others: Iterable[Project]) -> list[Diagnostic]:
+def identity_clashes(
+    project: Project, others: Iterable[Project], hidden: Collection[str] = ()
+) -> list[Diagnostic]:
     """A positioned problem for each UUID or MAC of ``project`` that a host of
-    another project of the site holds too, naming both hosts."""
+    another project of the site holds too, naming both hosts; a host of a
+    ``hidden`` project (one the caller may not see) is not named."""
     taken: Mapping[tuple[str, str], Claim] = {
         (claim.kind, claim.value): claim
         for other in others if other.name != project.name
@@ -74,7 +77,7 @@ def identity_clashes(project: Project, others: Iterable[Project]) -> list[Diagno
         problems.append(Diagnostic(
             span,
             f"host {claim.name}: {claim.kind} {claim.value} is also held by "
-            f"{rival.holder}",
+            + ("a host of another project" if rival.project in hidden else rival.holder),
             f"give one of them another {claim.kind}"
             + (" (or none: a MAC is derived when not given)" if claim.kind == "MAC" else ""),
         ))

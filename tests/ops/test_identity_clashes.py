@@ -60,3 +60,26 @@ def test_two_hosts_of_one_project_with_one_uuid_are_refused_at_the_second(errors
         f"global {{ project p }}\nhost a {{ uuid {FIXED} }}\nhost b {{\n    uuid {FIXED}\n}}\n"
     )
     assert found == [f"4:10: host b: uuid {FIXED} is also host a's (at p.mln:2:15)"]
+
+
+def test_a_user_of_the_server_is_not_told_hosts_of_projects_they_cannot_see(
+    session, lab_file, tmp_path
+):
+    from corral.ops import users
+    from corral.ops.clashes import refuse_site_clashes
+    from corral.ops.identity import Identity, Scope
+    from corral.state.accounts import Accounts
+
+    lab = lab_file(extra=f"host fixed {{\n superclass node\n uuid {FIXED}\n}}\n")
+    projects.up(session, lab, wait=False)
+    root = Identity.site_administrator()
+    users.add_user(session, root, "alice")
+    users.add_user(session, root, "bob")
+    Accounts(session.require_store()).claim_project("lab", "alice")
+    other = projects.load_source(_other(tmp_path, f"    uuid {FIXED}\n"), session.site)
+    for name, told in (("alice", "lab.fixed ("), ("bob", "a host of another project")):
+        session.identity = Identity(name=name, admin=False, scope=Scope.FULL, source="x")
+        with pytest.raises(SourceErrors) as caught:
+            refuse_site_clashes(session, other)
+        (problem,) = caught.value.diagnostics
+        assert told in problem.message
