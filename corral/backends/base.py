@@ -135,6 +135,10 @@ class DiskSpec:
     path: str
     format: str = "qcow2"
     block: bool = False  # a block device (a logical volume), not a file
+    # The format was probed from the file (an attached image of ``type image``): a
+    # domain that already has this file keeps the format it was first given, so a
+    # guest that writes an image header into a raw file cannot change how it is read.
+    probed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -567,9 +571,17 @@ class Backend(ABC):
 
     @abstractmethod
     def create_data_disk(
-        self, project: str, host_name: str, disk: str, size_mib: int, place: StoragePlace
+        self, project: str, host_name: str, disk: str, size_mib: int, place: StoragePlace,
+        *, raw: bool = False,
     ) -> DiskSpec:
-        """Create (or find) an empty extra disk of ``size_mib``; an existing one is kept."""
+        """Create (or find) an empty extra disk of ``size_mib``, qcow2 or ``raw`` (always
+        raw on a logical volume); an existing one is kept."""
+
+    @abstractmethod
+    def image_format(self, path: str) -> str | None:
+        """The format (``raw``, ``qcow2`` ...) of the existing image file ``path`` on this
+        service host, which a host attaches as it is; None when there is no such file.
+        Only looks: the file is never created, changed or deleted."""
 
     @abstractmethod
     def delete_data_disk(self, project: str, host_name: str, disk: str) -> None:

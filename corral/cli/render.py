@@ -47,9 +47,11 @@ def project(model: Project) -> None:
     )
     for name, host in model.hosts.items():
         nics = "; ".join(
-            f"{i.name} {i.switch or '-'} {i.address or '-'} {i.mac}" for i in host.interfaces
+            f"{i.name} {i.switch or (f'bridge:{i.bridge}' if i.bridge else '-')} "
+            f"{i.address or '-'} {i.mac}"
+            for i in host.interfaces
         )
-        disks = ", ".join(f"{d.name} {_size(d.size_mib)}" for d in host.disks) or "-"
+        disks = ", ".join(_disk(d.name, d.size_mib, d.path) for d in host.disks) or "-"
         table.add_row(
             name, str(host.virt), host.template or "-", f"{host.memory_mib} MiB",
             str(host.vcpus), host.service_host or "(scheduled)", nics, disks,
@@ -121,7 +123,7 @@ def _vm_row(table: Table, row: StatusRow) -> None:
     state = row.state
     if row.state == "unknown":
         state += f" (last seen {row.last_seen[:19]})" if row.last_seen else " (never seen)"
-    disks = ", ".join(f"{d.name} {_size(d.size_mib)}" for d in row.disks) or "-"
+    disks = ", ".join(_disk(d.name, d.size_mib, d.path) for d in row.disks) or "-"
     table.add_row(
         row.project, row.host, state, ", ".join(row.addresses) or "-", row.service_host,
         "-" if row.memory_mib is None else f"{row.memory_mib} MiB",
@@ -175,6 +177,11 @@ def many_summary(many: ManyResult) -> None:
     for name, error in many.failed.items():
         table.add_row(name, "-", "-", f"FAILED: {error.message.splitlines()[0]}")
     stdout_console().print(table)
+
+
+def _disk(name: str, size_mib: int | None, path: str | None) -> str:
+    """``data 1G`` for a new disk, ``data /srv/images/x.img`` for an attached image."""
+    return f"{name} {path if path is not None else _size(size_mib or 0)}"
 
 
 def _size(mib: int) -> str:
@@ -290,9 +297,18 @@ def _change(change: ChangeResult) -> str:
         if change.old is None:
             return f"disk {name} plugged in ({change.new}, {when})"
         if change.new is None:
+            if _is_image(change.old):  # an existing file: no volume of Corral's
+                return f"disk {name} unplugged ({change.old} stays as it is, {when})"
             return f"disk {name} unplugged (its volume is kept, {when})"
+        if _is_image(change.old) or _is_image(change.new):
+            return f"disk {name}: {change.old} -> {change.new} ({when})"
         return f"disk {name} grown {change.old} -> {change.new} ({when})"
     return f"{change.field}: {_value(change.old)} -> {_value(change.new)} ({when})"
+
+
+def _is_image(view: object) -> bool:
+    """True for how the planner shows an existing image (``image /srv/x.img``)."""
+    return " /" in str(view)
 
 
 def _value(value: object) -> str:

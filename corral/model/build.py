@@ -67,6 +67,7 @@ def build_project(
     switch_words = {s.values[0].text: s.values[0] for s in tree.switches}
     _check_switch_use(drafts, switches, switch_words, sink)
     _check_vnc_displays(drafts, sink)
+    _check_uuids(drafts, sink)
     macs = _macs(settings.project, drafts, sink)
     hosts: dict[str, Host] = {}
     context = ApplyContext(project=settings.project, sink=sink, local_files=local_files)
@@ -184,6 +185,22 @@ def _check_vnc_displays(drafts: list[HostDraft], sink: DiagnosticSink) -> None:
             sink.error(
                 word.span,
                 f"vncdisplay {display} is already used on service host {key[0]} (at {first})",
+            )
+
+
+def _check_uuids(drafts: list[HostDraft], sink: DiagnosticSink) -> None:
+    """A UUID names one domain: two hosts with one (e.g. from a shared superclass)
+    could never both be defined. Other projects of the site are checked at plan
+    time (:mod:`corral.plan.identities`)."""
+    first: dict[str, tuple[str, Span]] = {}
+    for draft in drafts:
+        uuid, word = draft.fields.get("uuid"), value_word(draft.groups, "uuid")
+        if uuid is None or word is None:
+            continue
+        owner, span = first.setdefault(uuid, (draft.name, word.span))
+        if owner != draft.name:
+            sink.error(
+                word.span, f"host {draft.name}: uuid {uuid} is also host {owner}'s (at {span})"
             )
 
 

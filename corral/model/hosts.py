@@ -22,9 +22,10 @@ from corral.lang.parser import QuotedWord
 from corral.lang.resolve import did_you_mean, merge_statements
 from corral.lang.tree import Statement, Word
 from corral.model import values
-from corral.model.project import Origin, PlacedBy, WaitKind
+from corral.model.project import DiskType, Origin, PlacedBy, WaitKind
 from corral.model.schema import (
     DISK_KEYS,
+    DISK_TYPES,
     HOST_KEYS,
     HYPERVISOR_FLAGS,
     INTERFACE_KEYS,
@@ -110,7 +111,7 @@ def draft_host(
     _ceilings(groups, fields, sink)
     interfaces = [_interface(s, sink) for s in groups.get("network", [])]
     _unique(interfaces, "interface", sink)
-    fields["disks"] = tuple(_disks(groups.get("disk", []), sink))
+    fields["disks"] = tuple(_disks(groups.get("disk", []), bool(fields.get("lvm")), sink))
     fields["users"] = _users(groups.get("users", []), sink)
     for key in ("packages", "runcmd"):
         if key in groups:
@@ -223,6 +224,13 @@ def _interface(statement: Statement, sink: DiagnosticSink) -> InterfaceDraft:
     groups = read_block(statement.block or (), INTERFACE_KEYS, sink)
     fields = simple_fields(groups, INTERFACE_KEYS, sink)
     fields["name"] = label.text
+    if "switch" in groups and "bridge" in groups:
+        sink.error(
+            groups["bridge"][0].span,
+            f"interface {label.text}: 'bridge' and 'switch' (at {groups['switch'][0].span}) "
+            "exclude each other: keep one",
+        )
+        fields.pop("bridge", None)
     if fields.get("address") == "auto":
         word = value_word(groups, "address")
         assert word is not None
@@ -246,7 +254,9 @@ def _unique(interfaces: list[InterfaceDraft], what: str, sink: DiagnosticSink) -
             )
 
 
-def _disks(statements: list[Statement], sink: DiagnosticSink) -> list[dict[str, Any]]:
+def _disks(
+    statements: list[Statement], lvm: bool, sink: DiagnosticSink
+) -> list[dict[str, Any]]:
     disks: dict[str, dict[str, Any]] = {}
     for statement in statements:
         label = statement.values[0]
@@ -261,14 +271,62 @@ def _disks(statements: list[Statement], sink: DiagnosticSink) -> list[dict[str, 
                 "(it is the disk's serial number in the guest)",
             )
         groups = read_block(statement.block or (), DISK_KEYS, sink)
-        fields = simple_fields(groups, DISK_KEYS, sink)
-        if "size" not in groups:
-            sink.error(statement.span, f"disk '{label.text}' needs a size: size 10G")
-        elif "size_mib" in fields:
+        fields = _disk_fields(label.text, statement, groups, lvm, sink)
+        if fields is not None:
             if label.text in disks:
                 sink.error(label.span, f"disk '{label.text}' is defined twice")
             disks[label.text] = {"name": label.text, **fields}
     return list(disks.values())
+
+
+def _disk_fields(
+    name: str, statement: Statement, groups: Groups, lvm: bool, sink: DiagnosticSink
+) -> dict[str, Any] | None:
+    """A new disk (``size``; ``type qcow2|raw``) or an existing image (``path``;
+    ``type image`` by default, whose format is probed, or ``raw``/``qcow2`` to
+    say it); None when the statement does not say which, or says both. On LVM a
+    new disk is a raw logical volume, so ``type qcow2`` there could not act."""
+    fields = simple_fields(groups, DISK_KEYS, sink)
+    type_word = value_word(groups, "type")
+    if type_word is not None and type_word.text not in DISK_TYPES:
+        sink.error(
+            type_word.span,
+            f"unknown disk type '{type_word.text}': use one of {', '.join(DISK_TYPES)}",
+            did_you_mean(type_word.text, DISK_TYPES),
+        )
+        return None
+    if "size" in groups and "path" in groups:
+        sink.error(
+            groups["path"][0].span,
+            f"disk '{name}': 'path' and 'size' (at {groups['size'][0].span}) exclude each "
+            "other: a path attaches an existing image as it is, a size makes a new disk",
+        )
+        return None
+    if "size" not in groups and "path" not in groups:
+        sink.error(
+            statement.span,
+            f"disk '{name}' needs a size (a new disk: size 10G) or a path (an existing "
+            "image: path /srv/images/data.img)",
+        )
+        return None
+    if "path" in groups:
+        fields.setdefault("type", DiskType.IMAGE.value)
+    elif type_word is not None and type_word.text == DiskType.IMAGE.value:
+        sink.error(
+            type_word.span,
+            f"disk '{name}': type image attaches an existing file: give its path",
+        )
+        return None
+    elif lvm and type_word is not None and type_word.text == DiskType.QCOW2.value:
+        sink.error(
+            type_word.span,
+            f"disk '{name}': a new disk on LVM is a raw logical volume: drop 'type qcow2' "
+            "or 'lvm'",
+        )
+        return None
+    if "size_mib" not in fields and "path" not in fields:
+        return None  # its value was refused above
+    return fields
 
 
 def _users(statements: list[Statement], sink: DiagnosticSink) -> dict[str, str]:

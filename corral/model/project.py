@@ -81,10 +81,16 @@ class Origin(_Frozen):
 
 
 class Interface(_Frozen):
-    """One NIC: ``network IF { switch S; address dhcp|IP; netmask; gateway; mac }``."""
+    """One NIC: ``network IF { switch S | bridge B; address dhcp|IP; netmask; gateway; mac }``.
+
+    ``switch`` attaches it to a switch of the project, ``bridge`` to an
+    existing bridge of its service host (Corral's nothing: neither created nor
+    removed); with neither it is QEMU's user-mode network.
+    """
 
     name: str
     switch: str | None = None
+    bridge: str | None = None
     address: str | None = None  # "dhcp", an IPv4 address, or None (unconfigured)
     netmask: str | None = None
     gateway: str | None = None
@@ -104,15 +110,41 @@ class Interface(_Frozen):
         return ipaddress.IPv4Network(f"0.0.0.0/{self.netmask}").prefixlen
 
 
-class Disk(_Frozen):
-    """An extra disk beyond the root run copy: an empty qcow2 volume beside it.
+class DiskType(StrEnum):
+    """What an extra disk is: a new volume of a format, or an existing image."""
 
-    The guest finds it as ``/dev/disk/by-id/virtio-NAME`` (the name is the
-    disk's serial number), whatever order the kernel enumerates disks in.
+    QCOW2 = "qcow2"  # a new, empty qcow2 volume (the default)
+    RAW = "raw"  # a new raw volume; with ``path``, an existing file read as raw
+    IMAGE = "image"  # an existing file attached as it is, its format probed
+
+
+class Disk(_Frozen):
+    """An extra disk beyond the root run copy.
+
+    Either a new volume beside the run copy (``size_mib``; qcow2, or raw), or
+    an existing image file on the service host (``path``), attached as it is
+    and never created, resized or deleted by Corral. The guest finds either
+    as ``/dev/disk/by-id/virtio-NAME`` (the name is the disk's serial number),
+    whatever order the kernel enumerates disks in.
     """
 
     name: str
-    size_mib: int
+    size_mib: int | None = None
+    type: DiskType = DiskType.QCOW2
+    path: str | None = None
+
+    @model_validator(mode="after")
+    def _new_or_existing(self) -> Disk:
+        if (self.size_mib is None) == (self.path is None):
+            raise ValueError(f"disk {self.name}: give a size (a new disk) or a path, not both")
+        if self.type is DiskType.IMAGE and self.path is None:
+            raise ValueError(f"disk {self.name}: type image attaches an existing file: a path")
+        return self
+
+    @property
+    def attached(self) -> bool:
+        """True for an existing image file, which Corral only attaches."""
+        return self.path is not None
 
 
 class FileSpec(_Frozen):
@@ -133,6 +165,7 @@ class Host(_Frozen):
     """A virtual machine of a project."""
 
     name: str
+    uuid: str | None = None  # the domain's UUID; None: the one libvirt generates
     virt: Virt = Virt.KVM
     template: str | None = None
     memory_mib: int = 128
@@ -197,14 +230,48 @@ class Host(_Frozen):
         written, nor who chose its service host: only where it is counts; nor
         which superclasses its values came from: a guest is not rebuilt, nor its
         seed's instance id changed, because a file was refactored)."""
-        data = self.model_dump(mode="json", exclude={"origin", "placed_by", "superclasses"})
+        data = self.recorded_dump(exclude={"origin", "placed_by", "superclasses"})
         blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
+    def recorded_dump(self, exclude: set[str]) -> dict[str, Any]:
+        """The host as JSON for its hash and for the model recorded in libvirt, with
+        the fields added since hosts were first deployed left out while unset: a
+        host that does not use them hashes, and is recorded, as it was before."""
+        return _without_unset_additions(self.model_dump(mode="json", exclude=exclude))
+
     def contract(self) -> dict[str, Any]:
+        """The host in ``corral show --json``: like the recorded model, the keys
+        added later appear only where the file uses them."""
         data = self.model_dump(mode="json", exclude={"origin", "name"})
         data["interfaces"] = [i.model_dump(mode="json") for i in self.interfaces]
-        return data
+        return _without_unset_additions(data)
+
+
+# Fields added after hosts were deployed, with the value a host that does not
+# use them has. They are left out of the hash while unset, so that adding them
+# does not make every existing host's recorded hash stale (a plan that would
+# update every host for nothing).
+HOST_KEYS_ADDED_LATER: tuple[tuple[str, object], ...] = (("uuid", None),)
+INTERFACE_KEYS_ADDED_LATER: tuple[tuple[str, object], ...] = (("bridge", None),)
+DISK_KEYS_ADDED_LATER: tuple[tuple[str, object], ...] = (("type", "qcow2"), ("path", None))
+
+
+def _without_unset_additions(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` (a host as JSON) without the later-added keys that hold their unset value."""
+    _drop_unset(data, HOST_KEYS_ADDED_LATER)
+    for interface in data.get("interfaces", ()):
+        _drop_unset(interface, INTERFACE_KEYS_ADDED_LATER)
+    for disk in data.get("disks", ()):
+        _drop_unset(disk, DISK_KEYS_ADDED_LATER)
+    return data
+
+
+def _drop_unset(data: dict[str, Any], added_later: tuple[tuple[str, object], ...]) -> None:
+    """Remove from ``data`` the keys of ``added_later`` that hold their unset value."""
+    for key, unset in added_later:
+        if key in data and data[key] == unset:
+            del data[key]
 
 
 class Switch(_Frozen):

@@ -24,7 +24,7 @@ from typing import Any
 from corral.images.passwords import checked_password
 from corral.lang.resolve import MergePolicy
 from corral.model import values
-from corral.model.project import Virt, WaitKind
+from corral.model.project import DiskType, Virt, WaitKind
 
 
 class Shape(Enum):
@@ -54,6 +54,7 @@ HYPERVISOR_FLAGS: tuple[str, ...] = tuple(v.value for v in Virt)
 SWITCH_MODES: tuple[str, ...] = ("nat", "route", "bridge")
 STANZAS: tuple[str, ...] = ("global", "host", "switch", "superclass")
 WAIT_KINDS: tuple[str, ...] = tuple(k.value for k in WaitKind)
+DISK_TYPES: tuple[str, ...] = tuple(t.value for t in DiskType)
 
 
 def _table(*specs: KeySpec) -> Mapping[str, KeySpec]:
@@ -67,6 +68,7 @@ def _hypervisor_specs() -> list[KeySpec]:
 V = values
 HOST_KEYS: Mapping[str, KeySpec] = _table(
     *_hypervisor_specs(),
+    KeySpec("uuid", Shape.VALUE, "the domain's fixed UUID", V.uuid, "uuid"),
     KeySpec("template", Shape.VALUE, "registered template to clone", V.text_value, "template"),
     KeySpec("memory", Shape.VALUE, "memory size", V.size_mib, "memory_mib"),
     KeySpec("maxmem", Shape.VALUE, "memory ceiling for live resize", V.size_mib, "maxmem_mib"),
@@ -79,8 +81,8 @@ HOST_KEYS: Mapping[str, KeySpec] = _table(
     ),
     KeySpec("service_host", Shape.VALUE, "hypervisor machine", V.name, "service_host"),
     KeySpec("nameserver", Shape.VALUES, "DNS servers", V.ipv4, "nameservers", repeatable=True),
-    KeySpec("network", Shape.LABELLED_BLOCK, "a NIC: network IF { switch; address }"),
-    KeySpec("disk", Shape.LABELLED_BLOCK, "an extra disk: disk NAME { size }"),
+    KeySpec("network", Shape.LABELLED_BLOCK, "a NIC: network IF { switch|bridge; address }"),
+    KeySpec("disk", Shape.LABELLED_BLOCK, "an extra disk: disk NAME { size | path; type }"),
     KeySpec("users", Shape.BLOCK, "users { NAME PASSWORD-HASH }"),
     KeySpec(
         "root_passwd", Shape.VALUE, "root password (plain or hash)", checked_password, "root_passwd"
@@ -100,6 +102,7 @@ HOST_KEYS: Mapping[str, KeySpec] = _table(
 
 INTERFACE_KEYS: Mapping[str, KeySpec] = _table(
     KeySpec("switch", Shape.VALUE, "switch to attach to", V.name, "switch"),
+    KeySpec("bridge", Shape.VALUE, "existing host bridge to attach to", V.bridge, "bridge"),
     KeySpec("address", Shape.VALUE, "dhcp, auto or IPv4", V.interface_address, "address"),
     KeySpec("netmask", Shape.VALUE, "netmask", V.netmask, "netmask"),
     KeySpec("gateway", Shape.VALUE, "default gateway", V.ipv4, "gateway"),
@@ -107,7 +110,9 @@ INTERFACE_KEYS: Mapping[str, KeySpec] = _table(
 )
 
 DISK_KEYS: Mapping[str, KeySpec] = _table(
-    KeySpec("size", Shape.VALUE, "disk size", V.size_mib, "size_mib"),
+    KeySpec("size", Shape.VALUE, "size of a new disk", V.size_mib, "size_mib"),
+    KeySpec("type", Shape.VALUE, "|".join(DISK_TYPES), V.text_value, "type"),
+    KeySpec("path", Shape.VALUE, "an existing image file to attach", V.image_file, "path"),
 )
 
 WAIT_KEYS: Mapping[str, KeySpec] = _table(

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import uuid as uuid_module
 
 from corral.model.units import parse_size_mib
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9-]+")
 USER_PATTERN = re.compile(r"[a-z_][a-z0-9_-]*\$?")
 MAC_PATTERN = re.compile(r"[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}")
+UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+BRIDGE_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,15}")
 CPUSET_PATTERN = re.compile(r"\d+(-\d+)?(,\d+(-\d+)?)*")
 BOOT_DEVICES = ("hd", "cdrom", "network")
 
@@ -101,6 +104,17 @@ def mac(text: str) -> str:
     return normal
 
 
+def uuid(text: str) -> str:
+    """A domain UUID in its usual 8-4-4-4-12 hex form, normalised to lower case
+    (libvirt prints lower case: an upper-case file would otherwise never match)."""
+    if not UUID_PATTERN.fullmatch(text):
+        raise ValueError(
+            f"'{text}' is not a UUID (8-4-4-4-12 hex digits, e.g. "
+            "bbdda922-8ee3-4ff8-874e-7c4e712dc4c7)"
+        )
+    return str(uuid_module.UUID(text))
+
+
 def cpuset(text: str) -> str:
     """CPU pinning as libvirt writes it: ``0``, ``0,2``, ``0-3``."""
     if not CPUSET_PATTERN.fullmatch(text):
@@ -129,6 +143,25 @@ def directory(text: str) -> str:
     """An absolute directory on the service host, normalised (no trailing slash)."""
     if not text.startswith("/") or "\0" in text:
         raise ValueError(f"'{text}' is not an absolute directory (e.g. /srv/vms)")
+    parts = [p for p in text.split("/") if p and p != "."]
+    if ".." in parts:
+        raise ValueError(f"'{text}' must not contain '..'")
+    return "/" + "/".join(parts)
+
+
+def bridge(text: str) -> str:
+    """An existing host bridge's name, as Linux names links (1-15 of ``A-Za-z0-9_.-``)."""
+    if not BRIDGE_PATTERN.fullmatch(text):
+        raise ValueError(
+            f"'{text}' is not a bridge name (1-15 of A-Z a-z 0-9 _ . -, as Linux names links)"
+        )
+    return text
+
+
+def image_file(text: str) -> str:
+    """An absolute path of an existing image file on the service host, normalised."""
+    if not text.startswith("/") or "\0" in text or text.endswith("/"):
+        raise ValueError(f"'{text}' is not an absolute file path (e.g. /srv/images/data.img)")
     parts = [p for p in text.split("/") if p and p != "."]
     if ".." in parts:
         raise ValueError(f"'{text}' must not contain '..'")

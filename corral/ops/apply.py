@@ -26,6 +26,7 @@ from corral.errors import ConflictError, CorralError, Diagnostic, SourceErrors, 
 from corral.images.installers import installer_of_template
 from corral.images.seed import build_seed
 from corral.model import Host, Project, Switch, SwitchMode, Virt
+from corral.ops.devices import device_problems, disk_specs
 from corral.ops.observe import Sighting
 from corral.ops.results import ActionResult, Failed
 from corral.ops.session import Session
@@ -130,6 +131,7 @@ def check(
         if host.template is not None:
             problems += _boot_problems(session, host, supplied)
     problems += switch_problems(session, project)
+    problems += device_problems(session, project, plan, unreachable)
     if problems:
         raise SourceErrors(problems)
 
@@ -220,6 +222,9 @@ def nics_for(
 ) -> tuple[NicSpec, ...]:
     nics = []
     for nic in host.interfaces:
+        if nic.bridge:
+            nics.append(NicSpec(nic.mac, bridge=nic.bridge, name=nic.name))
+            continue
         if not nic.switch:
             nics.append(NicSpec(nic.mac, name=nic.name))  # QEMU's user-mode network
             continue
@@ -259,10 +264,7 @@ def build_host(
     place = StoragePlace.of(host)
     size = root_size_mib(host, template.virtual_size)
     disk = backend.create_run_copy(project.name, host.name, template, size, place)
-    disks = tuple(
-        backend.create_data_disk(project.name, host.name, d.name, d.size_mib, place)
-        for d in host.disks
-    )
+    disks = disk_specs(backend, project.name, host)
     seed = backend.upload_seed(
         project.name, host.name, build_seed(host, project.name, template.packages), place
     )
@@ -283,7 +285,8 @@ def build_host(
 
 
 def teardown_host(backend: Backend, project: str, host: str, domain: str | None) -> None:
-    """Destroy and undefine the domain and delete its disks (explicit removal only)."""
+    """Destroy and undefine the domain and delete its disks (explicit removal only):
+    the volumes Corral made, never an existing image the host attached."""
     if domain:
         backend.destroy(domain)
         backend.undefine(domain)
@@ -356,12 +359,7 @@ def update_host(
     domain = build_host(session, project, host, networks)
     live: frozenset[str] = frozenset()
     if running:
-        disks = tuple(
-            backend.create_data_disk(
-                project.name, host.name, d.name, d.size_mib, StoragePlace.of(host)
-            )
-            for d in host.disks
-        )
+        disks = disk_specs(backend, project.name, host)
         live = _live_updates(
             backend, domain, action, nics_for(host, project, networks), disks
         )

@@ -31,6 +31,7 @@ from corral.errors import BackendError, ConflictError, CorralError, NotFoundErro
 from corral.images.seed import build_seed
 from corral.lang.edit import set_host_key
 from corral.model import Host, PlacedBy, Project
+from corral.model.project import DiskType
 from corral.ops.apply import boot_spec, update_host
 from corral.ops.files import replace_text
 from corral.ops.journal import project_lock, recorded, recorded_project
@@ -198,9 +199,11 @@ def prepare_target(
         for volume in _volumes(seen, host.name, ("disk",)):
             target.create_run_copy(project, host.name, template,
                                    (volume.capacity or 0) // MIB, place)
+        raw = {d.name for d in host.disks if d.type is DiskType.RAW and d.path is None}
         for volume in _volumes(seen, host.name, ("data",)):
             size = -(-(volume.capacity or MIB) // MIB)
-            target.create_data_disk(project, host.name, volume.disk or "", size, place)
+            target.create_data_disk(project, host.name, volume.disk or "", size, place,
+                                    raw=volume.disk in raw)
 
     # Three independent round-trip chains on the target, at once.
     session.parallel(_run_step, [
@@ -311,6 +314,13 @@ def vm_migrate(
         if seen.model is None:
             raise ConflictError(f"{target}: the host model recorded in libvirt cannot be read",
                                 hint="corral upgrade -f FILE records it again")
+        attached = [d for d in seen.model.disks if d.path is not None]
+        if attached and seen.service_host != service_host:
+            raise ConflictError(
+                f"{target}: disk {attached[0].name} attaches {attached[0].path}, a file of "
+                f"service host {seen.service_host}; Corral does not move files it did not create",
+                hint="take the disk out of the file (upgrade), move, then attach a copy there",
+            )
         moved = seen.model.model_copy(update={"service_host": service_host})
         model = _recorded_project(sighting, moved)
         spans = switch_spans(session, model)

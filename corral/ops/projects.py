@@ -38,6 +38,8 @@ from corral.model import Host, Project
 from corral.ops import apply as applying
 from corral.ops import booting, switches
 from corral.ops.access import Access, authorize
+from corral.ops.clashes import refuse_site_clashes
+from corral.ops.devices import device_problems
 from corral.ops.journal import project_lock, record_failure, recorded, recorded_project
 from corral.ops.observe import Sighting, observe_each, observe_everywhere, sight
 from corral.ops.placement import Placed, place_project
@@ -83,15 +85,20 @@ def plan_source(session: Session, source: SourceLike) -> Plan:
     """What ``up``/``upgrade`` would change; reads libvirt, changes nothing."""
     project = as_source(source).load(session.site)
     sighting = sight(session, project.name)
-    return _plan(session, place_project(session, project, sighting), sighting.project)
+    plan = _plan(session, place_project(session, project, sighting), sighting.project)
+    problems = device_problems(session, project, plan, sighting.unreachable)
+    if problems:
+        raise SourceErrors(problems)
+    return plan
 
 
 def _plan(
     session: Session, placed: Placed, observed: ObservedProject, *, prune: bool = False
 ) -> Plan:
     """The plan of a placed project (:mod:`corral.ops.placement`), saying where new
-    hosts go."""
+    hosts go. A UUID or MAC that another project of the site holds is refused first."""
     project = placed.project
+    refuse_site_clashes(session, project)
     spans = switches.switch_spans(session, project, warn=True)
     return placed.annotate(plan_project(
         project, observed, capabilities_for(session, project, observed), prune=prune,

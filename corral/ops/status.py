@@ -28,10 +28,12 @@ DEFAULT_TIMEOUT_S = 10.0
 
 @dataclass(frozen=True)
 class DiskRow:
-    """An extra disk of a host as ``status`` shows it."""
+    """An extra disk of a host as ``status`` shows it: a new disk's size, or the
+    existing image file it attaches (``path``; its size is not Corral's)."""
 
     name: str
-    size_mib: int
+    size_mib: int | None
+    path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,14 @@ class StatusRow:
     last_seen: str | None = None  # state unknown: when its service host last answered (ISO)
 
     def as_json(self) -> dict[str, object]:
-        return asdict(self)
+        """The row as JSON; a disk's ``path`` only where it attaches an image, so a
+        new disk reads as it did before images could be attached."""
+        data = asdict(self)
+        data["disks"] = [
+            {k: v for k, v in disk.items() if k != "path" or v is not None}
+            for disk in data["disks"]
+        ]
+        return data
 
 
 @dataclass(frozen=True)
@@ -180,7 +189,9 @@ def _host_row(
 
 
 def _disks(model: Host | None) -> list[DiskRow]:
-    return [DiskRow(d.name, d.size_mib) for d in model.disks] if model is not None else []
+    if model is None:
+        return []
+    return [DiskRow(d.name, d.size_mib, d.path) for d in model.disks]
 
 
 def _addresses(model: Host | None, leases: dict[str, list[str]]) -> list[str]:

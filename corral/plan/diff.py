@@ -4,13 +4,17 @@ Every host field falls in one class, which decides how a change is applied:
 
 * live: ``memory_mib`` and ``vcpus`` (within ``maxmem``/``maxvcpus``), the
   set of NICs and the extra disks (added: hot-plugged; removed: unplugged,
-  their volume kept; grown: resized in place) change on a running guest;
+  their volume kept; grown: resized in place) change on a running guest; an
+  existing image file attached in place of another disk changes the
+  definition, for the next boot (a shrunk disk, or a new one of another
+  format, is a rebuild);
 * seed: users, keys, files, packages, commands, addresses and name servers go
   into a new NoCloud seed that the guest reads at its next boot;
 * config: the domain definition changes and takes effect at the next boot
   (virtualization kind kvm/qemu, boot order, firmware boot, autostart, ...);
 * rebuild: what the run copy is made of or where it lives (template, root
-  size, placement, storage) needs a new run copy, which destroys the guest's
+  size, placement, storage), and the domain's identity (``uuid``: libvirt
+  cannot redefine a domain under another UUID) needs a new run copy, which destroys the guest's
   disk; ``upgrade`` refuses these unless told ``--recreate``;
 * move: ``service_host`` alone among the rebuild fields moves the guest with
   its disks (live migration of a running guest, a verified copy of a stopped
@@ -30,6 +34,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from corral.model import Host, Interface, Project, Switch
+from corral.model.project import Disk, DiskType
 from corral.plan.actions import Action, ActionKind, Change, Plan
 from corral.plan.observed import ObservedHost, ObservedProject, ObservedSwitch
 from corral.plan.spans import SwitchSpan, describe_places
@@ -40,7 +45,7 @@ if TYPE_CHECKING:
 # The rebuild field that, changed alone, moves the host instead of rebuilding it.
 MOVE_FIELD = "service_host"
 REBUILD_FIELDS = (
-    "template", "size_mib", "free_space_mib", "service_host", "lvm", "lvm_vg", "filepath",
+    "uuid", "template", "size_mib", "free_space_mib", "service_host", "lvm", "lvm_vg", "filepath",
 )
 SEED_FIELDS = (
     "users", "root_passwd", "ssh_keys", "files", "packages", "runcmd", "nameservers",
@@ -113,7 +118,7 @@ def _kept_disks(model: Project, observed: ObservedProject) -> list[tuple[str, st
         host = model.hosts.get(host_name)
         if host is None:
             continue  # the whole host goes, volumes and all
-        wanted = {d.name for d in host.disks}
+        wanted = {d.name for d in host.disks if d.path is None}  # volumes Corral makes
         kept += [(host_name, disk) for disk in sorted(disks - wanted)]
     return kept
 
@@ -237,33 +242,56 @@ def _host_update(host: Host, seen: ObservedHost) -> Action:
     return Action(ActionKind.UPDATE_HOST, host.name, host=host, changes=tuple(changes))
 
 
-def _disk_sizes(host: Host) -> dict[str, int]:
-    return {d.name: d.size_mib for d in host.disks}
+def _disks(host: Host) -> dict[str, Disk]:
+    return {d.name: d for d in host.disks}
+
+
+def _disk_view(disk: Disk | None) -> str | None:
+    """How a disk reads in a change: ``1024 MiB`` (qcow2), ``1024 MiB raw``, or
+    ``image /srv/x.img`` for an existing file (apply reads a size's first word)."""
+    if disk is None:
+        return None
+    if disk.path is not None:
+        return f"{disk.type.value} {disk.path}"
+    return f"{disk.size_mib} MiB" + (" raw" if disk.type is DiskType.RAW else "")
+
+
+def _new_volumes(a: Disk, b: Disk) -> bool:
+    """Both are volumes Corral makes, of one format: the volume is kept and resized."""
+    return a.path is None and b.path is None and a.type == b.type
 
 
 def _shrunk_disks(old: Host, new: Host) -> list[Change]:
-    """A smaller extra disk cannot be had without a new, empty one: a rebuild."""
-    before, after = _disk_sizes(old), _disk_sizes(new)
-    return [
-        Change(f"disk {name}", f"{before[name]} MiB", f"{after[name]} MiB")
-        for name in sorted(set(before) & set(after))
-        if after[name] < before[name]
-    ]
+    """A smaller extra disk, or one of another format (qcow2/raw), cannot be had
+    without a new, empty volume: a rebuild."""
+    before, after = _disks(old), _disks(new)
+    changes = []
+    for name in sorted(set(before) & set(after)):
+        a, b = before[name], after[name]
+        if a.path is not None or b.path is not None:
+            continue
+        if a.type != b.type or (b.size_mib or 0) < (a.size_mib or 0):
+            changes.append(Change(f"disk {name}", _disk_view(a), _disk_view(b)))
+    return changes
 
 
 def _disk_changes(old: Host, new: Host) -> list[Change]:
-    """Extra disks added (hot-plugged), removed (unplugged, volume kept) or grown."""
-    before, after = _disk_sizes(old), _disk_sizes(new)
+    """Extra disks added (hot-plugged), removed (unplugged, a volume kept) or grown;
+    an existing image attached instead of another disk, or instead of a volume
+    (kept), is a change of the definition, for the next boot."""
+    before, after = _disks(old), _disks(new)
     changes = []
     for name in sorted(set(before) | set(after)):
         a, b = before.get(name), after.get(name)
-        if a != b and (a is None or b is None or b > a):
-            changes.append(Change(
-                f"disk {name}",
-                None if a is None else f"{a} MiB",
-                None if b is None else f"{b} MiB",
-                live=True,
-            ))
+        if a == b:
+            continue
+        if a is None or b is None:
+            changes.append(Change(f"disk {name}", _disk_view(a), _disk_view(b), live=True))
+        elif _new_volumes(a, b):
+            if (b.size_mib or 0) > (a.size_mib or 0):
+                changes.append(Change(f"disk {name}", _disk_view(a), _disk_view(b), live=True))
+        else:
+            changes.append(Change(f"disk {name}", _disk_view(a), _disk_view(b)))
     return changes
 
 
@@ -339,7 +367,7 @@ def _interface_changes(old: tuple[Interface, ...], new: tuple[Interface, ...]) -
             old_nic = None if a is None else _nic(a)
             new_nic = None if b is None else _nic(b)
             changes.append(Change(f"interface {name}", old_nic, new_nic, live=True))
-        elif (a.switch, a.mac) != (b.switch, b.mac):
+        elif (a.switch, a.bridge, a.mac) != (b.switch, b.bridge, b.mac):
             changes.append(Change(f"interface {name}", _nic(a), _nic(b), live=True))
         else:
             changes += [
@@ -350,7 +378,10 @@ def _interface_changes(old: tuple[Interface, ...], new: tuple[Interface, ...]) -
 
 
 def _nic(interface: Interface) -> str:
-    """``SWITCH MAC``: how a NIC change reads, and where apply finds the MAC to unplug."""
+    """``SWITCH MAC`` (``bridge B MAC`` on a host bridge): how a NIC change reads, and
+    where apply finds the MAC to unplug (the last word)."""
+    if interface.bridge:
+        return f"bridge {interface.bridge} {interface.mac}"
     return f"{interface.switch or '-'} {interface.mac}"
 
 

@@ -12,7 +12,7 @@ from corral.backends.libvirt import console
 from corral.backends.libvirt.domain_xml import BackingFile
 from corral.images.registry import Template
 from corral.model import Host, Interface, Switch, SwitchMode
-from corral.model.project import Disk
+from corral.model.project import Disk, DiskType
 
 PROJECT = "lab"
 RUNS = "/var/lib/corral/runs"
@@ -86,6 +86,27 @@ DOMAINS: dict[str, DomainSpec] = {
             DiskSpec("logs", f"/var/lib/corral/runs/{PROJECT}/store.logs.qcow2"),
         ),
         nics=(NicSpec("52:54:00:aa:00:01", name="eth0"),),  # user-mode: no switch
+    ),
+    # Fixed identities and more devices: a UUID; one NIC on a NAT switch, one on an
+    # isolated one, one straight on a host bridge; a new raw disk and two existing
+    # images (one probed, one whose format the file gives).
+    "identities": replace(
+        spec(host("ident", uuid="bbdda922-8ee3-4ff8-874e-7c4e712dc4c7", disks=(
+            Disk(name="scratch", size_mib=64, type=DiskType.RAW),
+            Disk(name="root", path="/guests/profiledev.img", type=DiskType.IMAGE),
+            Disk(name="logs", path="/guests/logs.qcow2", type=DiskType.QCOW2),
+        )), disk_template()),
+        disks=(
+            DiskSpec("scratch", f"/var/lib/corral/runs/{PROJECT}/ident.scratch.raw",
+                     format="raw"),
+            DiskSpec("root", "/guests/profiledev.img", format="raw", probed=True),
+            DiskSpec("logs", "/guests/logs.qcow2", format="qcow2"),
+        ),
+        nics=(
+            NicSpec("52:54:00:aa:00:11", network=f"{PROJECT}-out", name="eth0"),
+            NicSpec("52:54:00:aa:00:12", network=f"{PROJECT}-lan", name="eth1"),
+            NicSpec("52:54:00:aa:00:13", bridge="xenbr1", name="eth2"),
+        ),
     ),
     "lvm": replace(
         spec(host("db", lvm=True, lvm_vg="vg0", disks=(Disk(name="data", size_mib=64),)),

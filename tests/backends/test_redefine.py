@@ -103,3 +103,13 @@ def test_a_name_taken_by_another_project_or_by_hand_is_refused(backend) -> None:
     )
     with pytest.raises(ConflictError, match="domain lab-hand already exists and is not Corral's"):
         backend.define_domain(spec(host("hand"), direct_template()))
+
+
+def test_a_host_uuid_defines_the_domain_with_it_and_redefinition_keeps_it(backend) -> None:
+    fixed = "bbdda922-8ee3-4ff8-874e-7c4e712dc4c7"
+    name = backend.define_domain(spec(host("ident", uuid=fixed), direct_template()))
+    assert backend.conn.lookupByName(name).UUIDString() == fixed
+    backend.define_domain(spec(host("ident", uuid=fixed, memory_mib=256), direct_template()))
+    domain = backend.conn.lookupByName(name)
+    assert domain.UUIDString() == fixed
+    assert _root(backend, name).findtext("currentMemory") == str(256 * 1024)

@@ -158,7 +158,8 @@ def test_ceilings_and_shapes(errors) -> None:
         "6:11: maxvcpus 2 is below vcpus 4",
         "7:6: 'lvm' is a flag and takes no value",
         "8:2: 'template' takes exactly one value: template VALUE",
-        "9:2: disk 'd' needs a size: size 10G",
+        "9:2: disk 'd' needs a size (a new disk: size 10G) or a path (an existing image: "
+        "path /srv/images/data.img)",
         "10:7: unknown wait kind 'sometime': use one of auto, dhcp, console, ping, ssh, none",
         "11:2: 'memory' is set twice (first at p.mln:3:2)",
     ]

@@ -94,6 +94,7 @@ HOST = {
     "vmware": Variant({"flag": lines("vmware")}, refused=True),
     "uml": Variant({"flag": lines("uml")}, refused=True),
     "lxc": Variant({"flag": lines("lxc")}, refused=True),
+    "uuid": Variant({"host": lines("uuid bbdda922-8ee3-4ff8-874e-7c4e712dc4c7")}),
     "template": Variant({"template": "dual"}),
     "memory": Variant({"host": lines("memory 256M")}),
     "maxmem": Variant({"host": lines("maxmem 512M")}),
@@ -122,6 +123,8 @@ HOST = {
 }
 INTERFACE = {
     "switch": Variant({"switch": "t"}, base={"address": "dhcp"}),
+    "bridge": Variant({"host": lines("network eth1 { bridge br-walk }")},
+                      base={"host": lines("network eth1 { }")}),
     "address": Variant({"address": "10.50.0.11"}),
     "netmask": Variant({"iface": nested("netmask 255.255.0.0")}, base=ON_T),
     "gateway": Variant({"iface": nested("gateway 10.50.0.1")}),
@@ -130,6 +133,14 @@ INTERFACE = {
 DISK = {
     "size": Variant(
         {"host": lines("disk data { size 2G }")}, base={"host": lines("disk data { size 1G }")}
+    ),
+    "type": Variant(
+        {"host": lines("disk data {", "    size 1G", "    type raw", "}")},
+        base={"host": lines("disk data { size 1G }")},
+    ),
+    "path": Variant(
+        {"host": lines("disk data { path /srv/walk/data.img }")},
+        base={"host": lines("disk data { size 1G }")},
     ),
 }
 WAIT = {
@@ -174,7 +185,13 @@ def test_every_key_of_the_schema_has_a_variant(table: str) -> None:
 @pytest.fixture(scope="module")
 def site_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("walk")
-    (root / "node.xml").write_text("<node/>\n")
+    (root / "node.xml").write_text(
+        '<node><interface type="bridge" name="br-walk"><start mode="onboot"/>'
+        '<bridge stp="off"/></interface>'
+        '<pool type="dir"><name>images</name><target><path>/srv/walk</path></target>'
+        '<volume type="file"><name>data.img</name><capacity unit="M">16</capacity>'
+        '<target><format type="raw"/></target></volume></pool></node>\n'
+    )
     (root / "corral.toml").write_text(SITE.format(root=root))
     site = parse_site_config((root / "corral.toml").read_text(), root / "corral.toml")
     session = Session(site)
@@ -237,6 +254,13 @@ def effects(root: Path, text: str) -> dict[str, object] | str:
                      .by_name().items()}
             for h in project.hosts.values()
         }
+        # libvirt's UUID is left out of the XML above (it differs every build);
+        # a host's own uuid is the domain's UUID, so that one is compared.
+        wanted = {h.uuid for h in project.hosts.values()}
+        found["uuids"] = sorted(
+            d.UUIDString() for name in site.service_hosts
+            for d in session.backend(name).conn.listAllDomains(0) if d.UUIDString() in wanted
+        )
         found["requested"] = {h.name: requested_virt(session, h) for h in project.hosts.values()}
         found["readiness"] = {h.name: h.wait.model_dump() for h in project.hosts.values()}
         return found

@@ -233,3 +233,61 @@ def test_a_running_guest_moving_to_a_target_without_live_migration_needs_recreat
     assert action.kind is ActionKind.RECREATE_HOST
     assert [c.field for c in action.changes] == ["service_host"]
     assert "stop it first" in action.reason
+
+
+def test_a_changed_uuid_rebuilds_the_host_and_an_unchanged_one_plans_nothing():
+    """libvirt cannot redefine a domain under another UUID: a new domain is needed."""
+    fixed = _host(uuid="bbdda922-8ee3-4ff8-874e-7c4e712dc4c7")
+    seen = _seen(_project(fixed))
+    assert plan_project(_project(fixed), seen).actions == ()
+    other = _host(uuid="26d1876a-85fc-49a4-9a5b-929570e18bb6")
+    (action,) = plan_project(_project(other), seen).actions
+    assert action.kind is ActionKind.RECREATE_HOST
+    assert [c.field for c in action.changes] == ["uuid"]
+    (added,) = plan_project(_project(fixed), _seen(_project(_host()))).actions
+    assert added.kind is ActionKind.RECREATE_HOST
+
+
+def _disks_of(project: Project, *disks) -> Project:
+    return _project(project.hosts["web"].model_copy(update={"disks": disks}))
+
+
+def test_existing_images_are_attached_live_swapped_at_next_boot_and_never_pruned():
+    from corral.model.project import Disk, DiskType
+
+    image = Disk(name="root", path="/guests/a.img", type=DiskType.IMAGE)
+    volume = Disk(name="data", size_mib=1024)
+    before = _disks_of(_project(_host()), volume)
+    after = _disks_of(_project(_host()), image, volume.model_copy(update={"path": None}))
+    (added,) = plan_project(after, _seen(before)).actions
+    assert {c.field: (c.old, c.new, c.live) for c in added.changes} == {
+        "disk root": (None, "image /guests/a.img", True),
+    }
+    other = _disks_of(_project(_host()), image.model_copy(update={"path": "/guests/b.img"}))
+    (swapped,) = plan_project(other, _seen(_disks_of(_project(_host()), image))).actions
+    assert swapped.kind is ActionKind.UPDATE_HOST
+    assert {c.field: (c.old, c.new, c.live) for c in swapped.changes} == {
+        "disk root": ("image /guests/a.img", "image /guests/b.img", False),
+    }
+    # A volume replaced by an image of the same name: the volume is kept, noted, prunable.
+    replaced = _disks_of(_project(_host()), Disk(name="data", path="/guests/a.img"))
+    seen = _seen(before)
+    seen = ObservedProject("lab", seen.hosts, seen.switches,
+                           data_disks={"web": frozenset({"data"})})
+    plan = plan_project(replaced, seen)
+    assert [c.live for c in plan.actions[0].changes] == [False]
+    assert plan.notes and "disk data of host web" in plan.notes[0]
+    # An image in use is no volume of Corral's: nothing to prune.
+    assert plan_project(after, _seen(after), prune=True).actions == ()
+
+
+def test_a_new_disk_of_another_format_needs_a_rebuild():
+    from corral.model.project import Disk, DiskType
+
+    before = _disks_of(_project(_host()), Disk(name="data", size_mib=64))
+    after = _disks_of(_project(_host()), Disk(name="data", size_mib=64, type=DiskType.RAW))
+    (action,) = plan_project(after, _seen(before)).actions
+    assert action.kind is ActionKind.RECREATE_HOST
+    assert [(c.field, c.old, c.new) for c in action.changes] == [
+        ("disk data", "64 MiB", "64 MiB raw")
+    ]

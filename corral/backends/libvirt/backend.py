@@ -36,6 +36,7 @@ from corral.backends.base import (
     TemplateLike,
 )
 from corral.backends.libvirt import (
+    attached,
     console,
     hostinfo,
     lifecycle,
@@ -181,11 +182,15 @@ class LibvirtBackend(Backend):
         )
 
     def create_data_disk(
-        self, project: str, host_name: str, disk: str, size_mib: int, place: StoragePlace
+        self, project: str, host_name: str, disk: str, size_mib: int, place: StoragePlace,
+        *, raw: bool = False,
     ) -> DiskSpec:
         return storage.create_data_disk(
-            self.conn, self.runs_dir, project, host_name, disk, size_mib, place
+            self.conn, self.runs_dir, project, host_name, disk, size_mib, place, raw=raw
         )
+
+    def image_format(self, path: str) -> str | None:
+        return attached.image_format(self.conn, path)
 
     def delete_data_disk(self, project: str, host_name: str, disk: str) -> None:
         storage.delete_data_disk(self.conn, project, host_name, disk)

@@ -5,7 +5,8 @@ existing one (libvirt's own XML of the domain) so that every element Corral
 manages matches the spec while everything else, e.g. a device an
 administrator added by hand, stays as it is. Corral manages:
 
-* the domain type, ``<name>``, and its ``<corral:corral>`` metadata element;
+* the domain type, ``<name>``, ``<uuid>`` when the host gives one, and its
+  ``<corral:corral>`` metadata element;
 * ``<memory>`` (= maxmem, or memory), ``<currentMemory>`` (= memory),
   ``<vcpu current=vcpus cpuset=cpus>maxvcpus</vcpu>``;
 * ``<os>``: ``<type>hvm</type>``, and kernel/initrd/cmdline for direct-boot
@@ -19,10 +20,12 @@ administrator added by hand, stays as it is. Corral manages:
   chain nor chowns the templates (its DAC driver would otherwise chown every
   backing file to the QEMU user while the guest runs, and leave
   ``trusted.libvirt.security.*`` xattrs on them);
-* extra disks (``disk NAME { size }``), found by their ``<serial>`` (the disk's
-  name, so the guest sees ``/dev/disk/by-id/virtio-NAME``): each keeps the
-  ``vdX`` target it was first given, a new one takes the first free target,
-  and one that Corral added and the file no longer has is taken out;
+* extra disks (``disk NAME { size }``, or an existing image ``disk NAME { path }``),
+  found by their ``<serial>`` (the disk's name, so the guest sees
+  ``/dev/disk/by-id/virtio-NAME``): each keeps the ``vdX`` target it was first
+  given, a new one takes the first free target, and one that Corral added and
+  the file no longer has is taken out; a probed image keeps the format it was
+  first attached with while its file stays the same;
 * the boot order (``boot hd network``; ``hd`` when unset), and the OS type
   (``xen`` for a paravirtualised Xen guest, else ``hvm``);
 * NICs whose MAC is in the spec or was recorded in the metadata as Corral's
@@ -114,6 +117,7 @@ def apply_spec(
     previous = existing_mark(root)
     root.set("type", spec.virt_type)
     _child(root, "name", first=True).text = names.domain_name(spec.project, spec.host.name)
+    _set_uuid(root, spec)
     _set_metadata(root, spec)
     _set_memory(root, spec)
     _set_vcpu(root, spec)
@@ -163,6 +167,18 @@ def _drop_attribute(element: etree._Element, key: str) -> None:
     """Remove attribute ``key`` of ``element`` when it has one."""
     if key in element.attrib:
         del element.attrib[key]
+
+
+def _set_uuid(root: etree._Element, spec: DomainSpec) -> None:
+    """The host's ``uuid`` when it gives one; otherwise whatever the document has
+    (libvirt's generated UUID on a redefinition, none yet on a new domain)."""
+    if spec.host.uuid is None:
+        return
+    element = root.find("uuid")
+    if element is None:
+        element = etree.Element("uuid")
+        _child(root, "name", first=True).addnext(element)
+    element.text = spec.host.uuid
 
 
 def _set_metadata(root: etree._Element, spec: DomainSpec) -> None:
@@ -325,8 +341,8 @@ def _set_data_disks(
         dev = target.get("dev") if target is not None else None
         if current is not None and dev:
             _set_disk(
-                devices, dev, disk.path, disk.format, readonly=False, block=disk.block,
-                serial=disk.serial,
+                devices, dev, disk.path, _kept_format(current, disk), readonly=False,
+                block=disk.block, serial=disk.serial,
             )
             continue
         new = data_disk_element(disk, _free_target(devices, released))
@@ -335,6 +351,18 @@ def _set_data_disks(
             disks_now[-1].addnext(new)
         else:
             devices.insert(0, new)
+
+
+def _kept_format(current: etree._Element, disk: DiskSpec) -> str:
+    """The format to read ``disk`` as: a probed image already attached from the same
+    file keeps the format it was given then (what the guest wrote into it since,
+    e.g. an image header in a raw file, must not change how the host reads it)."""
+    source = current.find("source")
+    driver = current.find("driver")
+    same_file = source is not None and source.get("file") == disk.path
+    if disk.probed and same_file and driver is not None and driver.get("type"):
+        return driver.get("type", disk.format)
+    return disk.format
 
 
 def _set_backing_chain(

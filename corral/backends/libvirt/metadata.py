@@ -90,7 +90,7 @@ def host_model_json(host: Host) -> str:
     """The host model as recorded in metadata, without its provenance (its source
     position, the superclasses it inherits): the metadata is rewritten only when
     the model hash changes, and the hash leaves provenance out."""
-    return _compact_json(host.model_dump(mode="json", exclude={"origin", "superclasses"}))
+    return _compact_json(host.recorded_dump(exclude={"origin", "superclasses"}))
 
 
 def domain_mark_element(mark: DomainMark) -> etree._Element:

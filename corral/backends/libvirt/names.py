@@ -5,7 +5,8 @@ they are: domains ``PROJECT-HOST``, networks ``PROJECT-SWITCH``, storage pools
 ``corral-PROJECT`` with volumes ``HOST.qcow2`` (run copy) and ``HOST-seed.iso``,
 and the serial console's log ``HOST-console.log`` beside the seed (written by
 virtlogd, read as a volume; not a disk, so :func:`parse_volume` ignores it).
-Extra disks are ``HOST.DISK.qcow2`` (a dot cannot occur in a host name). A
+Extra disks are ``HOST.DISK.qcow2`` (a dot cannot occur in a host name), or
+``HOST.DISK.raw`` for ``type raw``. A
 host with ``filepath DIR`` keeps its volumes, under the same names, in a
 second project pool ``corral-PROJECT.dir-XXXXXXXX`` at ``DIR/PROJECT`` (8 hex
 digits of a digest of DIR). Logical volumes (``lvm``) live in one pool per
@@ -28,6 +29,7 @@ import hashlib
 
 POOL_PREFIX = "corral-"
 DISK_SUFFIX = ".qcow2"
+RAW_DATA_SUFFIX = ".raw"
 SEED_SUFFIX = "-seed.iso"
 CONSOLE_LOG_SUFFIX = "-console.log"
 
@@ -82,8 +84,8 @@ def seed_volume(host: str) -> str:
     return f"{host}{SEED_SUFFIX}"
 
 
-def data_volume(host: str, disk: str) -> str:
-    return f"{host}.{disk}{DISK_SUFFIX}"
+def data_volume(host: str, disk: str, *, raw: bool = False) -> str:
+    return f"{host}.{disk}{RAW_DATA_SUFFIX if raw else DISK_SUFFIX}"
 
 
 def logical_volume(project: str, host: str, disk: str | None = None) -> str:
@@ -100,6 +102,9 @@ def parse_volume(volume: str) -> tuple[str, str, str | None] | None:
         stem = volume[: -len(DISK_SUFFIX)]
         host, dot, disk = stem.partition(".")
         return (host, "data", disk) if dot else (stem, "disk", None)
+    if volume.endswith(RAW_DATA_SUFFIX):
+        host, dot, disk = volume[: -len(RAW_DATA_SUFFIX)].partition(".")
+        return (host, "data", disk) if dot and disk else None
     return None
 
 

@@ -271,17 +271,19 @@ def has_bridge(conn: libvirt.virConnect, name: str) -> bool | None:
     """See :meth:`corral.backends.base.Backend.has_bridge`.
 
     Asked of libvirt's interface driver, which lists the host's network
-    devices (also on a remote service host). A daemon without one (or one
-    that fails) cannot tell: None, and the guest's start names a missing
-    bridge instead.
+    devices (also on a remote service host) with their kind: a device of that
+    name that is no bridge (``eth0``) is no bridge to attach to. A daemon
+    without one (or one that fails) cannot tell: None, and the guest's start
+    names a missing bridge instead.
     """
     try:
-        conn.interfaceLookupByName(name)
+        found = conn.interfaceLookupByName(name)
+        kind = etree.fromstring(found.XMLDesc(0).encode()).get("type")
     except libvirt.libvirtError as exc:
         if error_code(exc) == libvirt.VIR_ERR_NO_INTERFACE:
             return False
         return None
-    return True
+    return kind == "bridge"
 
 
 def set_static_leases(conn: libvirt.virConnect, name: str, leases: Iterable[StaticLease]) -> None:

@@ -245,19 +245,22 @@ def create_data_disk(
     disk: str,
     size_mib: int,
     place: StoragePlace,
+    *,
+    raw: bool = False,
 ) -> DiskSpec:
     """See :meth:`corral.backends.base.Backend.create_data_disk`."""
     spec = pools.pool_for(project, runs_dir, place)
     pool = pools.ensure(conn, spec)
     logical = place.volume_group is not None
+    raw = raw or logical
     name = (
         names.logical_volume(project, host_name, disk) if logical
-        else names.data_volume(host_name, disk)
+        else names.data_volume(host_name, disk, raw=raw)
     )
     with libvirt_errors(f"create disk {name} in pool {spec.name}"):
         volume = find_volume(pool, name)
         if volume is None:
-            xml = raw_volume_xml(name, size_mib * MIB) if logical else qcow2_volume_xml(
+            xml = raw_volume_xml(name, size_mib * MIB) if raw else qcow2_volume_xml(
                 name, size_mib * MIB
             )
             volume = pool.createXML(xml, 0)
@@ -265,7 +268,7 @@ def create_data_disk(
             # grown in the file; a running domain's disk was grown through QEMU already
             volume.resize(size_mib * MIB, 0)
         return DiskSpec(
-            serial=disk, path=str(volume.path()), format="raw" if logical else "qcow2",
+            serial=disk, path=str(volume.path()), format="raw" if raw else "qcow2",
             block=logical,
         )
 
@@ -275,6 +278,7 @@ def delete_data_disk(conn: libvirt.virConnect, project: str, host_name: str, dis
     with libvirt_errors(f"delete disk {disk} of {project}.{host_name}"):
         for pool in project_pools(conn, project):
             _delete_if_found(pool, names.data_volume(host_name, disk))
+            _delete_if_found(pool, names.data_volume(host_name, disk, raw=True))
         for pool in lvm_pools(conn):
             _delete_if_found(pool, names.logical_volume(project, host_name, disk))
 
