@@ -19,7 +19,8 @@ if TYPE_CHECKING:  # the parser and the planner load only for commands that read
 
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name.")]
 HostOpt = Annotated[
-    list[str] | None, typer.Option("--host", "-h", help="Only this host (repeatable).")
+    list[str] | None, typer.Option(
+        "--host", "-h", help="Only this host, or @GROUP: the group's members (repeatable).")
 ]
 FileOpt = Annotated[Path, typer.Option("--file", "-f", help="Project file.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]

@@ -1,4 +1,5 @@
-"""Groups of VMs as targets: ``PROJECT.@GROUP`` and ``status -g GROUP``.
+"""Groups of VMs as targets: ``PROJECT.@GROUP``, ``start``/``stop -h @GROUP`` and
+``status -g GROUP``.
 
 A group is declared in the project file (``group NAME { members ... }``); its
 members are read from the project as the last ``up``, ``build`` or
@@ -68,6 +69,21 @@ def expand_targets(session: Session, targets: list[str]) -> list[str]:
             continue
         for member in group_members(session, *group):
             expanded.setdefault(f"{group[0]}.{member}")
+    return list(expanded)
+
+
+def expand_hosts(session: Session, project: str,
+                 hosts: list[str] | None) -> list[str] | None:
+    """``hosts`` of ``project`` (``start -h``, ``stop -h``) with every ``@GROUP``
+    replaced by its members, each host once; None (every host) stays None."""
+    if hosts is None:
+        return None
+    expanded: dict[str, None] = {}
+    for host in hosts:
+        if host.startswith(GROUP_MARK):
+            expanded.update(dict.fromkeys(group_members(session, project, host[1:])))
+        else:
+            expanded.setdefault(host)
     return list(expanded)
 
 

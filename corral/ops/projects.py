@@ -32,6 +32,7 @@ from corral.model import Host, Project
 from corral.ops import apply as applying
 from corral.ops import booting, switches
 from corral.ops.access import Access, authorize
+from corral.ops.groups import expand_hosts
 from corral.ops.journal import project_lock, record_failure, recorded, recorded_project
 from corral.ops.observe import Sighting, observe_each, observe_everywhere, sight
 from corral.ops.placement import Placed, place_project
@@ -316,8 +317,10 @@ def ensure_networks_active(session: Session, sighting: Sighting) -> None:
 def start(
     session: Session, project: str, hosts: list[str] | None = None, *, wait: bool = True
 ) -> ApplyResult:
-    """Start the project's networks and hosts (or the named ones), then wait for them."""
+    """Start the project's networks and hosts (or the named ones, ``@GROUP`` naming
+    a group's members), then wait for them."""
     check_name("project", project)
+    hosts = expand_hosts(session, project, hosts)
     for host in hosts or ():
         check_name("host", host)
     mark = session.warning_mark()
@@ -512,8 +515,10 @@ def _observe_for_readiness(
 def stop(
     session: Session, project: str, hosts: list[str] | None = None, *, timeout_s: float = 60
 ) -> StopResult:
-    """ACPI shutdown of the chosen hosts in parallel, forced after ``timeout_s``."""
+    """ACPI shutdown of the chosen hosts (``@GROUP``: a group's members) in parallel,
+    forced after ``timeout_s``."""
     check_name("project", project)
+    hosts = expand_hosts(session, project, hosts)
     for host in hosts or ():
         check_name("host", host)
     if timeout_s < 0:

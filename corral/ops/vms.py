@@ -41,7 +41,8 @@ def parse_target(target: str) -> tuple[str, str]:
         raise InvalidRequest(
             f"'{target}' names a group of VMs, and this acts on one VM",
             hint="name one member as PROJECT.HOST; shutdown, reboot, destroy, pause, "
-                 "resume, suspend, restore, mem-set and vcpu-set take PROJECT.@GROUP",
+                 "resume, suspend, restore, mem-set and vcpu-set take PROJECT.@GROUP, "
+                 "start and stop -h @GROUP",
         )
     for kind, name in (("project", project), ("host", host)):
         try:

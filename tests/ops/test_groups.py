@@ -132,3 +132,15 @@ def test_a_group_target_is_refused_clearly_where_it_cannot_act(session, cluster_
         vms.vm_action_each(session, ["lab.@"], "reboot")
     with pytest.raises(InvalidRequest, match="group invalid name"):
         vms.vm_action_each(session, ["lab.@no_such"], "reboot")
+
+
+def test_stop_and_start_take_a_group_among_their_hosts(session, cluster_file) -> None:
+    projects.up(session, cluster_file(), wait=False)
+    stopped = projects.stop(session, "lab", ["@cluster"], timeout_s=0.1)
+    assert sorted(h.host for h in stopped.hosts) == ["n1", "n2"]
+    states = {r.host: r.state for r in projects.status(session, "lab")}
+    assert states == {"n1": "shutoff", "n2": "shutoff", "solo": "running"}
+    started = projects.start(session, "lab", ["n1", "@cluster"], wait=False)
+    assert sorted(started.started) == ["n1", "n2"]
+    with pytest.raises(NotFoundError, match="has no group 'nope'"):
+        projects.start(session, "lab", ["@nope"], wait=False)
