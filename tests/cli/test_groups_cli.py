@@ -61,6 +61,8 @@ def recorded(site: Path, tmp_path: Path) -> Path:
     shown = json.loads(corral(site, "show", str(path), "--json").stdout)
     assert shown["groups"] == {"cluster": ["n1", "n2"]}
     assert shown["hosts"]["n1"]["memory_mib"] == 96
+    text = corral(site, "show", str(path)).stdout
+    assert "cluster" in text and "n1 n2" in text
     up = corral(site, "up", str(path))
     assert up.returncode == 0, up.stderr
     return site
