@@ -19,7 +19,8 @@ if TYPE_CHECKING:  # the parser and the planner load only for commands that read
 
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name.")]
 HostOpt = Annotated[
-    list[str] | None, typer.Option("--host", "-h", help="Only this host (repeatable).")
+    list[str] | None, typer.Option(
+        "--host", "-h", help="Only this host, or @GROUP: the group's members (repeatable).")
 ]
 FileOpt = Annotated[Path, typer.Option("--file", "-f", help="Project file.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
@@ -295,6 +296,8 @@ def status(
     timeout: Annotated[
         float, typer.Option(help="Seconds to wait for each service host's answer.")
     ] = 10.0,
+    group: Annotated[str | None, typer.Option(
+        "--group", "-g", help="Only the members of this group of the project (needs -p).")] = None,
 ) -> Outcome:
     """A row per service host (state, uptime, CPU%, memory), then a row per host on
     it: state, addresses, uptime, CPU%, memory, disks.
@@ -302,10 +305,10 @@ def status(
     Every service host is asked at once; the hosts on one that does not answer
     within --timeout show as unknown, with the time it last answered, and the
     exit code is that of a libvirt failure. --json prints {"rows": [...],
-    "service_hosts": [...]}.
-    Example: corral status -p lab --json
+    "service_hosts": [...]}; -g GROUP keeps only the rows of the group's members.
+    Example: corral status -p lab --json; corral status -p lab -g cluster
     """
-    report = operations(ctx, quiet=as_json).status(project, timeout_s=timeout)
+    report = operations(ctx, quiet=as_json).status(project, timeout_s=timeout, group=group)
     if as_json:
         _emit_json(report.as_json())
     else:

@@ -62,6 +62,11 @@ def project(model: Project) -> None:
         for name, sw in model.switches.items():
             switches.add_row(name, str(sw.mode), sw.address or "-", sw.bridge or "-")
         console.print(switches)
+    if model.groups:
+        groups = Table("group", "members")
+        for name, members in model.groups.items():
+            groups.add_row(name, " ".join(members))
+        console.print(groups)
 
 
 def _uptime(seconds: float | None) -> str:

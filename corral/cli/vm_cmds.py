@@ -1,4 +1,5 @@
-"""Per-VM operations on PROJECT.HOST (xman's set)."""
+"""Per-VM operations on PROJECT.HOST (xman's set); PROJECT.@GROUP names every member
+of a group of the project file, found by the operations (here or on a server)."""
 
 from __future__ import annotations
 
@@ -11,36 +12,53 @@ from corral.cli import render
 from corral.cli.app import app
 from corral.cli.state import operations
 from corral.errors import Outcome
+from corral.ops.results import VmBatchResult
 
 vm = typer.Typer(
-    help="Operate on one VM, named PROJECT.HOST.\n\nExample: corral vm reboot lab.web1",
+    help="Operate on one VM, named PROJECT.HOST, or on every member of a group of the "
+         "project file, named PROJECT.@GROUP.\n\nExample: corral vm reboot lab.web1",
     no_args_is_help=True,
     context_settings={"help_option_names": ["--help"]},
 )
 app.add_typer(vm, name="vm")
 
 Target = Annotated[str, typer.Argument(help="PROJECT.HOST, e.g. lab.web1")]
-Targets = Annotated[
-    list[str], typer.Argument(help="PROJECT.HOST, e.g. lab.web1; several act in parallel")
-]
+GroupTarget = Annotated[str, typer.Argument(
+    help="PROJECT.HOST, e.g. lab.web1, or PROJECT.@GROUP: every member of the group")]
+Targets = Annotated[list[str], typer.Argument(
+    help="PROJECT.HOST, e.g. lab.web1, or PROJECT.@GROUP (every member of the group); "
+         "several act in parallel")]
+
+
+def _names_group(target: str) -> bool:
+    """PROJECT.@GROUP: acted on as several VMs (the operations find the members)."""
+    return target.partition(".")[2].startswith("@")
 
 
 def _many(ctx: typer.Context, targets: list[str], action: str, timeout: float = 60) -> Outcome:
     """Several VMs at once, each failing alone; exit 10 when some failed."""
-    result = operations(ctx).vm_action_each(targets, action, timeout)
+    return _batch(operations(ctx).vm_action_each(targets, action, timeout))
+
+
+def _batch(result: VmBatchResult) -> Outcome:
     render.vm_batch(result)
     return Outcome.PARTIAL if result.partial else Outcome.OK
 
 
+def _one(targets: list[str]) -> bool:
+    return len(targets) == 1 and not _names_group(targets[0])
+
+
 def _simple(action: str, summary: str) -> Callable[[typer.Context, list[str]], Outcome]:
     def command(ctx: typer.Context, targets: Targets) -> Outcome:
-        if len(targets) > 1:
+        if not _one(targets):
             return _many(ctx, targets, action)
         render.vm_done(operations(ctx).vm_action(targets[0], action))
         return Outcome.OK
 
-    command.__doc__ = (f"{summary}\n\nSeveral VMs act in parallel, each failing alone "
-                       f"(exit 10).\nExample: corral vm {action} lab.web1 lab.web2")
+    command.__doc__ = (f"{summary}\n\nSeveral VMs (or PROJECT.@GROUP, every member) act in "
+                       f"parallel, each failing alone (exit 10).\n"
+                       f"Example: corral vm {action} lab.web1 lab.web2")
     return command
 
 
@@ -63,10 +81,11 @@ def shutdown(
 ) -> Outcome:
     """Shut the guest down (ACPI), forcing it off after --timeout seconds.
 
-    Several VMs shut down in parallel, each failing alone (exit 10).
+    Several VMs (or PROJECT.@GROUP, every member) shut down in parallel, each
+    failing alone (exit 10).
     Example: corral vm shutdown lab.web1 --timeout 30
     """
-    if len(targets) > 1:
+    if not _one(targets):
         return _many(ctx, targets, "shutdown", timeout)
     render.vm_done(operations(ctx).vm_shutdown(targets[0], timeout))
     return Outcome.OK
@@ -75,27 +94,35 @@ def shutdown(
 @vm.command(name="mem-set")
 def mem_set(
     ctx: typer.Context,
-    target: Target,
+    target: GroupTarget,
     memory: Annotated[str, typer.Argument(help="New memory, e.g. 256M or 1G.")],
-) -> None:
-    """Set the guest's current memory (live, within its maxmem).
+) -> Outcome:
+    """Set the guest's current memory (live, within its maxmem); PROJECT.@GROUP sets
+    every member's, each failing alone (exit 10).
 
     Example: corral vm mem-set lab.web1 256M
     """
+    if _names_group(target):
+        return _batch(operations(ctx).vm_set_memory_each([target], memory))
     render.vm_done(operations(ctx).vm_set_memory(target, memory))
+    return Outcome.OK
 
 
 @vm.command(name="vcpu-set")
 def vcpu_set(
     ctx: typer.Context,
-    target: Target,
+    target: GroupTarget,
     count: Annotated[int, typer.Argument(help="Number of virtual CPUs.")],
-) -> None:
-    """Set the guest's number of virtual CPUs (live, within its maxvcpus).
+) -> Outcome:
+    """Set the guest's number of virtual CPUs (live, within its maxvcpus);
+    PROJECT.@GROUP sets every member's, each failing alone (exit 10).
 
     Example: corral vm vcpu-set lab.web1 2
     """
+    if _names_group(target):
+        return _batch(operations(ctx).vm_set_vcpus_each([target], count))
     render.vm_done(operations(ctx).vm_set_vcpus(target, count))
+    return Outcome.OK
 
 
 @vm.command()

@@ -57,6 +57,7 @@ def project(data: Json) -> Project:
                for name, host in data["hosts"].items()},
         switches={name: Switch.model_validate({**switch, "name": name})
                   for name, switch in data["switches"].items()},
+        groups={name: tuple(members) for name, members in data.get("groups", {}).items()},
     )
 
 

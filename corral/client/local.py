@@ -146,10 +146,14 @@ class LocalOperations:
 
         return remove(self._session(), project, wait_lock=wait_lock)
 
-    def status(self, project: str | None, *, timeout_s: float) -> StatusReport:
+    def status(self, project: str | None, *, timeout_s: float,
+               group: str | None = None) -> StatusReport:
+        from corral.ops.groups import status_of_group
         from corral.ops.status import status_report
 
-        return status_report(self._session(), project, timeout_s=timeout_s)
+        session = self._session()
+        return status_of_group(session, project, group, lambda name: status_report(
+            session, name, timeout_s=timeout_s))
 
     # ---- the site
     def info(self, service_host: str | None) -> dict[str, object]:
@@ -231,6 +235,16 @@ class LocalOperations:
         from corral.ops.vms import vm_set_vcpus
 
         return vm_set_vcpus(self._session(), target, count)
+
+    def vm_set_memory_each(self, targets: list[str], memory: str) -> VmBatchResult:
+        from corral.ops.vms import vm_set_memory_each
+
+        return vm_set_memory_each(self._session(), targets, memory)
+
+    def vm_set_vcpus_each(self, targets: list[str], count: int) -> VmBatchResult:
+        from corral.ops.vms import vm_set_vcpus_each
+
+        return vm_set_vcpus_each(self._session(), targets, count)
 
     def vm_describe(self, target: str) -> str:
         from corral.ops.vms import vm_describe

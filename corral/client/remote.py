@@ -183,10 +183,13 @@ class RemoteOperations:
         return self._job("DELETE", f"/projects/{_part(project)}", decode.removed,
                          params={"wait_lock": wait_lock})
 
-    def status(self, project: str | None, *, timeout_s: float) -> StatusReport:
+    def status(self, project: str | None, *, timeout_s: float,
+               group: str | None = None) -> StatusReport:
         params: dict[str, Any] = {"timeout_s": timeout_s}
         if project is not None:
             params["project"] = project
+        if group is not None:
+            params["group"] = group
         return decode.status(self.transport.json("GET", "/status", params=params))
 
     # ---- the site
@@ -258,6 +261,14 @@ class RemoteOperations:
     def vm_set_vcpus(self, target: str, count: int) -> VmResult:
         return decode.vm_result(self.transport.json(
             "POST", f"/vms/{_part(target)}/vcpus", json={"count": count}))
+
+    def vm_set_memory_each(self, targets: list[str], memory: str) -> VmBatchResult:
+        return self._job("POST", "/vms/batch/memory", decode.vm_batch,
+                         json={"targets": targets, "memory": memory})
+
+    def vm_set_vcpus_each(self, targets: list[str], count: int) -> VmBatchResult:
+        return self._job("POST", "/vms/batch/vcpus", decode.vm_batch,
+                         json={"targets": targets, "count": count})
 
     def vm_describe(self, target: str) -> str:
         return self.transport.text("GET", f"/vms/{_part(target)}/xml")

@@ -68,11 +68,14 @@ def set_host_key(
         where = own[-1].span
         return KeyEdit(None, where.line, f"{file}:{where.line}: change it to `{key} {value}` "
                        f"(host {host} states {key} in a way not edited automatically)")
-    inherited = _inherited(document.statements, stanza, key)
+    inherited = _from_group(document.statements, host, key)
+    source = "a group"
+    if inherited is None:
+        inherited, source = _inherited(document.statements, stanza, key), "a superclass"
     if inherited is not None:
         where = inherited.span
         return KeyEdit(None, line, f"{by_hand}, or change {file}:{where.line} (host {host} "
-                       f"inherits `{key}` from a superclass there, as other hosts may)")
+                       f"inherits `{key}` from {source} there, as other hosts may)")
     if default is not None and current != default:
         return KeyEdit(None, line, f"{by_hand} (its {key} {current} comes from a plugin or "
                        "an include; change it where it is set)")
@@ -96,6 +99,22 @@ def _walk(statements: Sequence[Statement]) -> Iterator[Statement]:
         yield statement
         if statement.block:
             yield from _walk(statement.block)
+
+
+def _from_group(statements: Sequence[Statement], host: str, key: str) -> Statement | None:
+    """The statement of ``key`` in the last group naming ``host`` among its members
+    that states it: a group's settings win over the host's superclasses, and a
+    later group's over an earlier one's."""
+    found = None
+    for group in statements:
+        if not (group.is_block and group.key.text == "group"):
+            continue
+        block = group.block or ()
+        if not any(s.key.text == "members" and host in (w.text for w in s.values)
+                   for s in block):
+            continue
+        found = next((s for s in block if s.key.text == key), found)
+    return found
 
 
 def _inherited(

@@ -1,4 +1,4 @@
-"""Resolve a project tree: sort its stanzas and apply superclass inheritance.
+"""Resolve a project tree: sort its stanzas, apply superclass inheritance and groups.
 
 Input is a :class:`~corral.lang.tree.Document` whose includes and variables
 are already expanded (and whose generator plugins already ran). Output is a
@@ -6,6 +6,12 @@ are already expanded (and whose generator plugins already ran). Output is a
 its final list of statements, every ``superclass NAME`` reference replaced by
 the merged body of that superclass, and for every host the superclasses it
 inherits (its provenance, which Ansible inventories group hosts by).
+
+Groups (:mod:`corral.lang.groups`) give their settings to their members. A
+host's statements merge in this order, each later one winning: the
+superclasses it names (in the order it names them), then the groups it is a
+member of (in the order the groups are written; two of them setting a key
+differently is an error unless the host sets it), then its own statements.
 
 Merging (:func:`merge_statements`) is the MLN rule: blocks with the same key
 and label (``network eth0``) merge recursively; a plain statement of the
@@ -26,9 +32,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from corral.errors import DiagnosticSink, Span
+from corral.lang.groups import Conflicts, ResolvedGroup, groups_of_hosts, read_group
 from corral.lang.tree import Document, Statement
 
-TOP_LEVEL_STANZAS: tuple[str, ...] = ("global", "host", "switch", "superclass")
+TOP_LEVEL_STANZAS: tuple[str, ...] = ("global", "host", "switch", "superclass", "group")
 INHERIT_KEY = "superclass"
 
 
@@ -106,6 +113,9 @@ class ResolvedTree:
     # host name -> every superclass it inherits, directly or not, in the order
     # they merge: a superclass's own superclasses before it, each once.
     superclasses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # every group, in the order written, and host name -> the groups it is in
+    groups: tuple[ResolvedGroup, ...] = ()
+    host_groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -122,10 +132,12 @@ class _Resolver:
         return self.inherit(stanza, chain)[0]
 
     def inherit(
-        self, stanza: Statement, chain: tuple[str, ...] = ()
+        self, stanza: Statement, chain: tuple[str, ...] = (),
+        groups: tuple[ResolvedGroup, ...] = (),
     ) -> tuple[tuple[Statement, ...], tuple[str, ...]]:
         """``stanza``'s merged statements and the superclasses they came from, in
-        merge order, each once."""
+        merge order, each once. ``groups``' settings merge over the superclasses
+        and under the stanza's own statements."""
         inherited: tuple[Statement, ...] = ()
         lineage: list[str] = []
         own: list[Statement] = []
@@ -143,6 +155,9 @@ class _Resolver:
             parent, parents = self.superclass_body(statement, chain)
             inherited = merge_statements(inherited, parent, self.policy)
             lineage.extend(parents)
+        for group in groups:
+            inherited = merge_statements(inherited, group.settings, self.policy)
+            lineage.extend(group.superclasses)
         return merge_statements(inherited, tuple(own), self.policy), tuple(dict.fromkeys(lineage))
 
     def superclass_body(
@@ -185,13 +200,14 @@ def resolve_document(document: Document, policy: MergePolicy) -> ResolvedTree:
     global_stanza: Statement | None = None
     hosts: dict[str, Statement] = {}
     switches: dict[str, Statement] = {}
+    group_stanzas: dict[str, Statement] = {}
     for stanza in document.statements:
         kind = stanza.key.text
         if kind not in TOP_LEVEL_STANZAS:
             sink.error(
                 stanza.span,
-                f"unknown stanza '{kind}': a project file holds global, host, switch "
-                "and superclass stanzas",
+                f"unknown stanza '{kind}': a project file holds global, host, switch, "
+                "superclass and group stanzas",
                 did_you_mean(kind, TOP_LEVEL_STANZAS),
             )
             continue
@@ -203,7 +219,8 @@ def resolve_document(document: Document, policy: MergePolicy) -> ResolvedTree:
             else:
                 global_stanza = stanza
             continue
-        table = {"host": hosts, "switch": switches, "superclass": resolver.superclasses}[kind]
+        table = {"host": hosts, "switch": switches, "superclass": resolver.superclasses,
+                 "group": group_stanzas}[kind]
         name = stanza.values[0].text
         if name in table:
             sink.error(
@@ -212,11 +229,20 @@ def resolve_document(document: Document, policy: MergePolicy) -> ResolvedTree:
             )
             continue
         table[name] = stanza
+    groups = tuple(
+        read_group(stanza, hosts, resolver.inherit, sink, did_you_mean)
+        for stanza in group_stanzas.values()
+    )
+    memberships = groups_of_hosts(groups)
+    conflicts = Conflicts(policy.slot)
     resolved_hosts: list[Statement] = []
     lineages: dict[str, tuple[str, ...]] = {}
     for name, host in hosts.items():
-        body, lineages[name] = resolver.inherit(host)
+        mine = memberships.get(name, ())
+        conflicts.check(name, _own_statements(host), mine)
+        body, lineages[name] = resolver.inherit(host, groups=mine)
         resolved_hosts.append(host.with_block(body))
+    conflicts.report(sink)
     resolved_switches = tuple(
         switch.with_block(resolver.body_of(switch)) for switch in switches.values()
     )
@@ -225,8 +251,14 @@ def resolve_document(document: Document, policy: MergePolicy) -> ResolvedTree:
             resolver.resolve(name, definition)
     sink.raise_if_any()
     return ResolvedTree(
-        document.path, global_stanza, tuple(resolved_hosts), resolved_switches, lineages
+        document.path, global_stanza, tuple(resolved_hosts), resolved_switches, lineages,
+        groups, {host: tuple(g.name.text for g in mine) for host, mine in memberships.items()},
     )
+
+
+def _own_statements(stanza: Statement) -> tuple[Statement, ...]:
+    """What a stanza writes itself, without its superclass references."""
+    return tuple(s for s in stanza.block or () if s.key.text != INHERIT_KEY)
 
 
 def _well_formed(stanza: Statement, sink: DiagnosticSink) -> bool:

@@ -25,7 +25,7 @@ the block language, so it becomes a :class:`~corral.lang.parser.QuotedWord`
 
 A key's first word names the statement and any further words are its labels.
 Under the keys that take a label (``host``, ``switch``, ``superclass``,
-``network``) a mapping is read as ``LABEL: BODY`` pairs, one block per label;
+``group``, ``network``) a mapping is read as ``LABEL: BODY`` pairs, one block per label;
 under any other key a mapping is the block's own statements. A labelled block
 written with a null value is an empty block. Repeated keys are kept, in order.
 """
@@ -39,7 +39,7 @@ from corral.errors import DiagnosticSink, SourceErrors, Span
 from corral.lang.parser import INCLUDE_KEY, MAX_NESTING, QuotedWord, check_characters
 from corral.lang.tree import Document, Statement, Word
 
-LABELLED_KEYS = frozenset({"host", "switch", "superclass", "network"})
+LABELLED_KEYS = frozenset({"host", "switch", "superclass", "group", "network"})
 """Keys whose YAML mapping value holds one block per label."""
 
 INCLUDE = "include"

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from corral.config import SiteConfig
 from corral.errors import DiagnosticSink, Span
+from corral.lang.groups import ResolvedGroup
 from corral.lang.resolve import ResolvedTree, did_you_mean, file_start, merge_statements
 from corral.lang.tree import Statement, Word
 from corral.model import values
@@ -31,6 +32,7 @@ from corral.model.hosts import HostDraft, InterfaceDraft, draft_host
 from corral.model.project import Host, Origin, Project, Switch, SwitchMode
 from corral.model.schema import (
     GLOBAL_KEYS,
+    HOST_KEYS,
     HYPERVISOR_FLAGS,
     MERGE_POLICY,
     SWITCH_KEYS,
@@ -60,10 +62,12 @@ def build_project(
     sink = DiagnosticSink()
     settings = read_global(tree, plugins, sink)
     switches = {s.values[0].text: _switch(s, sink) for s in tree.switches}
+    groups = {g.name.text: g.members for g in tree.groups if _group_settings(g, plugins, sink)}
     preset = site.preset_service_host()
     drafts = [draft_host(stanza, site.defaults, plugins, sink, preset) for stanza in tree.hosts]
     for draft in drafts:
         draft.fields["superclasses"] = tree.superclasses.get(draft.name, ())
+        draft.fields["groups"] = tree.host_groups.get(draft.name, ())
     switch_words = {s.values[0].text: s.values[0] for s in tree.switches}
     _check_switch_use(drafts, switches, switch_words, sink)
     _check_vnc_displays(drafts, sink)
@@ -77,7 +81,22 @@ def build_project(
             hosts[draft.name] = _apply_plugins(host, draft, settings, plugins, context)
     sink.raise_if_any()
     valid_switches = {name: sw for name, sw in switches.items() if sw is not None}
-    return Project(name=settings.project, hosts=hosts, switches=valid_switches, source=tree.path)
+    return Project(name=settings.project, hosts=hosts, switches=valid_switches, groups=groups,
+                   source=tree.path)
+
+
+def _group_settings(group: ResolvedGroup, plugins: PluginRegistry, sink: DiagnosticSink) -> bool:
+    """Check a group's name and settings against the host keys (what a group may
+    set is what a host may): a mistake is reported at the group's own text once,
+    whether or not a member got the value."""
+    try:
+        values.name(group.name.text)
+    except ValueError as error:
+        sink.error(group.name.span, f"group {error}")
+        return False
+    keys = read_block(group.settings, HOST_KEYS, sink, lambda k: plugins.claimant(k) is not None)
+    simple_fields(keys, HOST_KEYS, sink)
+    return True
 
 
 def read_global(

@@ -65,6 +65,10 @@ class PlacedBy(StrEnum):
     SCHEDULER = "scheduler"  # chosen at plan time from what the service hosts report
 
 
+PROVENANCE = frozenset({"origin", "superclasses", "groups"})
+"""Host fields that say where its values came from, not what the host is."""
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -201,6 +205,8 @@ class Host(_Frozen):
     # Provenance, like origin: every superclass the host inherits, directly or
     # not, in the order they merge (a superclass's own superclasses first).
     superclasses: tuple[str, ...] = ()
+    # Provenance too: the groups the host is a member of, in the order written.
+    groups: tuple[str, ...] = ()
     origin: Origin | None = None
 
     @model_validator(mode="before")
@@ -228,9 +234,9 @@ class Host(_Frozen):
     def model_hash(self) -> str:
         """A short digest of everything that defines this host (not where it was
         written, nor who chose its service host: only where it is counts; nor
-        which superclasses its values came from: a guest is not rebuilt, nor its
-        seed's instance id changed, because a file was refactored)."""
-        data = self.recorded_dump(exclude={"origin", "placed_by", "superclasses"})
+        which superclasses or groups its values came from: a guest is not rebuilt,
+        nor its seed's instance id changed, because a file was refactored)."""
+        data = self.recorded_dump(exclude={*PROVENANCE, "placed_by"})
         blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -297,7 +303,13 @@ class Project(_Frozen):
     name: str
     hosts: dict[str, Host] = Field(default_factory=dict)
     switches: dict[str, Switch] = Field(default_factory=dict)
+    # group name -> its members, in the order written (``group NAME { members ... }``)
+    groups: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     source: str | None = None
+
+    def group_members(self, group: str) -> tuple[str, ...] | None:
+        """The members of ``group``, None when the project has no such group."""
+        return self.groups.get(group)
 
     def contract(self) -> dict[str, Any]:
         """The stable JSON of ``corral show --json``."""
@@ -308,4 +320,5 @@ class Project(_Frozen):
                 name: sw.model_dump(mode="json", exclude={"origin", "name"})
                 for name, sw in self.switches.items()
             },
+            "groups": {name: list(members) for name, members in self.groups.items()},
         }

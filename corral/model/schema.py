@@ -52,7 +52,7 @@ class KeySpec:
 
 HYPERVISOR_FLAGS: tuple[str, ...] = tuple(v.value for v in Virt)
 SWITCH_MODES: tuple[str, ...] = ("nat", "route", "bridge")
-STANZAS: tuple[str, ...] = ("global", "host", "switch", "superclass")
+STANZAS: tuple[str, ...] = ("global", "host", "switch", "superclass", "group")
 WAIT_KINDS: tuple[str, ...] = tuple(k.value for k in WaitKind)
 DISK_TYPES: tuple[str, ...] = tuple(t.value for t in DiskType)
 

@@ -40,6 +40,7 @@ from corral.ops import booting, switches
 from corral.ops.access import Access, authorize
 from corral.ops.clashes import refuse_site_clashes
 from corral.ops.devices import device_problems
+from corral.ops.groups import expand_hosts
 from corral.ops.journal import project_lock, record_failure, recorded, recorded_project
 from corral.ops.observe import Sighting, observe_each, observe_everywhere, sight
 from corral.ops.placement import Placed, place_project
@@ -341,8 +342,10 @@ def ensure_networks_active(session: Session, sighting: Sighting) -> None:
 def start(
     session: Session, project: str, hosts: list[str] | None = None, *, wait: bool = True
 ) -> ApplyResult:
-    """Start the project's networks and hosts (or the named ones), then wait for them."""
+    """Start the project's networks and hosts (or the named ones, ``@GROUP`` naming
+    a group's members), then wait for them."""
     check_name("project", project)
+    hosts = expand_hosts(session, project, hosts)
     for host in hosts or ():
         check_name("host", host)
     mark = session.warning_mark()
@@ -537,8 +540,10 @@ def _observe_for_readiness(
 def stop(
     session: Session, project: str, hosts: list[str] | None = None, *, timeout_s: float = 60
 ) -> StopResult:
-    """ACPI shutdown of the chosen hosts in parallel, forced after ``timeout_s``."""
+    """ACPI shutdown of the chosen hosts (``@GROUP``: a group's members) in parallel,
+    forced after ``timeout_s``."""
     check_name("project", project)
+    hosts = expand_hosts(session, project, hosts)
     for host in hosts or ():
         check_name("host", host)
     if timeout_s < 0:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from corral.ops.access import Access, authorize, authorize_action, visible_projects
+from corral.ops.groups import status_of_group
 from corral.ops.projects import ProjectSummary, list_projects
 from corral.ops.requests import check_name
 from corral.ops.session import Session
@@ -27,15 +28,28 @@ def visible_status(
     *,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     site_reading: Callable[[], StatusReport] | None = None,
+    group: str | None = None,
 ) -> StatusReport:
     """:func:`~corral.ops.status.status_report` for the session's identity: one
-    project it may read, or every project it may see.
+    project it may read, or every project it may see; with ``group``, only the
+    rows of that group of ``project`` (:mod:`corral.ops.groups`).
 
     ``site_reading`` gives the whole site's report (every project, read as the
     site administrator) instead of a survey of the session's own: the server
     shares one reading among its requests. The answer is cut the same way
     either way, after the caller has been authorised.
     """
+    return status_of_group(session, project, group, lambda name: _visible(
+        session, name, timeout_s=timeout_s, site_reading=site_reading))
+
+
+def _visible(
+    session: Session,
+    project: str | None,
+    *,
+    timeout_s: float,
+    site_reading: Callable[[], StatusReport] | None,
+) -> StatusReport:
     identity = session.identity
     if project is not None:
         authorize_action(session, identity, project, "status")

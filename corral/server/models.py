@@ -97,6 +97,16 @@ class VmBatch(Body):
     timeout_s: float = Field(default=60, ge=0, le=86_400)
 
 
+class VmBatchMemory(Body):
+    targets: list[str] = Field(min_length=1, max_length=10_000)
+    memory: str = Field(max_length=40, examples=["256M"])
+
+
+class VmBatchVcpus(Body):
+    targets: list[str] = Field(min_length=1, max_length=10_000)
+    count: int = Field(ge=1, le=4096)
+
+
 class VmMigrate(Body):
     service_host: str = Field(pattern=NAME)
     offline: bool = False

@@ -106,3 +106,29 @@ def test_set_project_name_changes_the_one_word() -> None:
     assert by_variable.text is None and "x.corral:1: change it to `project n`" in \
         by_variable.instruction
     assert set_project_name("global: {}\n", "x.yaml", "n").text is None
+
+
+GROUPED = """\
+global { project lab }
+superclass placed { service_host h3 }
+group first { members a b
+    service_host h4 }
+group second { members b
+    memory 256M }
+host a { superclass placed }
+host b { superclass placed }
+host c { superclass placed }
+"""
+
+
+def test_a_value_from_a_group_is_not_guessed_and_the_group_is_named():
+    """A group's value wins over the host's superclass: the group's line is the one
+    named; a host outside the group is pointed at its superclass."""
+    for host, line in (("a", 7), ("b", 8)):
+        edit = set_host_key(GROUPED, "lab.corral", host, "service_host", "h2",
+                            at=(line, 1), current="h4", default="")
+        assert edit.text is None
+        assert "change lab.corral:4" in edit.instruction and "from a group" in edit.instruction
+    edit = set_host_key(GROUPED, "lab.corral", "c", "service_host", "h2",
+                        at=(9, 1), current="h3", default="")
+    assert "change lab.corral:2" in edit.instruction and "from a superclass" in edit.instruction

@@ -92,8 +92,8 @@ def test_cycles_and_unknown_superclasses_are_positioned_errors() -> None:
 def test_unknown_and_duplicate_stanzas() -> None:
     found = diagnostics("hots a { }\nhost a { }\nhost a { }\nswitch lan\n")
     assert found == [
-        "1:1: unknown stanza 'hots': a project file holds global, host, switch and "
-        "superclass stanzas",
+        "1:1: unknown stanza 'hots': a project file holds global, host, switch, "
+        "superclass and group stanzas",
         "3:6: duplicate host 'a' (first defined at r.mln:2:6)",
         "4:1: switch needs a block: switch lan { ... }",
     ]

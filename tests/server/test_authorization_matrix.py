@@ -168,6 +168,11 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("GET", "/api/v1/vms/{target}/log"): [Case("/api/v1/vms/lab.web/log", reading())],
     ("POST", "/api/v1/vms/{target}/migrate"): [
         Case("/api/v1/vms/lab.web/migrate", writing(202), {"service_host": "local"})],
+    ("POST", "/api/v1/vms/batch/memory"): [
+        Case("/api/v1/vms/batch/memory", writing(202),
+             {"targets": ["lab.web", "lab.app"], "memory": "192M"})],
+    ("POST", "/api/v1/vms/batch/vcpus"): [
+        Case("/api/v1/vms/batch/vcpus", writing(202), {"targets": ["lab.web"], "count": 1})],
     ("POST", "/api/v1/vms/batch/{action}"): [
         Case("/api/v1/vms/batch/pause", writing(202), {"targets": ["lab.web", "lab.app"]},
              before=lambda w: w.running())],

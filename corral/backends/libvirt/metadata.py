@@ -43,6 +43,7 @@ from lxml import etree
 from pydantic import ValidationError
 
 from corral.model import Host, Switch
+from corral.model.project import PROVENANCE
 
 NS = "https://corral.dev/xmlns/1"
 RUNTIME_NS = "https://corral.dev/xmlns/1/runtime"
@@ -88,9 +89,9 @@ def _compact_json(data: object) -> str:
 
 def host_model_json(host: Host) -> str:
     """The host model as recorded in metadata, without its provenance (its source
-    position, the superclasses it inherits): the metadata is rewritten only when
-    the model hash changes, and the hash leaves provenance out."""
-    return _compact_json(host.recorded_dump(exclude={"origin", "superclasses"}))
+    position, the superclasses it inherits, its groups): the metadata is rewritten
+    only when the model hash changes, and the hash leaves provenance out."""
+    return _compact_json(host.recorded_dump(exclude=set(PROVENANCE)))
 
 
 def domain_mark_element(mark: DomainMark) -> etree._Element:

@@ -34,6 +34,8 @@ router = APIRouter(tags=["projects"])
 ProjectName = Annotated[str, Path(max_length=200, description="Project name.")]
 Timeout = Annotated[float, Query(ge=0.1, le=600, description="Seconds per service host.")]
 LoginUser = Annotated[str | None, Query(max_length=200, description="Log in as this user.")]
+Group = Annotated[str | None, Query(max_length=200, description="Only the members of this "
+                                                                "group of the project.")]
 
 
 def source(body: models.ProjectFile) -> ProjectSource:
@@ -50,24 +52,25 @@ def _load(call: Call, body: models.ProjectFile) -> tuple[ProjectSource, Project]
              summary="A row per VM of the projects the caller may see, and a row "
             "per service host")
 async def status(call: Caller, project: Annotated[str | None, Query(max_length=200)] = None,
-                 timeout_s: Timeout = DEFAULT_TIMEOUT_S) -> JSONResponse:
+                 timeout_s: Timeout = DEFAULT_TIMEOUT_S, group: Group = None) -> JSONResponse:
     young = _young(call, timeout_s)
     if young is not None:
         with call.refusals("status", project or ""):
-            return _status(call, project, timeout_s, young)
-    return await run_in_threadpool(_status_refused, call, project, timeout_s)
+            return _status(call, project, timeout_s, young, group)
+    return await run_in_threadpool(_status_refused, call, project, timeout_s, group)
 
 
 @router.get("/projects/{project}/status", response_model=dict[str, object],
              summary="The project's rows and the service host "
             "rows")
 async def project_status(call: Caller, project: ProjectName,
-                         timeout_s: Timeout = DEFAULT_TIMEOUT_S) -> JSONResponse:
+                         timeout_s: Timeout = DEFAULT_TIMEOUT_S,
+                         group: Group = None) -> JSONResponse:
     young = _young(call, timeout_s)
     if young is not None:
         call.authorize(project, "status")
-        return _status(call, project, timeout_s, young)
-    return await run_in_threadpool(_project_status, call, project, timeout_s)
+        return _status(call, project, timeout_s, young, group)
+    return await run_in_threadpool(_project_status, call, project, timeout_s, group)
 
 
 def _young(call: Call, timeout_s: float) -> StatusReport | None:
@@ -80,18 +83,20 @@ def _young(call: Call, timeout_s: float) -> StatusReport | None:
     return None if young is None else young.value
 
 
-def _status_refused(call: Call, project: str | None, timeout_s: float) -> JSONResponse:
+def _status_refused(call: Call, project: str | None, timeout_s: float,
+                    group: str | None) -> JSONResponse:
     with call.refusals("status", project or ""):
-        return _status(call, project, timeout_s)
+        return _status(call, project, timeout_s, None, group)
 
 
-def _project_status(call: Call, project: str, timeout_s: float) -> JSONResponse:
+def _project_status(call: Call, project: str, timeout_s: float,
+                    group: str | None) -> JSONResponse:
     call.authorize(project, "status")
-    return _status(call, project, timeout_s)
+    return _status(call, project, timeout_s, None, group)
 
 
 def _status(call: Call, project: str | None, timeout_s: float,
-            young: StatusReport | None = None) -> JSONResponse:
+            young: StatusReport | None = None, group: str | None = None) -> JSONResponse:
     """The status the caller may see: from the reading requests share (at most
     ``STATUS_MAX_AGE_S`` old), unless they ask for a timeout of their own.
     Rendered straight to JSON: the report is JSON's types already, and FastAPI's
@@ -103,7 +108,7 @@ def _status(call: Call, project: str | None, timeout_s: float,
     elif timeout_s == DEFAULT_TIMEOUT_S:
         reading = call.server.site_status
     return JSONResponse(visible_status(call.session, project, timeout_s=timeout_s,
-                                       site_reading=reading).as_json())
+                                       site_reading=reading, group=group).as_json())
 
 
 def _given(report: StatusReport) -> StatusReport:

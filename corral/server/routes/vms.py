@@ -3,6 +3,12 @@
 One VM's verb answers when done; several VMs at once and a migration run as
 jobs. Each is authorised on the VM's project for the verb's access
 (``vm.reboot`` needs write, ``vm.log`` read) before anything is looked up.
+
+``PROJECT.@GROUP`` names every member of a group of the project: the batch
+jobs take it among their targets, and a verb's own route given one answers
+with the batch result (``done``, ``failed``, ``partial``) once every member
+is done. The members are found by the operations layer (corral.ops.groups),
+as for the CLI on the service machine.
 """
 
 from __future__ import annotations
@@ -14,23 +20,57 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from corral.ops import vms
 from corral.ops.access import authorize_action
+from corral.ops.groups import group_of
 from corral.ops.migrate import vm_migrate
 from corral.server import models
 from corral.server.context import Caller
 
 router = APIRouter(tags=["vms"])
-Target = Annotated[str, Path(max_length=401, description="PROJECT.HOST, e.g. lab.web")]
+Target = Annotated[str, Path(max_length=401, description="PROJECT.HOST, e.g. lab.web, or "
+                            "PROJECT.@GROUP: every member of the group")]
 Verb = Literal["reboot", "destroy", "pause", "resume", "suspend", "restore"]
 
 
 def _project(target: str) -> str:
-    return vms.parse_target(target)[0]
+    group = group_of(target)
+    return group[0] if group is not None else vms.parse_target(target)[0]
+
+
+# The batch routes come first: /vms/batch/shutdown is not the VM 'batch'.
+@router.post("/vms/batch/memory", status_code=202, responses=models.JOB,
+             summary="Job: set the memory of several VMs in parallel, each failing alone")
+def batch_memory(call: Caller, body: models.VmBatchMemory) -> JSONResponse:
+    for project in sorted({_project(t) for t in body.targets}):
+        call.authorize(project, "vm.mem-set")
+    return call.job("vm.mem-set", " ".join(body.targets)[:2000],
+                    lambda s: vms.vm_set_memory_each(s, body.targets, body.memory))
+
+
+@router.post("/vms/batch/vcpus", status_code=202, responses=models.JOB,
+             summary="Job: set the vCPUs of several VMs in parallel, each failing alone")
+def batch_vcpus(call: Caller, body: models.VmBatchVcpus) -> JSONResponse:
+    for project in sorted({_project(t) for t in body.targets}):
+        call.authorize(project, "vm.vcpu-set")
+    return call.job("vm.vcpu-set", " ".join(body.targets)[:2000],
+                    lambda s: vms.vm_set_vcpus_each(s, body.targets, body.count))
+
+
+@router.post("/vms/batch/{action}", status_code=202, responses=models.JOB,
+             summary="Job: one verb on several VMs in parallel, each failing alone")
+def batch(call: Caller, action: Literal[Verb, "shutdown"], body: models.VmBatch) -> JSONResponse:
+    for project in sorted({_project(t) for t in body.targets}):
+        call.authorize(project, f"vm.{action}")
+    return call.job(f"vm.{action}", " ".join(body.targets)[:2000], lambda s: vms.vm_action_each(
+        s, body.targets, action, timeout_s=body.timeout_s))
 
 
 @router.post("/vms/{target}/shutdown", summary="ACPI shutdown, forced after the timeout")
 def shutdown(call: Caller, target: Target, body: models.VmShutdown) -> dict[str, Any]:
     with call.audited("vm.shutdown", target):
         authorize_action(call.session, call.identity, _project(target), "vm.shutdown")
+        if group_of(target) is not None:
+            return vms.vm_action_each(call.session, [target], "shutdown",
+                                      timeout_s=body.timeout_s).as_json()
         return vms.vm_shutdown(call.session, target, body.timeout_s).as_json()
 
 
@@ -38,6 +78,8 @@ def shutdown(call: Caller, target: Target, body: models.VmShutdown) -> dict[str,
 def mem_set(call: Caller, target: Target, body: models.VmMemory) -> dict[str, Any]:
     with call.audited("vm.mem-set", target):
         authorize_action(call.session, call.identity, _project(target), "vm.mem-set")
+        if group_of(target) is not None:
+            return vms.vm_set_memory_each(call.session, [target], body.memory).as_json()
         return vms.vm_set_memory(call.session, target, body.memory).as_json()
 
 
@@ -45,6 +87,8 @@ def mem_set(call: Caller, target: Target, body: models.VmMemory) -> dict[str, An
 def vcpu_set(call: Caller, target: Target, body: models.VmVcpus) -> dict[str, Any]:
     with call.audited("vm.vcpu-set", target):
         authorize_action(call.session, call.identity, _project(target), "vm.vcpu-set")
+        if group_of(target) is not None:
+            return vms.vm_set_vcpus_each(call.session, [target], body.count).as_json()
         return vms.vm_set_vcpus(call.session, target, body.count).as_json()
 
 
@@ -71,18 +115,11 @@ def migrate(call: Caller, target: Target, body: models.VmMigrate) -> JSONRespons
         wait_lock=body.wait_lock, timeout_s=body.timeout_s))
 
 
-@router.post("/vms/batch/{action}", status_code=202, responses=models.JOB,
-             summary="Job: one verb on several VMs in parallel, each failing alone")
-def batch(call: Caller, action: Literal[Verb, "shutdown"], body: models.VmBatch) -> JSONResponse:
-    for project in sorted({_project(t) for t in body.targets}):
-        call.authorize(project, f"vm.{action}")
-    return call.job(f"vm.{action}", " ".join(body.targets)[:2000], lambda s: vms.vm_action_each(
-        s, body.targets, action, timeout_s=body.timeout_s))
-
-
 @router.post("/vms/{target}/{action}", summary="reboot, destroy, pause, resume, suspend or "
              "restore one VM")
 def act(call: Caller, target: Target, action: Verb) -> dict[str, Any]:
     with call.audited(f"vm.{action}", target):
         authorize_action(call.session, call.identity, _project(target), f"vm.{action}")
+        if group_of(target) is not None:
+            return vms.vm_action_each(call.session, [target], action).as_json()
         return vms.vm_action(call.session, target, action).as_json()
