@@ -11,6 +11,7 @@ is a metrics-only token of alice's.
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from corral.ops.session import Session
 from corral.ops.tokens import create_token
 from corral.ops.users import add_user
 from corral.server.app import create_app
+from corral.state.jobs import Jobs
 
 
 @pytest.fixture
@@ -63,8 +65,18 @@ def cast(admin_session: Session) -> Cast:
 
 
 @pytest.fixture
-def app(site: SiteConfig, admin_session: Session) -> FastAPI:
-    return create_app(site)
+def app(site: SiteConfig, admin_session: Session) -> Iterator[FastAPI]:
+    """The server's app; afterwards its jobs are waited for. A job still running
+    when a test ends (one whose client went away) holds a connection to
+    ``test:///default``, which would keep this test's domains alive into the
+    next test's driver state."""
+    made = create_app(site)
+    yield made
+    jobs = Jobs(admin_session.store)
+    deadline = time.monotonic() + 120
+    while any(not j.finished for j in jobs.newest(limit=1000)):
+        assert time.monotonic() < deadline, "a job of the test did not end within 120 s"
+        time.sleep(0.1)
 
 
 @pytest.fixture
