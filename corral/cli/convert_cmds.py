@@ -22,6 +22,7 @@ class SourceFormat(StrEnum):
     """The formats ``corral convert`` reads."""
 
     DVHMS = "dvhms"
+    LCFG = "lcfg"
 
 
 @app.command()
@@ -37,8 +38,8 @@ def convert(
         "corral.toml).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Convert a DVHMS XML configuration into a Corral project. What Corral cannot
-    carry over is listed as warnings naming the source line.
+    """Convert a DVHMS XML configuration or lcfg-xen resources into a Corral project.
+    What Corral cannot carry over is listed as warnings naming the source line.
 
     Example: corral convert vhms.xml -o lab.corral --site-config hosts.toml
     """

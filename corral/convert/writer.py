@@ -45,6 +45,8 @@ def _lines(statement: Stmt, indent: str) -> list[str]:
     head = " ".join(written(w) for w in statement.words)
     if statement.body is None:
         return [*out, indent + head]
+    if not statement.body:
+        return [*out, f"{indent}{head} {{}}"]
     out.append(f"{indent}{head} {{")
     for inner in statement.body:
         out.extend(_lines(inner, indent + DEFAULT_INDENT))
