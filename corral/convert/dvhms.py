@@ -131,9 +131,15 @@ def _read_root(root: etree._Element, read: _Read, warnings: Warnings) -> None:
                      f"static in their seeds with an assumed /{ASSUMED_PREFIX} netmask")
     else:
         try:
-            read.dhcp = ipaddress.IPv4Interface(f"{dhcp.strip()}/{ASSUMED_PREFIX}")
+            server = ipaddress.IPv4Interface(f"{dhcp.strip()}/{ASSUMED_PREFIX}")
         except ValueError:
             warnings.add(_line(root), f"DHCP {dhcp!r} is not an IPv4 address: no DHCP switch")
+        else:
+            if _usable(server.ip, server.network):
+                read.dhcp = server
+            else:
+                warnings.add(_line(root), f"DHCP {dhcp} is the network or broadcast address "
+                             f"of {server.network}: no DHCP switch")
     for child in _elements(root):
         if child.tag == "IMGLIST":
             for img in _elements(child):
@@ -317,17 +323,27 @@ def _address_statements(host: _Host, read: _Read, addresses: dict[str, str],
         warnings.add(host.line, f"{host.name}'s IP {host.address} is also "
                      f"{addresses[host.address]}'s: this host uses DHCP instead")
         return [stmt("address", "dhcp")]
+    address = ipaddress.IPv4Address(host.address)
     if read.dhcp is not None:
-        address = ipaddress.IPv4Address(host.address)
-        if address not in read.dhcp.network or address in (
-                read.dhcp.network.network_address, read.dhcp.network.broadcast_address):
+        if not _usable(address, read.dhcp.network):
             warnings.add(host.line, f"{host.name}'s IP {host.address} is outside the DHCP "
                          f"server's network {read.dhcp.network}: this host uses DHCP instead")
             return [stmt("address", "dhcp")]
         addresses[host.address] = host.name
         return [stmt("address", host.address)]
+    assumed = ipaddress.IPv4Interface(f"{address}/{ASSUMED_PREFIX}").network
+    if not _usable(address, assumed):
+        warnings.add(host.line, f"{host.name}'s IP {host.address} is the network or broadcast "
+                     f"address of {assumed}: this host uses DHCP instead")
+        return [stmt("address", "dhcp")]
     addresses[host.address] = host.name
     return [stmt("address", host.address), stmt("netmask", str(ASSUMED_PREFIX))]
+
+
+def _usable(address: ipaddress.IPv4Address, network: ipaddress.IPv4Network) -> bool:
+    """An address a machine of ``network`` may hold (not its network or broadcast)."""
+    return address in network and address not in (network.network_address,
+                                                   network.broadcast_address)
 
 
 def _site_config(read: _Read) -> str | None:

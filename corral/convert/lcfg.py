@@ -23,6 +23,7 @@ from corral.convert.lcfg_resources import Resource, Resources
 from corral.convert.result import Conversion, Warnings
 from corral.convert.writer import Stmt, block, name_of, render, stmt, template_name_of
 from corral.model import values
+from corral.model.hosts import DISK_NAME_MAX, INTERFACE_NAME
 
 FORMAT = "lcfg"
 looks_like = lcfg_resources.looks_like
@@ -36,9 +37,6 @@ NOT_CARRIED = {
     "partition": "the root partition number is not carried over: the template decides",
     "script": "the vif script is not carried over: the network type decides",
 }
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-                   r"[0-9a-fA-F]{12}$")
-_CPUS = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 _TRUE, _FALSE = {"yes", "on", "true", "1"}, {"no", "off", "false", "0"}
 
 
@@ -61,7 +59,7 @@ class _Context:
     macs: dict[str, str] = field(default_factory=dict)
     uuids: dict[str, str] = field(default_factory=dict)
     groups: dict[str, dict[str, tuple[str, int]]] = field(default_factory=dict)
-    vif_bridges: dict[str, str] = field(default_factory=dict)  # vif number: bridge
+    vif_bridges: dict[str, tuple[str, int]] = field(default_factory=dict)  # number: bridge
 
 
 def convert(text: str, file: str, stem: str) -> Conversion:
@@ -125,7 +123,7 @@ def _read_bridges(context: _Context) -> None:
                              f"{device.text if device else interface}) is not created by "
                              "Corral: it must exist on the service host")
         if number is not None:
-            context.vif_bridges[number.text] = bridge.text
+            context.vif_bridges[number.text] = (bridge.text, bridge.line)
 
 
 def _read_groups(context: _Context) -> list[Stmt]:
@@ -134,6 +132,10 @@ def _read_groups(context: _Context) -> list[Stmt]:
     by_tag = context.vms
     for group, line in context.resources.words("virtualgroup"):
         name = name_of(group, "group")
+        if name in context.groups:
+            context.warnings.add(line, f"group {group} is listed again (as {name}): "
+                                 "this one is not carried over")
+            continue
         members: list[str] = []
         for member, at in context.resources.words(f"members_{group}"):
             vm = by_tag.get(member) or by_name.get(member)
@@ -173,8 +175,11 @@ def _hardware(context: _Context, key: str, found: Resource) -> str | None:
         return f"{int(text)}M"
     if key == "vcpus" and text.isdigit() and int(text) > 0:
         return str(int(text))
-    if key == "cpus" and _CPUS.match(text.replace(" ", "")):
-        return text.replace(" ", "")
+    if key == "cpus":
+        try:
+            return values.cpuset(text.replace(" ", ""))
+        except ValueError:
+            pass
     context.warnings.add(found.line, f"{key} {found.text!r} is not understood: not "
                          "carried over")
     return None
@@ -218,8 +223,9 @@ def _host(context: _Context, vm: _Vm) -> Stmt:
 
 
 def _uuid(context: _Context, vm: _Vm, uuid: Resource) -> list[Stmt]:
-    text = uuid.text.lower()
-    if not _UUID.match(text):
+    try:
+        text = values.uuid(uuid.text)
+    except ValueError:
         context.warnings.add(uuid.line, f"uuid {uuid.text!r} of {vm.tag} is not a UUID "
                              "(8-4-4-4-12 hex digits): libvirt generates one")
         return []
@@ -279,6 +285,7 @@ def _disks(context: _Context, vm: _Vm) -> list[Stmt]:
     resources, tag = context.resources, vm.tag
     disks = resources.words(f"disks_{tag}")
     out: list[Stmt] = []
+    names: set[str] = set()
     for index, (disk, line) in enumerate(disks):
         single = len(disks) == 1
 
@@ -299,11 +306,12 @@ def _disks(context: _Context, vm: _Vm) -> list[Stmt]:
         if index == 0:
             if gigabytes is not None:
                 out.append(stmt("size", gigabytes))
-            if path is not None and path.text.startswith("/"):
-                out.append(stmt("filepath", path.text))
-            elif path is not None:
-                context.warnings.add(path.line, f"disk path {path.text!r} is not an absolute "
-                                     "directory: not carried over")
+            if path is not None:
+                try:
+                    out.append(stmt("filepath", values.directory(path.text)))
+                except ValueError as error:
+                    context.warnings.add(path.line, f"disk path of {tag}: {error}: not "
+                                         "carried over")
             continue
         if path is not None:
             context.warnings.add(path.line, f"disk path of {tag}'s disk {disk} is not carried "
@@ -311,7 +319,15 @@ def _disks(context: _Context, vm: _Vm) -> list[Stmt]:
         if gigabytes is None:
             context.warnings.add(line, f"disk {disk} of {tag} has no size: not carried over")
             continue
-        out.append(block(["disk", name_of(disk, "disk")], [stmt("size", gigabytes)]))
+        label = name_of(disk, "disk")[:DISK_NAME_MAX]
+        if label in names:
+            context.warnings.add(line, f"disk {disk} of {tag} is listed again (as {label}): "
+                                 "not carried over")
+            continue
+        if label != disk:
+            context.warnings.add(line, f"disk {disk} of {tag} becomes disk {label}")
+        names.add(label)
+        out.append(block(["disk", label], [stmt("size", gigabytes)]))
     return out
 
 
@@ -330,10 +346,29 @@ def _interfaces(context: _Context, vm: _Vm) -> list[Stmt]:
     grouped = [context.groups[g] for g in vm.groups]
     if not vifs and any(k in g for g in grouped for k in ("bridge", "nettype")):
         vifs = [("vif1", vm.line)]  # the group's network gives the VM its one interface
-    return [_interface(context, vm, vif, line) for vif, line in vifs]
+    out: list[Stmt] = []
+    seen: set[str] = set()
+    for vif, line in vifs:
+        name = _interface_name(vif)
+        if name in seen:
+            context.warnings.add(line, f"vif {vif} of {vm.tag} is listed again (as {name}): "
+                                 "not carried over")
+            continue
+        if name != vif:
+            context.warnings.add(line, f"vif {vif} of {vm.tag} becomes interface {name}")
+        seen.add(name)
+        out.append(_interface(context, vm, vif, name, line))
+    return out
 
 
-def _interface(context: _Context, vm: _Vm, vif: str, line: int) -> Stmt:
+def _interface_name(vif: str) -> str:
+    """``vif`` as an interface name Corral takes (a letter, then at most 14 more)."""
+    if INTERFACE_NAME.fullmatch(vif):
+        return vif
+    return ("vif" + re.sub(r"[^A-Za-z0-9._-]+", "-", vif))[:15]
+
+
+def _interface(context: _Context, vm: _Vm, vif: str, name: str, line: int) -> Stmt:
     resources, prefix = context.resources, f"{vm.tag}_{vif}"
     nettype = resources.text(f"nettype_{prefix}")
     bridge = resources.text(f"bridge_{prefix}")
@@ -355,7 +390,7 @@ def _interface(context: _Context, vm: _Vm, vif: str, line: int) -> Stmt:
         body += _switched_address(context, switch, address)
     else:
         body += _bridged_address(context, resources, prefix, address)
-    return block(["network", name_of(vif, "eth0")], body)
+    return block(["network", name], body)
 
 
 def _attachment(context: _Context, vm: _Vm, vif: str, nettype: Resource | None,
@@ -379,12 +414,15 @@ def _attachment(context: _Context, vm: _Vm, vif: str, nettype: Resource | None,
             context.warnings.add(bridge.line, f"{vm.name} {vif}: bridge {bridge.text} is "
                                  f"not carried over: the network type is {kind}")
         return kind, ""
-    if bridge is not None:
-        return "bridge", bridge.text
-    if group_bridge is not None:
-        return "bridge", group_bridge[0]
     number = "".join(c for c in vif if c.isdigit())
-    return "bridge", context.vif_bridges.get(number, DEFAULT_BRIDGE)
+    candidates = [(bridge.text, bridge.line)] if bridge is not None else []
+    candidates += [found for found in (group_bridge, context.vif_bridges.get(number)) if found]
+    for name, line in candidates:
+        try:
+            return "bridge", values.bridge(name)
+        except ValueError as error:
+            context.warnings.add(line, f"{vm.name} {vif}: {error}: not carried over")
+    return "bridge", DEFAULT_BRIDGE
 
 
 def _switch(context: _Context, kind: str, address: Resource | None) -> ipaddress.IPv4Interface:

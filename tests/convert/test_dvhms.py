@@ -241,3 +241,17 @@ def test_a_project_corral_refuses_is_reported_as_a_bug(tmp_path: Path) -> None:
     with pytest.raises(ConversionFailed, match="a bug of the converter"):
         check(broken, tmp_path / "p.corral")
     assert ConversionFailed("x").exit_code == 70
+
+
+@pytest.mark.parametrize("dhcp", ["10.0.0.0", "10.0.0.255"])
+def test_a_dhcp_server_on_a_network_or_broadcast_address_warns(tmp_path: Path,
+                                                               dhcp: str) -> None:
+    text = PAPER.replace('DHCP="10.0.0.251"', f'DHCP="{dhcp}"').replace(
+        'IP="10.0.0.5"', 'IP="10.0.0.255"')
+    result = convert_file(source(tmp_path, text))
+    found = [(w.line, w.message) for w in result.warnings]
+    assert any(line == 7 and f"DHCP {dhcp} is the network or broadcast" in m
+               for line, m in found)
+    assert any(line == 27 and "10.0.0.255 is the network or broadcast" in m
+               for line, m in found)
+    assert "switch lan {}" in result.project

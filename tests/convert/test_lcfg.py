@@ -278,3 +278,22 @@ def test_detected_and_looks_like(tmp_path: Path) -> None:
     assert lcfg.looks_like(SINGLE) and lcfg.looks_like(BRIDGES)
     assert not lcfg.looks_like("<VHMS/>")
     assert convert_file(source(tmp_path, CLUSTER)).format == "lcfg"
+
+
+def test_names_corral_refuses_are_changed_or_left_out_with_a_warning(tmp_path: Path) -> None:
+    text = ("!xen.virtualmachines mADD(a)\n!xen.vifs_a mADD(0 vif1 vif1)\n"
+            "!xen.bridge_a_vif1 mSET(not a bridge)\n!xen.disks_a mADD(root extra extra)\n"
+            "!xen.disksize_a_extra mSET(2)\n!xen.diskpath_a_root mSET(/x/../y)\n"
+            "!xen.virtualgroup mADD(g)\n!xen.virtualgroup mADD(g)\n!xen.members_g mADD(a)\n")
+    project, found = loaded(tmp_path, text)
+    host = project.hosts["a"]
+    assert [(n.name, n.bridge) for n in host.interfaces] == [("vif0", "xenbr0"),
+                                                             ("vif1", "xenbr0")]
+    assert [d.name for d in host.disks] == ["extra"] and host.filepath is None
+    assert (2, "vif 0 of a becomes interface vif0") in found
+    assert (2, "vif vif1 of a is listed again (as vif1): not carried over") in found
+    assert any(line == 3 and "'not a bridge' is not a bridge name" in m for line, m in found)
+    assert (4, "disk extra of a is listed again (as extra): not carried over") in found
+    assert any(line == 6 and "must not contain '..'" in m for line, m in found)
+    assert (8, "group g is listed again (as g): this one is not carried over") in found
+    assert project.groups == {"g": ("a",)}
