@@ -44,6 +44,9 @@ def convert(
     Example: corral convert vhms.xml -o lab.corral --site-config hosts.toml
     """
     state_of(ctx).local_only("convert", "it reads and writes files of this machine")
+    for target in (output, site_config):
+        if target is not None and target.resolve() == file.resolve():
+            raise InvalidRequest(f"{target}: is the file being converted; write elsewhere")
     chosen = source_format.value if source_format is not None else None
     result = operations(ctx, quiet=True).convert(file, chosen)
     if output is not None:

@@ -255,3 +255,10 @@ def test_a_dhcp_server_on_a_network_or_broadcast_address_warns(tmp_path: Path,
     assert any(line == 27 and "10.0.0.255 is the network or broadcast" in m
                for line, m in found)
     assert "switch lan {}" in result.project
+
+
+def test_the_source_is_never_overwritten(tmp_path: Path) -> None:
+    path = source(tmp_path, PAPER)
+    done = corral("convert", str(path), "-o", str(path))
+    assert done.returncode == 7 and "is the file being converted" in done.stderr
+    assert path.read_text() == PAPER
