@@ -81,6 +81,7 @@ def _register() -> None:
     # Imported for their side effect of adding commands to ``app``.
     from corral.cli import (  # noqa: F401
         archive_cmds,
+        convert_cmds,
         edit_cmds,
         fleet_cmds,
         host_cmds,

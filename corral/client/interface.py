@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from corral.convert.result import Conversion
     from corral.errors import SourceErrors
     from corral.images.registry import Template
     from corral.lang.key_edit import KeyChange
@@ -86,6 +87,7 @@ class Operations(Protocol):
                host: str | None) -> ExportResult: ...
     def import_project(self, project: str, directory: Path, *, new_name: str | None,
                        service_host: str | None, replace: bool) -> ImportResult: ...
+    def convert(self, path: Path, source_format: str | None) -> Conversion: ...
 
     # ---- the site
     def info(self, service_host: str | None) -> dict[str, object]: ...

@@ -12,6 +12,7 @@ from corral.errors import BackendError, SourceErrors
 if TYPE_CHECKING:
     from corral.client.interface import Confirm
     from corral.config import SiteConfig
+    from corral.convert.result import Conversion
     from corral.images.registry import Template
     from corral.lang.key_edit import KeyChange
     from corral.model import Project
@@ -189,6 +190,11 @@ class LocalOperations:
 
         return import_project(self._session(), project, directory, new_name=new_name,
                               service_host=service_host, replace=replace)
+
+    def convert(self, path: Path, source_format: str | None) -> Conversion:
+        from corral.ops.convert import convert_file
+
+        return convert_file(path, source_format)
 
     def add_template(self, name: str, file: Path | None, kernel: Path | None,
                      initrd: Path | None, cmdline: str | None, *,

@@ -23,6 +23,7 @@ from corral.ops.reporting import Reporter
 
 if TYPE_CHECKING:
     from corral.client.interface import Confirm
+    from corral.convert.result import Conversion
     from corral.images.registry import Template
     from corral.lang.key_edit import KeyChange
     from corral.model import Project
@@ -218,6 +219,11 @@ class RemoteOperations:
     def import_project(self, project: str, directory: Path, *, new_name: str | None,
                        service_host: str | None, replace: bool) -> ImportResult:
         raise _archive_refused("import", self.where)
+
+    def convert(self, path: Path, source_format: str | None) -> Conversion:
+        raise LocalOnly(
+            f"`corral convert` cannot run against a server ({self.where}): it reads and "
+            "writes files of this machine", hint="run it without --server")
 
     def add_template(self, name: str, file: Path | None, kernel: Path | None,
                      initrd: Path | None, cmdline: str | None, *,

@@ -229,6 +229,7 @@ LOCAL_ONLY = {
     "rt": "it registers image files of this machine",
     "export": "it writes an archive on this machine",
     "import": "it reads an archive of this machine",
+    "convert": "it reads and writes files of this machine",
 }
 # Commands compared through a server in a module of their own.
 ELSEWHERE = {"vm console": "test_remote_console.py", "set": "test_remote_key_edit.py",
@@ -275,11 +276,12 @@ def test_every_command_is_compared_through_a_server_or_refused() -> None:
                                   ["template", "add", "base2", "disk.qcow2"],
                                   ["rt", "base2", "disk.qcow2"],
                                   ["export", "-p", "lab", "-d", "/var/tmp"],
-                                  ["import", "-p", "lab", "-d", "/var/tmp", "--as", "lab9"]])
+                                  ["import", "-p", "lab", "-d", "/var/tmp", "--as", "lab9"],
+                                  ["convert", "vhms.xml"]])
 def test_commands_of_this_machine_are_refused_through_a_server(sides: Sides, cast: Cast,
                                                                args: list[str]) -> None:
     refused = sides.remote(cast.tokens["admin"], *args)
-    name = args[0] if args[0] in ("server", "export", "import") else "template add"
+    name = args[0] if args[0] in ("server", "export", "import", "convert") else "template add"
     assert refused.code == 14 and refused.out == ""
     assert refused.err.startswith(f"error: `corral {name}` cannot run against a server "
                                   f"({sides.url}): ")
