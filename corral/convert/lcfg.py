@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -223,18 +224,26 @@ def _host(context: _Context, vm: _Vm) -> Stmt:
 
 
 def _uuid(context: _Context, vm: _Vm, uuid: Resource) -> list[Stmt]:
+    return _identity(context, "uuid", uuid, values.uuid, context.uuids, vm.tag,
+                     "is not a UUID (8-4-4-4-12 hex digits)", "libvirt generates one")
+
+
+def _identity(context: _Context, key: str, resource: Resource, parse: Callable[[str], str],
+              seen: dict[str, str], owner: str, malformed: str, instead: str) -> list[Stmt]:
+    """``key`` (a UUID, a MAC) carried over when it is well formed and nobody else's;
+    else a warning at its line saying what happens ``instead``."""
     try:
-        text = values.uuid(uuid.text)
+        text = parse(resource.text)
     except ValueError:
-        context.warnings.add(uuid.line, f"uuid {uuid.text!r} of {vm.tag} is not a UUID "
-                             "(8-4-4-4-12 hex digits): libvirt generates one")
+        context.warnings.add(resource.line, f"{key} {resource.text!r} of {owner} {malformed}: "
+                             f"{instead}")
         return []
-    if text in context.uuids:
-        context.warnings.add(uuid.line, f"uuid {text} of {vm.tag} is also "
-                             f"{context.uuids[text]}'s: libvirt generates one for {vm.tag}")
+    if text in seen:
+        context.warnings.add(resource.line, f"{key} {text} of {owner} is also {seen[text]}'s: "
+                             f"{instead} for {owner}")
         return []
-    context.uuids[text] = vm.tag
-    return [stmt("uuid", text)]
+    seen[text] = owner
+    return [stmt(key, text)]
 
 
 def _autostart(context: _Context, boot: Resource) -> list[Stmt]:
@@ -494,18 +503,8 @@ def _bridged_address(context: _Context, resources: Resources, prefix: str,
 
 
 def _mac(context: _Context, vm: _Vm, mac: Resource) -> list[Stmt]:
-    try:
-        text = values.mac(mac.text)
-    except ValueError:
-        context.warnings.add(mac.line, f"mac {mac.text!r} is not a MAC address: Corral "
-                             "derives one")
-        return []
-    if text in context.macs:
-        context.warnings.add(mac.line, f"mac {text} of {vm.name} is also "
-                             f"{context.macs[text]}'s: Corral derives one")
-        return []
-    context.macs[text] = vm.name
-    return [stmt("mac", text)]
+    return _identity(context, "mac", mac, values.mac, context.macs, vm.name,
+                     "is not a MAC address", "Corral derives one")
 
 
 def _switch_stanzas(context: _Context) -> list[Stmt]:
