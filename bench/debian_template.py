@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         disk = template.disk
         assert disk is not None and template.kernel is not None and template.initrd is not None
         on_disk = disk.stat().st_blocks * 512
+        kernel_size, initrd_size = template.kernel.stat().st_size, template.initrd.stat().st_size
 
         name = project_name("deb")
         key = root / "key"
@@ -166,8 +167,7 @@ def main(argv: list[str] | None = None) -> int:
           "cloud-init-final time")
     print(f"\ndisk: {on_disk / MIB:.0f} MiB on disk (qcow2), "
           f"{(template.virtual_size or 0) / MIB:.0f} MiB virtual; kernel "
-          f"{template.kernel.stat().st_size / MIB:.1f} MiB, initramfs "
-          f"{template.initrd.stat().st_size / MIB:.1f} MiB")
+          f"{kernel_size / MIB:.1f} MiB, initramfs {initrd_size / MIB:.1f} MiB")
     return 0
 
 
