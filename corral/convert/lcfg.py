@@ -329,15 +329,24 @@ def _disks(context: _Context, vm: _Vm) -> list[Stmt]:
             context.warnings.add(line, f"disk {disk} of {tag} has no size: not carried over")
             continue
         label = name_of(disk, "disk")[:DISK_NAME_MAX]
-        if label in names:
-            context.warnings.add(line, f"disk {disk} of {tag} is listed again (as {label}): "
-                                 "not carried over")
+        if not _claim(context, names, line, f"disk {disk} of {tag}", disk, label, "disk"):
             continue
-        if label != disk:
-            context.warnings.add(line, f"disk {disk} of {tag} becomes disk {label}")
-        names.add(label)
         out.append(block(["disk", label], [stmt("size", gigabytes)]))
     return out
+
+
+def _claim(context: _Context, taken: set[str], line: int, what: str, written: str,
+           name: str, kind: str) -> bool:
+    """Take ``name`` (the Corral name of ``written``) for one of a VM's disks or
+    interfaces: False, with a warning, when another already has it; a renaming
+    is warned about too."""
+    if name in taken:
+        context.warnings.add(line, f"{what} is listed again (as {name}): not carried over")
+        return False
+    if name != written:
+        context.warnings.add(line, f"{what} becomes {kind} {name}")
+    taken.add(name)
+    return True
 
 
 def _gigabytes(context: _Context, size: Resource | None) -> str | None:
@@ -359,13 +368,8 @@ def _interfaces(context: _Context, vm: _Vm) -> list[Stmt]:
     seen: set[str] = set()
     for vif, line in vifs:
         name = _interface_name(vif)
-        if name in seen:
-            context.warnings.add(line, f"vif {vif} of {vm.tag} is listed again (as {name}): "
-                                 "not carried over")
+        if not _claim(context, seen, line, f"vif {vif} of {vm.tag}", vif, name, "interface"):
             continue
-        if name != vif:
-            context.warnings.add(line, f"vif {vif} of {vm.tag} becomes interface {name}")
-        seen.add(name)
         out.append(_interface(context, vm, vif, name, line))
     return out
 
