@@ -23,7 +23,8 @@ from corral.ops.access import authorize_action
 from corral.ops.groups import group_of
 from corral.ops.migrate import vm_migrate
 from corral.server import models
-from corral.server.context import Caller
+from corral.server.context import Call, Caller
+from corral.server.jobs import Work
 
 router = APIRouter(tags=["vms"])
 Target = Annotated[str, Path(max_length=401, description="PROJECT.HOST, e.g. lab.web, or "
@@ -36,31 +37,33 @@ def _project(target: str) -> str:
     return group[0] if group is not None else vms.parse_target(target)[0]
 
 
+def _batch_job(call: Call, action: str, targets: list[str],
+               run: Work) -> JSONResponse:
+    """Authorise ``action`` on every project the targets name, then run it as a job."""
+    for project in sorted({_project(t) for t in targets}):
+        call.authorize(project, f"vm.{action}")
+    return call.job(f"vm.{action}", " ".join(targets)[:2000], run)
+
+
 # The batch routes come first: /vms/batch/shutdown is not the VM 'batch'.
 @router.post("/vms/batch/memory", status_code=202, responses=models.JOB,
              summary="Job: set the memory of several VMs in parallel, each failing alone")
 def batch_memory(call: Caller, body: models.VmBatchMemory) -> JSONResponse:
-    for project in sorted({_project(t) for t in body.targets}):
-        call.authorize(project, "vm.mem-set")
-    return call.job("vm.mem-set", " ".join(body.targets)[:2000],
-                    lambda s: vms.vm_set_memory_each(s, body.targets, body.memory))
+    return _batch_job(call, "mem-set", body.targets,
+                      lambda s: vms.vm_set_memory_each(s, body.targets, body.memory))
 
 
 @router.post("/vms/batch/vcpus", status_code=202, responses=models.JOB,
              summary="Job: set the vCPUs of several VMs in parallel, each failing alone")
 def batch_vcpus(call: Caller, body: models.VmBatchVcpus) -> JSONResponse:
-    for project in sorted({_project(t) for t in body.targets}):
-        call.authorize(project, "vm.vcpu-set")
-    return call.job("vm.vcpu-set", " ".join(body.targets)[:2000],
-                    lambda s: vms.vm_set_vcpus_each(s, body.targets, body.count))
+    return _batch_job(call, "vcpu-set", body.targets,
+                      lambda s: vms.vm_set_vcpus_each(s, body.targets, body.count))
 
 
 @router.post("/vms/batch/{action}", status_code=202, responses=models.JOB,
              summary="Job: one verb on several VMs in parallel, each failing alone")
 def batch(call: Caller, action: Literal[Verb, "shutdown"], body: models.VmBatch) -> JSONResponse:
-    for project in sorted({_project(t) for t in body.targets}):
-        call.authorize(project, f"vm.{action}")
-    return call.job(f"vm.{action}", " ".join(body.targets)[:2000], lambda s: vms.vm_action_each(
+    return _batch_job(call, action, body.targets, lambda s: vms.vm_action_each(
         s, body.targets, action, timeout_s=body.timeout_s))
 
 
