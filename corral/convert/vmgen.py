@@ -189,9 +189,9 @@ def _machines(ini: Ini, file: str, stem: str, context: _Context) -> list[_Machin
             context.warnings.add(1, f"no [machine] section: one machine, {name_of(stem)}, "
                                  "of type kvm")
         given = plain.keys.get("name") if plain is not None else None
-        wanted = str(given.value) if given is not None else stem
-        machine = _Machine(_name(wanted, given.line if given else 1, context),
-                           plain.line if plain is not None else 1)
+        name = (_name(str(given.value), given.line, context) if given is not None
+                else name_of(stem, "vm"))
+        machine = _Machine(name, plain.line if plain is not None else 1)
         return [_fill(machine, None, sections, defaults)]
     machines: list[_Machine] = []
     for section in named:
@@ -219,7 +219,9 @@ def _name(wanted: str, line: int, context: _Context) -> str:
 
 def _fill(machine: _Machine, label: str | None, sections: list[_Section],
           defaults: dict[str, Settings]) -> _Machine:
-    """The machine's settings: ``[DEFAULT]``, then the shared sections, then its own."""
+    """The machine's settings: ``[DEFAULT]``, then the shared sections, then its own.
+    A section naming an ``os`` without a ``release`` drops the release it would
+    inherit: that was another system's."""
     for kind in KEYS:
         if kind not in LABELLED:
             machine.plain[kind] = dict(defaults[kind])
@@ -233,6 +235,8 @@ def _fill(machine: _Machine, label: str | None, sections: list[_Section],
                 before = labels.get(path.label, (dict(defaults[path.kind]), section.line))[0]
                 labels[path.label] = ({**before, **section.keys}, section.line)
             else:
+                if "os" in section.keys and "release" not in section.keys:
+                    machine.plain[path.kind].pop("release", None)  # another os's release
                 machine.plain[path.kind].update(section.keys)
     return machine
 
