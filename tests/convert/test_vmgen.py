@@ -126,6 +126,12 @@ LAB_WARNINGS = [
 ]
 
 
+def test_the_example_is_the_one_docs_convert_md_prints() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "convert.md").read_text()
+    section = docs[docs.index("## vmgen (INI)"):]
+    assert section.split("```ini\n", 1)[1].split("```", 1)[0] == LAB
+
+
 def source(tmp_path: Path, text: str, name: str = "lab.ini") -> Path:
     path = tmp_path / name
     path.write_text(text)
