@@ -118,6 +118,7 @@ def convert(text: str, file: str, stem: str) -> Conversion:
     machines = _machines(ini, file, stem, context)
     hosts = [_host(context, machine) for machine in machines]
     switches = wire(context.nics, warnings)
+    _unused_gateways(context, machines)
     for host, body in zip(hosts, _interfaces_by_host(context, machines), strict=True):
         host.extend(body)
     stanzas = [block(["global"], [stmt("project", name_of(stem, "converted"))],
@@ -512,6 +513,16 @@ def _collect_nics(context: _Context, machine: _Machine) -> None:
                               "15): not carried over")
             continue
         context.nics.append(nic(machine.name, label, line, keys, gateway, _Once(context)))
+
+
+def _unused_gateways(context: _Context, machines: list[_Machine]) -> None:
+    """A ``[network] gateway`` that no static interface of its machine is on."""
+    for machine in machines:
+        gateway = machine.keys("network").get("gateway")
+        if gateway is not None and not any(n.took_default_gateway for n in context.nics
+                                           if n.host == machine.name):
+            context.warn_once(gateway.line, f"{machine.name}: gateway {gateway.value} is on "
+                              "the network of no static interface: not carried over")
 
 
 def _interfaces_by_host(context: _Context, machines: list[_Machine]) -> list[list[Stmt]]:

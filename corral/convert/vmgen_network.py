@@ -43,6 +43,7 @@ class Nic:
     gateway: Setting | None = None
     default_gateway: Setting | None = None  # the [network] section's
     mac: Setting | None = None
+    took_default_gateway: bool = False
     address_line: int = 0
     body: list[Stmt] = field(default_factory=list)
 
@@ -173,6 +174,7 @@ def _gateway(member: Nic) -> Setting | None:
         return member.gateway
     network = ipaddress.IPv4Interface(f"{member.ip}/{member.prefix or ASSUMED_PREFIX}").network
     if ipaddress.IPv4Address(member.default_gateway.value) in network:
+        member.took_default_gateway = True
         return member.default_gateway
     return None
 
@@ -185,7 +187,7 @@ def _host_side(members: list[Nic], index: int) -> tuple[ipaddress.IPv4Interface,
         if gateway is None:
             continue
         side = ipaddress.IPv4Interface(f"{gateway.value}/{member.prefix or ASSUMED_PREFIX}")
-        if member.ip in side.network and member.ip != side.ip:
+        if member.ip in side.network and member.ip != side.ip and _usable(side):
             return side, f"the gateway {member.host} {member.name} gives (line {gateway.line})"
     if statics:
         first = statics[0]
@@ -197,6 +199,11 @@ def _host_side(members: list[Nic], index: int) -> tuple[ipaddress.IPv4Interface,
                         f"assumed in the network of {first.host} {first.name}'s address")
     return (ipaddress.IPv4Interface(_FALLBACK.format(index=index)),
             "assumed: the file gives no address on it")
+
+
+def _usable(side: ipaddress.IPv4Interface) -> bool:
+    """An address a switch may take: not its network's network or broadcast address."""
+    return side.ip not in (side.network.network_address, side.network.broadcast_address)
 
 
 def _static(member: Nic, side: ipaddress.IPv4Interface | None,
@@ -235,8 +242,9 @@ def _gateway_stmt(member: Nic, network: ipaddress.IPv4Network,
     if gateway is None:
         return []
     address = ipaddress.IPv4Address(gateway.value)
-    if address not in network or address == member.ip:
+    if address not in network or address in (member.ip, network.network_address,
+                                              network.broadcast_address):
         warnings.add(gateway.line, f"{member.host} {member.name}: gateway {address} is not "
-                     f"another address of {network}: not carried over")
+                     f"another host address of {network}: not carried over")
         return []
     return [stmt("gateway", str(address))]

@@ -428,3 +428,34 @@ def test_detected_without_from(tmp_path: Path) -> None:
     done = corral("convert", str(source(tmp_path, "[server]\nport = 1\n", "other.ini")))
     assert done.returncode == 1
     assert "--from dvhms|lcfg|vmgen" in done.stderr
+
+
+def test_the_default_gateway_goes_where_it_fits_and_never_becomes_a_network_address(
+        tmp_path: Path) -> None:
+    text = """\
+[machine a]
+[a network]
+gateway = 10.5.0.0
+[a network eth0]
+address = 10.5.0.9/24
+[machine b]
+[b network]
+gateway = 192.168.9.1
+[b network eth0]
+switch = other
+mode = isolated
+address = 10.6.0.9/16
+"""
+    project, found = loaded(tmp_path, text)
+    [a_nic] = project.hosts["a"].interfaces
+    assert (a_nic.address, a_nic.gateway) == ("10.5.0.9", None)
+    assert project.switches["lan"].address == "10.5.0.1/24"
+    [b_nic] = project.hosts["b"].interfaces
+    assert (b_nic.address, b_nic.netmask, b_nic.gateway) == ("10.6.0.9", "255.255.0.0", None)
+    assert project.switches["other"].address is None
+    assert found == [
+        (3, "a eth0: gateway 10.5.0.0 is not another host address of 10.5.0.0/24: not carried "
+            "over"),
+        (8, "b: gateway 192.168.9.1 is on the network of no static interface: not carried "
+            "over"),
+    ]
