@@ -189,11 +189,17 @@ def _machines(ini: Ini, file: str, stem: str, context: _Context) -> list[_Machin
         if plain is None:
             context.warnings.add(1, f"no [machine] section: one machine, {name_of(stem)}, "
                                  "of type kvm")
-        given = plain.keys.get("name") if plain is not None else None
-        name = (_name(str(given.value), given.line, context) if given is not None
-                else name_of(stem, "vm"))
-        machine = _Machine(name, plain.line if plain is not None else 1)
-        return [_fill(machine, None, sections, defaults)]
+        machine = _fill(_Machine("", plain.line if plain is not None else 1), None, sections,
+                        defaults)
+        given = machine.keys("machine").get("name")
+        machine.name = (_name(str(given.value), given.line, context) if given is not None
+                        else name_of(stem, "vm"))
+        return [machine]
+    shared = next((s.keys["name"] for s in sections if s.path == Path(None, "machine", None)
+                   and "name" in s.keys), None)
+    if shared is not None:
+        context.warnings.add(shared.line, f"name {shared.value} of the shared [machine] is not "
+                             "carried over: the [machine NAME] sections name the machines")
     machines: list[_Machine] = []
     for section in named:
         assert section.path.label is not None

@@ -459,3 +459,20 @@ address = 10.6.0.9/16
         (8, "b: gateway 192.168.9.1 is on the network of no static interface: not carried "
             "over"),
     ]
+
+
+def test_names_of_machines(tmp_path: Path) -> None:
+    text = ("[machine]\nname = shared\n[machine web_1]\nname = other\n[machine web-1]\n"
+            "[DEFAULT]\nname = ignored\n")
+    project, found = loaded(tmp_path, text)
+    assert list(project.hosts) == ["web-1"]
+    assert found == [
+        (2, "name shared of the shared [machine] is not carried over: the [machine NAME] "
+            "sections name the machines"),
+        (3, "machine 'web_1' becomes host web-1"),
+        (4, "name other of [machine web_1] is not carried over: the section names the "
+            "machine"),
+        (5, "machine web-1 is named web-1 like an earlier one: not carried over"),
+    ]
+    single, _ = loaded(tmp_path, "[DEFAULT]\nname = from-default\n[machine]\n")
+    assert list(single.hosts) == ["from-default"]
