@@ -23,6 +23,7 @@ class SourceFormat(StrEnum):
 
     DVHMS = "dvhms"
     LCFG = "lcfg"
+    VMGEN = "vmgen"
 
 
 @app.command()
@@ -38,10 +39,12 @@ def convert(
         "corral.toml).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Convert a DVHMS XML configuration or lcfg-xen resources into a Corral project.
-    What Corral cannot carry over is listed as warnings naming the source line.
+    """Convert a DVHMS XML configuration, lcfg-xen resources or a vmgen INI file into
+    a Corral project. What Corral cannot carry over is listed as warnings naming
+    the source line.
 
     Example: corral convert vhms.xml -o lab.corral --site-config hosts.toml
+    Example: corral convert lab.ini --from vmgen -o lab.corral
     """
     state_of(ctx).local_only("convert", "it reads and writes files of this machine")
     for target in (output, site_config):

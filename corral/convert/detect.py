@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from corral.convert import dvhms, lcfg
+from corral.convert import dvhms, lcfg, vmgen
 from corral.errors import SourceErrors, Span
 
-FORMATS = (dvhms.FORMAT, lcfg.FORMAT)
+FORMATS = (dvhms.FORMAT, lcfg.FORMAT, vmgen.FORMAT)
 
 
 def detect(text: str, file: str) -> str:
@@ -14,6 +14,9 @@ def detect(text: str, file: str) -> str:
         return dvhms.FORMAT
     if lcfg.looks_like(text):
         return lcfg.FORMAT
+    if vmgen.looks_like(text):
+        return vmgen.FORMAT
     raise SourceErrors.single(
-        Span(file, 1, 1), "cannot tell the format: neither DVHMS XML (a VHMS element) nor "
-        "LCFG xen resources (!xen.KEY mSET(...))", hint="say it with --from dvhms|lcfg")
+        Span(file, 1, 1), "cannot tell the format: neither DVHMS XML (a VHMS element), "
+        "LCFG xen resources (!xen.KEY mSET(...)) nor a vmgen INI file (a [machine] section)",
+        hint="say it with --from dvhms|lcfg|vmgen")

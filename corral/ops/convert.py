@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from corral.config import SiteConfig, parse_site_config
-from corral.convert import dvhms, lcfg
+from corral.convert import dvhms, lcfg, vmgen
 from corral.convert.detect import FORMATS, detect
 from corral.convert.result import Conversion
 from corral.errors import CorralError, SourceErrors, Span
@@ -20,7 +20,8 @@ from corral.lang.load import decode
 from corral.ops.source import ProjectSource
 
 Reader = Callable[[str, str, str], Conversion]
-READERS: dict[str, Reader] = {dvhms.FORMAT: dvhms.convert, lcfg.FORMAT: lcfg.convert}
+READERS: dict[str, Reader] = {dvhms.FORMAT: dvhms.convert, lcfg.FORMAT: lcfg.convert,
+                               vmgen.FORMAT: vmgen.convert}
 
 
 class ConversionFailed(CorralError):

@@ -225,7 +225,7 @@ def test_unknown_format_is_refused(tmp_path: Path) -> None:
     done = corral("convert", str(path))
     assert done.returncode == 1
     assert f"{path}:1:1: error: cannot tell the format" in done.stderr
-    assert corral("convert", "--from", "vmgen", str(path)).returncode == 64
+    assert corral("convert", "--from", "ini", str(path)).returncode == 64
 
 
 def test_looks_like() -> None:
