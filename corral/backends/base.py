@@ -37,8 +37,10 @@ class TemplateLike(Protocol):
     """What a backend needs to know about a registered template.
 
     ``corral.images.registry.Template`` satisfies this; any object with these
-    read-only attributes does. ``kind`` is ``"disk"`` (a bootable disk image)
-    or ``"direct"`` (kernel + initrd booted directly, with ``disk`` as root).
+    read-only attributes does. ``kind`` is ``"disk"`` (a bootable disk image),
+    ``"direct"`` (kernel + initrd booted directly, with ``disk`` as root) or
+    ``"rootfs"`` (a container's root filesystem: ``rootfs`` is its tar, and
+    there is no disk or kernel).
     ``format`` and ``virtual_size`` (bytes) describe ``disk``; None without one.
     ``sha256`` maps a file's name (``disk.qcow2``, ``vmlinuz``...) to its digest:
     a remote service host's copy of the file is checked against it.
@@ -50,6 +52,8 @@ class TemplateLike(Protocol):
     def kind(self) -> str: ...
     @property
     def disk(self) -> Path | str | None: ...
+    @property
+    def rootfs(self) -> Path | str | None: ...
     @property
     def kernel(self) -> Path | str | None: ...
     @property

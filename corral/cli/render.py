@@ -209,7 +209,8 @@ def templates(rows: Iterable[TemplateListing]) -> None:
         tpl = row.template
         size = "-" if tpl.virtual_size is None else f"{tpl.virtual_size // (1 << 20)} MiB"
         system = " ".join(p for p in (tpl.os, tpl.release) if p) or "-"
-        digest = tpl.sha256.get(tpl.disk.name if tpl.disk else "vmlinuz", "")
+        main = tpl.disk or tpl.rootfs
+        digest = tpl.sha256.get(main.name if main else "vmlinuz", "")
         table.add_row(
             tpl.name, tpl.kind, system, size, ", ".join(tpl.packages) or "-",
             digest[:12] or "-", ", ".join(row.used_by) or "-",

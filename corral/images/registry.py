@@ -1,8 +1,9 @@
 """The template registry: immutable, checksummed base images.
 
 A template is a directory ``ROOT/NAME/`` holding its files under fixed names
-(``disk.<format>``, ``vmlinuz``, ``initrd.img``) and a ``manifest.json`` that
-records what they are and the sha256 of each. Files are mode 0444, the
+(``disk.<format>``, ``vmlinuz``, ``initrd.img``, or ``rootfs.tar`` for a
+container's root filesystem) and a ``manifest.json`` that records what they
+are and the sha256 of each. Files are mode 0444, the
 directory 0555 and the root 0755 when Corral creates it, so the QEMU user
 reads templates as they are and libvirt never needs to relabel (chown) them;
 nothing in Corral ever opens a template for writing: run
@@ -25,6 +26,7 @@ import os
 import re
 import shutil
 import stat
+import tarfile
 import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -40,6 +42,10 @@ DEFAULT_ROOT = Path("/var/lib/corral/templates")
 MANIFEST = "manifest.json"
 KERNEL_FILE = "vmlinuz"
 INITRD_FILE = "initrd.img"
+# A root filesystem as a POSIX tar (GNU tar --numeric-owner --xattrs --acls):
+# owners, modes, device nodes and hard links survive in one checksummed file,
+# which a container's run copy is extracted from.
+ROOTFS_FILE = "rootfs.tar"
 
 _NAME = re.compile(r"[A-Za-z0-9._-]+")
 _CHUNK = 1 << 20
@@ -51,18 +57,21 @@ _ROOT_MODE = 0o755
 class Template(BaseModel):
     """One registered template, as its manifest describes it.
 
-    ``kind`` is ``"disk"`` for a bootable disk image and ``"direct"`` for a
-    kernel (+ optional initrd and root disk) booted directly. Paths are
-    absolute; ``sha256`` maps each file name in ``directory`` to its digest.
-    ``format`` and ``virtual_size`` describe the disk and are None without one.
+    ``kind`` is ``"disk"`` for a bootable disk image, ``"direct"`` for a
+    kernel (+ optional initrd and root disk) booted directly, and ``"rootfs"``
+    for a container's root filesystem, ``rootfs`` (a tar; no disk, no kernel).
+    Paths are absolute; ``sha256`` maps each file name in ``directory`` to its
+    digest. ``format`` and ``virtual_size`` describe the disk and are None
+    without one.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
-    kind: Literal["disk", "direct"]
+    kind: Literal["disk", "direct", "rootfs"]
     directory: Path
     disk: Path | None = None
+    rootfs: Path | None = None
     kernel: Path | None = None
     initrd: Path | None = None
     format: str | None = None
@@ -104,6 +113,7 @@ class TemplateRegistry:
         os_name: str | None = None,
         release: str | None = None,
         packages: Sequence[str] = (),
+        rootfs: Path | None = None,
     ) -> Template:
         """Register ``name`` from the given files and return it.
 
@@ -114,12 +124,10 @@ class TemplateRegistry:
         ``disk_boots`` says that a direct-boot template's disk also boots
         through the firmware (it has a boot loader), which ``hvm`` hosts use.
         ``os_name``, ``release`` and ``packages`` record what a builder put in it.
+        ``rootfs`` (a tar of a root tree, alone) makes a container's template.
         """
         _check_name(name)
-        if disk is None and kernel is None:
-            raise ConflictError(
-                f"template {name}: give a disk image, a kernel, or both",
-            )
+        _check_roles(name, disk, kernel, initrd, rootfs)
         if disk_boots and (disk is None or kernel is None):
             raise ConflictError(
                 f"template {name}: --disk-boots means the disk boots as well as the kernel",
@@ -132,11 +140,16 @@ class TemplateRegistry:
             )
         sources = {
             role: Path(path)
-            for role, path in (("disk", disk), ("kernel", kernel), ("initrd", initrd))
+            for role, path in (
+                ("disk", disk), ("kernel", kernel), ("initrd", initrd), ("rootfs", rootfs)
+            )
             if path is not None
         }
         for role, path in sources.items():
             _check_readable(name, role, path)
+        if rootfs is not None and not tarfile.is_tarfile(rootfs):
+            raise ConflictError(f"template {name}: rootfs {rootfs} is not a tar archive",
+                                hint="make it with tar --numeric-owner -C TREE -cf FILE .")
         self.check_free(name)
 
         disk_info = None
@@ -152,6 +165,7 @@ class TemplateRegistry:
         targets = {
             "kernel": KERNEL_FILE,
             "initrd": INITRD_FILE,
+            "rootfs": ROOTFS_FILE,
             "disk": f"disk.{disk_info.format}" if disk_info else "",
         }
         staging = self._staging(f".adding-{name}-")
@@ -163,8 +177,9 @@ class TemplateRegistry:
                 brought.append((path, staging / targets[role]))
             manifest = {
                 "name": name,
-                "kind": "direct" if kernel is not None else "disk",
+                "kind": _kind(kernel, rootfs),
                 "disk": targets["disk"] if disk is not None else None,
+                "rootfs": ROOTFS_FILE if rootfs is not None else None,
                 "kernel": KERNEL_FILE if kernel is not None else None,
                 "initrd": INITRD_FILE if initrd is not None else None,
                 "format": disk_info.format if disk_info else None,
@@ -302,6 +317,29 @@ def _check_name(name: str) -> None:
         )
 
 
+def _check_roles(name: str, disk: Path | None, kernel: Path | None, initrd: Path | None,
+                 rootfs: Path | None) -> None:
+    """Refuse a set of files that makes no template: a container's root tar is the
+    whole template (a container boots no kernel and has no disk), a machine's
+    template needs a disk or a kernel."""
+    if rootfs is not None and (disk is not None or kernel is not None or initrd is not None):
+        raise ConflictError(
+            f"template {name}: a rootfs template is a container's root filesystem alone; "
+            "it has no disk, kernel or initrd",
+            hint="register the rootfs tar and the machine's files as two templates",
+        )
+    if rootfs is None and disk is None and kernel is None:
+        raise ConflictError(
+            f"template {name}: give a disk image, a kernel, or both",
+        )
+
+
+def _kind(kernel: Path | None, rootfs: Path | None) -> str:
+    if rootfs is not None:
+        return "rootfs"
+    return "direct" if kernel is not None else "disk"
+
+
 def _check_readable(name: str, role: str, path: Path) -> None:
     """NotFoundError naming the file when it is missing, not a file, or unreadable."""
     if not path.exists():
@@ -383,6 +421,7 @@ def _load(directory: Path) -> Template:
             kind=data["kind"],
             directory=directory,
             disk=directory / data["disk"] if data.get("disk") else None,
+            rootfs=directory / data["rootfs"] if data.get("rootfs") else None,
             kernel=directory / data["kernel"] if data.get("kernel") else None,
             initrd=directory / data["initrd"] if data.get("initrd") else None,
             format=data.get("format"),

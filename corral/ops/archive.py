@@ -53,7 +53,7 @@ from corral.images.archive_manifest import (
 )
 from corral.images.registry import Template
 from corral.images.standalone_xml import standalone_xml
-from corral.model import Host, Project
+from corral.model import Host, Project, Virt
 from corral.ops.journal import project_lock, recorded, recorded_project
 from corral.ops.observe import Sighting, sight
 from corral.ops.reporting import Progress
@@ -94,8 +94,9 @@ def export_project(
     """Write project ``project`` (or its one ``host``) as an archive into ``directory``.
 
     Refused before anything is written: a project Corral has no record of, a
-    host without a domain, a suspended host, an ``lvm`` host, a service host
-    that does not answer, an archive that exists already.
+    host without a domain, a suspended host, an ``lvm`` host, a container (an
+    ``lxc`` host, or one on a rootfs template), a service host that does not
+    answer, an archive that exists already.
     """
     check_name("project", project)
     if host is not None:
@@ -117,6 +118,7 @@ def export_project(
     ):
         model, files = _recorded(session, project)
         chosen = _chosen(model, host)
+        _refuse_containers(session, model, chosen)
         sighting = sight(session, project)
         _refuse_unexportable(sighting, model, chosen)
         staging = directory / f".{name}.partial-{secrets.token_hex(4)}"
@@ -220,6 +222,24 @@ def _refuse_unexportable(sighting: Sighting, model: Project, chosen: list[str]) 
             raise ConflictError(f"host {name} has no template")
 
 
+def _refuse_containers(session: Session, model: Project, chosen: list[str]) -> None:
+    """An ``lxc`` host (a container, on a rootfs template) is refused: its root
+    is a directory on its service host, and an archive carries storage volumes
+    read through libvirt, which that directory is not."""
+    registered = set(session.registry.names())
+    for name in chosen:
+        host = model.hosts[name]
+        rootfs = host.template in registered and (
+            session.registry.get(host.template or "").kind == "rootfs")
+        if host.virt is Virt.LXC or rootfs:
+            what = f"uses rootfs template {host.template}" if rootfs else "is an lxc host"
+            raise ConflictError(
+                f"host {name} of project {model.name} {what}: a container's root "
+                "filesystem is a directory on its service host, and export carries only "
+                "storage volumes", hint="a container is made again from its template and "
+                "seed by 'corral up'; export the project without it")
+
+
 # ---------------------------------------------------------------- writing
 def _write(
     session: Session, sighting: Sighting, model: Project, files: dict[str, str],
@@ -262,6 +282,9 @@ def _write(
 def _archive_template(staging: Path, template: Template, *, disk: bool) -> ArchivedTemplate:
     """The template's record, with its files copied in (the disk only when ``disk``:
     a flattened archive needs only a direct-boot template's kernel and initrd)."""
+    if template.kind == "rootfs":  # refused before anything was read
+        raise ConflictError(f"template {template.name} is a root filesystem, which export "
+                            "does not carry")
     entries: dict[str, ArchivedFile] = {}
     wanted = [p for p in (template.kernel, template.initrd) if p is not None]
     if disk and template.disk is not None:

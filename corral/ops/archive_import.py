@@ -73,6 +73,7 @@ class ArchiveTemplate:
     disk_boots: bool = False
     os: str | None = None
     packages: tuple[str, ...] = ()
+    rootfs: Path | None = None  # never: export refuses a container's host
 
 
 @dataclass(frozen=True, slots=True)

@@ -410,3 +410,73 @@ def test_a_taken_name_is_refused_before_anything_is_built(
     with pytest.raises(ConflictError, match="invalid template name"):
         registry.check_free("no/slash")
     registry.check_free("other")
+
+
+# -- root filesystems (lxc hosts' templates) -------------------------------------
+
+
+@pytest.fixture
+def rootfs_tar(tmp_path: Path) -> Path:
+    """A small root tree packed as the builder packs one (GNU tar, numeric owners)."""
+    tree = tmp_path / "tree"
+    (tree / "sbin").mkdir(parents=True)
+    (tree / "etc").mkdir()
+    (tree / "sbin/init").write_text("#!/bin/sh\n")
+    (tree / "sbin/init").chmod(0o755)
+    (tree / "etc/hostname").write_text("debian\n")
+    tar = tmp_path / "rootfs.tar"
+    subprocess.run(["tar", "--numeric-owner", "-C", str(tree), "-cf", str(tar), "."],
+                   check=True)
+    return tar
+
+
+def test_a_rootfs_template_holds_its_tar_alone(
+    registry: TemplateRegistry, rootfs_tar: Path
+) -> None:
+    digest = sha256(rootfs_tar)
+    template = registry.add("ct", None, rootfs=rootfs_tar, os_name="debian",
+                            release="bookworm", packages=["nginx"])
+
+    assert template.kind == "rootfs"
+    assert template.rootfs == registry.root / "ct" / "rootfs.tar"
+    assert (template.disk, template.kernel, template.initrd) == (None, None, None)
+    assert (template.format, template.virtual_size, template.cmdline) == (None, None, None)
+    assert template.sha256 == {"rootfs.tar": digest}
+    assert mode(template.rootfs) == 0o444 and mode(template.directory) == 0o555
+    assert rootfs_tar.exists(), "add copies unless asked to move"
+    assert registry.list() == [template] and registry.get("ct") == template
+    manifest = json.loads((template.directory / "manifest.json").read_text())
+    assert manifest["kind"] == "rootfs" and manifest["rootfs"] == "rootfs.tar"
+    registry.verify("ct")
+
+
+def test_a_rootfs_with_a_disk_or_kernel_is_refused(
+    registry: TemplateRegistry, rootfs_tar: Path, qcow2_disk: Path,
+    boot_files: tuple[Path, Path],
+) -> None:
+    for files in ({"disk": qcow2_disk}, {"kernel": boot_files[0]}, {"initrd": boot_files[1]}):
+        disk = files.pop("disk", None)
+        with pytest.raises(ConflictError, match="a rootfs template is a container's root "
+                           "filesystem alone; it has no disk, kernel or initrd"):
+            registry.add("ct", disk, rootfs=rootfs_tar, **files)
+    assert registry.names() == []
+
+
+def test_a_rootfs_that_is_no_tar_is_refused(registry: TemplateRegistry, tmp_path: Path) -> None:
+    bogus = tmp_path / "rootfs.tar"
+    bogus.write_bytes(b"not a tar" * 200)
+    with pytest.raises(ConflictError, match="is not a tar archive"):
+        registry.add("ct", None, rootfs=bogus)
+    assert registry.names() == []
+
+
+def test_verify_notices_a_changed_rootfs(registry: TemplateRegistry, rootfs_tar: Path) -> None:
+    template = registry.add("ct", None, rootfs=rootfs_tar, move=True)
+    assert not rootfs_tar.exists()
+    assert template.rootfs is not None
+    template.rootfs.chmod(0o644)
+    with template.rootfs.open("ab") as handle:
+        handle.write(b"\0" * 512 + b"x")
+    with pytest.raises(BackendError) as caught:
+        registry.verify("ct")
+    assert caught.value.message == "template ct changed on disk: rootfs.tar"
