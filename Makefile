@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 CORRAL := $(VENV)/bin/corral
-DEB_PACKAGES := qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-dev pkg-config \
+DEB_PACKAGES := qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-daemon-driver-lxc libvirt-dev pkg-config \
 	dnsmasq-base busybox-static cpio e2fsprogs iproute2 iputils-ping gcc python3-venv python3-dev \
 	libvirt-clients libxml2-utils cloud-init openssl mmdebstrap chromium postgresql wrk \
 	ansible-core

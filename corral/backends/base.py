@@ -25,7 +25,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from corral.model import Host, Switch
+from corral.errors import BackendError
+from corral.model import Host, Switch, Virt
 
 T = TypeVar("T")
 
@@ -397,15 +398,27 @@ class Capabilities:
     # console_output() can read what the serial console printed (from any client:
     # the log is a volume of the project's pool, read through libvirt)
     console_log: bool = True
+    # What the host's container driver can do to a running container (lxc hosts),
+    # None where the host runs none.
+    containers: Capabilities | None = None
+
+    def of(self, host: Host) -> Capabilities:
+        """What this host can do to ``host``: a container's driver's, for an lxc host."""
+        if host.virt is Virt.LXC and self.containers is not None:
+            return self.containers
+        return self
 
     def as_json(self) -> dict[str, object]:
-        return {
+        found: dict[str, object] = {
             "driver": self.driver, "live_memory": self.live_memory,
             "live_vcpus": self.live_vcpus, "live_nics": self.live_nics,
             "live_disks": self.live_disks, "max_vcpus": self.max_vcpus,
             "migration": self.migration, "virt_types": sorted(self.virt_types),
             "console_log": self.console_log,
         }
+        if self.containers is not None:
+            found["containers"] = self.containers.as_json()
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -609,6 +622,20 @@ class Backend(ABC):
     @abstractmethod
     def remove_pool(self, project: str) -> None:
         """Delete the project's pool and whatever volumes remain in it."""
+
+    # ---- containers (``lxc`` hosts)
+    def container_problem(self) -> str | None:
+        """None when this service host runs containers, else why it cannot."""
+        return f"service host '{self.name}' has no container driver"
+
+    def create_container_root(self, project: str, host_name: str, template: TemplateLike) -> str:
+        """Make (or find) the container's root tree from ``template``'s root
+        filesystem; return its directory. The template is only ever read."""
+        raise BackendError(f"cannot run lxc hosts: {self.container_problem()}")
+
+    def write_container_seed(self, project: str, host_name: str, documents: dict[str, str]) -> str:
+        """Write the container's NoCloud documents (name -> text); return their directory."""
+        raise BackendError(f"cannot run lxc hosts: {self.container_problem()}")
 
     # ---- template copies (a remote service host's own copies of site templates)
     def template_copies(self) -> list[TemplateCopy]:

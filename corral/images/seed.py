@@ -41,7 +41,7 @@ import pycdlib
 import yaml
 
 from corral.images.passwords import guest_password
-from corral.model.project import FileSpec, Host, Interface
+from corral.model.project import FileSpec, Host, Interface, Virt
 
 VOLUME_ID = "cidata"
 READY_MARKER = "corral-ready"
@@ -54,6 +54,11 @@ _SEED_FILES = (
     ("USER_DAT.;1", "user-data"),
     ("NETWORK_.;1", "network-config"),
 )
+
+# Where cloud-init writes what it prints (its default), and the container's
+# console log, in the directory Corral mounts at /var/log/corral.
+CLOUD_INIT_LOG = "/var/log/cloud-init-output.log"
+CONTAINER_CONSOLE_LOG = "/var/log/corral/console.log"
 
 # MLN lets a static address omit its netmask; Debian's installer and MLN's own
 # templates assume a /24 in that case, and cloud-init needs some prefix.
@@ -149,6 +154,10 @@ def _cloud_config(host: Host, baked: Collection[str]) -> dict[str, Any]:
     if host.runcmd:
         config["runcmd"] = list(host.runcmd)
     config["final_message"] = ready_line(host.name)
+    if host.virt is Virt.LXC:
+        # libvirt logs no container console: cloud-init copies what it prints to a
+        # directory Corral mounts into the container (corral.backends.libvirt.containers).
+        config["output"] = {"all": f"| tee -a {CLOUD_INIT_LOG} {CONTAINER_CONSOLE_LOG}"}
     return config
 
 

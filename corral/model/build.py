@@ -72,6 +72,7 @@ def build_project(
     _check_switch_use(drafts, switches, switch_words, sink)
     _check_vnc_displays(drafts, sink)
     _check_uuids(drafts, sink)
+    _check_containers(drafts, sink)
     macs = _macs(settings.project, drafts, sink)
     hosts: dict[str, Host] = {}
     context = ApplyContext(project=settings.project, sink=sink, local_files=local_files)
@@ -221,6 +222,41 @@ def _check_uuids(drafts: list[HostDraft], sink: DiagnosticSink) -> None:
             sink.error(
                 word.span, f"host {draft.name}: uuid {uuid} is also host {owner}'s (at {span})"
             )
+
+
+# What an ``lxc`` host cannot have, and why: a container runs its root tree on the
+# service host's kernel, so it has no disks, firmware or display of its own.
+CONTAINER_REFUSED = {
+    "size": "a container's root is a directory, which has no size",
+    "free_space": "a container's root is a directory, which has no size",
+    "disk": "a container has no disks (its root is a directory)",
+    "hvm": "a container boots no firmware",
+    "boot": "a container boots no firmware",
+    "vncdisplay": "a container has no display",
+    "vncpasswd": "a container has no display",
+    "lvm": "a container's root is a directory, not a volume",
+    "lvm_vg": "a container's root is a directory, not a volume",
+    "filepath": "a container's root is made in the site's runs directory",
+}
+
+
+def _check_containers(drafts: list[HostDraft], sink: DiagnosticSink) -> None:
+    """An ``lxc`` host is refused what a container cannot have, at the key (never
+    accepted and then ignored), and each NIC needs a switch or a bridge: QEMU's
+    user-mode network is QEMU's."""
+    for draft in drafts:
+        if draft.fields.get("virt") != "lxc":
+            continue
+        for key, why in CONTAINER_REFUSED.items():
+            statements = draft.groups.get(key)
+            if statements:
+                sink.error(statements[0].key.span,
+                           f"host {draft.name}: '{key}' does not apply to an lxc host: {why}")
+        for interface in draft.interfaces:
+            if not interface.fields.get("switch") and not interface.fields.get("bridge"):
+                sink.error(interface.statement.key.span,
+                           f"host {draft.name}: interface {interface.name} of an lxc host needs "
+                           "a switch or a bridge (user-mode networking is QEMU's)")
 
 
 def _check_switch_use(

@@ -24,7 +24,7 @@ from corral.backends.base import (
 )
 from corral.errors import ConflictError, CorralError, Diagnostic, SourceErrors, Span
 from corral.images.installers import installer_of_template
-from corral.images.seed import build_seed
+from corral.images.seed import build_seed, seed_documents
 from corral.model import Host, Project, Switch, SwitchMode, Virt
 from corral.ops.devices import device_problems, disk_specs
 from corral.ops.observe import Sighting
@@ -119,6 +119,7 @@ def check(
             try:
                 template = template_of(session, host.template, supplied)
                 problems += _package_problems(host, template)
+                problems += _template_kind_problems(host, template)
             except CorralError as error:
                 problems.append(Diagnostic(
                     _span(host), f"host {host.name}: {error.message}", error.hint
@@ -129,7 +130,7 @@ def check(
             problems.append(Diagnostic(_span(host), f"host {host.name}: {error.message}"))
         problems += _storage_problems(backend, host, checked_groups)
         if host.template is not None:
-            problems += _boot_problems(session, host, supplied)
+            problems += [] if host.virt is Virt.LXC else _boot_problems(session, host, supplied)
     problems += switch_problems(session, project)
     problems += device_problems(session, project, plan, unreachable)
     if problems:
@@ -148,6 +149,23 @@ def _package_problems(host: Host, template: TemplateLike) -> list[Diagnostic]:
     except CorralError as error:
         return [Diagnostic(_span(host), f"host {host.name}: {error.message}", error.hint)]
     return []
+
+
+def _template_kind_problems(host: Host, template: TemplateLike) -> list[Diagnostic]:
+    """An ``lxc`` host runs a root filesystem template, and only it does."""
+    container = host.virt is Virt.LXC
+    if container == (template.kind == "rootfs"):
+        return []
+    if container:
+        return [Diagnostic(
+            _span(host), f"host {host.name}: template {template.name} is a disk image, and an "
+            "lxc host needs a root filesystem template",
+            "build one: corral template build debian --rootfs",
+        )]
+    return [Diagnostic(
+        _span(host), f"host {host.name}: template {template.name} is a container's root "
+        "filesystem, which a VM cannot boot", "add lxc to the host, or use a disk template",
+    )]
 
 
 def _storage_problems(
@@ -261,6 +279,8 @@ def build_host(
     backend = session.backend(host.placed_on)
     template = template_of(session, host.template or "", supplied)
     virt = backend.resolve_virt_type(requested_virt(session, host))
+    if host.virt is Virt.LXC:
+        return _build_container(backend, project, host, template, networks)
     place = StoragePlace.of(host)
     size = root_size_mib(host, template.virtual_size)
     disk = backend.create_run_copy(project.name, host.name, template, size, place)
@@ -281,6 +301,28 @@ def build_host(
         disk_format="raw" if place.volume_group else "qcow2",
         disk_block=place.volume_group is not None,
         disks=disks,
+    ))
+
+
+def _build_container(
+    backend: Backend, project: Project, host: Host, template: TemplateLike,
+    networks: dict[tuple[str, str], str],
+) -> str:
+    """An ``lxc`` host: its root tree from the template's root filesystem, its seed
+    as a directory, and the container's domain."""
+    root = backend.create_container_root(project.name, host.name, template)
+    documents = seed_documents(host, project.name, template.packages).by_name()
+    seed = backend.write_container_seed(project.name, host.name, documents)
+    return backend.define_domain(DomainSpec(
+        project=project.name,
+        host=host,
+        virt_type=Virt.LXC.value,
+        boot=BootSpec(template=template.name, kind=template.kind),
+        disk_path=root,
+        seed_path=seed,
+        nics=nics_for(host, project, networks),
+        model_hash=host.model_hash(),
+        service_host=host.placed_on,
     ))
 
 

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from corral.backends.base import DomainStats, HostInfo
-from corral.model import PlacedBy, Project
+from corral.model import PlacedBy, Project, Virt
 from corral.ops.deadline import describe_failure, each_within
 from corral.ops.observe import Sighting
 from corral.ops.session import Session
@@ -118,7 +118,8 @@ def place_project(
             if state.schedulable and state.unreachable is not None:
                 session.warn(f"service host {state.name} is left out of placement: "
                              f"{state.unreachable}")
-    needs = [Need(h.name, h.memory_mib, h.vcpus, h.vncdisplay) for h in project.hosts.values()]
+    needs = [Need(h.name, h.memory_mib, h.vcpus, h.vncdisplay, h.virt is Virt.LXC)
+             for h in project.hosts.values()]
     policy = site.defaults.placement
     chosen = place(Request(needs, fixed, states, policy))
     why.update({name: policy for name in unplaced})
@@ -175,6 +176,7 @@ def _state(
         cpus=info.cpus if info else None,
         memory_mib=info.memory_mib if info else None,
         schedulable=schedulable,
+        containers=info is not None and "lxc" in info.virt_types,
     )
 
 

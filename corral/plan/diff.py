@@ -85,7 +85,7 @@ def plan_project(
     """
     actions: list[Action] = []
     actions += _switch_actions(model, observed, spans or {})
-    actions += [_within(a, (capabilities or {}).get(a.host.service_host or "") if a.host else None)
+    actions += [_within(a, _capabilities_of(a.host, capabilities) if a.host else None)
                 for a in _host_actions(model, observed)]
     actions += [
         Action(ActionKind.REMOVE_HOST, name, reason="not in the project file")
@@ -312,6 +312,15 @@ def _live_changes(old: Host, new: Host) -> list[Change]:
         live = new.maxvcpus == old.maxvcpus and old.maxvcpus is not None
         changes.append(Change("vcpus", old.vcpus, new.vcpus, live=live))
     return changes
+
+
+def _capabilities_of(
+    host: Host, capabilities: Mapping[str, Capabilities] | None
+) -> Capabilities | None:
+    """What ``host``'s service host can do to it while it runs (a container's
+    driver's for an lxc host)."""
+    found = (capabilities or {}).get(host.service_host or "")
+    return found.of(host) if found is not None else None
 
 
 def _within(action: Action, capabilities: Capabilities | None) -> Action:

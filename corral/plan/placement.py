@@ -45,6 +45,7 @@ class Need:
     memory_mib: int
     vcpus: int
     vncdisplay: int | None = None
+    container: bool = False  # an lxc host: only a service host that runs containers takes it
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,7 @@ class ServiceHostState:
     memory_mib: int | None = None
     schedulable: bool = True
     unreachable: str | None = None
+    containers: bool = False  # runs lxc hosts (asked with cpus and memory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,8 @@ class _Tally:
         state, limits = self.state, self.state.limits
         if state.unreachable is not None:
             return f"{state.name} did not answer ({state.unreachable})"
+        if need.container and not state.containers:
+            return f"{state.name} runs no containers"
         if state.cpus is not None and need.vcpus > state.cpus:
             return f"{state.name} has {state.cpus} CPUs"
         if state.memory_mib is not None and need.memory_mib > self.unallocated_mib:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import libvirt
@@ -38,6 +39,8 @@ from corral.backends.base import (
 from corral.backends.libvirt import (
     attached,
     console,
+    containers,
+    domain_xml,
     hostinfo,
     lifecycle,
     migration,
@@ -78,6 +81,7 @@ class LibvirtBackend(Backend):
         self.runs_dir = os.fspath(runs_dir)
         self.boot_copies = storage.BootCopies(service_host=name)
         self.connection = Connection(name, uri)
+        self.containers = containers.ContainerDriver(name, uri)
         self.template_store = (
             None if self.connection.is_local
             else templatestore.TemplateStore(name, os.fspath(templates_dir))
@@ -89,13 +93,52 @@ class LibvirtBackend(Backend):
 
     def close(self) -> None:
         self.connection.close()
+        self.containers.close()
+
+    def _connections(self) -> list[libvirt.virConnect]:
+        """Every connection holding this host's domains: the hypervisor's, and the
+        LXC driver's where this host runs containers."""
+        sibling = self.containers.open_conn() if self.containers.uri else None
+        return [self.conn] if sibling is None else [self.conn, sibling]
+
+    def _holder(self, name: str) -> libvirt.virConnect:
+        """The connection that holds domain ``name`` (a container's is the LXC
+        driver's); the hypervisor's when neither does, for its error."""
+        conn = self.conn
+        if self.containers.uri is None:
+            return conn
+        with libvirt_errors(f"look up domain {name}"):
+            if lifecycle.find(conn, name) is not None:
+                return conn
+            sibling = self.containers.open_conn()
+            if sibling is not None and lifecycle.find(sibling, name) is not None:
+                return sibling
+        return conn
+
+    def _container_dirs(self, conn: libvirt.virConnect, name: str) -> containers.ContainerDirs:
+        domain = lifecycle.lookup(conn, name)
+        with libvirt_errors(f"read the definition of {name}"):
+            root = containers.root_of(domain)
+        if root is None:
+            raise BackendError(f"domain {name} is not a container Corral made (no root mount)")
+        return containers.dirs_of_root(root)
+
+    def _is_container_conn(self, conn: libvirt.virConnect) -> bool:
+        return conn is not self.conn
 
     # ---- facts
     def capabilities(self) -> Capabilities:
-        return hostinfo.capabilities(self.conn, self.name)
+        found = hostinfo.capabilities(self.conn, self.name)
+        sibling = self.containers.open_conn() if self.containers.uri else None
+        if sibling is None:
+            return found
+        return replace(found, containers=hostinfo.container_capabilities(sibling))
 
     def host_info(self) -> HostInfo:
-        return hostinfo.host_info(self.conn, self.name, self.uri)
+        found = hostinfo.host_info(self.conn, self.name, self.uri)
+        if self.containers.uri is None or self.containers.why_not() is not None:
+            return found
+        return replace(found, virt_types=(*found.virt_types, domain_xml.CONTAINER_TYPE))
 
     def node_stats(self) -> NodeStats:
         return hostinfo.node_stats(self.conn, self.name)
@@ -104,6 +147,11 @@ class LibvirtBackend(Backend):
         return hostinfo.node_stats_around(self.conn, self.name, work)
 
     def resolve_virt_type(self, requested: str) -> str:
+        if requested == domain_xml.CONTAINER_TYPE:
+            reason = self.containers.why_not()
+            if reason is not None:
+                raise BackendError(f"cannot run lxc hosts: {reason}")
+            return requested
         with libvirt_errors(f"read capabilities of {self.name}"):
             offered = hostinfo.virt_types(self.conn.getCapabilities())
         return hostinfo.resolve_virt_type(requested, offered, self.name)
@@ -111,15 +159,17 @@ class LibvirtBackend(Backend):
     # ---- observation
     def observe(self, project: str | None = None) -> Observed:
         conn = self.conn
+        domains = [d for c in self._connections() for d in observe.observe_domains(c, project)]
         return Observed(
             service_host=self.name,
-            domains=observe.observe_domains(conn, project),
+            domains=tuple(sorted(domains, key=lambda d: d.name)),
             networks=observe.observe_networks(conn, project),
             volumes=observe.observe_volumes(conn, project),
         )
 
     def domain_stats(self, project: str | None = None) -> list[DomainStats]:
-        return observe.domain_stats(self.conn, self.name, project)
+        rows = [r for c in self._connections() for r in observe.domain_stats(c, self.name, project)]
+        return sorted(rows, key=lambda r: r.domain)
 
     def survey(self, project: str | None = None) -> Survey:
         """One bulk stats query for every domain (its metadata read once, its model
@@ -127,7 +177,8 @@ class LibvirtBackend(Backend):
         conn = self.conn
         now = time.time()
         with libvirt_errors("read domain statistics"):
-            seen = observe._corral_domains(conn, project, observe._STATS)
+            seen = [item for c in self._connections()
+                    for item in observe._corral_domains(c, project, observe._STATS)]
             models = {item.domain.name(): item.mark.model() for item in seen}  # parsed once
             stats = tuple(sorted(
                 (observe._row(item, self.name, now, models[item.domain.name()]) for item in seen),
@@ -136,7 +187,10 @@ class LibvirtBackend(Backend):
         return Survey(self.name, stats, models, observe.observe_networks(conn, project))
 
     def domain_states(self, project: str | None = None) -> dict[str, DomainState]:
-        return observe.domain_states(self.conn, project)
+        states: dict[str, DomainState] = {}
+        for conn in self._connections():
+            states.update(observe.domain_states(conn, project))
+        return states
 
     def leases(self, network_names: Iterable[str]) -> dict[str, list[str]]:
         with libvirt_errors("read DHCP leases"):
@@ -206,10 +260,30 @@ class LibvirtBackend(Backend):
     def delete_volumes(self, project: str, host_name: str) -> None:
         self.boot_copies.forget(project)  # the last host takes the boot copies along
         storage.delete_volumes(self.conn, project, host_name)
+        if self.containers.uri is not None:
+            containers.delete(containers.dirs_of(self.runs_dir, project, host_name))
 
     def remove_pool(self, project: str) -> None:
         self.boot_copies.forget(project)
         storage.remove_pool(self.conn, project)
+
+    # ---- containers
+    def container_problem(self) -> str | None:
+        return self.containers.why_not()
+
+    def create_container_root(self, project: str, host_name: str, template: TemplateLike) -> str:
+        self.containers.conn()  # refused, with the reason, where containers cannot run
+        if not template.rootfs:
+            raise BackendError(f"template {template.name} has no root filesystem for a container",
+                               hint="build one: corral template build debian --rootfs")
+        tar = Path(template.rootfs)
+        digest = template.sha256.get(tar.name, "")
+        dirs = containers.dirs_of(self.runs_dir, project, host_name)
+        return str(containers.make_root(dirs, template.name, tar, digest))
+
+    def write_container_seed(self, project: str, host_name: str, documents: dict[str, str]) -> str:
+        return containers.write_seed(containers.dirs_of(self.runs_dir, project, host_name),
+                                     documents)
 
     # ---- template copies
     def template_copies(self) -> list[TemplateCopy]:
@@ -247,56 +321,59 @@ class LibvirtBackend(Backend):
 
     # ---- domains
     def define_domain(self, spec: DomainSpec) -> str:
-        return lifecycle.define(
-            self.conn, spec, self.runs_dir, self.boot_copies, self.template_store
-        )
+        container = spec.virt_type == domain_xml.CONTAINER_TYPE
+        conn = self.containers.conn() if container else self.conn
+        return lifecycle.define(conn, spec, self.runs_dir, self.boot_copies, self.template_store)
 
     def undefine(self, name: str) -> None:
-        lifecycle.undefine(self.conn, name)
+        lifecycle.undefine(self._holder(name), name)
 
     def describe(self, name: str, *, inactive: bool = False) -> str:
-        return lifecycle.describe(self.conn, name, inactive=inactive)
+        return lifecycle.describe(self._holder(name), name, inactive=inactive)
 
     # ---- lifecycle
     def start(self, name: str) -> None:
-        lifecycle.start(self.conn, name)
+        conn = self._holder(name)
+        if self._is_container_conn(conn) and not lifecycle.is_running(lifecycle.lookup(conn, name)):
+            containers.clear_console(self._container_dirs(conn, name))
+        lifecycle.start(conn, name)
 
     def shutdown(self, name: str, timeout_s: float) -> ShutdownOutcome:
-        return lifecycle.shutdown(self.conn, name, timeout_s)
+        return lifecycle.shutdown(self._holder(name), name, timeout_s)
 
     def destroy(self, name: str) -> None:
-        lifecycle.destroy(self.conn, name)
+        lifecycle.destroy(self._holder(name), name)
 
     def reboot(self, name: str) -> None:
-        lifecycle.reboot(self.conn, name)
+        lifecycle.reboot(self._holder(name), name)
 
     def pause(self, name: str) -> None:
-        lifecycle.pause(self.conn, name)
+        lifecycle.pause(self._holder(name), name)
 
     def resume(self, name: str) -> None:
-        lifecycle.resume(self.conn, name)
+        lifecycle.resume(self._holder(name), name)
 
     def suspend(self, name: str) -> None:
-        lifecycle.suspend(self.conn, name)
+        lifecycle.suspend(self._holder(name), name)
 
     def restore(self, name: str) -> None:
-        lifecycle.restore(self.conn, name)
+        lifecycle.restore(self._holder(name), name)
 
     def set_memory(self, name: str, mib: int, *, live: bool = True, config: bool = True) -> None:
-        lifecycle.set_memory(self.conn, name, mib, live, config)
+        lifecycle.set_memory(self._holder(name), name, mib, live, config)
 
     def set_vcpus(self, name: str, count: int, *, live: bool = True, config: bool = True) -> None:
-        lifecycle.set_vcpus(self.conn, name, count, live, config)
+        lifecycle.set_vcpus(self._holder(name), name, count, live, config)
 
     def attach_interface(
         self, name: str, nic: NicSpec, *, live: bool = True, config: bool = True
     ) -> None:
-        lifecycle.attach_interface(self.conn, name, nic, live, config)
+        lifecycle.attach_interface(self._holder(name), name, nic, live, config)
 
     def detach_interface(
         self, name: str, mac: str, *, live: bool = True, config: bool = True
     ) -> None:
-        lifecycle.detach_interface(self.conn, name, mac, live, config)
+        lifecycle.detach_interface(self._holder(name), name, mac, live, config)
 
     def attach_disk(self, name: str, disk: DiskSpec) -> None:
         lifecycle.attach_disk(self.conn, name, disk)
@@ -362,13 +439,19 @@ class LibvirtBackend(Backend):
 
     # ---- console
     def console_output(self, name: str) -> str:
-        domain = lifecycle.lookup(self.conn, name)
-        return console.console_output(self.conn, domain, local=self.connection.is_local)
+        conn = self._holder(name)
+        if self._is_container_conn(conn):
+            return containers.read_console(self._container_dirs(conn, name))
+        domain = lifecycle.lookup(conn, name)
+        return console.console_output(conn, domain, local=self.connection.is_local)
 
     def console_stream(self, name: str) -> console.LibvirtConsole:
-        domain = lifecycle.lookup(self.conn, name)
-        return console.open_stream(self.conn, domain)
+        conn = self._holder(name)
+        domain = lifecycle.lookup(conn, name)
+        return console.open_stream(conn, domain)
 
     def console_command(self, name: str) -> list[str]:
-        lifecycle.lookup(self.conn, name)
-        return console.console_command(name, self.uri)
+        conn = self._holder(name)
+        lifecycle.lookup(conn, name)
+        uri = self.containers.uri if self._is_container_conn(conn) else None
+        return console.console_command(name, uri or self.uri)

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from corral.backends.base import DiskSpec, DomainSpec, NicSpec
-from corral.backends.libvirt import names
+from corral.backends.libvirt import containers, names
 from corral.backends.libvirt.metadata import (
     NS,
     DomainMark,
@@ -55,6 +55,12 @@ from corral.backends.libvirt.metadata import (
     q,
 )
 
+# A container's domain type and init, and where its seed and console log
+# directories are mounted in it (corral.backends.libvirt.containers).
+CONTAINER_TYPE = "lxc"
+CONTAINER_INIT = "/sbin/init"
+CONTAINER_SEED_TARGET = "/var/lib/cloud/seed/nocloud"
+CONTAINER_CONSOLE_TARGET = "/var/log/corral"
 SEED_DEV = "vdb"
 DISK_DEV = "vda"
 VNC_BASE_PORT = 5900
@@ -121,6 +127,8 @@ def apply_spec(
     _set_metadata(root, spec)
     _set_memory(root, spec)
     _set_vcpu(root, spec)
+    if spec.virt_type == CONTAINER_TYPE:
+        return _apply_container(root, spec, previous)
     _set_os(root, spec)
     features = _child(root, "features")
     _child(features, "acpi")
@@ -140,6 +148,38 @@ def apply_spec(
     _set_vnc(devices, spec, previous.manages_vnc if previous else False)
     balloon = _child(devices, "memballoon")
     balloon.set("model", "virtio")
+    return root
+
+
+def _apply_container(
+    root: etree._Element, spec: DomainSpec, previous: DomainMark | None
+) -> etree._Element:
+    """The rest of a container's document: it runs its root's ``/sbin/init`` on the
+    host's kernel, its root, seed and console log are directories of this machine
+    mounted into it (:mod:`corral.backends.libvirt.containers`), and its NICs are
+    named inside as the host's interfaces are. No disks, firmware or balloon."""
+    os_el = _child(root, "os")
+    for old in list(os_el):
+        os_el.remove(old)
+    etree.SubElement(os_el, "type").text = "exe"
+    etree.SubElement(os_el, "init").text = CONTAINER_INIT
+    devices = _child(root, "devices")
+    for old in devices.findall("filesystem"):
+        devices.remove(old)
+    seed_dir = spec.seed_path or ""
+    console_dir = str(containers.dirs_of_root(spec.disk_path).console)
+    mounts = ((spec.disk_path, "/", False), (seed_dir, CONTAINER_SEED_TARGET, True),
+              (console_dir, CONTAINER_CONSOLE_TARGET, False))
+    for index, (source, target, readonly) in enumerate(mounts):
+        element = etree.Element("filesystem", type="mount", accessmode="passthrough")
+        etree.SubElement(element, "source", dir=source)
+        etree.SubElement(element, "target", dir=target)
+        if readonly:
+            etree.SubElement(element, "readonly")
+        devices.insert(index, element)
+    _set_nics(devices, spec.nics, previous.nic_macs if previous else (), container=True)
+    if devices.find("console") is None:
+        etree.SubElement(devices, "console", type="pty")
     return root
 
 
@@ -402,8 +442,12 @@ def _remove_seed(devices: etree._Element) -> None:
         devices.remove(disk)
 
 
-def nic_element(nic: NicSpec, existing: etree._Element | None = None) -> etree._Element:
-    """An ``<interface>`` for ``nic``, editing ``existing`` in place when given."""
+def nic_element(
+    nic: NicSpec, existing: etree._Element | None = None, *, container: bool = False
+) -> etree._Element:
+    """An ``<interface>`` for ``nic``, editing ``existing`` in place when given; a
+    container's is named inside as the host's interface (a veth pair has no
+    device model)."""
     element = existing if existing is not None else etree.Element("interface")
     element.set("type", nic.kind)
     mac = _child(element, "mac", first=True)
@@ -416,7 +460,11 @@ def nic_element(nic: NicSpec, existing: etree._Element | None = None) -> etree._
         source = _child(element, "source")
         source.attrib.clear()
         source.set(nic.kind, nic.network or nic.bridge or "")
-    _child(element, "model").set("type", "virtio")
+    if container:
+        if nic.name:
+            _child(element, "guest").set("dev", nic.name)
+    else:
+        _child(element, "model").set("type", "virtio")
     return element
 
 
@@ -426,7 +474,8 @@ def _mac_of(interface: etree._Element) -> str:
 
 
 def _set_nics(
-    devices: etree._Element, nics: tuple[NicSpec, ...], previous_macs: tuple[str, ...]
+    devices: etree._Element, nics: tuple[NicSpec, ...], previous_macs: tuple[str, ...],
+    *, container: bool = False,
 ) -> None:
     wanted = {n.mac.lower(): n for n in nics}
     managed = set(previous_macs) | set(wanted)
@@ -440,7 +489,7 @@ def _set_nics(
     anchor = None
     for nic in nics:
         mac = nic.mac.lower()
-        element = nic_element(nic, existing.get(mac))
+        element = nic_element(nic, existing.get(mac), container=container)
         if mac not in existing:
             if anchor is not None:
                 anchor.addnext(element)

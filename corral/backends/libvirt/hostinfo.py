@@ -140,6 +140,20 @@ def capabilities(conn: libvirt.virConnect, service_host: str) -> Capabilities:
     )
 
 
+def container_capabilities(conn: libvirt.virConnect) -> Capabilities:
+    """What the LXC driver (``conn``) can do to a running container: its row of
+    the driver table; a container's console log is Corral's own file, and it
+    has no disks to plug."""
+    with libvirt_errors("read the container driver's capabilities"):
+        host_caps = conn.getCapabilities()
+    apis = DRIVER_LIVE_APIS["LXC"]
+    return Capabilities(
+        live_memory=apis.memory, live_vcpus=apis.vcpus, live_nics=apis.devices,
+        live_disks=False, migration=live_migration(host_caps), driver="LXC",
+        virt_types=frozenset({"lxc"}), console_log=True,
+    )
+
+
 def _domain_capabilities(conn: libvirt.virConnect, offered: tuple[str, ...]) -> str | None:
     """The domain capabilities XML for the virt type ``auto`` picks; None where the
     driver has none (the test driver)."""

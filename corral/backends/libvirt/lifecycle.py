@@ -97,16 +97,18 @@ def define(
     """
     name = names.domain_name(spec.project, spec.host.name)
     with libvirt_errors(f"define domain {name}"):
-        spec = _protect_templates(conn, spec, runs_dir, copies, store)
-        chain = storage.backing_chain(conn, spec.disk_path)
-        backing = (
-            tuple(domain_xml.BackingFile(path, fmt) for path, fmt in chain)
-            if chain is not None else None
-        )
-        log = console.log_path(runs_dir, spec.project, spec.host)
-        # virtlogd creates the log file but not its directory: the seed's pool.
-        place = StoragePlace(directory=StoragePlace.of(spec.host).directory)
-        pools.ensure(conn, pools.pool_for(spec.project, runs_dir, place))
+        backing, log = None, ""
+        if spec.virt_type != domain_xml.CONTAINER_TYPE:  # a container has no disks or log
+            spec = _protect_templates(conn, spec, runs_dir, copies, store)
+            chain = storage.backing_chain(conn, spec.disk_path)
+            backing = (
+                tuple(domain_xml.BackingFile(path, fmt) for path, fmt in chain)
+                if chain is not None else None
+            )
+            log = console.log_path(runs_dir, spec.project, spec.host)
+            # virtlogd creates the log file but not its directory: the seed's pool.
+            place = StoragePlace(directory=StoragePlace.of(spec.host).directory)
+            pools.ensure(conn, pools.pool_for(spec.project, runs_dir, place))
         domain = find(conn, name)
         if domain is None:
             root = domain_xml.build_domain(spec, console_log=log, backing=backing)
@@ -220,14 +222,18 @@ def undefine(conn: libvirt.virConnect, name: str) -> None:
             domain.destroy()
         if domain.hasManagedSaveImage(0):
             domain.managedSaveRemove(0)
+        # Drivers without NVRAM (libvirt's test driver) refuse that flag, and
+        # drivers without snapshots (LXC) the other one too.
         cleanup = libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
-        try:
-            domain.undefineFlags(cleanup | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
-        except libvirt.libvirtError as exc:
-            if error_code(exc) not in (libvirt.VIR_ERR_INVALID_ARG, libvirt.VIR_ERR_NO_SUPPORT):
-                raise
-            # Drivers without NVRAM (libvirt's test driver) refuse the flag.
-            domain.undefineFlags(cleanup)
+        for flags in (cleanup | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM, cleanup, 0):
+            try:
+                domain.undefineFlags(flags)
+                return
+            except libvirt.libvirtError as exc:
+                if flags == 0 or error_code(exc) not in (
+                    libvirt.VIR_ERR_INVALID_ARG, libvirt.VIR_ERR_NO_SUPPORT
+                ):
+                    raise
 
 
 def describe(conn: libvirt.virConnect, name: str, *, inactive: bool = False) -> str:

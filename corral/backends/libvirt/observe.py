@@ -112,6 +112,8 @@ def _marked_stats(
     the marks are read first and only Corral's domains of the project are
     asked: other projects' and other users' guests cost nothing.
     """
+    if conn.getType() == "LXC":
+        return _marked_stats_one_by_one(conn, project)
     if flags == libvirt.VIR_DOMAIN_STATS_STATE:
         pairs = conn.getAllDomainStats(flags, 0)
         return [(d, s, m) for d, s in pairs if (m := read_mark(d)) is not None
@@ -133,6 +135,33 @@ def _marked_stats(
     return [(d, s, marks[d.UUIDString()]) for d, s in found if d.UUIDString() in marks]
 
 
+def _marked_stats_one_by_one(
+    conn: libvirt.virConnect, project: str | None
+) -> list[tuple[libvirt.virDomain, dict[str, int], DomainMark]]:
+    """The same figures for a driver without bulk statistics (LXC: containers),
+    from one ``virDomainGetInfo`` per Corral domain: a container's process
+    tree answers from its cgroups, so this costs no guest a thing."""
+    found = []
+    for domain in conn.listAllDomains(0):
+        mark = read_mark(domain)
+        if mark is None or (project is not None and mark.project != project):
+            continue
+        try:
+            state, reason = domain.state(0)
+            _, _, _, vcpus, cpu_time = domain.info()
+        except libvirt.libvirtError as exc:
+            if _vanished(exc):
+                continue
+            raise
+        stats = {"state.state": state, "state.reason": reason}
+        if state in (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_PAUSED):
+            # No balloon: the memory a container holds is its limit, the model's
+            # memory (what GetInfo calls its memory is what it uses of that).
+            stats |= {"cpu.time": cpu_time, "vcpu.current": vcpus}
+        found.append((domain, stats, mark))
+    return found
+
+
 def _corral_domains(conn: libvirt.virConnect, project: str | None, flags: int) -> list[_Seen]:
     seen = []
     for domain, stats, mark in _marked_stats(conn, project, flags):
@@ -144,7 +173,9 @@ def _corral_domains(conn: libvirt.virConnect, project: str | None, flags: int) -
         except libvirt.libvirtError as exc:
             if _vanished(exc):
                 continue
-            raise
+            if error_code(exc) != libvirt.VIR_ERR_NO_SUPPORT:
+                raise
+            managed = False  # a driver without saved states (LXC) has none to restore
         state = map_state(state_code, int(stats.get("state.reason", 0)), managed)
         seen.append(_Seen(domain, mark, stats, state))
     return seen
