@@ -302,8 +302,12 @@ def mmdebstrap_command(tree: Path, release: str, packages: Sequence[str], mirror
         "--skip=essential/unlink",
         f"--setup-hook=mkdir -p \"$1\"/var/cache/apt/archives/ && "
         f"find {cache} -maxdepth 1 -name '*.deb' -exec cp -t \"$1\"/var/cache/apt/archives/ {{}} +",
-        f"--customize-hook=find \"$1\"/var/cache/apt/archives -maxdepth 1 -name '*.deb' "
-        f"-exec cp -u -t {cache} {{}} +",
+        # Into the cache by rename: a build running beside this one copies from
+        # it, and must never see a package half written.
+        f"--customize-hook=for deb in \"$1\"/var/cache/apt/archives/*.deb; do "
+        f"[ -f \"$deb\" ] || continue; kept={cache}/$(basename \"$deb\"); "
+        f"[ -e \"$kept\" ] || {{ cp \"$deb\" \"$kept.part.$$\" && "
+        f"mv \"$kept.part.$$\" \"$kept\"; }}; done",
         release, str(tree), mirror,
     ]  # fmt: skip
 
