@@ -30,7 +30,7 @@ from corral.backends.base import Backend, Observed, ObservedVolume, StoragePlace
 from corral.errors import BackendError, ConflictError, CorralError, NotFoundError, SourceErrors
 from corral.images.seed import build_seed
 from corral.lang.edit import set_host_key
-from corral.model import Host, PlacedBy, Project
+from corral.model import Host, PlacedBy, Project, Virt
 from corral.model.project import DiskType
 from corral.ops.apply import boot_spec, update_host
 from corral.ops.files import replace_text
@@ -131,6 +131,12 @@ def move_host(
             f"cannot move {vm} to {target_name}: it is suspended, its memory saved on "
             f"{source_name}",
             hint=f"corral vm restore {vm} (then it moves live), or stop it to move it cold",
+        )
+    if host.virt is Virt.LXC:
+        raise ConflictError(
+            f"cannot move {vm} to {target_name}: it is a container, whose root is a directory "
+            f"of {source_name}; containers run only on the service host of this machine",
+            hint=f"keep service_host {source_name} for it",
         )
     old = seen.model or host
     place = StoragePlace.of(old)
