@@ -80,24 +80,31 @@ def build(
     ctx: typer.Context,
     builder: Annotated[str, typer.Argument(help="Which builder: `tiny` or `debian`.")],
     name: Annotated[str | None, typer.Option(
-        help="Register it under this name (default: `tiny`, `debian-RELEASE`).")] = None,
+        help="Register it under this name (default: `tiny`, `debian-RELEASE`, "
+        "`debian-RELEASE-rootfs`).")] = None,
     release: Annotated[str | None, typer.Option(
         help="debian: the Debian release (bookworm, trixie).")] = None,
     packages: Annotated[str | None, typer.Option(
         help="debian: more packages to install, comma-separated.")] = None,
     size: Annotated[str | None, typer.Option(
-        help="debian: the root disk's size, as 2G.")] = None,
+        help="debian: the root disk's size, as 2G (not with --rootfs).")] = None,
+    rootfs: Annotated[bool, typer.Option(
+        "--rootfs", help="debian: a root filesystem for `lxc` hosts' containers (a tar), "
+        "not a VM's disk and kernel.")] = False,
     from_project: Annotated[Path | None, typer.Option(
         "--from-project", help="debian: build the template a host of this project names, "
-        "with the host's packages baked in (give --host).", dir_okay=False)] = None,
+        "with the host's packages baked in (give --host); a root filesystem for an `lxc` "
+        "host.", dir_okay=False)] = None,
     host: Annotated[str | None, typer.Option(
         "--host", help="debian: the host of --from-project.")] = None,
 ) -> None:
     """Build a template from Debian packages and register it.
 
     `tiny`: busybox and Debian's kernel, booting in seconds. `debian`: Debian
-    with systemd, cloud-init, an SSH server and the packages asked for.
+    with systemd, cloud-init, an SSH server and the packages asked for; with
+    --rootfs, the same without a kernel, as a container's root filesystem.
     Example: corral template build debian --packages nginx,curl --size 3G
+    Example: corral template build debian --rootfs --packages nginx
     Example: corral template build debian --from-project lab.corral --host web
     """
     from corral.ops.templates import DebianOptions
@@ -107,7 +114,7 @@ def build(
     for_host = None if from_project is None or host is None else (from_project, host)
     listed = None if packages is None else [p.strip() for p in packages.split(",") if p.strip()]
     tpl = operations(ctx).build_template(
-        builder, name, DebianOptions.given(release, listed, size), for_host)
+        builder, name, DebianOptions.given(release, listed, size, rootfs), for_host)
     print(f"template {tpl.name} built and registered")
 
 

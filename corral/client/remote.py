@@ -241,7 +241,7 @@ class RemoteOperations:
         body: dict[str, object] = {"name": builder, "template": name}
         if debian is not None:
             body |= {"release": debian.release, "packages": list(debian.packages),
-                     "size": debian.size}
+                     "size": debian.size, "rootfs": debian.rootfs}
         if for_host is not None:
             body |= {"project": self._file(for_host[0]), "host": for_host[1]}
         return self._job("POST", "/templates/build", decode.template, json=body)

@@ -12,6 +12,7 @@ from corral.backends.base import TemplateCopy
 from corral.errors import CorralError, InvalidRequest, NotFoundError
 from corral.images.installers import INSTALLERS
 from corral.images.registry import Template
+from corral.model import Virt
 from corral.ops.journal import recorded
 from corral.ops.observe import observe_everywhere
 from corral.ops.session import Session
@@ -33,20 +34,36 @@ class TemplateListing:
 
 @dataclass(frozen=True)
 class DebianOptions:
-    """What ``corral template build debian`` was asked for."""
+    """What ``corral template build debian`` was asked for.
+
+    ``rootfs`` builds an ``lxc`` host's root filesystem instead of a VM's
+    disk and kernel; ``size`` is the VM's root disk (None: the builder's
+    default), which a container's root, a directory, does not have.
+    """
 
     release: str = "bookworm"
     packages: tuple[str, ...] = ()
-    size: str = "2G"
+    size: str | None = None
+    rootfs: bool = False
+
+    def __post_init__(self) -> None:
+        if self.rootfs and self.size is not None:
+            raise InvalidRequest(
+                "--size is for a VM's root disk; a rootfs template (a container's root "
+                "filesystem, a directory) has no size", hint="leave out --size or --rootfs")
 
     @classmethod
     def given(cls, release: str | None, packages: Sequence[str] | None,
-              size: str | None) -> DebianOptions | None:
+              size: str | None, rootfs: bool = False) -> DebianOptions | None:
         """The options a caller gave (None for each not given), or None for none."""
-        if release is None and packages is None and size is None:
+        if release is None and packages is None and size is None and not rootfs:
             return None
         return cls(release=release or cls.release, packages=tuple(packages or ()),
-                   size=size or cls.size)
+                   size=size, rootfs=rootfs)
+
+    def default_name(self) -> str:
+        """``debian-RELEASE``, or ``debian-RELEASE-rootfs`` for a root filesystem."""
+        return f"debian-{self.release}-rootfs" if self.rootfs else f"debian-{self.release}"
 
 
 def add_template(
@@ -99,21 +116,23 @@ def build_template(session: Session, builder: str, name: str | None = None,
                    debian: DebianOptions | None = None,
                    for_host: tuple[SourceLike, str] | None = None) -> Template:
     """Build a template with one of the built-in builders and register it as
-    ``name`` (default: ``tiny``, or ``debian-RELEASE``).
+    ``name`` (default: ``tiny``, ``debian-RELEASE``, or ``debian-RELEASE-rootfs``
+    for a container's root filesystem).
 
     ``for_host`` (a project and one of its hosts: ``--from-project FILE
     --host H``) builds the template that host names, with the host's
-    ``packages`` baked in, so its guests have them without reaching a mirror.
+    ``packages`` baked in, so its guests have them without reaching a mirror;
+    an ``lxc`` host's is a root filesystem.
     """
     if builder not in BUILDERS:
         _refuse_builder(builder)
     if builder != "debian" and (debian is not None or for_host is not None):
-        raise InvalidRequest(f"release, packages, size and --from-project are for the "
-                             f"debian builder, not '{builder}'")
+        raise InvalidRequest(f"release, packages, size, rootfs and --from-project are for "
+                             f"the debian builder, not '{builder}'")
     options = debian or DebianOptions()
     if for_host is not None:
         name, options = _for_host(session, *for_host, name, options)
-    target = name or (builder if builder == "tiny" else f"debian-{options.release}")
+    target = name or (builder if builder == "tiny" else options.default_name())
     session.registry.check_free(target)
     work = session.site.paths.templates.parent / "build"
     work.mkdir(parents=True, exist_ok=True)
@@ -123,6 +142,8 @@ def build_template(session: Session, builder: str, name: str | None = None,
     ):
         if builder == "tiny":
             return _build_tiny(session, target, Path(tmp))
+        if options.rootfs:
+            return _build_rootfs(session, target, Path(tmp), options)
         return _build_debian(session, target, Path(tmp), options)
 
 
@@ -139,8 +160,9 @@ def _refuse_builder(builder: str) -> None:
 def _for_host(session: Session, source: SourceLike, host_name: str, name: str | None,
               options: DebianOptions) -> tuple[str, DebianOptions]:
     """The template name and options that build ``host_name``'s template: the
-    name its ``template`` key gives (unless ``name`` overrides it) and its
-    ``packages`` added to those asked for."""
+    name its ``template`` key gives (unless ``name`` overrides it), its
+    ``packages`` added to those asked for, and a root filesystem for an ``lxc``
+    host (a container's root; any other host boots a disk or kernel)."""
     from corral.ops.projects import load_source
 
     loaded = as_source(source)
@@ -156,8 +178,21 @@ def _for_host(session: Session, source: SourceLike, host_name: str, name: str | 
     if host.template is not None and target != host.template:
         session.reporter.note(f"host {host_name} uses template {host.template}; this one is "
                               f"registered as {target}")
+    container = host.virt is Virt.LXC
+    if options.rootfs and not container:
+        raise InvalidRequest(f"{loaded.name}: host {host_name} is a {host.virt.value} host; "
+                             "a rootfs template is for lxc hosts",
+                             hint="leave out --rootfs: the host's template is a VM's")
+    if container and options.size is not None:
+        raise InvalidRequest(f"{loaded.name}: host {host_name} is an lxc host, whose "
+                             "template is a root filesystem: it has no size",
+                             hint="leave out --size")
+    if container and not options.rootfs:
+        session.reporter.note(f"host {host_name} is an lxc host: building a root filesystem "
+                              "for its container (as --rootfs)")
     packages = (*host.packages, *options.packages)
-    return target, replace(options, packages=tuple(dict.fromkeys(packages)))
+    return target, replace(options, packages=tuple(dict.fromkeys(packages)),
+                           rootfs=container)
 
 
 def _build_tiny(session: Session, name: str, work: Path) -> Template:
@@ -175,16 +210,32 @@ def _build_debian(session: Session, name: str, work: Path, options: DebianOption
     from corral.images import debian_builder
 
     packages = debian_builder.check_packages(options.packages)
-    debian_builder.check_size(options.size)
+    size = debian_builder.check_size(options.size or debian_builder.DEFAULT_SIZE)
     listed = f" with {', '.join(packages)}" if packages else ""
     session.reporter.note(f"building template {name}: Debian {options.release}{listed}")
     with session.reporter.progress(f"building {name}", debian_builder.STEPS) as bar:
         image = debian_builder.build_debian(
-            work, release=options.release, packages=packages, size=options.size,
+            work, release=options.release, packages=packages, size=size,
             advance=bar.advance)
     return session.registry.add(
         name, image.disk, kernel=image.kernel, initrd=image.initrd, cmdline=image.cmdline,
         move=True, os_name="debian", release=image.release, packages=image.packages,
+    )
+
+
+def _build_rootfs(session: Session, name: str, work: Path, options: DebianOptions) -> Template:
+    from corral.images import debian_builder
+
+    packages = debian_builder.check_packages(options.packages)
+    listed = f" with {', '.join(packages)}" if packages else ""
+    session.reporter.note(f"building template {name}: a container's root filesystem, "
+                          f"Debian {options.release}{listed}")
+    with session.reporter.progress(f"building {name}", debian_builder.ROOTFS_STEPS) as bar:
+        made = debian_builder.build_debian_rootfs(
+            work, release=options.release, packages=packages, advance=bar.advance)
+    return session.registry.add(
+        name, None, rootfs=made.rootfs, move=True, os_name="debian", release=made.release,
+        packages=made.packages,
     )
 
 

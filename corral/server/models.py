@@ -137,13 +137,15 @@ class TemplateBuild(Body):
     packages: list[Annotated[str, Field(max_length=200)]] | None = Field(
         default=None, max_length=500)
     size: str | None = Field(default=None, max_length=20)
+    rootfs: bool = Field(default=False, description="A root filesystem for lxc hosts' "
+                         "containers, not a VM's disk and kernel.")
     project: ProjectFile | None = Field(
         default=None, description="Build the template a host of this project names, "
         "with its packages (give host).")
     host: str | None = Field(default=None, pattern=NAME)
 
     def debian(self) -> DebianOptions | None:
-        return DebianOptions.given(self.release, self.packages, self.size)
+        return DebianOptions.given(self.release, self.packages, self.size, self.rootfs)
 
 
 class Limits(Body):

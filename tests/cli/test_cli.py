@@ -159,3 +159,56 @@ def test_unknown_service_host_in_project(tmp_path, test_site):
     result = corral("up", str(project), config=test_site)
     assert result.returncode == 1
     assert f"{project}:2:1: error: host a: service host 'mars'" in result.stderr
+
+
+def _registered_rootfs(config: Path, name: str) -> None:
+    """Register a small root filesystem as ``name`` in the site's registry."""
+    from corral.images import TemplateRegistry
+
+    tree = config.parent / "tree"
+    (tree / "etc").mkdir(parents=True, exist_ok=True)
+    (tree / "etc/hostname").write_text("debian\n")
+    tar = config.parent / "rootfs.tar"
+    subprocess.run(["tar", "-C", str(tree), "-cf", str(tar), "."], check=True)
+    TemplateRegistry(config.parent / "t").add(name, None, rootfs=tar)
+
+
+def test_template_build_rootfs_options(test_site: Path) -> None:
+    """``--rootfs``: refused with ``--size`` or another builder, named
+    ``debian-RELEASE-rootfs`` by default (a taken name is refused before any build)."""
+    sized = corral("template", "build", "debian", "--rootfs", "--size", "2G", config=test_site)
+    assert sized.returncode == 7
+    assert "error: --size is for a VM's root disk; a rootfs template" in sized.stderr
+    tiny = corral("template", "build", "tiny", "--rootfs", config=test_site)
+    assert tiny.returncode == 7 and "for the debian builder, not 'tiny'" in tiny.stderr
+    _registered_rootfs(test_site, "debian-trixie-rootfs")
+    taken = corral("template", "build", "debian", "--rootfs", "--release", "trixie",
+                   config=test_site)
+    assert taken.returncode == 4
+    assert "error: template debian-trixie-rootfs already exists" in taken.stderr
+
+
+def test_template_build_from_an_lxc_host_says_it_builds_a_root_filesystem(
+        test_site: Path, tmp_path: Path) -> None:
+    project = tmp_path / "ck.corral"
+    project.write_text("global { project ck }\nhost box {\n    template box-fs\n    lxc\n}\n")
+    _registered_rootfs(test_site, "box-fs")
+    built = corral("template", "build", "debian", "--from-project", str(project), "--host",
+                   "box", config=test_site)
+    assert built.returncode == 4, built.stderr
+    assert "host box is an lxc host: building a root filesystem for its container" \
+        in built.stderr
+    assert "error: template box-fs already exists" in built.stderr
+
+
+def test_template_list_shows_a_rootfs_template(test_site: Path) -> None:
+    _registered_rootfs(test_site, "ct")
+    table = corral("template", "list", config=test_site)
+    assert table.returncode == 0, table.stderr
+    row = next(line for line in table.stdout.splitlines() if " ct " in line)
+    assert "rootfs" in row
+    listed = corral("template", "list", "--json", config=test_site)
+    (only,) = json.loads(listed.stdout)
+    assert only["kind"] == "rootfs"
+    assert only["rootfs"] == str(test_site.parent / "t" / "ct" / "rootfs.tar")
+    assert only["disk"] is None and list(only["sha256"]) == ["rootfs.tar"]

@@ -218,3 +218,21 @@ def test_a_template_build_for_a_projects_host_reads_the_sent_project(
     elsewhere = client.post("/api/v1/templates/build", headers=admin, json={"name": "alpine"})
     failed = wait_job(client, elsewhere.json()["href"], admin)
     assert "needs the apk installer" in failed["error"]["error"]
+
+
+def test_a_rootfs_build_is_checked_against_the_host_and_its_size(
+    client: TestClient, cast: Cast
+) -> None:
+    """``rootfs`` through the server: refused with a size, and for a qemu host."""
+    admin = cast.headers("admin")
+    sized = client.post("/api/v1/templates/build", headers=admin, json={
+        "name": "debian", "rootfs": True, "size": "2G"})
+    job = wait_job(client, sized.json()["href"], admin)
+    assert job["state"] == "failed" and job["error"]["exit_code"] == 7
+    assert job["error"]["error"].startswith("--size is for a VM's root disk")
+    vm = client.post("/api/v1/templates/build", headers=admin, json={
+        "name": "debian", "rootfs": True, "host": "web",
+        "project": {"text": LAB, "name": "lab.corral"}})
+    failed = wait_job(client, vm.json()["href"], admin)
+    assert failed["error"]["error"] == (
+        "lab.corral: host web is a qemu host; a rootfs template is for lxc hosts")

@@ -327,3 +327,13 @@ def test_several_projects_at_once_agree(sides: Sides, cast: Cast, files: dict[st
         assert here.code == code, (args, here)
         assert (there.code, there.out, sorted(there.err.splitlines())) == (
             here.code, here.out, sorted(here.err.splitlines())), (args, here, there)
+
+
+def test_rootfs_reaches_the_server(sides: Sides, cast: Cast, files: dict[str, Path]) -> None:
+    """``template build --rootfs`` sends ``rootfs``: the server refuses it for a qemu
+    host (without it, the server would build that host's VM template)."""
+    ran = sides.remote(cast.tokens["admin"], "template", "build", "debian", "--rootfs",
+                       "--from-project", str(files["lab"]), "--host", "web")
+    assert ran.code == 7, ran
+    assert "error: lab.corral: host web is a qemu host; a rootfs template is for lxc hosts" \
+        in ran.err
