@@ -152,7 +152,7 @@ def test_a_container_and_a_vm_share_a_switch(site: Site, lab: Lab) -> None:
             changed = projects.upgrade(session, ProjectSource.from_path(lab.path))
             [action] = changed.actions
             assert (action.kind, action.target) == ("update-host", "web")
-            assert [(c.field, c.live) for c in action.changes] == [("memory_mib", True)]
+            assert [(c.field, c.applied) for c in action.changes] == [("memory_mib", "live")]
         assert _container_memory_kib(f"{lab.name}-web") == 512 * 1024
         with site.session() as session:
             rows = {row.host: row for row in status(session, lab.name)}
