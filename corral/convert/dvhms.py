@@ -30,6 +30,8 @@ SWITCH = "lan"
 # The DVHMS paper's DHCP server hands out addresses of one private network; its
 # netmask is not in the file, so a /24 around the DHCP server is assumed.
 ASSUMED_PREFIX = 24
+# ... unless the run copies' addresses need more, up to this (:func:`_widen_dhcp_network`).
+WIDEST_PREFIX = 16
 URI = "qemu+ssh://root@{address}/system"
 
 
@@ -74,6 +76,7 @@ def convert(text: str, file: str, stem: str) -> Conversion:
     warnings = Warnings()
     read = _Read()
     _read_root(root, read, warnings)
+    _widen_dhcp_network(read, warnings, _line(root))
     project = render(_header(file), _stanzas(stem, read, warnings))
     return Conversion(FORMAT, project, _site_config(read), warnings.done())
 
@@ -267,7 +270,8 @@ def _stanzas(stem: str, read: _Read, warnings: Warnings) -> list[Stmt]:
                            comments=_master_comments(read))
     if read.dhcp is not None:
         stanzas.append(block(["switch", SWITCH], [stmt("address", str(read.dhcp))], comments=[
-            f"The DHCP server of the DVHMS file; its netmask is assumed (/{ASSUMED_PREFIX}).",
+            "The DHCP server of the DVHMS file; its netmask is assumed "
+            f"(/{read.dhcp.network.prefixlen}).",
         ]))
     else:
         stanzas.append(block(["switch", SWITCH], []))
@@ -310,6 +314,30 @@ def _host(host: _Host, read: _Read, macs: dict[str, str], addresses: dict[str, s
     body = [stmt("template", host.template), stmt("service_host", host.service_host),
             block(["network", "eth0"], interface)]
     return block(["host", host.name], body)
+
+
+def _widen_dhcp_network(read: _Read, warnings: Warnings, line: int) -> None:
+    """Assume a wider network than /24 around the DHCP server when the run copies'
+    addresses need one (a /24 holds 253 of them; DVHMS ran hundreds): the
+    narrowest network, down to /16, that holds every run copy's address within
+    that /16, said once as a warning at the ``VHMS`` element."""
+    if read.dhcp is None:
+        return
+    widest = ipaddress.IPv4Interface(f"{read.dhcp.ip}/{WIDEST_PREFIX}").network
+    wanted = [a for host in read.hosts if host.address is not None
+              and (a := ipaddress.IPv4Address(host.address)) in widest]
+    prefix = ASSUMED_PREFIX
+    while prefix > WIDEST_PREFIX:
+        network = ipaddress.IPv4Interface(f"{read.dhcp.ip}/{prefix}").network
+        if all(_usable(address, network) for address in wanted):
+            break
+        prefix -= 1
+    if prefix == ASSUMED_PREFIX:
+        return
+    read.dhcp = ipaddress.IPv4Interface(f"{read.dhcp.ip}/{prefix}")
+    warnings.add(line, f"the run copies' addresses do not fit a /{ASSUMED_PREFIX} around the "
+                 f"DHCP server: its network is assumed {read.dhcp.network}, the narrowest "
+                 "that holds them")
 
 
 def _address_statements(host: _Host, read: _Read, addresses: dict[str, str],

@@ -251,11 +251,20 @@ def _fill(machine: _Machine, label: str | None, sections: list[_Section],
 def _host(context: _Context, machine: _Machine) -> list[Stmt]:
     """The statements of the machine's host, but for its interfaces."""
     body = _kind_and_template(context, machine)
-    body += _hardware(context, machine)
+    container = body[0].words == ("lxc",)
+    body += _hardware(context, machine, container)
     body += _guest(context, machine)
-    body += _extra_disks(context, machine)
+    body += _no_disks(context, machine) if container else _extra_disks(context, machine)
     _collect_nics(context, machine)
     return body
+
+
+def _no_disks(context: _Context, machine: _Machine) -> list[Stmt]:
+    """A container's disks, each warned: its root is a directory, and it has no disks."""
+    for label, (_, line) in machine.subsections("disk").items():
+        context.warn_once(line, f"{machine.name}: disk {label} is not carried over: a "
+                          f"container has no disks (its root is a directory)")
+    return []
 
 
 def _kind_and_template(context: _Context, machine: _Machine) -> list[Stmt]:
@@ -331,7 +340,7 @@ def _template_comments(context: _Context) -> list[str]:
     return lines
 
 
-def _hardware(context: _Context, machine: _Machine) -> list[Stmt]:
+def _hardware(context: _Context, machine: _Machine, container: bool) -> list[Stmt]:
     keys = machine.keys("hardware")
     out: list[Stmt] = []
     cpus, memory, limit = keys.get("cpus"), keys.get("memory"), keys.get("memory_limit")
@@ -351,6 +360,12 @@ def _hardware(context: _Context, machine: _Machine) -> list[Stmt]:
             out.append(stmt("maxmem", _size(ceiling)))
     if cpus is not None:
         out.append(stmt("vcpus", str(cpus.value)))
+    if container:
+        for key in ("disk_size", "disk_limit"):
+            if key in keys:
+                context.warn_once(keys[key].line, f"{machine.name}: {key} is not carried "
+                                  "over: a container's root is a directory, which has no size")
+        return out
     size = _root_size(context, machine)
     if size is not None:
         out.append(stmt("size", _size(size)))

@@ -262,3 +262,21 @@ def test_the_source_is_never_overwritten(tmp_path: Path) -> None:
     done = corral("convert", str(path), "-o", str(path))
     assert done.returncode == 7 and "is the file being converted" in done.stderr
     assert path.read_text() == PAPER
+
+
+def test_run_copies_beyond_a_slash_24_widen_the_assumed_network(tmp_path: Path) -> None:
+    copies = "".join(f'<VHD RID="c{i}" MAC="00:50:56:00:{i // 256:02x}:{i % 256:02x}" '
+                     f'IP="10.0.{i // 250}.{i % 250 + 1}"/>' for i in range(600))
+    far = '<VHD RID="far" IP="10.9.0.5"/>'  # outside any /16 around the server: not counted
+    text = (f'<VHMS DHCP="10.0.0.251"><SRVLIST><SRV ID="a" IP="192.168.1.1"><VHI ID="m">'
+            f"{copies}{far}</VHI></SRV></SRVLIST></VHMS>")
+    result = convert_file(source(tmp_path, text))
+    messages = [w.message for w in result.warnings]
+    assert ("the run copies' addresses do not fit a /24 around the DHCP server: its network "
+            "is assumed 10.0.0.0/22, the narrowest that holds them") in messages
+    assert sum("outside the DHCP server's network" in m for m in messages) == 1  # far alone
+    project = load_source(ProjectSource(result.project, "v.corral", tmp_path),
+                          parse_site_config(result.site_config or "", tmp_path / "s.toml"))
+    assert project.switches["lan"].address == "10.0.0.251/22"
+    assert project.hosts["c599"].interfaces[0].address == "10.0.2.100"
+    assert project.hosts["far"].interfaces[0].address == "dhcp"

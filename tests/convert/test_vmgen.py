@@ -284,8 +284,9 @@ def test_comments_colons_spacing_and_dotted_sections(tmp_path: Path) -> None:
     [box] = project.hosts.values()
     assert box.name == "box"
     assert (box.virt, box.template) == ("lxc", "debian-12-rootfs")
-    assert (box.memory_mib, box.maxmem_mib, box.vcpus, box.size_mib) == (512, 512, 2, 6 * 1024)
-    assert [(d.name, d.size_mib) for d in box.disks] == [("data", 4 * 1024)]
+    # A container has no disks: its disk sizes are warned, not carried over.
+    assert (box.memory_mib, box.maxmem_mib, box.vcpus, box.size_mib) == (512, 512, 2, None)
+    assert box.disks == ()
     assert box.users == {"carol": "second"}
     assert box.packages == ("vim", "nmap", "tcpdump")
     eth0, eth1 = box.interfaces
@@ -303,12 +304,16 @@ def test_contradictions_and_unknown_keys_warn_at_their_lines(tmp_path: Path) -> 
         (5, "box: OpenVZ containers are not Corral's: it is an lxc container"),
         (11, "box: memory_limit 256 is below memory 512: the limit is raised to 512M"),
         (13, "[hardware] cpus = 2 contradicts vcpus = 1 (line 12): the later line wins"),
-        (14, "box: the disks add up to 10G, above disk_limit 8: Corral has no disk limit; "
-             "the disks are made as given"),
+        (14, "box: disk_limit is not carried over: a container's root is a directory, which "
+             "has no size"),
         (15, "[hardware] key colour is not a vmgen key of this section (cpus, memory, "
              "memory_limit, disk_size, disk_limit): not carried over"),
+        (17, "box: disk sda is not carried over: a container has no disks (its root is a "
+             "directory)"),
         (19, "[disks.sda] partitions = /boot:1G, /:5G: a partition layout cannot be said in "
              "Corral: the disk is given whole to the guest: not carried over"),
+        (20, "box: disk data is not carried over: a container has no disks (its root is a "
+             "directory)"),
         (25, "box eth0: mode dhcp contradicts the static address 10.1.0.5: the static "
              "address is kept"),
         (29, "box eth1: address 172.16.0.9 has no netmask: /24 is assumed"),
