@@ -465,8 +465,9 @@ def _switched_address(context: _Context, switch: ipaddress.IPv4Interface,
         context.warnings.add(address.line, f"ip {address.text!r} is not an IPv4 address: "
                              "DHCP instead")
         return [stmt("address", "dhcp")]
-    hosts = set(switch.network.hosts()) - {switch.ip}
-    if ip not in hosts:
+    network = switch.network
+    usable = ip in network and ip not in (network.network_address, network.broadcast_address)
+    if not usable or ip == switch.ip:
         context.warnings.add(address.line, f"ip {ip} is not a free address of the "
                              f"{switch.network} network: DHCP instead")
         return [stmt("address", "dhcp")]
