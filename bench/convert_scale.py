@@ -15,10 +15,9 @@ loads the result as ``corral validate`` would:
 * a DVHMS file of ``--vms`` run copies (``VHD``) over 8 host servers
   (``SRV``, on a management network of their own) and 4 masters (``IMG``),
   each with a unique MAC and address counted up from the DHCP server's
-  network. The converter assumes a /24 around the DHCP address (the file
-  has no netmask), so only 253 fixed addresses fit: every run copy past
-  those is warned (``outside the DHCP server's network``) and uses DHCP.
-  The count of warnings is printed.
+  network. The file has no netmask: the converter assumes the narrowest
+  network around the DHCP address that holds them (a /22 for 1,000), and
+  warns once that it did. The count of warnings is printed.
 
 For each source, three measurements, each the best of ``--repeat`` runs,
 each run in a fresh interpreter so no memory or cache is shared:
