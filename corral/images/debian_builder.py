@@ -24,7 +24,8 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,14 +181,9 @@ def build_debian(
     check_size(size)
 
     def step(done: str) -> None:
-        if advance is not None:
-            advance(done)
+        _advance(advance, done)
 
-    workdir.mkdir(parents=True, exist_ok=True)
-    tree = workdir / "root"
-    shutil.rmtree(tree, ignore_errors=True)
-    try:
-        _mmdebstrap(tree, release, (*BASE_PACKAGES, *wanted), mirror, cache)
+    with _installed_tree(workdir, release, (*BASE_PACKAGES, *wanted), mirror, cache) as tree:
         step(f"Debian {release} installed")
         image = DebianImage(kernel=workdir / "vmlinuz", initrd=workdir / "initrd.img",
                             disk=workdir / "disk.qcow2", cmdline=CMDLINE, release=release,
@@ -203,8 +199,6 @@ def build_debian(
         raw.unlink()
         step("converted to qcow2")
         return image
-    finally:
-        shutil.rmtree(tree, ignore_errors=True)
 
 
 def build_debian_rootfs(
@@ -219,11 +213,8 @@ def build_debian_rootfs(
     """Build a container's root filesystem into ``workdir``: ``rootfs.tar``."""
     check_release(release)
     wanted = check_packages(packages)
-    workdir.mkdir(parents=True, exist_ok=True)
-    tree = workdir / "root"
-    shutil.rmtree(tree, ignore_errors=True)
-    try:
-        _mmdebstrap(tree, release, (*ROOTFS_BASE_PACKAGES, *wanted), mirror, cache)
+    with _installed_tree(workdir, release, (*ROOTFS_BASE_PACKAGES, *wanted), mirror,
+                         cache) as tree:
         _advance(advance, f"Debian {release} installed")
         _configure_container(tree)
         _advance(advance, "configured for a container")
@@ -231,6 +222,19 @@ def build_debian_rootfs(
         tar_tree(tree, made.rootfs)
         _advance(advance, "packed into rootfs.tar")
         return made
+
+
+@contextmanager
+def _installed_tree(workdir: Path, release: str, packages: Sequence[str], mirror: str,
+                    cache: Path) -> Iterator[Path]:
+    """The root tree ``mmdebstrap`` installs in ``workdir/root``, removed afterwards
+    whatever happens (a tree left by an earlier build is removed first)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    tree = workdir / "root"
+    shutil.rmtree(tree, ignore_errors=True)
+    try:
+        _mmdebstrap(tree, release, packages, mirror, cache)
+        yield tree
     finally:
         shutil.rmtree(tree, ignore_errors=True)
 

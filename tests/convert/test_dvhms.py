@@ -5,11 +5,11 @@ gives its hosts, MACs and addresses; variants warn at their source line."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+import convert_helpers
 import pytest
+from convert_helpers import corral
 
 from corral.config import parse_site_config
 from corral.convert import dvhms
@@ -63,14 +63,7 @@ EXPECTED = {
 
 
 def source(tmp_path: Path, text: str, name: str = "vhms.xml") -> Path:
-    path = tmp_path / name
-    path.write_text(text)
-    return path
-
-
-def corral(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "corral", *args], capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL, check=False)
+    return convert_helpers.source(tmp_path, text, name)
 
 
 def messages(path: Path, fmt: str | None = None) -> list[tuple[int, str]]:

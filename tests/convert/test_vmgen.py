@@ -10,11 +10,11 @@ from __future__ import annotations
 import configparser
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+import convert_helpers
 import pytest
+from convert_helpers import corral
 
 from corral.config import SiteConfig
 from corral.convert import vmgen
@@ -133,14 +133,7 @@ def test_the_example_is_the_one_docs_convert_md_prints() -> None:
 
 
 def source(tmp_path: Path, text: str, name: str = "lab.ini") -> Path:
-    path = tmp_path / name
-    path.write_text(text)
-    return path
-
-
-def corral(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "corral", *args], capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL, check=False)
+    return convert_helpers.source(tmp_path, text, name)
 
 
 def loaded(tmp_path: Path, text: str, name: str = "lab.ini",
