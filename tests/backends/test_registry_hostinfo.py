@@ -74,10 +74,16 @@ def test_auto_is_qemu_without_kvm() -> None:
         hostinfo.resolve_virt_type("kvm", offered, "local")
 
 
-@pytest.mark.parametrize("kind", ["xen", "vmware", "uml", "lxc"])
+@pytest.mark.parametrize("kind", ["xen", "vmware", "uml"])
 def test_kinds_this_host_cannot_run_are_clear_errors(backend, kind: str) -> None:
     with pytest.raises(BackendError, match=f"service host 'local' cannot run {kind} guests"):
         backend.resolve_virt_type(kind)
+
+
+def test_containers_where_none_run_are_refused_with_the_reason(backend) -> None:
+    with pytest.raises(BackendError, match="cannot run lxc hosts: service host 'local' is not "
+                       "this machine's qemu:///system"):
+        backend.resolve_virt_type("lxc")
 
 
 def test_node_statistics_are_sampled_around_the_work_done_meanwhile() -> None:
