@@ -25,7 +25,8 @@ from corral.lang.keypath import parse_key_path
 from corral.lang.parser import parse_text
 from corral.model.schema import HOST_KEYS, STANZAS, Shape
 from corral.ops.files import replace_text
-from corral.ops.projects import recorded_source, save_source
+from corral.ops.journal import project_lock
+from corral.ops.projects import recorded_source, store_source
 from corral.ops.session import Session
 from corral.ops.source import ProjectSource
 
@@ -108,13 +109,16 @@ def edit_recorded(session: Session, project: str, path: str,
                   values: Sequence[str] | None) -> KeyChange:
     """Edit the file the server keeps for ``project`` and save it as the editor does.
 
-    The caller authorises (write access) and audits. A project last applied
-    from a file of the server's machine is edited from that file's text and
+    The caller authorises (write access) and audits. The project's lock is
+    held from the read to the write, not waited for (as by
+    :func:`corral.ops.projects.save_source`). A project last applied from a
+    file of the server's machine is edited from that file's text and
     saved as text, which reads no file of the server (as the editor's save).
     """
-    current = recorded_source(session, project)
-    name = current.path.name if current.path is not None else current.name
-    given = ProjectSource(current.text, name, Path("/"), local_files=False)
-    edited = edit_source(given, path, values, session.site)
-    save_source(session, project, replace(given, text=edited.text))
+    with project_lock(session, project, "set", wait=False):  # read and write as one
+        current = recorded_source(session, project)
+        name = current.path.name if current.path is not None else current.name
+        given = ProjectSource(current.text, name, Path("/"), local_files=False)
+        edited = edit_source(given, path, values, session.site)
+        store_source(session, project, replace(given, text=edited.text))
     return edited.change

@@ -747,7 +747,18 @@ def save_source(session: Session, project: str, source: ProjectSource) -> Projec
 
     Only a file that loads and declares this very project is kept: anything
     else is refused with every positioned error, and the saved file stays.
+    The project's lock is taken, not waited for: while an operation changes
+    the project (which records the file it applied when it ends) a save is
+    refused at once, naming that operation, instead of being lost or keeping
+    a request waiting for minutes.
     """
+    check_name("project", project)
+    with project_lock(session, project, "save", wait=False):
+        return store_source(session, project, source)
+
+
+def store_source(session: Session, project: str, source: ProjectSource) -> ProjectText:
+    """:func:`save_source` for a caller that holds the project's lock itself."""
     check_name("project", project)
     model = load_source(source, session.site)
     if model.name != project:

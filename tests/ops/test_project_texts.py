@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from corral.errors import InvalidRequest, SourceErrors
+from corral.errors import InvalidRequest, ProjectLocked, SourceErrors
 from corral.ops import projects
+from corral.ops.edit_file import edit_recorded
+from corral.ops.journal import project_lock
 from corral.ops.session import Session
 from corral.ops.source import ProjectSource
 from corral.state.texts import ProjectTexts
@@ -64,3 +66,20 @@ def test_only_a_file_that_loads_and_names_the_project_is_saved(
     with pytest.raises(InvalidRequest):
         projects.save_source(session, "../x", _as_text(path))
     assert ProjectTexts(session.require_store()).get("lab") is None
+
+
+def test_a_save_or_a_key_edit_while_the_project_is_locked_is_refused_naming_the_holder(
+    session: Session, lab_file: Callable[..., Path]
+) -> None:
+    """Another operation holds the lock (an ``up`` that records the file it applied
+    when it ends): the save is refused at once rather than lost or kept waiting."""
+    path = lab_file()
+    projects.build(session, path)
+    with project_lock(session, "lab", "upgrade"):
+        with pytest.raises(ProjectLocked, match=r"project 'lab' is locked by .*upgrade"):
+            projects.save_source(session, "lab", _as_text(path, "192M"))
+        with pytest.raises(ProjectLocked, match=r"project 'lab' is locked by .*upgrade"):
+            edit_recorded(session, "lab", "host.web.memory", ["160M"])
+    assert projects.recorded_source(session, "lab").path == path  # nothing was saved
+    edit_recorded(session, "lab", "host.web.memory", ["160M"])  # the lock is free again
+    assert "memory 160M" in projects.recorded_source(session, "lab").text

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from portal_support import browser, give_passwords, log_in
 from server_support import LAB, Cast
 
+from corral.ops.journal import project_lock
 from corral.ops.session import Session
 from corral.state.texts import ProjectTexts
 
@@ -126,3 +127,18 @@ def test_the_portal_form_sets_a_key_through_the_same_operation(
         "csrf_token": carol_csrf, "path": "host.web.memory", "value": "1G"}).status_code == 403
     assert dave.post("/projects/lab/key", data={"path": "host.web.memory", "value": "1G"}
                      ).status_code == 403  # no CSRF token
+
+
+def test_while_an_operation_holds_the_project_an_edit_is_refused_at_once(
+    client: TestClient, cast: Cast, lab: dict[str, Any], admin_session: Session
+) -> None:
+    """An ``up`` job records the file it applied when it ends: an edit meanwhile
+    would be lost, so it is refused (409, naming the operation), not queued."""
+    before = _kept(admin_session)
+    with project_lock(admin_session, "lab", "upgrade"):
+        answer = client.patch(ROUTE, headers=cast.headers("writer"),
+                              json={"path": "host.web.memory", "value": ["192M"]})
+        assert answer.status_code == 409, answer.text
+        assert "project 'lab' is locked by" in answer.json()["error"]
+        assert "upgrade" in answer.json()["error"]
+    assert _kept(admin_session) == before

@@ -28,6 +28,7 @@ from corral.errors import (
     HiddenProject,
     InvalidRequest,
     NotFoundError,
+    ProjectLocked,
     SourceErrors,
 )
 from corral.ops import projects
@@ -94,6 +95,9 @@ async def save_file(call: PortalCaller, project: ProjectName,
         except SourceErrors as errors:
             return _project_page(call, project, text=source.text, name=name, errors=errors,
                                  status=422)
+        except ProjectLocked as locked:  # the text stays in the editor, not saved
+            return _project_page(call, project, text=source.text, name=name,
+                                 notice=f"not saved: {locked.message}", status=409)
         return _project_page(call, project, notice=f"saved {name}")
 
     return await run_in_threadpool(save)
@@ -116,7 +120,7 @@ async def set_key(call: PortalCaller, project: ProjectName,
             return _project_page(call, project, errors=errors, status=422)
         except (HiddenProject, Forbidden):
             raise
-        except (InvalidRequest, NotFoundError) as refused:
+        except (InvalidRequest, NotFoundError, ProjectLocked) as refused:
             return _project_page(call, project, notice=refused.render().removeprefix("error: "),
                                  status=refused.http_status)
         return _project_page(call, project, notice=change.summary())
