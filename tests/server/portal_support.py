@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -23,6 +24,7 @@ PASSWORD = "correct horse battery"
 NAMES = {"owner": "alice", "other": "bob", "reader": "carol", "writer": "dave",
          "admin": "root"}
 _CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+_LOGIN_CSRF = re.compile(r'name="csrf_token" value="([A-Za-z0-9_-]+)"')
 
 
 def give_passwords(admin: Session) -> None:
@@ -35,10 +37,18 @@ def browser(app: FastAPI, base_url: str = "http://testserver") -> TestClient:
     return TestClient(app, client=CLIENT, base_url=base_url, follow_redirects=False)
 
 
+def login_post(client: httpx.Client, data: dict[str, str]) -> httpx.Response:
+    """Post the login form as a browser does: the form fetched first, its token
+    (double-submitted with the login cookie the form set) sent with ``data``."""
+    form = client.get("/login")
+    found = _LOGIN_CSRF.search(form.text)
+    assert found is not None, "the login form has no CSRF token"
+    return client.post("/login", data={"csrf_token": found.group(1), **data})
+
+
 def log_in(client: TestClient, role: str, password: str = PASSWORD) -> str:
     """Log ``role`` in; the CSRF token their pages carry."""
-    answer = client.post("/login", data={"user": NAMES[role], "password": password,
-                                         "next": "/"})
+    answer = login_post(client, {"user": NAMES[role], "password": password, "next": "/"})
     assert answer.status_code == 303, answer.text
     return csrf_of(client.get("/").text)
 

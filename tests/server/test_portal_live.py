@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import libvirt
-from portal_support import NAMES, PASSWORD, give_passwords, serving
+from portal_support import NAMES, PASSWORD, give_passwords, login_post, serving
 from server_support import Cast
 
 from corral.config import SiteConfig
@@ -35,7 +35,7 @@ def test_a_domain_change_reaches_the_overview_stream_at_once(
 ) -> None:
     give_passwords(admin_session)
     with serving(create_app(site)) as url, httpx.Client(base_url=url, timeout=30) as client:
-        logged_in = client.post("/login", data={"user": NAMES["owner"], "password": PASSWORD})
+        logged_in = login_post(client, {"user": NAMES["owner"], "password": PASSWORD})
         assert logged_in.status_code == 303
         with client.stream("GET", "/overview/events") as stream:
             assert stream.headers["content-type"].startswith("text/event-stream")
@@ -64,7 +64,7 @@ def test_a_vm_page_follows_its_vm_and_ends_when_it_is_hidden(
 
     give_passwords(admin_session)
     with serving(create_app(site)) as url, httpx.Client(base_url=url, timeout=30) as client:
-        assert client.post("/login", data={"user": NAMES["writer"], "password": PASSWORD}
+        assert login_post(client, {"user": NAMES["writer"], "password": PASSWORD}
                            ).status_code == 303
         with client.stream("GET", "/vms/lab.web/events") as stream:
             events = _events(stream.iter_lines())

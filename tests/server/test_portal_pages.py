@@ -13,7 +13,7 @@ import libvirt
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from portal_support import PASSWORD, browser, give_passwords, log_in
+from portal_support import PASSWORD, browser, give_passwords, log_in, login_post
 from server_support import LAB, Cast, write_site
 
 from corral.config import parse_site_config
@@ -256,7 +256,7 @@ def test_a_silent_service_host_and_its_vms_are_greyed_and_say_so(tmp_path: Path)
         add_user(admin, admin.identity, "root", admin=True)
         set_password(admin, admin.identity, "root", PASSWORD)
     client = browser(app)
-    assert client.post("/login", data={"user": "root", "password": PASSWORD}
+    assert login_post(client, {"user": "root", "password": PASSWORD}
                        ).status_code == 303
     page = client.get("/").text
     gone = re.search(r'<tr class="stale">\s*<th scope="row">gone</th>.*?</tr>', page, re.S)

@@ -15,6 +15,7 @@ from portal_support import (
     concrete,
     give_passwords,
     log_in,
+    login_post,
     portal_routes,
 )
 from server_support import Cast
@@ -61,7 +62,7 @@ def test_every_portal_page_sends_an_anonymous_visitor_to_log_in(app: FastAPI) ->
 ])
 def test_logging_in_goes_to_a_local_next_only(app: FastAPI, portal: Cast, given: str,
                                               goes: str) -> None:
-    answer = browser(app).post("/login", data={"user": "alice", "password": PASSWORD,
+    answer = login_post(browser(app), {"user": "alice", "password": PASSWORD,
                                                "next": given})
     assert answer.status_code == 303
     assert answer.headers["location"] == goes
@@ -69,12 +70,11 @@ def test_logging_in_goes_to_a_local_next_only(app: FastAPI, portal: Cast, given:
 
 def test_the_cookie_is_httponly_and_strict_and_secure_over_tls(app: FastAPI,
                                                                portal: Cast) -> None:
-    plain = browser(app).post("/login", data={"user": "alice", "password": PASSWORD})
+    plain = login_post(browser(app), {"user": "alice", "password": PASSWORD})
     cookie = plain.headers["set-cookie"].lower()
     assert "corral_session=crs_" in cookie and "httponly" in cookie
     assert "samesite=strict" in cookie and "secure" not in cookie
-    tls = browser(app, "https://testserver").post(
-        "/login", data={"user": "alice", "password": PASSWORD})
+    tls = login_post(browser(app, "https://testserver"), {"user": "alice", "password": PASSWORD})
     assert "; secure" in tls.headers["set-cookie"].lower()
 
 
@@ -82,10 +82,10 @@ def test_a_wrong_password_is_refused_and_audited(app: FastAPI, portal: Cast,
                                                  admin_session: Session) -> None:
     client = browser(app)
     for user in ("alice", "nobody"):
-        answer = client.post("/login", data={"user": user, "password": "wrong password"})
+        answer = login_post(client, {"user": user, "password": "wrong password"})
         assert answer.status_code == 401
         assert "user name or password is wrong" in answer.text
-        assert "set-cookie" not in answer.headers
+        assert "corral_session" not in answer.headers.get("set-cookie", "")
     assert client.get("/").status_code == 303
     refused = _audit(admin_session, "login", "refused")
     assert {e.target for e in refused} == {"alice", "nobody"}
@@ -150,20 +150,21 @@ def test_failed_logins_are_limited_per_user_and_per_address(
 ) -> None:
     client = browser(app)
     for _ in range(5):
-        assert client.post("/login", data={"user": "alice", "password": "nope nope"}
+        assert login_post(client, {"user": "alice", "password": "nope nope"}
                            ).status_code == 401
-    limited = client.post("/login", data={"user": "alice", "password": PASSWORD})
+    limited = login_post(client, {"user": "alice", "password": PASSWORD})
     assert limited.status_code == 429, "the right password does not lift the limit"
     assert 800 < int(limited.headers["retry-after"]) <= 900
-    assert "Too many failed logins" in limited.text and "set-cookie" not in limited.headers
+    assert "Too many failed logins" in limited.text
+    assert "corral_session" not in limited.headers.get("set-cookie", "")
     entry = _audit(admin_session, "login", "refused")[0]
     assert entry.target == "alice" and entry.detail.startswith("too many failed logins")
     # Another server on the same database counts the same failures.
     other = create_app(site)
-    assert browser(other).post("/login", data={"user": "alice", "password": PASSWORD}
+    assert login_post(browser(other), {"user": "alice", "password": PASSWORD}
                                ).status_code == 429
     # The address is limited too, whatever name it tries next.
-    assert client.post("/login", data={"user": "bob", "password": PASSWORD}).status_code == 429
+    assert login_post(client, {"user": "bob", "password": PASSWORD}).status_code == 429
 
 
 def test_a_successful_login_clears_its_users_failures(app: FastAPI, portal: Cast,
@@ -171,11 +172,12 @@ def test_a_successful_login_clears_its_users_failures(app: FastAPI, portal: Cast
     app.state.corral.login_limit = type(app.state.corral.login_limit)(failures=3)
     client = browser(app)
     for _ in range(2):
-        client.post("/login", data={"user": "alice", "password": "nope nope"})
+        login_post(client, {"user": "alice", "password": "nope nope"})
     log_in(client, "owner")
+    again = browser(app)  # from the same address, with no session
     for _ in range(2):
-        assert client.post("/login", data={"user": "alice", "password": "nope nope"}
-                           ).status_code == 401
+        assert login_post(again, {"user": "alice", "password": "nope nope"}
+                          ).status_code == 401
 
 
 @pytest.mark.parametrize("change", ["password", "removal"])
@@ -202,3 +204,32 @@ def test_the_database_keeps_only_the_hash_of_a_session(app: FastAPI, portal: Cas
     assert isinstance(location, Path)
     assert token.encode() not in location.read_bytes()
     assert NAMES["owner"] == "alice"
+
+
+def test_a_login_without_the_forms_token_is_refused_unchecked(
+    app: FastAPI, portal: Cast, admin_session: Session
+) -> None:
+    """Login CSRF: a form posted from another site arrives without the login cookie
+    (SameSite=Strict) or with a token that is not its, and is refused before the
+    password is looked at; the page then offers a form that works."""
+    forged = browser(app)
+    for data in ({"user": "alice", "password": PASSWORD},
+                 {"user": "alice", "password": PASSWORD, "csrf_token": "A" * 32}):
+        answer = forged.post("/login", data=data)
+        assert answer.status_code == 403, answer.text
+        assert "did not come from this portal" in answer.text
+        assert "corral_session" not in answer.headers.get("set-cookie", "")
+    refused = _audit(admin_session, "csrf", "refused")
+    assert [(e.user, e.target) for e in refused] == [("alice", "/login")] * 2
+    # Another visitor's token is not this one's: the cookie is what it must match.
+    elsewhere = browser(app).get("/login").text
+    token = elsewhere.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    fresh = browser(app)
+    fresh.get("/login")
+    assert fresh.post("/login", data={"user": "alice", "password": PASSWORD,
+                                      "csrf_token": token}).status_code == 403
+    # The refusal's page carries a working form; logging in clears the login cookie.
+    answer = login_post(forged, {"user": "alice", "password": PASSWORD})
+    assert answer.status_code == 303
+    assert 'corral_login=""' in answer.headers["set-cookie"] or \
+        "corral_login=;" in answer.headers["set-cookie"]

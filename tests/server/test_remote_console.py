@@ -202,11 +202,12 @@ def test_a_page_of_another_site_cannot_open_a_console(url: str, cast: Cast) -> N
 def test_a_portal_session_opens_the_console_from_its_own_pages(
         url: str, cast: Cast, admin_session: Any) -> None:
     import httpx
-    from portal_support import NAMES, PASSWORD, give_passwords
+    from portal_support import NAMES, PASSWORD, give_passwords, login_post
 
     give_passwords(admin_session)
-    answer = httpx.post(f"{url}/login", data={"user": NAMES["owner"], "password": PASSWORD,
-                                              "next": "/"})
+    with httpx.Client(base_url=url) as visitor:
+        answer = login_post(visitor, {"user": NAMES["owner"], "password": PASSWORD,
+                                      "next": "/"})
     assert answer.status_code == 303, answer.text
     cookie = f"corral_session={answer.cookies['corral_session']}"
     with connect(_ws(url), additional_headers={"Cookie": cookie}, origin=url,  # type: ignore[arg-type]

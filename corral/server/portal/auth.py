@@ -25,9 +25,13 @@ from corral.server.portal.render import page
 from corral.server.portal.sessions import (
     COOKIE,
     clear_cookie,
+    clear_login_cookie,
     end_session,
     logged_in,
+    login_form_matches,
+    login_form_token,
     set_cookie,
+    set_login_cookie,
     start_session,
 )
 from corral.server.state import ServerState, state_of
@@ -43,7 +47,17 @@ def login_form(request: Request, next: Next = "/") -> Response:
     with server.session(anonymous(source_of(request))) as probe:
         if logged_in(request, probe) is not None:
             return RedirectResponse(safe_next(next), status_code=303)
-    return page("login.html", me=None, next=safe_next(next), user="", message=None)
+    return _form(request, next=next, user="", message=None)
+
+
+def _form(request: Request, *, next: str, user: str, message: str | None, status: int = 200,
+          headers: dict[str, str] | None = None) -> Response:
+    """The login page, its form carrying the token its login cookie holds."""
+    token = login_form_token(request)
+    answer = page("login.html", status=status, headers=headers, me=None, next=safe_next(next),
+                  user=user, message=message, csrf=token)
+    set_login_cookie(request, answer, token)
+    return answer
 
 
 def _attempt(server: ServerState, request: Request, user: str, password: str,
@@ -71,18 +85,36 @@ def _attempt(server: ServerState, request: Request, user: str, password: str,
 @router.post(LOGIN)
 async def login(request: Request, user: Annotated[str, Form(max_length=200)] = "",
                 password: Annotated[str, Form(max_length=1024)] = "",
-                next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
+                next: Annotated[str, Form(max_length=2000)] = "/",
+                csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
     server = state_of(request)
+    if not login_form_matches(request, csrf_token):
+        await run_in_threadpool(_refuse_forged, server, request, user)
+        return _form(request, next=next, user=user, status=403, message=FORGED)
     token, wait, refused = await run_in_threadpool(_attempt, server, request, user.strip(),
                                                    password, server.login_limit)
     if token is None:
         status = 429 if wait is not None else 401
         headers = {"Retry-After": str(wait)} if wait is not None else None
-        return page("login.html", status=status, headers=headers, me=None,
-                    next=safe_next(next), user=user, message=refused)
+        return _form(request, next=next, user=user, message=refused, status=status,
+                     headers=headers)
     answer = RedirectResponse(safe_next(next), status_code=303)
     set_cookie(request, answer, token)
+    clear_login_cookie(request, answer)
     return answer
+
+
+FORGED = "This login did not come from this portal's form. Log in again here."
+
+
+def _refuse_forged(server: ServerState, request: Request, user: str) -> None:
+    """Audit a login posted without the form's token (from another site, or stale),
+    its password never checked."""
+    source = source_of(request)
+    with server.session(anonymous(source)) as probe:
+        record(probe, Identity(name=user.strip()[:64] or "-", admin=False, source=source),
+               "csrf", LOGIN, "refused",
+               "a login came without the login form's token: not checked")
 
 
 @router.post("/logout")

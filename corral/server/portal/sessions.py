@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -37,6 +38,9 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_PREFIX = "crs_"
+LOGIN_COOKIE = "corral_login"  # the login form's double-submit token (login_form_token)
+LOGIN_LIFETIME = timedelta(hours=1)
+_LOGIN_TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
 _CSRF_LABEL = b"corral portal csrf"
 
 
@@ -109,6 +113,34 @@ def session_cookie(request: Request, session: Session) -> Identity | None:
     if method not in SAFE_METHODS and not csrf_matches(found, request.headers.get(CSRF_HEADER)):
         raise refuse_csrf(session, found.identity, request.url.path)
     return found.identity
+
+
+def login_form_token(request: Request) -> str:
+    """The token the login form carries: the visitor's login cookie's, else a new one.
+
+    Logging in has no session to derive a CSRF token from, and a login forged
+    from another site would put the victim's browser in the forger's account
+    (login CSRF). So the form is a double submit: its hidden field must equal a
+    cookie only this portal sets (SameSite=Strict: a form posted from another
+    site arrives without it)."""
+    given = request.cookies.get(LOGIN_COOKIE, "")
+    return given if _LOGIN_TOKEN.fullmatch(given) else secrets.token_urlsafe(24)
+
+
+def login_form_matches(request: Request, given: str) -> bool:
+    cookie = request.cookies.get(LOGIN_COOKIE, "")
+    return bool(_LOGIN_TOKEN.fullmatch(cookie)) and hmac.compare_digest(cookie, given.strip())
+
+
+def set_login_cookie(request: Request, response: Response, token: str) -> None:
+    response.set_cookie(LOGIN_COOKIE, token, max_age=int(LOGIN_LIFETIME.total_seconds()),
+                        path="/login", httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https")
+
+
+def clear_login_cookie(request: Request, response: Response) -> None:
+    response.delete_cookie(LOGIN_COOKIE, path="/login", httponly=True, samesite="strict",
+                           secure=request.url.scheme == "https")
 
 
 def set_cookie(request: Request, response: Response, token: str) -> None:
