@@ -7,7 +7,8 @@ container's root from it and starts it; its own cloud-init, reading Corral's
 seed directory, names it, sets its static address and gateway and root's
 key, and prints the ready line into the console log Corral reads. Over SSH
 the container reaches the tiny VM on the same switch. Memory changes live,
-a stop is clean (systemd's own poweroff), a start is ready again, and
+a stop is clean (systemd's own poweroff), a start is ready again, a pause
+and resume work, a suspend is refused saying why, and
 ``remove`` deletes the container's directory and leaves the template whole.
 """
 
@@ -164,6 +165,12 @@ def test_a_container_and_a_vm_share_a_switch(site: Site, lab: Lab) -> None:
             assert [(r.host, r.ready) for r in started.readiness] == [("web", True)]
             logged = run_corral(site, "vm", "log", f"{lab.name}.web")
             assert logged.returncode == 0 and "corral-ready web" in logged.stdout, logged
+        suspended = run_corral(site, "vm", "suspend", f"{lab.name}.web")
+        assert suspended.returncode != 0 and "keeps no saved state" in suspended.stderr
+        for verb, state in (("pause", "paused"), ("resume", "running")):
+            assert run_corral(site, "vm", verb, f"{lab.name}.web").returncode == 0
+            with site.session() as session:
+                assert {r.host: r.state for r in status(session, lab.name)}["web"] == state
     finally:
         remove_project(site, lab.name)
     assert not runs.exists() and not runs.parent.exists()

@@ -53,7 +53,7 @@ from corral.backends.libvirt import (
 )
 from corral.backends.libvirt import leases as lease_reader
 from corral.backends.libvirt.connection import Connection, libvirt_errors
-from corral.errors import BackendError
+from corral.errors import BackendError, ConflictError
 from corral.model import Switch
 
 DEFAULT_RUNS_DIR = "/var/lib/corral/runs"
@@ -354,7 +354,11 @@ class LibvirtBackend(Backend):
         lifecycle.resume(self._holder(name), name)
 
     def suspend(self, name: str) -> None:
-        lifecycle.suspend(self._holder(name), name)
+        conn = self._holder(name)
+        if self._is_container_conn(conn):
+            raise ConflictError(f"cannot suspend {name}: it is a container, and libvirt's LXC "
+                                "driver keeps no saved state to restore", hint="pause it instead")
+        lifecycle.suspend(conn, name)
 
     def restore(self, name: str) -> None:
         lifecycle.restore(self._holder(name), name)
