@@ -57,7 +57,11 @@ from corral.ops.templates import build_template  # noqa: E402
 
 SCRIPT = REPO / "scripts" / "fake-hosts"
 GOAL = 1.1
-SETTLE_S = 5.0  # let the guest get past its first seconds of boot before moving it
+# The guest boots before the first move (a tiny guest takes 10-20 s under TCG
+# here), and each leg begins after the same pause, so that neither starts
+# while the other's move still loads the two daemons and the guest.
+SETTLE_S = 20.0
+BETWEEN_S = 3.0
 
 
 def _project(name: str, host: str, filepath: Path | None, subnet: int) -> str:
@@ -155,6 +159,7 @@ def run_mode(
     time.sleep(SETTLE_S)
     try:
         for _ in range(repeat + (1 if profile else 0)):
+            time.sleep(BETWEEN_S)
             began = time.perf_counter()
             with Session(site) as session:
                 if profiler is not None and len(corral_s) == repeat:  # an extra last move
@@ -169,6 +174,7 @@ def run_mode(
             assert result.mode == "live" and result.shared_storage == (mode == "shared")
             with Session(site) as session:
                 copy = _prepare_for_virsh(session, file, name, "h2", "h1")
+                time.sleep(BETWEEN_S)
                 virsh_s.append(_virsh_migrate(session, f"{name}-vm", "h2", "h1", copy))
                 # virsh leaves what Corral cleans after a move: the source's volumes,
                 # or its definition of the shared pool
