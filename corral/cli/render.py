@@ -153,7 +153,8 @@ def hosts(reports: Iterable[HostReport]) -> None:
         table.add_row(
             r.name, "up" if r.reachable else "UNREACHABLE", f.libvirt_version or "-",
             f"{f.hypervisor} {f.hypervisor_version}" if f.hypervisor else "-",
-            f.virt_type or "-", "-" if f.cpus is None else str(f.cpus), memory,
+            (f.virt_type or "-") + (", lxc" if f.containers else ""),
+            "-" if f.cpus is None else str(f.cpus), memory,
             "-" if f.corral_vms is None else str(f.corral_vms), seen, r.error or "",
         )
     stdout_console().print(table)

@@ -28,6 +28,7 @@ class HostFacts:
     hypervisor: str | None = None
     hypervisor_version: str | None = None
     virt_type: str | None = None
+    containers: bool | None = None  # runs lxc hosts (docs/containers.md)
     cpus: int | None = None
     memory_mib: int | None = None
     memory_free_mib: int | None = None
@@ -122,6 +123,7 @@ def _facts(reading: _Reading) -> HostFacts:
         hypervisor=info.hypervisor,
         hypervisor_version=info.hypervisor_version,
         virt_type=info.virt_type,
+        containers="lxc" in info.virt_types,
         cpus=info.cpus,
         memory_mib=info.memory_mib,
         memory_free_mib=info.memory_free_mib,

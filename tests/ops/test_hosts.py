@@ -124,8 +124,9 @@ def test_the_command_prints_json_and_exits_non_zero_when_a_host_is_down(tmp_path
     assert set(rows["local"]) >= {
         "uri", "error", "last_contact", "hostname", "libvirt_version", "hypervisor",
         "hypervisor_version", "virt_type", "cpus", "memory_mib", "memory_free_mib",
-        "memory_used_mib", "corral_vms",
+        "memory_used_mib", "corral_vms", "containers",
     }
+    assert rows["local"]["containers"] is False  # the test driver runs no containers
 
 
 def test_status_answers_within_its_deadline_and_shows_a_silent_hosts_vms_as_unknown(
