@@ -112,8 +112,17 @@ def _marked_stats(
     the marks are read first and only Corral's domains of the project are
     asked: other projects' and other users' guests cost nothing.
     """
-    if conn.getType() == "LXC":
-        return _marked_stats_one_by_one(conn, project)
+    try:
+        return _marked_stats_in_bulk(conn, project, flags)
+    except libvirt.libvirtError as exc:
+        if error_code(exc) != libvirt.VIR_ERR_NO_SUPPORT:
+            raise
+        return _marked_stats_one_by_one(conn, project)  # a driver without them: LXC
+
+
+def _marked_stats_in_bulk(
+    conn: libvirt.virConnect, project: str | None, flags: int
+) -> list[tuple[libvirt.virDomain, dict[str, int], DomainMark]]:
     if flags == libvirt.VIR_DOMAIN_STATS_STATE:
         pairs = conn.getAllDomainStats(flags, 0)
         return [(d, s, m) for d, s in pairs if (m := read_mark(d)) is not None
