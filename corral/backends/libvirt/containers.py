@@ -140,8 +140,7 @@ class ContainerDriver:
 
     def open_conn(self) -> libvirt.virConnect | None:
         """The LXC connection where there is one (observing must not fail for want of it)."""
-        return None if self.why_not() is not None or self._connection is None \
-            else self._connection.get()
+        return None if self.why_not() is not None else self.conn()
 
     def close(self) -> None:
         if self._connection is not None:
