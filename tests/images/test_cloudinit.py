@@ -52,6 +52,7 @@ def test_corpus_covers_every_seed_feature() -> None:
     assert any(h.root_passwd for h in hosts) and any(h.ssh_keys for h in hosts)
     assert any(f.owner != "root:root" for h in hosts for f in h.files)
     assert any(h.packages for h in hosts)
+    assert any(h.virt.value == "lxc" for h in hosts)  # the container's own output key
     assert any("'a;b'" in command for h in hosts for command in h.runcmd)
     assert any(f.path.startswith("/etc/apache2/") for h in hosts for f in h.files)
     users = BY_NAME["features.corral.accounts"].host.users
