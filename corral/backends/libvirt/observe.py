@@ -172,22 +172,30 @@ def _marked_stats_one_by_one(
 
 
 def _corral_domains(conn: libvirt.virConnect, project: str | None, flags: int) -> list[_Seen]:
+    marked = _marked_stats(conn, project, flags)
+    shut_off = any(int(s.get("state.state", -1)) == libvirt.VIR_DOMAIN_SHUTOFF
+                   for _, s, _ in marked)
+    saved = _managed_saves(conn) if shut_off else frozenset()
     seen = []
-    for domain, stats, mark in _marked_stats(conn, project, flags):
+    for domain, stats, mark in marked:
         state_code = int(stats.get("state.state", -1))
-        try:
-            managed = state_code == libvirt.VIR_DOMAIN_SHUTOFF and bool(
-                domain.hasManagedSaveImage(0)
-            )
-        except libvirt.libvirtError as exc:
-            if _vanished(exc):
-                continue
-            if error_code(exc) != libvirt.VIR_ERR_NO_SUPPORT:
-                raise
-            managed = False  # a driver without saved states (LXC) has none to restore
+        managed = state_code == libvirt.VIR_DOMAIN_SHUTOFF and domain.UUIDString() in saved
         state = map_state(state_code, int(stats.get("state.reason", 0)), managed)
         seen.append(_Seen(domain, mark, stats, state))
     return seen
+
+
+def _managed_saves(conn: libvirt.virConnect) -> frozenset[str]:
+    """UUIDs of the domains with a managed save image (suspended): one listing,
+    instead of a call per stopped domain. A driver without saved states (LXC)
+    has none."""
+    try:
+        listed = conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE)
+    except libvirt.libvirtError as exc:
+        if error_code(exc) not in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_INVALID_ARG):
+            raise
+        return frozenset()
+    return frozenset(d.UUIDString() for d in listed)
 
 
 def domain_states(conn: libvirt.virConnect, project: str | None) -> dict[str, DomainState]:
