@@ -15,7 +15,7 @@ from corral.ops.audit import audited, record
 from corral.ops.credentials import TOKEN_PREFIX, new_token, token_digest
 from corral.ops.identity import Identity, Scope, require_admin, require_full_scope
 from corral.ops.session import Session
-from corral.state.accounts import Accounts, TokenRecord
+from corral.state.accounts import Accounts, TokenRecord, TokenUse
 
 UNKNOWN_USER = "-"
 
@@ -92,8 +92,7 @@ def authenticate(session: Session, token: str, source: str) -> Identity:
     """The identity a bearer token stands for; :class:`NotAuthenticated` for a token
     that is malformed, unknown or revoked, whose owner is gone (the same message
     for each, the reason in the audit log)."""
-    accounts = Accounts(session.require_store())
-    used = accounts.use_token(token_digest(token)) if token.startswith(TOKEN_PREFIX) else None
+    used = _use(Accounts(session.require_store()), token)
     found = used.token if used is not None else None
     if used is None or found is None or found.revoked or used.admin is None:
         reason = ("unknown token" if found is None
@@ -104,6 +103,21 @@ def authenticate(session: Session, token: str, source: str) -> Identity:
                f"token {found.id}" if found else "token", "refused", reason)
         raise NotAuthenticated("the token is not valid (unknown or revoked)")
     return Identity(name=found.user, admin=used.admin, scope=Scope(found.scope), source=source)
+
+
+def valid_identity(accounts: Accounts, token: str, source: str) -> Identity | None:
+    """:func:`authenticate` for a caller that answers only the valid token itself:
+    the identity, or None for any token :func:`authenticate` refuses (whose
+    refusal that caller leaves to it, so it is recorded the one way)."""
+    used = _use(accounts, token)
+    if used is None or used.token.revoked or used.admin is None:
+        return None
+    return Identity(name=used.token.user, admin=used.admin, scope=Scope(used.token.scope),
+                    source=source)
+
+
+def _use(accounts: Accounts, token: str) -> TokenUse | None:
+    return accounts.use_token(token_digest(token)) if token.startswith(TOKEN_PREFIX) else None
 
 
 def _own_or_admin(identity: Identity, user: str, what: str) -> None:

@@ -1,7 +1,8 @@
 """The FastAPI application of the management server, made by :func:`create_app`.
 
 Layers, outermost first: the allowed networks (a client from elsewhere is
-refused before anything else), request metrics, then FastAPI's routing
+refused before anything else), request metrics, the status route's express
+lane (:mod:`corral.server.express`), then FastAPI's routing
 with the error handlers of :mod:`corral.server.errors`: the API under
 ``/api``, ``/metrics``, and the web portal's pages (:mod:`corral.server.portal`). Everything the app
 keeps lives on ``app.state.corral`` (:class:`~corral.server.state.ServerState`).
@@ -17,12 +18,14 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 from corral.config import SiteConfig
 from corral.ops.audit import record
 from corral.ops.identity import Identity
 from corral.ops.session import BackendFactory
 from corral.server import errors
+from corral.server.express import StatusExpress
 from corral.server.identity import ANONYMOUS
 from corral.server.jobs import DEFAULT_WORKERS, Liveness
 from corral.server.metrics import CountRequests
@@ -72,6 +75,7 @@ def create_app(
             server_state(app).jobs.shutdown()
             # A status reading begun ahead may still hold service-host connections.
             server_state(app).status.settle(SETTLE_S)
+            server_state(app).reader.close(SETTLE_S)
 
     app = FastAPI(
         title="Corral", version="1", lifespan=lifespan,
@@ -92,6 +96,9 @@ def create_app(
                    "address not in [server] allowed_networks")
 
     app.openapi = partial(_openapi, app)  # type: ignore[method-assign]
+    status_route = next(r for r in app.routes
+                        if isinstance(r, APIRoute) and r.path == f"{API}/status")
+    app.add_middleware(StatusExpress, state=state, path=f"{API}/status", route=status_route)
     app.add_middleware(CountRequests, metrics=state.metrics)
     app.add_middleware(AllowedNetworks, networks=site.server.allowed_networks, refused=refused)
     return app

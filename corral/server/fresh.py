@@ -92,6 +92,10 @@ class FreshReadings(Generic[T]):
         self._latest: Reading[T] | None = None
         self._flight: _Flight[T] | None = None
         self._not_before = float("-inf")
+        self._renewals: list[Callable[[], None]] = []
+        self._renewing = False
+        self._renewed = threading.Event()
+        self._renewed.set()
 
     def young(self) -> Reading[T] | None:
         """The latest reading if it is young enough for a caller arriving now, else
@@ -144,12 +148,15 @@ class FreshReadings(Generic[T]):
         return flight.reading
 
     def settle(self, timeout_s: float) -> bool:
-        """Wait (up to ``timeout_s``) for a reading being taken to end; True when
-        none is. The server waits at shutdown, so no reading outlives it with
+        """Wait (up to ``timeout_s``) for a reading being taken, and any renewal, to
+        end; True when none is. The server waits at shutdown, so no reading outlives it with
         connections to the service hosts still open."""
+        deadline = self._clock() + timeout_s
         with self._lock:
             flight = self._flight
-        return flight is None or flight.done.wait(timeout_s)
+        if flight is not None and not flight.done.wait(timeout_s):
+            return False
+        return self._renewed.wait(max(deadline - self._clock(), 0.0))
 
     def forget(self) -> None:
         """Give no caller from now on a reading begun before now: after a change
@@ -157,6 +164,40 @@ class FreshReadings(Generic[T]):
         with self._lock:
             self._not_before = self._clock()
             self._latest = None
+
+    def renew(self, then: Callable[[], None]) -> None:
+        """Something changed that the next reading will show: take one begun after
+        now, in the background, and call ``then`` once it is in (or has failed).
+
+        Unlike :meth:`forget`, callers meanwhile keep being given the latest
+        reading (never older than ``max_age_s``, as always), so a burst of
+        changes (an ``up`` starting many guests) makes no caller wait for
+        libvirt. Changes that arrive while a renewal is being taken are
+        gathered into the next one: at most one renewal is under way.
+        """
+        with self._lock:
+            self._renewals.append(then)
+            if self._renewing:
+                return
+            self._renewing = True
+            self._renewed.clear()
+        self._background(self._renew_while_asked)
+
+    def _renew_while_asked(self) -> None:
+        while True:
+            with self._lock:
+                waiting, self._renewals = self._renewals, []
+                if not waiting:
+                    self._renewing = False
+                    self._renewed.set()
+                    return
+            # begun after every change of this round was announced
+            self._quietly(_Flight[T](self._clock()))
+            for then in waiting:
+                try:
+                    then()
+                except Exception:
+                    log.warning("a change's follow-up failed", exc_info=True)
 
     def _quietly(self, flight: _Flight[T]) -> None:
         """A reading taken ahead: its error reaches those who waited for it, if any,

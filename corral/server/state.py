@@ -7,6 +7,8 @@ one process (tests do this) share nothing.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request
@@ -30,6 +32,61 @@ from corral.state.store import StateStore
 STATUS_MAX_AGE_S = 1.0
 
 
+class SiteReader:
+    """Reads the whole site's status for the reading requests share, as the site
+    administrator.
+
+    One session serves the readings one after another, its service host
+    connections kept open from one to the next: opening them (and finding
+    each one's backend) was a large part of a reading's cost, and readings
+    come about twice a second under load. A reading in which a service host
+    did not answer, or anything was warned, closes that session, so the next
+    one connects afresh. A reading that overlaps one under way (one taking
+    longer than the shared reading's allowed age) opens a session of its own.
+    """
+
+    def __init__(self, open_session: Callable[[], Session]) -> None:
+        self._open_session = open_session
+        self._changed = threading.Condition()
+        self._idle: Session | None = None
+        self._reading = 0
+        self._closed = False
+
+    def read(self) -> StatusReport:
+        with self._changed:
+            session, self._idle = self._idle, None
+            self._reading += 1
+        clean = False
+        try:
+            session = session or self._open_session()
+            mark = session.warning_mark()
+            report = status_report(session, None)
+            clean = not report.silent and session.warning_mark() == mark
+            return report
+        finally:
+            with self._changed:
+                kept = session is not None and clean and self._idle is None and not self._closed
+                if kept:
+                    self._idle = session
+                self._reading -= 1
+                self._changed.notify_all()
+            if session is not None and not kept:
+                session.close()
+
+    def close(self, timeout_s: float) -> bool:
+        """Keep no session from now on, wait (up to ``timeout_s``) for readings under
+        way to end, and close the kept one (the server is stopping, and no
+        connection to a service host may outlive it); True when none was left
+        reading."""
+        with self._changed:
+            self._closed = True
+            settled = self._changed.wait_for(lambda: self._reading == 0, timeout_s)
+            session, self._idle = self._idle, None
+        if session is not None:
+            session.close()
+        return settled
+
+
 @dataclass
 class ServerState:
     """The site, its state database (one engine for every request), the readers
@@ -51,22 +108,21 @@ class ServerState:
     jobs: JobRunner = field(init=False)
     live: LiveFeed = field(init=False)
     status: FreshReadings[StatusReport] = field(init=False)
+    reader: SiteReader = field(init=False)
 
     def __post_init__(self) -> None:
         self.jobs = JobRunner(self.store, self.session, self.job_workers, self.liveness)
-        self.status = FreshReadings(self._read_status, self.status_max_age_s,
+        self.reader = SiteReader(lambda: self.session(Identity.site_administrator()))
+        self.status = FreshReadings(self.reader.read, self.status_max_age_s,
                                     self.status_max_age_s / 2)
-        self.live = LiveFeed(self.site, on_change=self.status.forget)
+        # Late bound: the reading renewed is the one the server has then.
+        self.live = LiveFeed(self.site, on_change=lambda hand_out: self.status.renew(hand_out))
 
     def site_status(self) -> StatusReport:
         """The whole site's status, at most ``status_max_age_s`` old (see
         :mod:`corral.server.fresh`); cut to a caller by
         :func:`~corral.ops.visible.visible_status`."""
         return self.status.get().value
-
-    def _read_status(self) -> StatusReport:
-        with self.session(Identity.site_administrator()) as session:
-            return status_report(session, None)
 
     def session(self, identity: Identity, reporter: Reporter | None = None) -> Session:
         """An operations session for ``identity`` on the shared state database."""

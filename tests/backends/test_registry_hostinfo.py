@@ -107,3 +107,26 @@ def test_node_statistics_are_sampled_around_the_work_done_meanwhile() -> None:
     assert node.cpus > 0 and node.memory_mib > 0 and node.uptime_s
     assert 0.2 <= quick < 0.35, quick
     assert 0.4 <= slow < 0.55, slow  # no sample on top of the work
+
+
+def test_a_kept_sample_measures_the_next_reading_without_a_wait() -> None:
+    """A backend read again and again (the server's shared status) measures each
+    CPU% from the sample the reading before took, when it is old enough: no
+    wait; one too young or too old is not used, so the wait comes back."""
+    import time
+
+    import libvirt
+
+    conn = libvirt.open("qemu:///system")
+    samples = hostinfo.CpuSamples()
+    try:
+        hostinfo.node_stats_around(conn, "t", lambda: None, samples=samples)
+        assert samples.usable(time.monotonic()) is None  # younger than the shortest sample
+        time.sleep(hostinfo.CPU_SAMPLE_MIN_S)
+        began = time.monotonic()
+        _, node = hostinfo.node_stats_around(conn, "t", lambda: None, samples=samples)
+        assert time.monotonic() - began < hostinfo.CPU_SAMPLE_MIN_S / 2
+        assert node.cpu_percent is not None and 0 <= node.cpu_percent <= 100
+        assert samples.usable(time.monotonic() + hostinfo.CPU_SAMPLE_KEPT_S + 1) is None
+    finally:
+        conn.close()

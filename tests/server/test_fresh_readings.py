@@ -193,3 +193,48 @@ def test_settle_waits_for_a_reading_under_way_and_no_longer() -> None:
     assert readings.settle(10)
     reader.join(10)
     assert readings.get().value == 1
+
+
+def test_a_change_renews_the_reading_while_callers_keep_the_current_one() -> None:
+    clock, read = Clock(), Counter()
+    started: list[Callable[[], None]] = []
+    fresh = FreshReadings(read, max_age_s=1.0, refresh_after_s=0.5, clock=clock,
+                          background=started.append)
+    assert fresh.get().value == 1
+    handed: list[str] = []
+    fresh.renew(lambda: handed.append("first"))
+    clock.now += 0.1
+    fresh.renew(lambda: handed.append("second"))  # gathered into the same renewal
+    assert len(started) == 1
+    assert fresh.young() is not None and fresh.get().value == 1  # nobody waits
+    assert handed == []  # not handed out before the reading that shows them
+    started[0]()
+    assert handed == ["first", "second"]
+    assert read.calls == 2
+    reading = fresh.get()
+    assert (reading.value, reading.began) == (2, clock.now)  # begun after both changes
+
+
+def test_changes_during_a_renewal_get_one_more_reading_after_it() -> None:
+    clock, handed = Clock(), []
+    fresh: FreshReadings[int]
+
+    def read() -> int:
+        if len(handed) == 0 and not later:
+            later.append(1)
+            fresh.renew(lambda: handed.append("during"))  # a change while reading
+        return len(later) + len(handed)
+
+    later: list[int] = []
+    fresh = FreshReadings(read, max_age_s=1.0, clock=clock, background=inline)
+    fresh.renew(lambda: handed.append("before"))
+    assert handed == ["before", "during"]
+
+
+def test_settle_waits_for_a_renewal_under_way() -> None:
+    release = threading.Event()
+    fresh = FreshReadings(lambda: release.wait(5), max_age_s=1.0)
+    fresh.renew(lambda: None)
+    assert not fresh.settle(0.05)
+    release.set()
+    assert fresh.settle(5)

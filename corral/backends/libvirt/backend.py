@@ -80,6 +80,7 @@ class LibvirtBackend(Backend):
         super().__init__(name, uri)
         self.runs_dir = os.fspath(runs_dir)
         self.boot_copies = storage.BootCopies(service_host=name)
+        self.cpu_samples = hostinfo.CpuSamples()  # a long-lived backend's CPU% needs no wait
         self.connection = Connection(name, uri)
         self.containers = containers.ContainerDriver(name, uri)
         self.template_store = (
@@ -144,7 +145,7 @@ class LibvirtBackend(Backend):
         return hostinfo.node_stats(self.conn, self.name)
 
     def node_stats_around(self, work: Callable[[], T]) -> tuple[T, NodeStats]:
-        return hostinfo.node_stats_around(self.conn, self.name, work)
+        return hostinfo.node_stats_around(self.conn, self.name, work, samples=self.cpu_samples)
 
     def resolve_virt_type(self, requested: str) -> str:
         if requested == domain_xml.CONTAINER_TYPE:
