@@ -12,6 +12,7 @@ statistics, see :class:`~corral.backends.base.NodeStats`).
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
@@ -140,7 +141,11 @@ def status_report(
     silent: dict[str, datetime | None] = {}
     reasons: dict[str, str] = {}
     nodes: dict[str, NodeStats] = {}
-    for service_host, answer in zip(names, each_within(read, names, timeout_s), strict=True):
+    # The recorded project files are read while the service hosts answer.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorded") as pool:
+        recorded = pool.submit(_recorded_projects, session, project)
+        answers = each_within(read, names, timeout_s)
+    for service_host, answer in zip(names, answers, strict=True):
         if not isinstance(answer, _Reading):
             silent[service_host] = last_contact(session, service_host)[0]
             reasons[service_host] = describe_failure(answer)
@@ -165,7 +170,7 @@ def status_report(
                 disks=_disks(model),
             ))
             seen_hosts.add((stat.project, stat.host))
-    rows += _recorded_rows(session, project, seen_hosts, silent)
+    rows += _recorded_rows(recorded.result(), seen_hosts, silent)
     hosts = [_host_row(name, nodes, reasons, silent, rows) for name in names]
     return StatusReport(sorted(rows, key=lambda r: (r.project, r.host)), reasons, hosts,
                         read_at)
@@ -205,14 +210,9 @@ def _addresses(model: Host | None, leases: dict[str, list[str]]) -> list[str]:
     return found
 
 
-def _recorded_rows(
-    session: Session,
-    project: str | None,
-    seen: set[tuple[str, str]],
-    silent: dict[str, datetime | None],
-) -> list[StatusRow]:
-    """Hosts of the recorded project files that no answering service host has:
-    ``unknown`` when their service host did not answer, else ``absent``."""
+def _recorded_projects(session: Session, project: str | None) -> list[Project]:
+    """The recorded project files (of ``project``), parsed; none, with a warning,
+    when the state database cannot be read."""
     store = session.store
     if store is None:
         return []
@@ -221,11 +221,18 @@ def _recorded_rows(
     except CorralError as error:  # a database fault is only a warning
         session.warn(f"recorded projects not read, absent hosts not shown: {error}")
         return []
+    return [Project.model_validate(json.loads(r.model_json)) for r in records if r is not None]
+
+
+def _recorded_rows(
+    recorded: list[Project],
+    seen: set[tuple[str, str]],
+    silent: dict[str, datetime | None],
+) -> list[StatusRow]:
+    """Hosts of the recorded project files that no answering service host has:
+    ``unknown`` when their service host did not answer, else ``absent``."""
     rows = []
-    for record in records:
-        if record is None:
-            continue
-        model = Project.model_validate(json.loads(record.model_json))
+    for model in recorded:
         for host in model.hosts.values():
             if (model.name, host.name) in seen:
                 continue
