@@ -33,6 +33,9 @@ from functools import partial
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+# A change renews the reading only when one began within this many ages (someone
+# is asking); otherwise it is forgotten and read when next asked.
+IDLE_AGES = 5
 log = logging.getLogger("corral.server")
 
 
@@ -174,13 +177,28 @@ class FreshReadings(Generic[T]):
         changes (an ``up`` starting many guests) makes no caller wait for
         libvirt. Changes that arrive while a renewal is being taken are
         gathered into the next one: at most one renewal is under way.
+
+        When nobody has asked for a reading lately (none began within
+        ``IDLE_AGES`` ages), nothing is read: the reading is forgotten, as by
+        :meth:`forget`, and ``then`` called at once, so changes cost an idle
+        server no survey.
         """
         with self._lock:
-            self._renewals.append(then)
-            if self._renewing:
-                return
-            self._renewing = True
-            self._renewed.clear()
+            now = self._clock()
+            latest = self._latest
+            idle = not self._renewing and (
+                latest is None or now - latest.began > IDLE_AGES * self.max_age_s)
+            if idle:
+                self._not_before, self._latest = now, None
+            else:
+                self._renewals.append(then)
+                if self._renewing:
+                    return
+                self._renewing = True
+                self._renewed.clear()
+        if idle:
+            then()
+            return
         self._background(self._renew_while_asked)
 
     def _renew_while_asked(self) -> None:

@@ -216,25 +216,50 @@ def test_a_change_renews_the_reading_while_callers_keep_the_current_one() -> Non
 
 
 def test_changes_during_a_renewal_get_one_more_reading_after_it() -> None:
-    clock, handed = Clock(), []
+    clock, handed, reads = Clock(), [], []
     fresh: FreshReadings[int]
 
     def read() -> int:
-        if len(handed) == 0 and not later:
-            later.append(1)
-            fresh.renew(lambda: handed.append("during"))  # a change while reading
-        return len(later) + len(handed)
+        reads.append(clock.now)
+        if len(reads) == 2:  # the first renewal's reading: a change comes meanwhile
+            fresh.renew(lambda: handed.append("during"))
+        return len(reads)
 
-    later: list[int] = []
     fresh = FreshReadings(read, max_age_s=1.0, clock=clock, background=inline)
+    assert fresh.get().value == 1  # someone is asking
     fresh.renew(lambda: handed.append("before"))
     assert handed == ["before", "during"]
+    assert len(reads) == 3  # the change during the renewal got a reading of its own
 
 
 def test_settle_waits_for_a_renewal_under_way() -> None:
     release = threading.Event()
-    fresh = FreshReadings(lambda: release.wait(5), max_age_s=1.0)
+    calls: list[int] = []
+
+    def read() -> int:
+        calls.append(1)
+        if len(calls) > 1:
+            release.wait(5)
+        return len(calls)
+
+    fresh = FreshReadings(read, max_age_s=1.0)
+    fresh.get()
     fresh.renew(lambda: None)
     assert not fresh.settle(0.05)
     release.set()
     assert fresh.settle(5)
+
+
+def test_a_change_costs_an_idle_server_no_reading() -> None:
+    clock, read = Clock(), Counter()
+    started: list[Callable[[], None]] = []
+    fresh = FreshReadings(read, max_age_s=1.0, clock=clock, background=started.append)
+    handed: list[str] = []
+    fresh.renew(lambda: handed.append("never read"))  # no reading yet: nobody asks
+    assert (handed, started, read.calls) == (["never read"], [], 0)
+    assert fresh.get().value == 1
+    clock.now += 10.0  # nobody asked since
+    fresh.renew(lambda: handed.append("long after"))
+    assert (handed[-1], started, read.calls) == ("long after", [], 1)
+    reading = fresh.get()
+    assert (reading.value, reading.began) == (2, clock.now)  # the old one was forgotten
