@@ -33,9 +33,6 @@ from functools import partial
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
-# A change renews the reading only when one began within this many ages (someone
-# is asking); otherwise it is forgotten and read when next asked.
-IDLE_AGES = 5
 log = logging.getLogger("corral.server")
 
 
@@ -95,10 +92,6 @@ class FreshReadings(Generic[T]):
         self._latest: Reading[T] | None = None
         self._flight: _Flight[T] | None = None
         self._not_before = float("-inf")
-        self._renewals: list[Callable[[], None]] = []
-        self._renewing = False
-        self._renewed = threading.Event()
-        self._renewed.set()
 
     def young(self) -> Reading[T] | None:
         """The latest reading if it is young enough for a caller arriving now, else
@@ -151,15 +144,12 @@ class FreshReadings(Generic[T]):
         return flight.reading
 
     def settle(self, timeout_s: float) -> bool:
-        """Wait (up to ``timeout_s``) for a reading being taken, and any renewal, to
-        end; True when none is. The server waits at shutdown, so no reading outlives it with
+        """Wait (up to ``timeout_s``) for a reading being taken to end; True when
+        none is. The server waits at shutdown, so no reading outlives it with
         connections to the service hosts still open."""
-        deadline = self._clock() + timeout_s
         with self._lock:
             flight = self._flight
-        if flight is not None and not flight.done.wait(timeout_s):
-            return False
-        return self._renewed.wait(max(deadline - self._clock(), 0.0))
+        return flight is None or flight.done.wait(timeout_s)
 
     def forget(self) -> None:
         """Give no caller from now on a reading begun before now: after a change
@@ -167,55 +157,6 @@ class FreshReadings(Generic[T]):
         with self._lock:
             self._not_before = self._clock()
             self._latest = None
-
-    def renew(self, then: Callable[[], None]) -> None:
-        """Something changed that the next reading will show: take one begun after
-        now, in the background, and call ``then`` once it is in (or has failed).
-
-        Unlike :meth:`forget`, callers meanwhile keep being given the latest
-        reading (never older than ``max_age_s``, as always), so a burst of
-        changes (an ``up`` starting many guests) makes no caller wait for
-        libvirt. Changes that arrive while a renewal is being taken are
-        gathered into the next one: at most one renewal is under way.
-
-        When nobody has asked for a reading lately (none began within
-        ``IDLE_AGES`` ages), nothing is read: the reading is forgotten, as by
-        :meth:`forget`, and ``then`` called at once, so changes cost an idle
-        server no survey.
-        """
-        with self._lock:
-            now = self._clock()
-            latest = self._latest
-            idle = not self._renewing and (
-                latest is None or now - latest.began > IDLE_AGES * self.max_age_s)
-            if idle:
-                self._not_before, self._latest = now, None
-            else:
-                self._renewals.append(then)
-                if self._renewing:
-                    return
-                self._renewing = True
-                self._renewed.clear()
-        if idle:
-            then()
-            return
-        self._background(self._renew_while_asked)
-
-    def _renew_while_asked(self) -> None:
-        while True:
-            with self._lock:
-                waiting, self._renewals = self._renewals, []
-                if not waiting:
-                    self._renewing = False
-                    self._renewed.set()
-                    return
-            # begun after every change of this round was announced
-            self._quietly(_Flight[T](self._clock()))
-            for then in waiting:
-                try:
-                    then()
-                except Exception:
-                    log.warning("a change's follow-up failed", exc_info=True)
 
     def _quietly(self, flight: _Flight[T]) -> None:
         """A reading taken ahead: its error reaches those who waited for it, if any,

@@ -19,7 +19,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from functools import partial
 
 from corral.backends.libvirt.events import DomainEvents
 from corral.config import SiteConfig
@@ -78,15 +77,10 @@ class Subscription:
 class LiveFeed:
     """Domain and host changes of every service host of ``site``."""
 
-    def __init__(
-        self, site: SiteConfig,
-        on_change: Callable[[Callable[[], None]], None] | None = None,
-    ) -> None:
-        """``on_change(hand_out)`` is called (on libvirt's event thread) for each
-        change instead of handing it out at once; it calls ``hand_out`` when the
-        change may be handed out. The server renews its shared status reading
-        there and hands the change out once that reading is in, so a page
-        refreshed for the change shows it."""
+    def __init__(self, site: SiteConfig, on_change: Callable[[], None] | None = None) -> None:
+        """``on_change`` is called (on libvirt's event thread) before each change is
+        handed out: the server forgets its shared status reading there, so a
+        page refreshed for the change shows it."""
         self._on_change = on_change
         self._watchers = [DomainEvents(name, host.uri, self._publish)
                           for name, host in sorted(site.service_hosts.items())]
@@ -124,12 +118,8 @@ class LiveFeed:
     def _publish(self, service_host: str, domain: str | None, event: str) -> None:
         """Called on libvirt's event thread: hand the change to each consumer's loop."""
         change = LiveChange(service_host, domain, event)
-        if self._on_change is None:
-            self._hand_out(change)
-        else:
-            self._on_change(partial(self._hand_out, change))
-
-    def _hand_out(self, change: LiveChange) -> None:
+        if self._on_change is not None:
+            self._on_change()
         with self._lock:
             subscribers = list(self._subscribers)
         for subscription in subscribers:

@@ -115,8 +115,7 @@ class ServerState:
         self.reader = SiteReader(lambda: self.session(Identity.site_administrator()))
         self.status = FreshReadings(self.reader.read, self.status_max_age_s,
                                     self.status_max_age_s / 2)
-        # Late bound: the reading renewed is the one the server has then.
-        self.live = LiveFeed(self.site, on_change=lambda hand_out: self.status.renew(hand_out))
+        self.live = LiveFeed(self.site, on_change=self.status.forget)
 
     def site_status(self) -> StatusReport:
         """The whole site's status, at most ``status_max_age_s`` old (see

@@ -80,9 +80,7 @@ def test_a_change_made_through_the_server_shows_in_the_next_answer(
     assert destroyed.status_code == 200, destroyed.text
     after = {r["host"]: r["state"] for r in _status(client, cast, "owner")["rows"]}
     assert after == {"app": "running", "web": "shutoff"}
-    # the change discarded the first reading; the change libvirt reported may have
-    # renewed it once more
-    assert 2 <= len(surveys) <= 3
+    assert len(surveys) == 2
 
 
 def test_a_caller_asking_for_their_own_timeout_is_surveyed_for_themselves(

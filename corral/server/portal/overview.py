@@ -41,8 +41,7 @@ class Rows:
 
 def overview_rows(server: ServerState, identity: Identity) -> Rows:
     """The status the user may see, from the reading every viewer and ``GET
-    /status`` share (renewed at each change the live feed reports, before the
-    change reaches the page), rendered
+    /status`` share (forgotten at each change the live feed reports), rendered
     as both tables' rows."""
     with server.session(identity) as session:
         report = visible_status(session, site_reading=server.site_status)
