@@ -93,8 +93,9 @@ def authenticate(session: Session, token: str, source: str) -> Identity:
     that is malformed, unknown or revoked, whose owner is gone (the same message
     for each, the reason in the audit log)."""
     used = _use(Accounts(session.require_store()), token)
-    found = used.token if used is not None else None
-    if used is None or found is None or found.revoked or used.admin is None:
+    identity = _identity_of(used, source)
+    if identity is None:
+        found = used.token if used is not None else None
         reason = ("unknown token" if found is None
                   else f"token {found.id} was revoked" if found.revoked
                   else f"token {found.id} belongs to no user")
@@ -102,22 +103,27 @@ def authenticate(session: Session, token: str, source: str) -> Identity:
         record(session, Identity(name=who, admin=False, source=source), "authenticate",
                f"token {found.id}" if found else "token", "refused", reason)
         raise NotAuthenticated("the token is not valid (unknown or revoked)")
-    return Identity(name=found.user, admin=used.admin, scope=Scope(found.scope), source=source)
+    return identity
 
 
 def valid_identity(accounts: Accounts, token: str, source: str) -> Identity | None:
     """:func:`authenticate` for a caller that answers only the valid token itself:
     the identity, or None for any token :func:`authenticate` refuses (whose
     refusal that caller leaves to it, so it is recorded the one way)."""
-    used = _use(accounts, token)
-    if used is None or used.token.revoked or used.admin is None:
-        return None
-    return Identity(name=used.token.user, admin=used.admin, scope=Scope(used.token.scope),
-                    source=source)
+    return _identity_of(_use(accounts, token), source)
 
 
 def _use(accounts: Accounts, token: str) -> TokenUse | None:
     return accounts.use_token(token_digest(token)) if token.startswith(TOKEN_PREFIX) else None
+
+
+def _identity_of(used: TokenUse | None, source: str) -> Identity | None:
+    """Who a token presented stands for: None when it is unknown, revoked or its
+    user is gone."""
+    if used is None or used.token.revoked or used.admin is None:
+        return None
+    return Identity(name=used.token.user, admin=used.admin, scope=Scope(used.token.scope),
+                    source=source)
 
 
 def _own_or_admin(identity: Identity, user: str, what: str) -> None:
