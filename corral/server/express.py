@@ -30,6 +30,7 @@ from corral.errors import CorralError
 from corral.ops.identity import Scope as TokenScope
 from corral.ops.tokens import valid_identity
 from corral.ops.visible import site_report_for
+from corral.server.identity import bearer_in
 from corral.server.state import ServerState
 from corral.state.accounts import Accounts
 
@@ -78,7 +79,5 @@ def bearer_of(scope: Scope) -> str | None:
     (no header, or one the route refuses with its own message)."""
     for name, value in scope["headers"]:
         if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").strip().partition(" ")
-            token = token.strip()
-            return token if scheme.lower() == "bearer" and token else None
+            return bearer_in(value.decode("latin-1"))
     return None

@@ -41,12 +41,20 @@ def bearer_token(request: Request, session: Session) -> Identity | None:
     header = request.headers.get("authorization")
     if header is None:
         return None
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_in(header)
+    if token is None:
         record(session, session.identity, "authenticate", "token", "refused",
                "Authorization header is not 'Bearer TOKEN'")
         raise NotAuthenticated("the Authorization header must be 'Bearer TOKEN'")
-    return authenticate(session, token.strip(), session.identity.source)
+    return authenticate(session, token, session.identity.source)
+
+
+def bearer_in(header: str) -> str | None:
+    """The token of an ``Authorization`` header's value ``Bearer TOKEN``; None when
+    the value is not of that form."""
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
 
 
 def identify(request: Request, session: Session, readers: list[CredentialReader]) -> Identity:
