@@ -204,16 +204,17 @@ class Accounts:
         one indexed lookup; its last use set to now if it is not revoked.
 
         Checked on every request of the server, so it is a plain SQL query
-        (the ORM costs several times the database's own work), and the last
-        use is written only when the one recorded is older than
+        (the ORM costs several times the database's own work) whose answer is
+        kept until the database next changes (:mod:`corral.state.memo`), and
+        the last use is written only when the one recorded is older than
         :data:`LAST_USE_PRECISION`: a write per request would serialise the
         server's readers on the database's write lock.
         """
-        with self._store.guard(), self._store.engine.connect() as connection:
-            row = connection.execute(_TOKEN_IN_USE, {"token_hash": token_hash}).first()
-        if row is None:
+        known = self._store.memo.get(("token", token_hash),
+                                     lambda: self._token_in_use(token_hash))
+        if known is None:
             return None
-        found = _token(cast(TokenRow, row))
+        found, holder_admin = known
         moment = now()
         if not found.revoked and (found.last_used_at is None
                                   or aware(moment) - found.last_used_at >= LAST_USE_PRECISION):
@@ -221,7 +222,12 @@ class Accounts:
                 session.execute(update(TokenRow).where(TokenRow.id == found.id)
                                 .values(last_used_at=moment))
             found = replace(found, last_used_at=aware(moment))
-        return TokenUse(found, row.holder_admin)
+        return TokenUse(found, holder_admin)
+
+    def _token_in_use(self, token_hash: str) -> tuple[TokenRecord, bool | None] | None:
+        with self._store.guard(), self._store.engine.connect() as connection:
+            row = connection.execute(_TOKEN_IN_USE, {"token_hash": token_hash}).first()
+        return None if row is None else (_token(cast(TokenRow, row)), row.holder_admin)
 
     def revoke_token(self, token_id: int) -> TokenRecord | None:
         """Revoke token ``token_id`` (it stays listed, revoked); None when unknown.
@@ -256,9 +262,13 @@ class Accounts:
 
     def visible_to(self, user: str) -> list[str]:
         """The projects ``user`` owns or that are shared with them, sorted: one
-        plain SQL query, as every status and list request of the server asks it."""
+        plain SQL query, as every status and list request of the server asks it,
+        kept until the database next changes."""
+        return list(self._store.memo.get(("visible", user), lambda: self._visible_to(user)))
+
+    def _visible_to(self, user: str) -> tuple[str, ...]:
         with self._store.guard(), self._store.engine.connect() as connection:
-            return list(connection.execute(_VISIBLE_TO, {"user": user}).scalars())
+            return tuple(connection.execute(_VISIBLE_TO, {"user": user}).scalars())
 
     def share(self, project: str, user: str, access: str) -> ShareRecord:
         """Share ``project`` with ``user`` (replacing an earlier share's access)."""

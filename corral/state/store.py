@@ -32,6 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Session
 
 from corral.errors import BackendError, ConfigError
 from corral.state.db import (
+    BUSY_TIMEOUT_S,
     ContactRow,
     LockRow,
     OperationRow,
@@ -43,6 +44,7 @@ from corral.state.db import (
     database_url,
     open_engine,
 )
+from corral.state.memo import ChangeCounter, ReadMemo
 
 if TYPE_CHECKING:
     from corral.state.lock import Claimant, LockHolder
@@ -133,6 +135,9 @@ class StateStore:
             ) from None
         with self.guard():
             create_schema(self._engine)
+        # Answers asked on every server request, kept until the database changes.
+        self.memo = ReadMemo(ChangeCounter(self.path, BUSY_TIMEOUT_S)
+                             if self.path is not None else None)
 
     @property
     def engine(self) -> Engine:
@@ -147,6 +152,7 @@ class StateStore:
 
     def close(self) -> None:
         """Release the database connections."""
+        self.memo.close()
         self._engine.dispose()
 
     def __enter__(self) -> StateStore:

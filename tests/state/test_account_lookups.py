@@ -4,6 +4,8 @@ minute per token) and the projects a user may see."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -96,3 +98,58 @@ def test_a_user_sees_the_projects_they_own_and_those_shared_with_them(
     assert accounts.visible_to("alice") == ["db", "web", "zoo"]
     assert accounts.visible_to("bob") == ["ci", "db", "zoo"]
     assert accounts.visible_to("carol") == []
+
+
+def _selects(accounts: Accounts) -> list[str]:
+    """The SELECT statements the store runs from now on."""
+    seen: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append(statement)
+
+    event.listen(accounts._store.engine, "before_cursor_execute", note)
+    return seen
+
+
+def test_answers_are_kept_until_the_database_changes(accounts: Accounts) -> None:
+    accounts.claim_project("web", "alice")
+    accounts.use_token("a" * 64)  # its first use is written: a change
+    selects = _selects(accounts)
+    for _ in range(3):
+        assert accounts.visible_to("alice") == ["web"]
+        used = accounts.use_token("a" * 64)
+        assert used is not None and not used.token.revoked
+    assert len(selects) == 2  # asked once each, then kept
+    (token,) = accounts.tokens("alice")
+    accounts.revoke_token(token.id)
+    accounts.share("db", "alice", "read")
+    used = accounts.use_token("a" * 64)
+    assert used is not None and used.token.revoked
+    assert accounts.visible_to("alice") == ["db", "web"]
+
+
+def test_a_change_made_by_another_process_is_seen_at_once(accounts: Accounts) -> None:
+    assert accounts.visible_to("alice") == []
+    assert accounts.use_token("a" * 64) is not None
+    path = accounts._store.path
+    assert path is not None
+    code = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+            "c.execute(\"insert into project_owners(project, owner, since) "
+            "values ('web', 'alice', '2026-01-01')\"); "
+            "c.execute(\"update api_tokens set revoked_at = '2026-01-01'\"); c.commit()")
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True)
+    assert accounts.visible_to("alice") == ["web"]
+    used = accounts.use_token("a" * 64)
+    assert used is not None and used.token.revoked
+
+
+def test_a_database_without_a_change_counter_asks_every_time(tmp_path: Path) -> None:
+    with StateStore("sqlite://") as store:  # in memory: nothing to count changes with
+        found = Accounts(store)
+        found.add_user("alice", False, Quota())
+        found.claim_project("web", "alice")
+        selects = _selects(found)
+        for _ in range(3):
+            assert found.visible_to("alice") == ["web"]
+        assert len(selects) == 3
