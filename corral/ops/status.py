@@ -104,10 +104,13 @@ class StatusReport:
     def as_json(self) -> dict[str, object]:
         """``rows`` keep the row contract; ``service_hosts`` are the host rows;
         ``read_at`` and ``age_s`` (seconds since then, now) say how old they are."""
-        age = (datetime.now(UTC) - self.read_at).total_seconds()
         return {"rows": [r.as_json() for r in self.rows],
                 "service_hosts": [h.as_json() for h in self.service_hosts],
-                "read_at": self.read_at.isoformat(), "age_s": round(max(age, 0.0), 3)}
+                "read_at": self.read_at.isoformat(), "age_s": self.age_s()}
+
+    def age_s(self) -> float:
+        """Seconds since ``read_at``, to the millisecond."""
+        return round(max((datetime.now(UTC) - self.read_at).total_seconds(), 0.0), 3)
 
 
 def status(

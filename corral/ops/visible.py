@@ -10,7 +10,7 @@ identity sees.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 
 from corral.ops.access import Access, authorize, authorize_action, visible_projects
@@ -71,9 +71,19 @@ def site_report_for(identity: Identity, report: StatusReport, store: StateStore)
     """The whole site's ``report`` as ``identity`` (a full-scope credential) may
     see it: all of it for an administrator, else the rows of the projects it
     owns or that are shared with it, in one query."""
-    if identity.admin:
-        return report
-    return _cut(report, set(Accounts(store).visible_to(identity.name)))
+    return cut_to(report, projects_seen_by(identity, store))
+
+
+def projects_seen_by(identity: Identity, store: StateStore) -> tuple[str, ...] | None:
+    """The projects a full-scope ``identity`` may see in the site's report, sorted;
+    None for an administrator, who sees all of it."""
+    return None if identity.admin else tuple(Accounts(store).visible_to(identity.name))
+
+
+def cut_to(report: StatusReport, projects: Collection[str] | None) -> StatusReport:
+    """``report`` cut to ``projects`` (None: all of it), as
+    :func:`projects_seen_by` names them."""
+    return report if projects is None else _cut(report, set(projects))
 
 
 def _cut(report: StatusReport, projects: set[str]) -> StatusReport:

@@ -4,6 +4,7 @@ again after a change made through the server."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from server_support import Cast
 
+from corral.ops.access import Access, share_project
 from corral.ops.identity import Identity
 from corral.ops.session import Session
 from corral.ops.status import DEFAULT_TIMEOUT_S
@@ -146,3 +148,23 @@ def test_the_express_lane_leaves_refusals_to_the_route(
     audit = client.get("/api/v1/audit", headers=cast.headers("admin"),
                        params={"user": "alice"}).json()
     assert any(e["action"] == "authenticate" and e["result"] == "refused" for e in audit)
+
+
+def test_a_share_made_elsewhere_shows_in_the_next_express_answer(
+    app: FastAPI, client: TestClient, cast: Cast, lab: dict[str, Any],
+    admin_session: Session,
+) -> None:
+    """The express lane keeps each cut of a reading rendered and the projects each
+    user sees remembered; a change to the database by another process (the
+    CLI's ``corral project share``) is seen at once, with the reading kept."""
+    _long_lived(app)
+    first = _status(client, cast, "other")
+    assert first["rows"] == []
+    share_project(admin_session, admin_session.identity, "lab", "bob", Access.READ)
+    time.sleep(0.01)
+    shared = _status(client, cast, "other")
+    assert shared["read_at"] == first["read_at"]
+    assert [(r["project"], r["host"]) for r in shared["rows"]] == [("lab", "app"), ("lab", "web")]
+    assert [h["vms"] for h in shared["service_hosts"]] == [2]
+    assert shared["age_s"] > first["age_s"]
+    assert _status(client, cast, "owner")["rows"] == shared["rows"]
