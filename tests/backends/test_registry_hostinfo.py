@@ -130,3 +130,21 @@ def test_a_kept_sample_measures_the_next_reading_without_a_wait() -> None:
         assert samples.usable(time.monotonic() + hostinfo.CPU_SAMPLE_KEPT_S + 1) is None
     finally:
         conn.close()
+
+
+def test_the_newest_sample_old_enough_is_used() -> None:
+    """Readings begun every half second end about a quarter second apart: the
+    sample just before is then too young, and the one before it is used."""
+    samples = hostinfo.CpuSamples()
+    for taken, user in ((10.0, 1), (10.3, 2), (10.55, 3)):
+        samples.keep(taken, {"user": user})
+    samples.keep(10.2, {"user": 99})  # older than the newest kept: not kept
+    assert samples.usable(10.6) == {"user": 2}
+    assert samples.usable(10.8) == {"user": 3}
+    assert samples.usable(10.1) is None
+    assert samples.usable(10.55 + hostinfo.CPU_SAMPLE_KEPT_S + 0.1) is None
+    many = hostinfo.CpuSamples(kept=2)
+    for taken in (1.0, 2.0, 3.0):
+        many.keep(taken, {"user": int(taken)})
+    assert many.usable(3.1) == {"user": 2}  # 1.0 is no longer kept
+    assert many.usable(2.1) is None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -206,33 +207,41 @@ def node_stats(
 # A CPU sample kept from an earlier reading measures the next one's CPU% when it
 # is at least CPU_SAMPLE_MIN_S and at most this old.
 CPU_SAMPLE_KEPT_S = 5.0
+# How many of those samples are kept.
+CPU_SAMPLES_KEPT = 4
 
 
 class CpuSamples:
-    """The last CPU counters read from one service host, and when.
+    """The last few CPU counters read from one service host, and when.
 
     A CPU% needs two samples some time apart. A caller that reads the host
     again and again (the server, about twice a second) measures each reading
-    from the sample the one before took, instead of waiting the shortest
+    from a sample an earlier one took, instead of waiting the shortest
     sample time again: its readings come sooner, over an interval as recent.
+    Several are kept because the one just before may be too young: readings
+    begun every half second end a quarter second or so apart, and the one
+    before that is then the newest old enough.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, kept: int = CPU_SAMPLES_KEPT) -> None:
         self._lock = threading.Lock()
-        self._latest: tuple[float, dict[str, int]] | None = None
+        self._kept: deque[tuple[float, dict[str, int]]] = deque(maxlen=kept)
 
     def usable(self, now: float) -> dict[str, int] | None:
-        """The kept counters when they are old enough and not too old, else None."""
+        """The newest kept counters old enough and not too old, else None."""
         with self._lock:
-            latest = self._latest
-        if latest is None or not CPU_SAMPLE_MIN_S <= now - latest[0] <= CPU_SAMPLE_KEPT_S:
-            return None
-        return latest[1]
+            kept = list(self._kept)
+        for taken, counters in reversed(kept):
+            if now - taken > CPU_SAMPLE_KEPT_S:
+                return None
+            if now - taken >= CPU_SAMPLE_MIN_S:
+                return counters
+        return None
 
     def keep(self, taken: float, counters: dict[str, int]) -> None:
         with self._lock:
-            if self._latest is None or taken > self._latest[0]:
-                self._latest = (taken, counters)
+            if not self._kept or taken > self._kept[-1][0]:
+                self._kept.append((taken, counters))
 
 
 def node_stats_around(
