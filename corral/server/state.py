@@ -36,42 +36,47 @@ class SiteReader:
     """Reads the whole site's status for the reading requests share, as the site
     administrator.
 
-    One session serves the readings one after another, its service host
-    connections kept open from one to the next: opening them (and finding
-    each one's backend) was a large part of a reading's cost, and readings
-    come about twice a second under load. A reading in which a service host
-    did not answer, or anything was warned, closes that session, so the next
-    one connects afresh. A reading that overlaps one under way (one taking
-    longer than the shared reading's allowed age) opens a session of its own.
+    The readings share one session, its service host connections kept open
+    from one reading to the next, also by readings that overlap (one begun
+    after a change while another is under way): opening connections (and
+    finding each one's backend) was a large part of a reading's cost, a new
+    session also loses the CPU samples each backend keeps (so its first
+    reading waits for two), and closing a connection can take longer than a
+    reading. A reading in which a service host did not answer, or anything
+    was warned, retires that session: the readings under way finish with it,
+    it is closed after the last, and the next reading opens a new one.
     """
 
     def __init__(self, open_session: Callable[[], Session]) -> None:
         self._open_session = open_session
         self._changed = threading.Condition()
-        self._idle: Session | None = None
+        self._current: _Shared | None = None
         self._reading = 0
         self._closed = False
 
     def read(self) -> StatusReport:
         with self._changed:
-            session, self._idle = self._idle, None
+            if self._current is None:
+                self._current = _Shared(self._open_session())
+            shared = self._current
+            shared.readers += 1
             self._reading += 1
         clean = False
         try:
-            session = session or self._open_session()
-            mark = session.warning_mark()
-            report = status_report(session, None)
-            clean = not report.silent and session.warning_mark() == mark
+            mark = shared.session.warning_mark()
+            report = status_report(shared.session, None)
+            clean = not report.silent and shared.session.warning_mark() == mark
             return report
         finally:
             with self._changed:
-                kept = session is not None and clean and self._idle is None and not self._closed
-                if kept:
-                    self._idle = session
+                shared.readers -= 1
+                if (not clean or self._closed) and self._current is shared:
+                    self._current = None
+                done = shared.readers == 0 and self._current is not shared
                 self._reading -= 1
                 self._changed.notify_all()
-            if session is not None and not kept:
-                session.close()
+            if done:
+                shared.session.close()
 
     def close(self, timeout_s: float) -> bool:
         """Keep no session from now on, wait (up to ``timeout_s``) for readings under
@@ -81,10 +86,18 @@ class SiteReader:
         with self._changed:
             self._closed = True
             settled = self._changed.wait_for(lambda: self._reading == 0, timeout_s)
-            session, self._idle = self._idle, None
-        if session is not None:
-            session.close()
+            shared, self._current = self._current, None
+        if shared is not None and shared.readers == 0:
+            shared.session.close()
         return settled
+
+
+@dataclass
+class _Shared:
+    """The session readings share, and how many are reading with it."""
+
+    session: Session
+    readers: int = 0
 
 
 @dataclass
