@@ -48,6 +48,12 @@ _STATS = (
     | libvirt.VIR_DOMAIN_STATS_VCPU
 )
 
+# A domain busy with a job (being started, migrated, saved) gives the figures
+# that need none (its state, its CPU time) at once, instead of holding the whole
+# call, and every reading waiting on it, until the job ends: a guest starting
+# under TCG holds its job for a second or more.
+_NOWAIT = libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT
+
 _STATE_NAMES = {
     libvirt.VIR_DOMAIN_RUNNING: DomainState.RUNNING,
     libvirt.VIR_DOMAIN_BLOCKED: DomainState.RUNNING,
@@ -124,7 +130,7 @@ def _marked_stats_in_bulk(
     conn: libvirt.virConnect, project: str | None, flags: int
 ) -> list[tuple[libvirt.virDomain, dict[str, int], DomainMark]]:
     if flags == libvirt.VIR_DOMAIN_STATS_STATE:
-        pairs = conn.getAllDomainStats(flags, 0)
+        pairs = conn.getAllDomainStats(flags, _NOWAIT)
         return [(d, s, m) for d, s in pairs if (m := read_mark(d)) is not None
                 and (project is None or m.project == project)]
     marks: dict[str, DomainMark] = {}
@@ -140,7 +146,7 @@ def _marked_stats_in_bulk(
     if not chosen:
         return []
     # Domains removed since the listing are skipped by libvirt, not an error.
-    found = conn.domainListGetStats(chosen, flags, 0)
+    found = conn.domainListGetStats(chosen, flags, _NOWAIT)
     return [(d, s, marks[d.UUIDString()]) for d, s in found if d.UUIDString() in marks]
 
 
