@@ -90,6 +90,14 @@ class Spans:
 SPANS = Spans()
 SPANS.wrap(libvirt.virDomain, "migrate3", "migrate3")
 SPANS.wrap(migrate_ops, "retire_networks", "retire")
+# The other steps of a move, in the order they begin; those on one line of
+# STEPS run at the same time as each other (see corral.ops.migrate).
+SPANS.wrap(migrate_ops, "sight", "sight")
+SPANS.wrap(migrate_ops, "ensure_switches", "switches")
+SPANS.wrap(migrate_ops, "prepare_target", "prepare")
+SPANS.wrap(migrate_ops, "update_host", "define")
+SPANS.wrap(migrate_ops, "release_shared_pools", "pools")
+STEPS = (("sight",), ("switches", "prepare"), ("migrate3",), ("define", "pools+retire"))
 
 
 def _project(name: str, host: str, filepath: Path | None, subnet: int) -> str:
@@ -266,7 +274,19 @@ def main(argv: list[str] | None = None) -> int:
         call, retire = span.get("migrate3", 0.0), span.get("retire", 0.0)
         print(f"{mode:<8} {call:>9.2f} {retire:>7.2f} {corral - call - retire:>6.2f}  "
               f"{call / virsh:>16.2f}  {(corral - retire) / virsh:>22.2f}")
+    print("\nits steps (s), in the order they begin; those after one '|' run at the same "
+          "time as the one before it; other: what none of them covers")
+    for mode, corral, _, span in rows:
+        print(f"{mode:<8} " + "  ".join(
+            " | ".join(f"{label} {sum(span.get(x, 0.0) for x in label.split('+')):.2f}"
+                       for label in step) for step in STEPS)
+              + f"  other {corral - sum(_longest(step, span) for step in STEPS):.2f}")
     return 0
+
+
+def _longest(step: tuple[str, ...], span: dict[str, float]) -> float:
+    """How long a step of STEPS took: its longest part (a ``a+b`` part is a then b)."""
+    return max(sum(span.get(x, 0.0) for x in label.split("+")) for label in step)
 
 
 if __name__ == "__main__":
