@@ -213,7 +213,7 @@ def fresh_status(site: SiteConfig, expected: int) -> int:
 def _read(backend: Backend) -> object:
     """What status asks of one service host."""
     survey = backend.survey(None)
-    return backend.leases([n.name for n in survey.networks if n.active])
+    return backend.leases(survey.lease_networks)
 
 
 def cli_status(config: Path, expected: int) -> int:

@@ -427,13 +427,14 @@ class Survey:
 
     ``stats`` has a row per Corral domain; ``models`` maps a domain name to the
     host model recorded in its metadata (for its MACs and static addresses);
-    ``networks`` are the project's networks (for their DHCP leases).
+    ``lease_networks`` names the active networks those domains' NICs are on
+    (whose DHCP leases give their addresses).
     """
 
     service_host: str
     stats: tuple[DomainStats, ...] = ()
     models: Mapping[str, Host | None] = field(default_factory=dict)
-    networks: tuple[ObservedNetwork, ...] = ()
+    lease_networks: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- the interface
@@ -527,7 +528,8 @@ class Backend(ABC):
         """
         seen = self.observe(project)
         models = {d.name: d.model for d in seen.domains}
-        return Survey(self.name, tuple(self.domain_stats(project)), models, seen.networks)
+        return Survey(self.name, tuple(self.domain_stats(project)), models,
+                      tuple(n.name for n in seen.networks if n.active))
 
     @abstractmethod
     def leases(self, network_names: Iterable[str]) -> dict[str, list[str]]:

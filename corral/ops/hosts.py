@@ -8,6 +8,7 @@ and with when it last answered (from the state database), never a hang.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -131,18 +132,26 @@ def _facts(reading: _Reading) -> HostFacts:
     )
 
 
-def remember_contact(session: Session, name: str, facts: HostFacts | None = None) -> None:
-    """Service host ``name`` answered now (with these facts, or keeping the known ones)."""
+def remember_contact(session: Session, name: str, facts: HostFacts) -> None:
+    """Service host ``name`` answered now, with these facts."""
     store = session.store
     if store is None:
         return
     try:
-        if facts is None:
-            store.touch_contact(name)
-        else:
-            store.record_contact(name, json.dumps(asdict(facts)))
+        store.record_contact(name, json.dumps(asdict(facts)))
     except CorralError as error:  # history only: a fault is a warning
         session.warn(f"last contact of {name} not recorded: {error.message}")
+
+
+def remember_contacts(session: Session, names: Sequence[str]) -> None:
+    """Service hosts ``names`` answered now (their known facts kept), in one write."""
+    store = session.store
+    if store is None or not names:
+        return
+    try:
+        store.touch_contacts(names)
+    except CorralError as error:  # history only: a fault is a warning
+        session.warn(f"last contact of {', '.join(names)} not recorded: {error.message}")
 
 
 def last_contact(session: Session, name: str) -> tuple[datetime | None, HostFacts]:

@@ -20,7 +20,7 @@ from corral.backends.base import NodeStats, Survey
 from corral.errors import CorralError
 from corral.model import Host, Project
 from corral.ops.deadline import describe_failure, each_within
-from corral.ops.hosts import last_contact, remember_contact
+from corral.ops.hosts import last_contact, remember_contacts
 from corral.ops.requests import check_name
 from corral.ops.session import Session
 
@@ -134,7 +134,7 @@ def status_report(
 
         def domains() -> tuple[Survey, dict[str, list[str]]]:
             survey = backend.survey(project)
-            return survey, backend.leases([n.name for n in survey.networks if n.active])
+            return survey, backend.leases(survey.lease_networks)
 
         (survey, leases), node = backend.node_stats_around(domains)
         return _Reading(survey, leases, node)
@@ -155,7 +155,6 @@ def status_report(
             session.warn(f"service host {service_host} did not answer "
                          f"({reasons[service_host]}); its hosts show as unknown")
             continue
-        remember_contact(session, service_host)
         nodes[service_host] = answer.node
         survey, leases = answer.survey, answer.leases
         for stat in survey.stats:
@@ -173,6 +172,7 @@ def status_report(
                 disks=_disks(model),
             ))
             seen_hosts.add((stat.project, stat.host))
+    remember_contacts(session, list(nodes))
     rows += _recorded_rows(recorded.result(), seen_hosts, silent)
     hosts = [_host_row(name, nodes, reasons, silent, rows) for name in names]
     return StatusReport(sorted(rows, key=lambda r: (r.project, r.host)), reasons, hosts,

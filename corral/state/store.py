@@ -17,7 +17,7 @@ from __future__ import annotations
 import getpass
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -324,14 +324,18 @@ class StateStore:
         with self.guard(), Session(self._engine) as session, session.begin():
             session.execute(statement)
 
-    def touch_contact(self, name: str) -> None:
-        """Service host ``name`` answered now (its recorded facts stay as they are)."""
+    def touch_contacts(self, names: Iterable[str]) -> None:
+        """Service hosts ``names`` answered now (their recorded facts stay as they
+        are): one statement, as ``status`` of many service hosts writes them all."""
         moment = now()
-        statement = self.insert(ContactRow).values(
-            name=name, at=moment, facts_json="{}"
-        ).on_conflict_do_update(index_elements=[ContactRow.name], set_={"at": moment})
-        with self.guard(), Session(self._engine) as session, session.begin():
-            session.execute(statement)
+        rows = [{"name": name, "at": moment, "facts_json": "{}"} for name in sorted(set(names))]
+        if not rows:
+            return
+        insert = self.insert(ContactRow).values(rows)
+        statement = insert.on_conflict_do_update(index_elements=[ContactRow.name],
+                                                 set_={"at": insert.excluded.at})
+        with self.guard(), self._engine.begin() as connection:
+            connection.execute(statement)
 
     def last_contact(self, name: str) -> tuple[datetime, str] | None:
         """When service host ``name`` last answered (UTC) and the facts it gave, if ever."""

@@ -140,7 +140,7 @@ def test_status_answers_within_its_deadline_and_shows_a_silent_hosts_vms_as_unkn
     with session_of(path) as session:
         store = session.store
         assert store is not None
-        store.touch_contact("silent")
+        store.touch_contacts(["silent"])
         (when, _) = store.last_contact("silent") or (None, "")
         model = {"name": "lab", "hosts": {"far": {"name": "far", "service_host": "silent"}}}
         store.record_project("lab", "lab.corral", json.dumps(model), "h")

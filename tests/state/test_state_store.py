@@ -332,3 +332,18 @@ def test_large_text_and_exact_times_round_trip(store: StateStore) -> None:
     assert again is not None and again.model_json == model and again.model_hash == "h" * 128
     assert again.created_at == recorded.created_at and again.created_at.microsecond == (
         recorded.created_at.microsecond)
+
+
+def test_contacts_of_many_service_hosts_are_written_at_once_keeping_their_facts(
+    tmp_path: Path,
+) -> None:
+    with StateStore(tmp_path / "state.db") as store:
+        store.record_contact("h1", '{"cpus": 2}')
+        earlier = store.last_contact("h1")
+        assert earlier is not None
+        store.touch_contacts(["h2", "h1", "h2"])
+        store.touch_contacts([])
+        h1, h2 = store.last_contact("h1"), store.last_contact("h2")
+        assert h1 is not None and h2 is not None
+        assert h1[1] == '{"cpus": 2}' and h2[1] == "{}"
+        assert h1[0] >= earlier[0] and h1[0] == h2[0]

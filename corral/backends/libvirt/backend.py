@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -44,6 +44,7 @@ from corral.backends.libvirt import (
     hostinfo,
     lifecycle,
     migration,
+    names,
     networks,
     observe,
     pools,
@@ -54,7 +55,7 @@ from corral.backends.libvirt import (
 from corral.backends.libvirt import leases as lease_reader
 from corral.backends.libvirt.connection import Connection, libvirt_errors
 from corral.errors import BackendError, ConflictError
-from corral.model import Switch
+from corral.model import Host, Switch
 
 DEFAULT_RUNS_DIR = "/var/lib/corral/runs"
 DEFAULT_TEMPLATES_DIR = "/var/lib/corral/templates"
@@ -174,8 +175,10 @@ class LibvirtBackend(Backend):
 
     def survey(self, project: str | None = None) -> Survey:
         """One bulk stats query for every domain (its metadata read once, its model
-        parsed from it) and the project's networks: all that ``status`` needs."""
-        conn = self.conn
+        parsed from it) and the networks their NICs are on: all that ``status``
+        needs. Those networks are named after the project and switch of each
+        NIC (as ``up`` names them) and kept when active: no network's
+        definition is read."""
         now = time.time()
         with libvirt_errors("read domain statistics"):
             seen = [item for c in self._connections()
@@ -185,7 +188,19 @@ class LibvirtBackend(Backend):
                 (observe._row(item, self.name, now, models[item.domain.name()]) for item in seen),
                 key=lambda r: r.domain,
             ))
-        return Survey(self.name, stats, models, observe.observe_networks(conn, project))
+        return Survey(self.name, stats, models, self._lease_networks(stats, models))
+
+    def _lease_networks(
+        self, stats: Iterable[DomainStats], models: Mapping[str, Host | None]
+    ) -> tuple[str, ...]:
+        wanted = {names.network_name(row.project, nic.switch) for row in stats
+                  if (model := models.get(row.domain)) is not None
+                  for nic in model.interfaces if nic.switch}
+        if not wanted:
+            return ()
+        with libvirt_errors("list networks"):
+            active = self.conn.listAllNetworks(libvirt.VIR_CONNECT_LIST_NETWORKS_ACTIVE)
+        return tuple(sorted(wanted & {n.name() for n in active}))
 
     def domain_states(self, project: str | None = None) -> dict[str, DomainState]:
         states: dict[str, DomainState] = {}
