@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from corral.backends.base import Backend, Capabilities
+from corral.backends.registry import BackendOpener
 from corral.config import SiteConfig, load_site_config
 from corral.errors import CorralError, NotFoundError
 from corral.images.registry import TemplateRegistry
@@ -31,14 +32,14 @@ BackendFactory = Callable[[str, str, Path], Backend]
 CPU_COUNT_TIMEOUT_S = 5.0
 
 
-def _libvirt_backend(site: SiteConfig, name: str, uri: str, runs: Path) -> Backend:
+def _libvirt_backend(
+    site: SiteConfig, opener: BackendOpener, name: str, uri: str, runs: Path
+) -> Backend:
     """A remote service host keeps its template copies in its ``storage``
     directory, else at the path of the site's ``paths.templates``."""
-    from corral.backends.registry import open_backend
-
     config = site.service_hosts.get(name)
     storage = config.storage if config is not None and config.storage else None
-    return open_backend(name, uri, runs, storage or site.paths.templates)
+    return opener.open(name, uri, runs, storage or site.paths.templates)
 
 
 class Session:
@@ -64,7 +65,8 @@ class Session:
         self.max_workers = max_workers  # overall bound of a parallel step; None: the rule
         # calls at once per service host instead of the rule (benchmarks compare counts)
         self.per_host_workers = per_host_workers
-        self._backend_factory = backend_factory or partial(_libvirt_backend, site)
+        self._backend_factory = backend_factory or partial(
+            _libvirt_backend, site, BackendOpener())
         self._backends: dict[str, Backend] = {}
         self._lock = threading.Lock()
         self._registry: TemplateRegistry | None = None

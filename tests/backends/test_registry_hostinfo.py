@@ -148,3 +148,27 @@ def test_the_newest_sample_old_enough_is_used() -> None:
         many.keep(taken, {"user": int(taken)})
     assert many.usable(3.1) == {"user": 2}  # 1.0 is no longer kept
     assert many.usable(2.1) is None
+
+
+def test_an_opener_reads_the_installed_entry_points_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A session opens every service host through one opener: the entry points
+    (about 10 ms of the interpreter to read) are read for the first only."""
+    import corral.backends.registry as registry
+
+    reads: list[str] = []
+    real = registry.entry_points
+
+    def counted(**kwargs: str) -> object:
+        reads.append(kwargs["group"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(registry, "entry_points", counted)
+    opener = registry.BackendOpener()
+    opened = [opener.open(f"h{i}", "test:///default") for i in range(3)]
+    assert [type(b).__name__ for b in opened] == ["LibvirtBackend"] * 3
+    assert reads == [registry.ENTRY_POINT_GROUP]
+    with pytest.raises(UnsupportedURIError, match="no backend for URI 'vbox:///'"):
+        opener.open("odd", "vbox:///")
+    assert len(reads) == 1
