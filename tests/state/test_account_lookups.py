@@ -28,16 +28,24 @@ def accounts(tmp_path: Path) -> Iterator[Accounts]:
         yield found
 
 
-def _updates(accounts: Accounts) -> list[str]:
-    """The UPDATE statements the store runs from now on."""
+def _statements(accounts: Accounts, verb: str) -> list[str]:
+    """The statements beginning with ``verb`` the store runs from now on."""
     seen: list[str] = []
 
     def note(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        if statement.lstrip().upper().startswith("UPDATE"):
+        if statement.lstrip().upper().startswith(verb):
             seen.append(statement)
 
     event.listen(accounts._store.engine, "before_cursor_execute", note)
     return seen
+
+
+def _updates(accounts: Accounts) -> list[str]:
+    return _statements(accounts, "UPDATE")
+
+
+def _selects(accounts: Accounts) -> list[str]:
+    return _statements(accounts, "SELECT")
 
 
 def _last_used_back(accounts: Accounts, by: timedelta) -> None:
@@ -100,18 +108,6 @@ def test_a_user_sees_the_projects_they_own_and_those_shared_with_them(
     assert accounts.visible_to("carol") == []
 
 
-def _selects(accounts: Accounts) -> list[str]:
-    """The SELECT statements the store runs from now on."""
-    seen: list[str] = []
-
-    def note(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            seen.append(statement)
-
-    event.listen(accounts._store.engine, "before_cursor_execute", note)
-    return seen
-
-
 def test_answers_are_kept_until_the_database_changes(accounts: Accounts) -> None:
     accounts.claim_project("web", "alice")
     accounts.use_token("a" * 64)  # its first use is written: a change
@@ -144,7 +140,7 @@ def test_a_change_made_by_another_process_is_seen_at_once(accounts: Accounts) ->
     assert used is not None and used.token.revoked
 
 
-def test_a_database_without_a_change_counter_asks_every_time(tmp_path: Path) -> None:
+def test_a_database_without_a_change_counter_asks_every_time() -> None:
     with StateStore("sqlite://") as store:  # in memory: nothing to count changes with
         found = Accounts(store)
         found.add_user("alice", False, Quota())
