@@ -38,7 +38,7 @@ class ChangeCounter:
     never writes; None when it cannot be read (the caller then keeps nothing)."""
 
     def __init__(self, path: Path, timeout_s: float) -> None:
-        self._connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True,
+        self._connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
                                            timeout=timeout_s, check_same_thread=False,
                                            isolation_level=None)
         self._lock = threading.Lock()
