@@ -183,9 +183,9 @@ class LibvirtBackend(Backend):
         with libvirt_errors("read domain statistics"):
             seen = [item for c in self._connections()
                     for item in observe._corral_domains(c, project, observe._STATS)]
-            models = {item.domain.name(): item.mark.model() for item in seen}  # parsed once
+            models = {item.name: item.mark.model() for item in seen}  # parsed once
             stats = tuple(sorted(
-                (observe._row(item, self.name, now, models[item.domain.name()]) for item in seen),
+                (observe._row(item, self.name, now, models[item.name]) for item in seen),
                 key=lambda r: r.domain,
             ))
         return Survey(self.name, stats, models, self._lease_networks(stats, models))

@@ -100,9 +100,14 @@ def read_started(domain: libvirt.virDomain) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class _Seen:
-    """One Corral domain from the bulk call: its handle, mark, stats and state."""
+    """One Corral domain from the bulk call: its handle, name, mark, stats and state.
+
+    The name is asked once: every call on a handle, even one libvirt answers
+    locally, gives up the interpreter lock and waits to take it back, which
+    costs most when many service hosts are read at once."""
 
     domain: libvirt.virDomain
+    name: str
     mark: DomainMark
     stats: dict[str, int]
     state: DomainState
@@ -147,7 +152,7 @@ def _marked_stats_in_bulk(
         return []
     # Domains removed since the listing are skipped by libvirt, not an error.
     found = conn.domainListGetStats(chosen, flags, _NOWAIT)
-    return [(d, s, marks[d.UUIDString()]) for d, s in found if d.UUIDString() in marks]
+    return [(d, s, m) for d, s in found if (m := marks.get(d.UUIDString())) is not None]
 
 
 def _marked_stats_one_by_one(
@@ -187,7 +192,7 @@ def _corral_domains(conn: libvirt.virConnect, project: str | None, flags: int) -
         state_code = int(stats.get("state.state", -1))
         managed = state_code == libvirt.VIR_DOMAIN_SHUTOFF and domain.UUIDString() in saved
         state = map_state(state_code, int(stats.get("state.reason", 0)), managed)
-        seen.append(_Seen(domain, mark, stats, state))
+        seen.append(_Seen(domain, domain.name(), mark, stats, state))
     return seen
 
 
@@ -212,7 +217,7 @@ def domain_states(conn: libvirt.virConnect, project: str | None) -> dict[str, Do
     """
     with libvirt_errors("read domain states"):
         seen = _corral_domains(conn, project, libvirt.VIR_DOMAIN_STATS_STATE)
-        return {item.domain.name(): item.state for item in seen}
+        return {item.name: item.state for item in seen}
 
 
 def observe_domains(conn: libvirt.virConnect, project: str | None) -> tuple[ObservedDomain, ...]:
@@ -227,7 +232,7 @@ def observe_domains(conn: libvirt.virConnect, project: str | None) -> tuple[Obse
                 mark = read_mark(item.domain, libvirt.VIR_DOMAIN_AFFECT_CONFIG) or mark
             result.append(
                 ObservedDomain(
-                    name=item.domain.name(),
+                    name=item.name,
                     project=mark.project,
                     host=mark.host,
                     model_hash=mark.model_hash,
@@ -437,7 +442,7 @@ def _row(
     if uptime and cpu_time is not None and vcpu_count:
         percent = round(100.0 * (int(cpu_time) / 1e9) / (uptime * vcpu_count), 1)
     return DomainStats(
-        domain=item.domain.name(),
+        domain=item.name,
         project=mark.project,
         host=mark.host,
         service_host=mark.service_host or service_host,
