@@ -15,8 +15,21 @@ requests are answered from memory and none waits for libvirt.
 
 A reading is never older than ``max_age_s`` when a request arrives: its
 age is counted from when its survey *began*, so what it shows was read no
-earlier than that. The answer says when that was (``read_at``), so a client
-knows how old what it sees is. What is cached is the whole site's reading;
+earlier than that.
+
+Two kinds of change make a reading out of date before its age. A change
+made through the server itself (a route or a job) is :meth:`forget`-ten:
+no one is given a reading begun before it, so the next answer shows it. A
+change libvirt reports (:meth:`changed`, from the live feed: another
+client's ``up``, a guest shutting down) begins a new reading at once, or
+right after the one under way; :meth:`get` waits for it (the portal, which
+refreshes *because* of that change, must show it), while :meth:`young` still
+gives the latest one until then, within its age (an API poller cannot know
+of the change, and a burst of them, such as an ``up``'s defines and starts,
+would otherwise hold every poller behind one reading after another).
+
+The answer says when its reading began (``read_at``), so a client knows
+how old what it sees is. What is cached is the whole site's reading;
 each caller's answer is cut to what they may see afterwards
 (:func:`corral.ops.visible.visible_status`), so the cache never mixes up
 who sees what.
@@ -63,8 +76,9 @@ class FreshReadings(Generic[T]):
     background for those that follow: as long as a reading takes less than
     ``max_age_s - refresh_after_s``, no caller under steady load waits for one.
     At most one reading is taken at a time, unless one has been going on for
-    longer than ``max_age_s`` (a service host that does not answer): a caller
-    that arrives then may not be given it, so it begins its own.
+    longer than ``max_age_s`` (a service host that does not answer), or
+    began before a change that a caller of :meth:`get` must see: such a
+    caller may not be given it, so it begins its own.
 
     Thread-safe: the server's synchronous routes run on a thread pool. An
     error of ``read`` goes to the callers waiting for that reading; nothing
@@ -92,11 +106,14 @@ class FreshReadings(Generic[T]):
         self._latest: Reading[T] | None = None
         self._flight: _Flight[T] | None = None
         self._not_before = float("-inf")
+        self._changed_at = float("-inf")
 
     def young(self) -> Reading[T] | None:
         """The latest reading if it is young enough for a caller arriving now, else
         None; never waits (for callers on an event loop, who then :meth:`get` on a
-        thread). A reading due for refreshing is refreshed in the background."""
+        thread). A reading due for refreshing, or begun before the last
+        :meth:`changed`, is refreshed in the background; until that ends, the
+        latest is still given."""
         arrived = self._clock()
         ahead: _Flight[T] | None = None
         with self._lock:
@@ -104,7 +121,8 @@ class FreshReadings(Generic[T]):
             if latest is None or latest.began < max(arrived - self.max_age_s,
                                                     self._not_before):
                 return None
-            if self._flight is None and arrived - latest.began >= self.refresh_after_s:
+            if self._flight is None and (arrived - latest.began >= self.refresh_after_s
+                                         or latest.began < self._changed_at):
                 ahead = self._flight = _Flight[T](arrived)
         if ahead is not None:
             self._background(partial(self._quietly, ahead))
@@ -112,11 +130,11 @@ class FreshReadings(Generic[T]):
 
     def get(self) -> Reading[T]:
         """A reading that began no more than ``max_age_s`` before this call, and
-        after the last :meth:`forget`."""
+        after the last :meth:`forget` and :meth:`changed`."""
         arrived = self._clock()
         ahead: _Flight[T] | None = None
         with self._lock:
-            oldest = max(arrived - self.max_age_s, self._not_before)
+            oldest = max(arrived - self.max_age_s, self._not_before, self._changed_at)
             latest, flight = self._latest, self._flight
             young = latest is not None and latest.began >= oldest
             if young:
@@ -158,6 +176,17 @@ class FreshReadings(Generic[T]):
             self._not_before = self._clock()
             self._latest = None
 
+    def changed(self) -> None:
+        """Something changed outside the server (libvirt reported it): begin a new
+        reading now, or once the one under way ends. :meth:`get` gives nothing
+        begun before now; :meth:`young` gives the latest until the new one ends."""
+        with self._lock:
+            now = self._changed_at = self._clock()
+            if self._flight is not None:
+                return  # followed by another when it ends, see _take
+            flight = self._flight = _Flight[T](now)
+        self._background(partial(self._quietly, flight))
+
     def _quietly(self, flight: _Flight[T]) -> None:
         """A reading taken ahead: its error reaches those who waited for it, if any,
         and the server's log."""
@@ -174,14 +203,21 @@ class FreshReadings(Generic[T]):
             flight.error = error
             raise
         finally:
+            follow: _Flight[T] | None = None
             with self._lock:
                 latest = self._latest
                 if flight.reading is not None and (latest is None
                                                    or flight.reading.began > latest.began):
-                    self._latest = flight.reading
+                    self._latest = latest = flight.reading
                 if self._flight is flight:
                     self._flight = None
+                    if self._changed_at > flight.began and (
+                            latest is None or latest.began < self._changed_at):
+                        # a change came while it was taken: one more, for all of them
+                        follow = self._flight = _Flight[T](self._clock())
             flight.done.set()
+            if follow is not None:
+                self._background(partial(self._quietly, follow))
         return flight.reading
 
 

@@ -79,8 +79,8 @@ class LiveFeed:
 
     def __init__(self, site: SiteConfig, on_change: Callable[[], None] | None = None) -> None:
         """``on_change`` is called (on libvirt's event thread) before each change is
-        handed out: the server forgets its shared status reading there, so a
-        page refreshed for the change shows it."""
+        handed out: the server begins a new shared status reading there, which a
+        page refreshed for the change waits for, so it shows the change."""
         self._on_change = on_change
         self._watchers = [DomainEvents(name, host.uri, self._publish)
                           for name, host in sorted(site.service_hosts.items())]

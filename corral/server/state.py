@@ -128,7 +128,7 @@ class ServerState:
         self.reader = SiteReader(lambda: self.session(Identity.site_administrator()))
         self.status = FreshReadings(self.reader.read, self.status_max_age_s,
                                     self.status_max_age_s / 2)
-        self.live = LiveFeed(self.site, on_change=self.status.forget)
+        self.live = LiveFeed(self.site, on_change=self.status.changed)
 
     def site_status(self) -> StatusReport:
         """The whole site's status, at most ``status_max_age_s`` old (see

@@ -193,3 +193,88 @@ def test_settle_waits_for_a_reading_under_way_and_no_longer() -> None:
     assert readings.settle(10)
     reader.join(10)
     assert readings.get().value == 1
+
+
+def test_a_reported_change_begins_a_reading_that_get_waits_for_and_young_does_not() -> None:
+    clock, read = Clock(), Counter()
+    started: list[Callable[[], None]] = []
+    fresh = FreshReadings(read, max_age_s=1.0, refresh_after_s=0.5, clock=clock,
+                          background=started.append)
+    assert fresh.get().value == 1
+    clock.now += 0.1
+    fresh.changed()
+    assert len(started) == 1  # begun at once, in the background
+    young = fresh.young()
+    assert young is not None and young.value == 1  # the poller is not held
+    assert len(started) == 1  # and begins no second one
+    started[0]()
+    assert fresh.get().value == 2
+    assert fresh.young() is not None and fresh.young().value == 2  # type: ignore[union-attr]
+    assert read.calls == 2
+
+
+def test_get_after_a_reported_change_waits_for_a_reading_begun_after_it() -> None:
+    entered, release = threading.Event(), threading.Event()
+    clock = Clock()
+    calls: list[float] = []
+
+    def read() -> float:
+        calls.append(clock.now)
+        if len(calls) == 2:
+            entered.set()
+            assert release.wait(10)
+        return clock.now
+
+    fresh = FreshReadings(read, max_age_s=1.0, clock=clock, background=_thread)
+    fresh.get()
+    clock.now += 0.1
+    fresh.changed()
+    assert entered.wait(10)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        waiting = pool.submit(fresh.get)
+        time.sleep(0.2)
+        assert not waiting.done()  # the portal's refresh waits for the change
+        release.set()
+        assert waiting.result(timeout=10).began == clock.now
+    assert len(calls) == 2
+
+
+def test_changes_during_a_reading_are_followed_by_one_more_not_one_each() -> None:
+    clock, read = Clock(), Counter()
+    started: list[Callable[[], None]] = []
+    fresh = FreshReadings(read, max_age_s=1.0, refresh_after_s=0.5, clock=clock,
+                          background=started.append)
+    assert fresh.get().value == 1
+    clock.now += 0.1
+    fresh.changed()
+    clock.now += 0.01
+    fresh.changed()  # while the first is under way
+    fresh.changed()
+    assert len(started) == 1
+    started[0]()  # ends: began before the last change, so one more is begun
+    assert len(started) == 2
+    young = fresh.young()
+    assert young is not None and young.value == 2  # the poller has the newer one meanwhile
+    started[1]()
+    assert len(started) == 2  # nothing changed since: no more
+    reading = fresh.get()
+    assert (reading.value, reading.began) == (3, clock.now)
+    assert read.calls == 3
+
+
+def test_a_change_never_makes_young_give_a_reading_past_its_age() -> None:
+    clock, read = Clock(), Counter()
+    started: list[Callable[[], None]] = []
+    fresh = FreshReadings(read, max_age_s=1.0, refresh_after_s=0.5, clock=clock,
+                          background=started.append)
+    fresh.get()
+    fresh.changed()
+    clock.now += 1.01  # the reading begun for the change has not ended
+    assert fresh.young() is None
+    assert fresh.forget() is None
+    started[0]()
+    assert fresh.young() is None  # begun before the server's own change
+
+
+def _thread(work: Callable[[], None]) -> None:
+    threading.Thread(target=work, daemon=True).start()

@@ -41,7 +41,8 @@ class Rows:
 
 def overview_rows(server: ServerState, identity: Identity) -> Rows:
     """The status the user may see, from the reading every viewer and ``GET
-    /status`` share (forgotten at each change the live feed reports), rendered
+    /status`` share (one begun after the last change the live feed reported),
+    rendered
     as both tables' rows."""
     with server.session(identity) as session:
         report = visible_status(session, site_reading=server.site_status)
