@@ -74,6 +74,7 @@ def create_app(
             server_state(app).live.stop()
             server_state(app).jobs.shutdown()
             # A status reading begun ahead may still hold service-host connections.
+            server_state(app).status.stop()
             server_state(app).status.settle(SETTLE_S)
             server_state(app).reader.close(SETTLE_S)
 

@@ -28,6 +28,13 @@ gives the latest one until then, within its age (an API poller cannot know
 of the change, and a burst of them, such as an ``up``'s defines and starts,
 would otherwise hold every poller behind one reading after another).
 
+While it is asked for, the reading is kept young: after each reading, the
+next is begun ahead when it is due for refreshing, as long as a caller asked
+within the last ``keep_young_s``. A client polling more often than that
+(a dashboard every 10 s, a script between two runs of a load) is answered
+from memory, instead of waiting for a survey of every service host each
+time it comes back; a server nobody asks reads nothing.
+
 The answer says when its reading began (``read_at``), so a client knows
 how old what it sees is. What is cached is the whole site's reading;
 each caller's answer is cut to what they may see afterwards
@@ -80,6 +87,10 @@ class FreshReadings(Generic[T]):
     began before a change that a caller of :meth:`get` must see: such a
     caller may not be given it, so it begins its own.
 
+    With ``keep_young_s``, a reading that ends within that long after the last
+    caller asked is followed by another begun when it is due for refreshing
+    (by ``later``: a timer), until :meth:`stop`.
+
     Thread-safe: the server's synchronous routes run on a thread pool. An
     error of ``read`` goes to the callers waiting for that reading; nothing
     keeps it, so the next caller tries again.
@@ -93,15 +104,24 @@ class FreshReadings(Generic[T]):
         *,
         clock: Callable[[], float] = time.monotonic,
         background: Callable[[Callable[[], None]], None] | None = None,
+        keep_young_s: float = 0.0,
+        later: Later | None = None,
     ) -> None:
         refresh = max_age_s if refresh_after_s is None else refresh_after_s
         if not 0 <= refresh <= max_age_s:
             raise ValueError("need 0 <= refresh_after_s <= max_age_s")
+        if keep_young_s < 0:
+            raise ValueError("need keep_young_s >= 0")
         self._read = read
         self.max_age_s = max_age_s
         self.refresh_after_s = refresh
         self._clock = clock
         self._background = background or _daemon_thread
+        self.keep_young_s = keep_young_s
+        self._later = later or _timer
+        self._asked = float("-inf")
+        self._keep: _Keep | None = None
+        self._stopped = False
         self._lock = threading.Lock()
         self._latest: Reading[T] | None = None
         self._flight: _Flight[T] | None = None
@@ -117,6 +137,7 @@ class FreshReadings(Generic[T]):
         arrived = self._clock()
         ahead: _Flight[T] | None = None
         with self._lock:
+            self._asked = arrived
             latest = self._latest
             if latest is None or latest.began < max(arrived - self.max_age_s,
                                                     self._not_before):
@@ -134,6 +155,7 @@ class FreshReadings(Generic[T]):
         arrived = self._clock()
         ahead: _Flight[T] | None = None
         with self._lock:
+            self._asked = arrived
             oldest = max(arrived - self.max_age_s, self._not_before, self._changed_at)
             latest, flight = self._latest, self._flight
             young = latest is not None and latest.began >= oldest
@@ -176,6 +198,14 @@ class FreshReadings(Generic[T]):
             self._not_before = self._clock()
             self._latest = None
 
+    def stop(self) -> None:
+        """Keep no reading young from now on (the server is stopping)."""
+        with self._lock:
+            self._stopped = True
+            keep, self._keep = self._keep, None
+        if keep is not None and keep.cancel is not None:
+            keep.cancel()
+
     def changed(self) -> None:
         """Something changed outside the server (libvirt reported it): begin a new
         reading now, or once the one under way ends. :meth:`get` gives nothing
@@ -204,6 +234,8 @@ class FreshReadings(Generic[T]):
             raise
         finally:
             follow: _Flight[T] | None = None
+            keep: _Keep | None = None
+            due = 0.0
             with self._lock:
                 latest = self._latest
                 if flight.reading is not None and (latest is None
@@ -215,10 +247,55 @@ class FreshReadings(Generic[T]):
                             latest is None or latest.began < self._changed_at):
                         # a change came while it was taken: one more, for all of them
                         follow = self._flight = _Flight[T](self._clock())
+                    elif latest is not None and self._keeping():
+                        keep = self._keep = _Keep()
+                        due = latest.began + self.refresh_after_s - self._clock()
             flight.done.set()
             if follow is not None:
                 self._background(partial(self._quietly, follow))
+            if keep is not None:
+                keep.cancel = self._later(max(due, 0.0), partial(self._kept, keep))
         return flight.reading
+
+    def _keeping(self) -> bool:
+        """Whether the reading is still to be kept young (under the lock): a caller
+        asked lately, none is kept already, and the server is not stopping."""
+        return (not self._stopped and self._keep is None and self._flight is None
+                and self._clock() - self._asked < self.keep_young_s)
+
+    def _kept(self, keep: _Keep) -> None:
+        """The reading kept young is due: begin the next one, unless one is under way
+        (its end keeps it young in turn) or no caller asked lately."""
+        with self._lock:
+            if self._keep is not keep:
+                return  # stopped
+            self._keep = None
+            if (self._stopped or self._flight is not None
+                    or self._clock() - self._asked >= self.keep_young_s):
+                return
+            flight = self._flight = _Flight[T](self._clock())
+        self._quietly(flight)
+
+
+@dataclass(slots=True)
+class _Keep:
+    """A reading to begin later, to keep the latest young; ``cancel`` stops it."""
+
+    cancel: Callable[[], None] | None = None
+
+
+Later = Callable[[float, Callable[[], None]], Callable[[], None]]
+"""``later(delay_s, work)`` runs ``work`` once ``delay_s`` has passed and returns
+what cancels it."""
+
+
+def _timer(delay_s: float, work: Callable[[], None]) -> Callable[[], None]:
+    """Run ``work`` after ``delay_s`` on a timer thread that never keeps the
+    process alive; return its ``cancel``."""
+    timer = threading.Timer(delay_s, work)
+    timer.name, timer.daemon = "corral-fresh-keep", True
+    timer.start()
+    return timer.cancel
 
 
 def _daemon_thread(work: Callable[[], None]) -> None:

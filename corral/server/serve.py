@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -68,6 +69,10 @@ def serve(site: SiteConfig, listen: Listen, cert: Path | None = None,
         timeout_graceful_shutdown=GRACE_S,
     )
     server = uvicorn.Server(config)
+    # What the imports and the app made lives as long as the process: keep the
+    # collector from scanning it again. A full collection went over ~160,000 such
+    # objects and paused every request for 80-150 ms, every 2 s under load.
+    gc.freeze()
     try:
         server.run()
     except SystemExit:

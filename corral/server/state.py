@@ -30,6 +30,9 @@ from corral.state.store import StateStore
 # How old the status a request is given may be: requests within this of each
 # other share one survey of the service hosts (see corral.server.fresh).
 STATUS_MAX_AGE_S = 1.0
+# How long after the last status request the reading is still kept young, so
+# that a client polling at least this often is answered from memory.
+STATUS_KEEP_YOUNG_S = 30.0
 
 
 class SiteReader:
@@ -118,6 +121,7 @@ class ServerState:
     job_workers: int = DEFAULT_WORKERS
     liveness: Liveness = field(default_factory=Liveness)
     status_max_age_s: float = STATUS_MAX_AGE_S
+    status_keep_young_s: float = STATUS_KEEP_YOUNG_S
     jobs: JobRunner = field(init=False)
     live: LiveFeed = field(init=False)
     status: FreshReadings[StatusReport] = field(init=False)
@@ -127,7 +131,8 @@ class ServerState:
         self.jobs = JobRunner(self.store, self.session, self.job_workers, self.liveness)
         self.reader = SiteReader(lambda: self.session(Identity.site_administrator()))
         self.status = FreshReadings(self.reader.read, self.status_max_age_s,
-                                    self.status_max_age_s / 2)
+                                    self.status_max_age_s / 2,
+                                    keep_young_s=self.status_keep_young_s)
         self.live = LiveFeed(self.site, on_change=self.status.changed)
 
     def site_status(self) -> StatusReport:

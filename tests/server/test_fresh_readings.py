@@ -278,3 +278,73 @@ def test_a_change_never_makes_young_give_a_reading_past_its_age() -> None:
 
 def _thread(work: Callable[[], None]) -> None:
     threading.Thread(target=work, daemon=True).start()
+
+
+class Timers:
+    """A ``later`` the test fires by hand: each entry is (delay, work, cancelled)."""
+
+    def __init__(self) -> None:
+        self.due: list[tuple[float, Callable[[], None]]] = []
+        self.cancelled = 0
+
+    def __call__(self, delay_s: float, work: Callable[[], None]) -> Callable[[], None]:
+        self.due.append((delay_s, work))
+
+        def cancel() -> None:
+            self.cancelled += 1
+        return cancel
+
+    def fire(self) -> float:
+        delay, work = self.due.pop(0)
+        work()
+        return delay
+
+
+def test_a_reading_asked_for_lately_is_kept_young() -> None:
+    """A poller coming back within the window finds a young reading at once."""
+    clock, read, timers = Clock(), Counter(), Timers()
+    fresh = FreshReadings(read, max_age_s=1.0, refresh_after_s=0.5, clock=clock,
+                          background=inline, keep_young_s=30.0, later=timers)
+    assert fresh.get().value == 1
+    assert [d for d, _ in timers.due] == [0.5]  # the next, when the first is due
+    while clock.now + timers.due[0][0] < 100.0 + 20.0:  # nobody asks for 20 s
+        clock.now += timers.due[0][0]
+        timers.fire()
+    young = fresh.young()  # the poller is back
+    assert young is not None and clock.now - young.began <= 0.5
+    assert read.calls == 40
+
+
+def test_keeping_young_ends_once_nobody_asked_for_the_window() -> None:
+    clock, read, timers = Clock(), Counter(), Timers()
+    fresh = FreshReadings(read, max_age_s=1.0, refresh_after_s=0.5, clock=clock,
+                          background=inline, keep_young_s=2.0, later=timers)
+    fresh.get()
+    while timers.due:
+        clock.now += timers.due[0][0]
+        timers.fire()
+    assert clock.now == 102.0  # the timer due 2 s after the last caller read nothing
+    assert read.calls == 4  # the first, then one every 0.5 s while under 2 s
+    clock.now += 0.6
+    assert fresh.young() is None  # the last, begun at 101.5, is too old: the caller waits
+
+
+def test_stop_cancels_the_reading_kept_for_later() -> None:
+    clock, read, timers = Clock(), Counter(), Timers()
+    fresh = FreshReadings(read, max_age_s=1.0, refresh_after_s=0.5, clock=clock,
+                          background=inline, keep_young_s=30.0, later=timers)
+    fresh.get()
+    fresh.stop()
+    assert timers.cancelled == 1
+    clock.now += 0.5
+    timers.fire()  # a timer that fired anyway does nothing
+    assert read.calls == 1
+    fresh.get()
+    assert timers.due == []  # and nothing more is kept
+
+
+def test_a_server_without_keeping_schedules_nothing() -> None:
+    timers = Timers()
+    fresh = FreshReadings(Counter(), max_age_s=1.0, later=timers)
+    fresh.get()
+    assert timers.due == []

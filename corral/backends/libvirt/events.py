@@ -2,7 +2,8 @@
 
 The server shows VM states as they change, not when someone next asks: each
 service host's libvirtd pushes an event when one of its domains starts,
-stops, pauses, resumes, reboots or has its memory changed, and
+stops, pauses, resumes, reboots, has its memory or its metadata changed
+(Corral's own marks, such as the start time written right after a start), and
 :class:`DomainEvents` hands each one to a callback. Polling would either lag
 or cost a survey per second per viewer.
 
@@ -143,11 +144,18 @@ class DomainEvents:
         def tuned(_c: Any, dom: libvirt.virDomain, _params: Any, _opaque: Any) -> None:
             self._emit(dom.name(), "tuned")
 
+        def annotated(_c: Any, dom: libvirt.virDomain, _kind: int, _uri: str | None,
+                      _opaque: Any) -> None:
+            self._emit(dom.name(), "metadata")
+
         wanted: list[tuple[int, Callable[..., None]]] = [
             (libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, lifecycle),
             (libvirt.VIR_DOMAIN_EVENT_ID_REBOOT, rebooted),
             (libvirt.VIR_DOMAIN_EVENT_ID_BALLOON_CHANGE, ballooned),
             (libvirt.VIR_DOMAIN_EVENT_ID_TUNABLE, tuned),
+            # Corral writes a guest's start time into its live definition right
+            # after starting it: a reading begun on the start event may miss it.
+            (libvirt.VIR_DOMAIN_EVENT_ID_METADATA_CHANGE, annotated),
         ]
         ids = []
         for event_id, callback in wanted:
