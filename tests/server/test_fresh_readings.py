@@ -41,6 +41,16 @@ def inline(work: Callable[[], None]) -> None:
     work()
 
 
+def held() -> tuple[Clock, Counter, list[Callable[[], None]], FreshReadings[int]]:
+    """Readings (age 1 s, refreshed at 0.5 s) whose background work waits in a
+    list until the test runs it."""
+    clock, read = Clock(), Counter()
+    started: list[Callable[[], None]] = []
+    fresh = FreshReadings(read, max_age_s=1.0, refresh_after_s=0.5, clock=clock,
+                          background=started.append)
+    return clock, read, started, fresh
+
+
 def test_a_reading_is_reused_until_its_age_and_never_after() -> None:
     clock, read = Clock(), Counter()
     fresh = FreshReadings(read, max_age_s=1.0, clock=clock)
@@ -66,10 +76,7 @@ def test_no_caller_is_given_a_reading_older_than_the_age() -> None:
 
 
 def test_a_reading_past_half_its_age_is_given_and_the_next_is_begun_ahead() -> None:
-    clock, read = Clock(), Counter()
-    started: list[Callable[[], None]] = []
-    fresh = FreshReadings(read, max_age_s=1.0, refresh_after_s=0.5, clock=clock,
-                          background=started.append)
+    clock, read, started, fresh = held()
     assert fresh.get().value == 1
     clock.now += 0.6
     assert fresh.get().value == 1  # answered at once, from the reading it has
@@ -196,10 +203,7 @@ def test_settle_waits_for_a_reading_under_way_and_no_longer() -> None:
 
 
 def test_a_reported_change_begins_a_reading_that_get_waits_for_and_young_does_not() -> None:
-    clock, read = Clock(), Counter()
-    started: list[Callable[[], None]] = []
-    fresh = FreshReadings(read, max_age_s=1.0, refresh_after_s=0.5, clock=clock,
-                          background=started.append)
+    clock, read, started, fresh = held()
     assert fresh.get().value == 1
     clock.now += 0.1
     fresh.changed()
@@ -240,10 +244,7 @@ def test_get_after_a_reported_change_waits_for_a_reading_begun_after_it() -> Non
 
 
 def test_changes_during_a_reading_are_followed_by_one_more_not_one_each() -> None:
-    clock, read = Clock(), Counter()
-    started: list[Callable[[], None]] = []
-    fresh = FreshReadings(read, max_age_s=1.0, refresh_after_s=0.5, clock=clock,
-                          background=started.append)
+    clock, read, started, fresh = held()
     assert fresh.get().value == 1
     clock.now += 0.1
     fresh.changed()
@@ -263,15 +264,12 @@ def test_changes_during_a_reading_are_followed_by_one_more_not_one_each() -> Non
 
 
 def test_a_change_never_makes_young_give_a_reading_past_its_age() -> None:
-    clock, read = Clock(), Counter()
-    started: list[Callable[[], None]] = []
-    fresh = FreshReadings(read, max_age_s=1.0, refresh_after_s=0.5, clock=clock,
-                          background=started.append)
+    clock, _read, started, fresh = held()
     fresh.get()
     fresh.changed()
     clock.now += 1.01  # the reading begun for the change has not ended
     assert fresh.young() is None
-    assert fresh.forget() is None
+    fresh.forget()  # a change made through the server
     started[0]()
     assert fresh.young() is None  # begun before the server's own change
 
