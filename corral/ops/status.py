@@ -15,10 +15,11 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from corral.backends.base import NodeStats, Survey
 from corral.errors import CorralError
-from corral.model import Host, Project
+from corral.model import Host
 from corral.ops.deadline import describe_failure, each_within
 from corral.ops.hosts import last_contact, remember_contacts
 from corral.ops.requests import check_name
@@ -213,9 +214,18 @@ def _addresses(model: Host | None, leases: dict[str, list[str]]) -> list[str]:
     return found
 
 
-def _recorded_projects(session: Session, project: str | None) -> list[Project]:
-    """The recorded project files (of ``project``), parsed; none, with a warning,
-    when the state database cannot be read."""
+@dataclass(frozen=True)
+class _Recorded:
+    """A recorded project file as stored: its name and its hosts' JSON, a host
+    validated only when no service host has it (most of them are seen)."""
+
+    name: str
+    hosts: dict[str, Any]
+
+
+def _recorded_projects(session: Session, project: str | None) -> list[_Recorded]:
+    """The recorded project files (of ``project``); none, with a warning, when the
+    state database cannot be read."""
     store = session.store
     if store is None:
         return []
@@ -224,11 +234,12 @@ def _recorded_projects(session: Session, project: str | None) -> list[Project]:
     except CorralError as error:  # a database fault is only a warning
         session.warn(f"recorded projects not read, absent hosts not shown: {error}")
         return []
-    return [Project.model_validate(json.loads(r.model_json)) for r in records if r is not None]
+    loaded = (json.loads(r.model_json) for r in records if r is not None)
+    return [_Recorded(data["name"], data.get("hosts", {})) for data in loaded]
 
 
 def _recorded_rows(
-    recorded: list[Project],
+    recorded: list[_Recorded],
     seen: set[tuple[str, str]],
     silent: dict[str, datetime | None],
 ) -> list[StatusRow]:
@@ -236,9 +247,10 @@ def _recorded_rows(
     ``unknown`` when their service host did not answer, else ``absent``."""
     rows = []
     for model in recorded:
-        for host in model.hosts.values():
-            if (model.name, host.name) in seen:
+        for name, raw in model.hosts.items():
+            if (model.name, name) in seen:
                 continue
+            host = Host.model_validate(raw)
             where = host.service_host or "-"  # a file recorded before it was placed
             unknown = where in silent
             last = silent.get(where)
