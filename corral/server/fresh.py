@@ -208,14 +208,21 @@ class FreshReadings(Generic[T]):
 
     def changed(self) -> None:
         """Something changed outside the server (libvirt reported it): begin a new
-        reading now, or once the one under way ends. :meth:`get` gives nothing
-        begun before now; :meth:`young` gives the latest until the new one ends."""
+        reading now, or once the one under way ends, when a caller asked lately.
+        :meth:`get` gives nothing begun before now; :meth:`young` gives the
+        latest until the new one ends."""
         with self._lock:
             now = self._changed_at = self._clock()
-            if self._flight is not None:
-                return  # followed by another when it ends, see _take
+            if self._flight is not None or not self._asked_lately(now):
+                return  # followed by another when it ends (see _take), or nobody asks
             flight = self._flight = _Flight[T](now)
         self._background(partial(self._quietly, flight))
+
+    def _asked_lately(self, now: float) -> bool:
+        """Whether a caller asked within ``keep_young_s`` (at least ``max_age_s``):
+        a change begins a reading only then, so one that nobody is asking for
+        costs an idle server no survey (the next caller reads afresh)."""
+        return now - self._asked < max(self.keep_young_s, self.max_age_s)
 
     def _quietly(self, flight: _Flight[T]) -> None:
         """A reading taken ahead: its error reaches those who waited for it, if any,
@@ -243,7 +250,7 @@ class FreshReadings(Generic[T]):
                     self._latest = latest = flight.reading
                 if self._flight is flight:
                     self._flight = None
-                    if self._changed_at > flight.began and (
+                    if self._changed_at > flight.began and self._asked_lately(self._clock()) and (
                             latest is None or latest.began < self._changed_at):
                         # a change came while it was taken: one more, for all of them
                         follow = self._flight = _Flight[T](self._clock())

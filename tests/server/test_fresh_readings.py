@@ -274,6 +274,22 @@ def test_a_change_never_makes_young_give_a_reading_past_its_age() -> None:
     assert fresh.young() is None  # begun before the server's own change
 
 
+def test_a_change_nobody_asks_about_begins_no_reading() -> None:
+    """An idle server reads nothing for libvirt's changes; its next caller reads
+    afresh."""
+    clock, read, started, fresh = held()
+    assert read.calls == 0
+    fresh.changed()  # nobody ever asked
+    assert started == []
+    assert fresh.get().value == 1
+    clock.now += 1.5  # past the age: nobody asked lately
+    fresh.changed()
+    assert started == [] and fresh.young() is None
+    reading = fresh.get()
+    assert (reading.value, reading.began) == (2, clock.now)
+    assert read.calls == 2  # both by callers
+
+
 def _thread(work: Callable[[], None]) -> None:
     threading.Thread(target=work, daemon=True).start()
 
