@@ -68,6 +68,7 @@ def create_app(
             log.warning("%d job(s) of a server process now gone marked interrupted",
                         interrupted)
         server_state(app).live.start()
+        server_state(app).status.start()
         try:
             yield
         finally:

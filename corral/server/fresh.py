@@ -87,9 +87,10 @@ class FreshReadings(Generic[T]):
     began before a change that a caller of :meth:`get` must see: such a
     caller may not be given it, so it begins its own.
 
-    With ``keep_young_s``, a reading that ends within that long after the last
-    caller asked is followed by another begun when it is due for refreshing
-    (by ``later``: a timer), until :meth:`stop`.
+    With ``keep_young_s``, between :meth:`start` and :meth:`stop` (the server's
+    life), a reading that ends within that long after the last caller asked is
+    followed by another begun when it is due for refreshing (by ``later``: a
+    timer). An app nobody started (a test's) keeps nothing running behind it.
 
     Thread-safe: the server's synchronous routes run on a thread pool. An
     error of ``read`` goes to the callers waiting for that reading; nothing
@@ -121,7 +122,7 @@ class FreshReadings(Generic[T]):
         self._later = later or _timer
         self._asked = float("-inf")
         self._keep: _Keep | None = None
-        self._stopped = False
+        self._stopped = True  # until start()
         self._lock = threading.Lock()
         self._latest: Reading[T] | None = None
         self._flight: _Flight[T] | None = None
@@ -197,6 +198,11 @@ class FreshReadings(Generic[T]):
         with self._lock:
             self._not_before = self._clock()
             self._latest = None
+
+    def start(self) -> None:
+        """Keep readings young from now on, while they are asked for."""
+        with self._lock:
+            self._stopped = False
 
     def stop(self) -> None:
         """Keep no reading young from now on (the server is stopping)."""

@@ -319,6 +319,7 @@ def test_a_reading_asked_for_lately_is_kept_young() -> None:
     clock, read, timers = Clock(), Counter(), Timers()
     fresh = FreshReadings(read, max_age_s=1.0, refresh_after_s=0.5, clock=clock,
                           background=inline, keep_young_s=30.0, later=timers)
+    fresh.start()
     assert fresh.get().value == 1
     assert [d for d, _ in timers.due] == [0.5]  # the next, when the first is due
     while clock.now + timers.due[0][0] < 100.0 + 20.0:  # nobody asks for 20 s
@@ -333,6 +334,7 @@ def test_keeping_young_ends_once_nobody_asked_for_the_window() -> None:
     clock, read, timers = Clock(), Counter(), Timers()
     fresh = FreshReadings(read, max_age_s=1.0, refresh_after_s=0.5, clock=clock,
                           background=inline, keep_young_s=2.0, later=timers)
+    fresh.start()
     fresh.get()
     while timers.due:
         clock.now += timers.due[0][0]
@@ -347,6 +349,7 @@ def test_stop_cancels_the_reading_kept_for_later() -> None:
     clock, read, timers = Clock(), Counter(), Timers()
     fresh = FreshReadings(read, max_age_s=1.0, refresh_after_s=0.5, clock=clock,
                           background=inline, keep_young_s=30.0, later=timers)
+    fresh.start()
     fresh.get()
     fresh.stop()
     assert timers.cancelled == 1
@@ -360,5 +363,18 @@ def test_stop_cancels_the_reading_kept_for_later() -> None:
 def test_a_server_without_keeping_schedules_nothing() -> None:
     timers = Timers()
     fresh = FreshReadings(Counter(), max_age_s=1.0, later=timers)
+    fresh.start()
     fresh.get()
+    assert timers.due == []
+
+
+def test_readings_not_started_are_not_kept_young() -> None:
+    """An app whose lifespan never ran (a test's) leaves no timer reading behind it."""
+    timers = Timers()
+    fresh = FreshReadings(Counter(), max_age_s=1.0, refresh_after_s=0.5, background=inline,
+                          keep_young_s=30.0, later=timers)
+    fresh.get()
+    assert timers.due == []
+    fresh.start()
+    fresh.get()  # still young: nothing read, nothing kept
     assert timers.due == []
