@@ -283,8 +283,7 @@ class FreshReadings(Generic[T]):
             if self._keep is not keep:
                 return  # stopped
             self._keep = None
-            if (self._stopped or self._flight is not None
-                    or self._clock() - self._asked >= self.keep_young_s):
+            if not self._keeping():
                 return
             flight = self._flight = _Flight[T](self._clock())
         self._quietly(flight)
