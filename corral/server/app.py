@@ -54,8 +54,10 @@ def create_app(
 
     When the app starts (its lifespan), before it takes requests, it records
     itself among the database's live servers (:class:`Liveness`) and marks
-    interrupted the jobs that servers now gone left unfinished.;
-    the live feed of libvirt's changes watches from then until the app ends.
+    interrupted the jobs that servers now gone left unfinished;
+    the live feed of libvirt's changes watches from then until the app ends,
+    and the site's status is read at once and kept young while it is asked
+    for (the start counting as asked: see :mod:`corral.server.fresh`).
     """
     state = ServerState(site=site, store=StateStore(site.state_location()),
                         backend_factory=backend_factory, job_workers=job_workers,
@@ -68,7 +70,7 @@ def create_app(
             log.warning("%d job(s) of a server process now gone marked interrupted",
                         interrupted)
         server_state(app).live.start()
-        server_state(app).status.start()
+        server_state(app).status.start(prime=True)
         try:
             yield
         finally:

@@ -33,7 +33,9 @@ next is begun ahead when it is due for refreshing, as long as a caller asked
 within the last ``keep_young_s``. A client polling more often than that
 (a dashboard every 10 s, a script between two runs of a load) is answered
 from memory, instead of waiting for a survey of every service host each
-time it comes back; a server nobody asks reads nothing.
+time it comes back; a server nobody asks reads nothing, except in the
+``keep_young_s`` after it starts, which count as asked: the first requests
+to a server just started find a reading instead of all waiting for one.
 
 The answer says when its reading began (``read_at``), so a client knows
 how old what it sees is. What is cached is the whole site's reading;
@@ -90,7 +92,8 @@ class FreshReadings(Generic[T]):
     With ``keep_young_s``, between :meth:`start` and :meth:`stop` (the server's
     life), a reading that ends within that long after the last caller asked is
     followed by another begun when it is due for refreshing (by ``later``: a
-    timer). An app nobody started (a test's) keeps nothing running behind it.
+    timer); the server's start counts as asking (``prime``). An app nobody
+    started (a test's) keeps nothing running behind it.
 
     Thread-safe: the server's synchronous routes run on a thread pool. An
     error of ``read`` goes to the callers waiting for that reading; nothing
@@ -199,10 +202,24 @@ class FreshReadings(Generic[T]):
             self._not_before = self._clock()
             self._latest = None
 
-    def start(self) -> None:
-        """Keep readings young from now on, while they are asked for."""
+    def start(self, *, prime: bool = False) -> None:
+        """Keep readings young from now on, while they are asked for.
+
+        With ``prime``, as if a caller asked now: a first reading is begun at
+        once (in the background) and kept young for ``keep_young_s``. A server
+        that has just started is about to be asked (a portal reopened, the
+        dashboards and scripts that polled the one before it); without a
+        reading, the first requests would all wait for one survey of every
+        service host, a new connection to each and two CPU samples apart."""
         with self._lock:
             self._stopped = False
+            if not prime:
+                return
+            self._asked = now = self._clock()
+            if self._flight is not None:
+                return
+            flight = self._flight = _Flight[T](now)
+        self._background(partial(self._quietly, flight))
 
     def stop(self) -> None:
         """Keep no reading young from now on (the server is stopping)."""

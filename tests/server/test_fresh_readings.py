@@ -378,3 +378,51 @@ def test_readings_not_started_are_not_kept_young() -> None:
     fresh.start()
     fresh.get()  # still young: nothing read, nothing kept
     assert timers.due == []
+
+
+def test_a_primed_start_reads_at_once_and_keeps_it_young_for_the_window() -> None:
+    """A server just started is about to be asked: its first callers find a reading."""
+    clock, read, timers = Clock(), Counter(), Timers()
+    fresh = FreshReadings(read, max_age_s=1.0, refresh_after_s=0.5, clock=clock,
+                          background=inline, keep_young_s=30.0, later=timers)
+    fresh.start(prime=True)
+    assert read.calls == 1 and [d for d, _ in timers.due] == [0.5]
+    while timers.due and clock.now < 100.0 + 29.0:  # nobody asks
+        clock.now += timers.due[0][0]
+        timers.fire()
+    young = fresh.young()  # the first caller, 29 s after the start
+    assert young is not None and clock.now - young.began <= 0.5
+    assert read.calls == 59
+
+
+def test_a_primed_start_nobody_asks_ends_its_readings_after_the_window() -> None:
+    clock, read, timers = Clock(), Counter(), Timers()
+    fresh = FreshReadings(read, max_age_s=1.0, refresh_after_s=0.5, clock=clock,
+                          background=inline, keep_young_s=2.0, later=timers)
+    fresh.start(prime=True)
+    while timers.due:
+        clock.now += timers.due[0][0]
+        timers.fire()
+    assert clock.now == 102.0 and read.calls == 4
+    clock.now += 0.6
+    assert fresh.young() is None
+
+
+def test_a_primed_start_without_keeping_reads_once() -> None:
+    timers = Timers()
+    read = Counter()
+    fresh = FreshReadings(read, max_age_s=1.0, background=inline, later=timers)
+    fresh.start(prime=True)
+    assert read.calls == 1 and timers.due == []
+    assert fresh.get().value == 1  # young: the caller is given it
+
+
+def test_a_primed_start_while_a_reading_is_under_way_begins_no_other() -> None:
+    clock, read, started, fresh = held()
+    fresh.get()
+    clock.now += 0.6
+    assert fresh.young() is not None and len(started) == 1  # one begun ahead
+    fresh.start(prime=True)
+    assert len(started) == 1
+    started.pop()()
+    assert read.calls == 2
