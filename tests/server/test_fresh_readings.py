@@ -314,31 +314,40 @@ class Timers:
         return delay
 
 
-def test_a_reading_asked_for_lately_is_kept_young() -> None:
-    """A poller coming back within the window finds a young reading at once."""
+def kept(keep_young_s: float) -> tuple[Clock, Counter, Timers, FreshReadings[int]]:
+    """Readings (age 1 s, refreshed at 0.5 s) kept young for ``keep_young_s``, taken
+    at once, their timers fired by the test."""
     clock, read, timers = Clock(), Counter(), Timers()
     fresh = FreshReadings(read, max_age_s=1.0, refresh_after_s=0.5, clock=clock,
-                          background=inline, keep_young_s=30.0, later=timers)
+                          background=inline, keep_young_s=keep_young_s, later=timers)
+    return clock, read, timers, fresh
+
+
+def fire_until(clock: Clock, timers: Timers, until: float = float("inf")) -> None:
+    """Fire the timers one after another, the clock moved to each, while any is due
+    and the clock is before ``until``."""
+    while timers.due and clock.now + timers.due[0][0] < until:
+        clock.now += timers.due[0][0]
+        timers.fire()
+
+
+def test_a_reading_asked_for_lately_is_kept_young() -> None:
+    """A poller coming back within the window finds a young reading at once."""
+    clock, read, timers, fresh = kept(30.0)
     fresh.start()
     assert fresh.get().value == 1
     assert [d for d, _ in timers.due] == [0.5]  # the next, when the first is due
-    while clock.now + timers.due[0][0] < 100.0 + 20.0:  # nobody asks for 20 s
-        clock.now += timers.due[0][0]
-        timers.fire()
+    fire_until(clock, timers, 100.0 + 20.0)  # nobody asks for 20 s
     young = fresh.young()  # the poller is back
     assert young is not None and clock.now - young.began <= 0.5
     assert read.calls == 40
 
 
 def test_keeping_young_ends_once_nobody_asked_for_the_window() -> None:
-    clock, read, timers = Clock(), Counter(), Timers()
-    fresh = FreshReadings(read, max_age_s=1.0, refresh_after_s=0.5, clock=clock,
-                          background=inline, keep_young_s=2.0, later=timers)
+    clock, read, timers, fresh = kept(2.0)
     fresh.start()
     fresh.get()
-    while timers.due:
-        clock.now += timers.due[0][0]
-        timers.fire()
+    fire_until(clock, timers)
     assert clock.now == 102.0  # the timer due 2 s after the last caller read nothing
     assert read.calls == 4  # the first, then one every 0.5 s while under 2 s
     clock.now += 0.6
@@ -346,9 +355,7 @@ def test_keeping_young_ends_once_nobody_asked_for_the_window() -> None:
 
 
 def test_stop_cancels_the_reading_kept_for_later() -> None:
-    clock, read, timers = Clock(), Counter(), Timers()
-    fresh = FreshReadings(read, max_age_s=1.0, refresh_after_s=0.5, clock=clock,
-                          background=inline, keep_young_s=30.0, later=timers)
+    clock, read, timers, fresh = kept(30.0)
     fresh.start()
     fresh.get()
     fresh.stop()
@@ -382,27 +389,19 @@ def test_readings_not_started_are_not_kept_young() -> None:
 
 def test_a_primed_start_reads_at_once_and_keeps_it_young_for_the_window() -> None:
     """A server just started is about to be asked: its first callers find a reading."""
-    clock, read, timers = Clock(), Counter(), Timers()
-    fresh = FreshReadings(read, max_age_s=1.0, refresh_after_s=0.5, clock=clock,
-                          background=inline, keep_young_s=30.0, later=timers)
+    clock, read, timers, fresh = kept(30.0)
     fresh.start(prime=True)
     assert read.calls == 1 and [d for d, _ in timers.due] == [0.5]
-    while timers.due and clock.now < 100.0 + 29.0:  # nobody asks
-        clock.now += timers.due[0][0]
-        timers.fire()
-    young = fresh.young()  # the first caller, 29 s after the start
+    fire_until(clock, timers, 100.0 + 29.0)  # nobody asks
+    young = fresh.young()  # the first caller, 28.5 s after the start
     assert young is not None and clock.now - young.began <= 0.5
-    assert read.calls == 59
+    assert read.calls == 58  # at the start, then every 0.5 s
 
 
 def test_a_primed_start_nobody_asks_ends_its_readings_after_the_window() -> None:
-    clock, read, timers = Clock(), Counter(), Timers()
-    fresh = FreshReadings(read, max_age_s=1.0, refresh_after_s=0.5, clock=clock,
-                          background=inline, keep_young_s=2.0, later=timers)
+    clock, read, timers, fresh = kept(2.0)
     fresh.start(prime=True)
-    while timers.due:
-        clock.now += timers.due[0][0]
-        timers.fire()
+    fire_until(clock, timers)
     assert clock.now == 102.0 and read.calls == 4
     clock.now += 0.6
     assert fresh.young() is None
