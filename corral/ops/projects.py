@@ -44,7 +44,7 @@ from corral.ops.groups import expand_hosts
 from corral.ops.journal import project_lock, record_failure, recorded, recorded_project
 from corral.ops.observe import Sighting, observe_each, observe_everywhere, sight
 from corral.ops.placement import Placed, place_project
-from corral.ops.quota import check_quota
+from corral.ops.quota import charged_user, check_quota
 from corral.ops.readiness import Observation, Outcome, Target, reachable
 from corral.ops.requests import check_name
 from corral.ops.results import (
@@ -233,7 +233,7 @@ def _admit(session: Session, project: Project, sighting: Sighting) -> None:
             and (seen.hosts or seen.switches or seen.orphan_disks)):
         raise HiddenProject(project.name, f"project '{project.name}' exists on the service "
                                           "hosts but not in the state database")
-    check_quota(session, identity.name, project)
+    check_quota(session, charged_user(session, identity.name, project.name), project)
 
 
 def _record_project(session: Session, project: Project, source: ProjectSource) -> None:

@@ -83,6 +83,15 @@ def usage(session: Session, user: str, *, leaving_out: str | None = None) -> Foo
     return total
 
 
+def charged_user(session: Session, caller: str, project: str) -> str:
+    """Whose quota a change of ``project`` counts against: its owner's, whoever makes
+    the change (a writer it is shared with grows it within the owner's quota, not
+    their own), or the caller's for a project nobody owns (their ``up`` makes
+    them its owner)."""
+    owner = Accounts(session.require_store()).owner(project)
+    return caller if owner is None else owner
+
+
 def check_quota(session: Session, user: str, project: Project) -> Footprint:
     """The user's usage with ``project`` as given; :class:`QuotaExceeded` naming
     every limit it passes, the figures and by how much."""

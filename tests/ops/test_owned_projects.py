@@ -84,3 +84,22 @@ def test_projects_of_the_administrators_and_of_libvirt_alone_stay_theirs(
         projects.build(alice, path)
     assert "exists on the service hosts" in caught.value.reason
     assert Accounts(session.require_store()).owner("lab") is None
+
+
+def test_a_writer_grows_a_shared_project_within_its_owners_quota_not_their_own(
+    session: Session, as_user: Callable[[Identity], Session], lab_file: Callable[..., Path],
+) -> None:
+    """A project counts against its owner: a writer without a quota of their own
+    cannot take the owner past theirs."""
+    path = lab_file()  # two hosts of 128 MiB, maxmem 256M
+    alice = as_user(_user(session, "alice", Quota(max_vms=2, max_memory_mib=512)))
+    assert projects.build(alice, path).ok
+    bob = _user(session, "bob")  # no quota
+    share_project(session, ROOT, "lab", "bob", Access.WRITE)
+    bigger = lab_file(extra="host db {\n    superclass node\n}\n")
+    with pytest.raises(QuotaExceeded, match="user 'alice' over their quota: VMs 3 of 2"):
+        projects.upgrade(as_user(bob), bigger)
+    assert "db" in [a.target for a in projects.plan_source(session, bigger).actions]  # not made
+    users.set_quota(session, ROOT, "alice", Quota(max_vms=3, max_memory_mib=1024))
+    assert projects.upgrade(as_user(bob), bigger).ok
+    assert Accounts(session.require_store()).owner("lab") == "alice"

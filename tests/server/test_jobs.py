@@ -199,6 +199,21 @@ def test_a_project_over_the_callers_quota_is_refused_before_any_job(
                for e in entries)
 
 
+def test_a_writer_is_refused_a_change_over_the_owners_quota_before_any_job(
+    client: TestClient, cast: Cast, admin_session: Session, lab: dict[str, Any]
+) -> None:
+    """lab counts against alice, its owner: dave, who may change it and has no quota,
+    cannot grow it past hers."""
+    change_quota(admin_session, admin_session.identity, "alice", {"max_vms": 2})
+    before = len(Jobs(admin_session.require_store()).newest())
+    refused = client.post("/api/v1/projects/upgrade", headers=cast.headers("writer"),
+                          json={"text": LAB + "host db {\n    superclass node\n}\n",
+                                "name": "lab.corral"})
+    assert refused.status_code == 403, refused.text
+    assert "bring user 'alice' over their quota: VMs 3 of 2 allowed" in refused.json()["error"]
+    assert len(Jobs(admin_session.require_store()).newest()) == before
+
+
 def test_a_template_build_for_a_projects_host_reads_the_sent_project(
     client: TestClient, cast: Cast
 ) -> None:

@@ -21,7 +21,7 @@ from corral.model import Project
 from corral.ops import inventory, projects, reach
 from corral.ops.edit_file import edit_recorded
 from corral.ops.identity import require_admin
-from corral.ops.quota import check_quota
+from corral.ops.quota import charged_user, check_quota
 from corral.ops.results import plan_as_json
 from corral.ops.session import Session
 from corral.ops.source import ProjectSource
@@ -184,13 +184,15 @@ def edit_file(call: Caller, project: ProjectName, body: models.KeyEdit) -> dict[
 
 
 def _apply_job(call: Call, body: models.Apply, operation: str) -> JSONResponse:
-    """The job of up, build or upgrade. A project over the caller's quota is refused
-    here (403), before any job exists; the job checks again as it starts, since
-    another of the caller's jobs may have grown their usage in between."""
+    """The job of up, build or upgrade. A project over its owner's quota (the
+    caller's, for a new one) is refused here (403), before any job exists; the
+    job checks again as it starts, since another job may have grown that usage
+    in between."""
     given, model = _load(call, body)
     call.authorize(model.name, operation)
     with call.refusals(operation, model.name):
-        check_quota(call.session, call.identity.name, model)
+        check_quota(call.session, charged_user(call.session, call.identity.name, model.name),
+                    model)
 
     def work(session: Session) -> Any:
         if isinstance(body, models.Up):
