@@ -206,9 +206,12 @@ class RemoteOperations:
         return [decode.template_listing(t) for t in self.transport.json("GET", "/templates")]
 
     def template_copies(self, service_host: str | None, *, verify: bool) -> TemplateCopies:
-        params: dict[str, Any] = {"verify": verify}
+        params: dict[str, Any] = {}
         if service_host is not None:
             params["service_host"] = service_host
+        if verify:  # it deletes the copies that differ: a change, so a POST
+            return decode.template_copies(self.transport.json(
+                "POST", "/templates/copies/verify", params=params))
         return decode.template_copies(self.transport.json("GET", "/templates/copies",
                                                           params=params))
 

@@ -169,3 +169,21 @@ def test_list_and_status_show_only_the_projects_the_caller_may_see(
     assert [(h["name"], h["state"], h["vms"]) for h in nobody["service_hosts"]] == [
         ("local", "up", 0)]
     assert [h["vms"] for h in status("admin")["service_hosts"]] == [2]
+
+
+def test_verifying_the_template_copies_is_a_post_and_audited(
+    client: TestClient, cast: Cast
+) -> None:
+    """Verifying deletes the copies that differ: a change, so never a GET, and in the
+    audit log like every change; a user is refused it, and that is audited too."""
+    admin, owner = cast.headers("admin"), cast.headers("owner")
+    listed = client.get("/api/v1/templates/copies", headers=admin)
+    assert listed.status_code == 200 and listed.json()["problems"] == []
+    verified = client.post("/api/v1/templates/copies/verify?service_host=local", headers=admin)
+    assert verified.status_code == 200, verified.text
+    assert verified.json() == {"copies": [], "problems": [], "unreachable": {}}
+    assert client.post("/api/v1/templates/copies/verify", headers=owner).status_code == 403
+    entries = client.get("/api/v1/audit?limit=10", headers=admin).json()
+    assert [(e["user"], e["action"], e["target"], e["result"]) for e in entries
+            if e["action"] == "template.verify"] == [
+        ("alice", "template.verify", "*", "refused"), ("root", "template.verify", "local", "ok")]

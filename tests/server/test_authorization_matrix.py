@@ -183,6 +183,8 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("GET", "/api/v1/info"): [Case("/api/v1/info", everyone(200))],
     ("GET", "/api/v1/templates"): [Case("/api/v1/templates", everyone(200))],
     ("GET", "/api/v1/templates/copies"): [Case("/api/v1/templates/copies", admins())],
+    ("POST", "/api/v1/templates/copies/verify"): [
+        Case("/api/v1/templates/copies/verify", admins())],
     ("POST", "/api/v1/templates"): [Case("/api/v1/templates", admins(), None)],
     ("DELETE", "/api/v1/templates/{name}"): [
         Case("/api/v1/templates/extra", admins(), before=lambda w: w.template())],

@@ -45,13 +45,25 @@ def list_templates(call: Caller) -> list[dict[str, Any]]:
 
 
 @router.get("/templates/copies",
-             summary="The template copies each remote service host holds "
-            "(administrators; verify deletes copies that differ)")
+            summary="The template copies each remote service host holds (administrators)")
 def copies(call: Caller, service_host: Annotated[str | None, Query(max_length=200)] = None,
-           verify: bool = False) -> dict[str, Any]:
+           ) -> dict[str, Any]:
     with call.refusals("template.copies", service_host or "*"):
         require_admin(call.identity, "look at the template copies")
-    found = templates.template_copies(call.session, service_host, verify=verify)
+    return dict(templates.template_copies(call.session, service_host).as_json())
+
+
+@router.post("/templates/copies/verify",
+             summary="Read every template copy back and delete those that differ from "
+             "the registry (administrators)")
+def verify_copies(call: Caller,
+                  service_host: Annotated[str | None, Query(max_length=200)] = None,
+                  ) -> dict[str, Any]:
+    """A POST, audited: verifying deletes the copies that differ (the next use
+    uploads them again), so it is a change, never a side effect of a read."""
+    with call.audited("template.verify", service_host or "*"):
+        require_admin(call.identity, "verify the template copies")
+        found = templates.template_copies(call.session, service_host, verify=True)
     return dict(found.as_json())
 
 
