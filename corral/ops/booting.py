@@ -20,6 +20,12 @@ How many places: ``[service_hosts.NAME] boot_parallel`` when the site config
 sets it; otherwise :func:`choose_slots` of the host's CPUs and how many of them
 are busy right now, measured from libvirt's node CPU statistics.
 
+The places belong to the service host, not to one project: when one command
+boots several projects at once (``corral up A.corral B.corral ...``), their
+queues on a service host take places from the same :class:`BootPlaces`
+(the session keeps one per service host), so that host still boots at most
+K guests, not K per project.
+
 The queue logic (:func:`boot_host`) takes its clock, its sleep, the start
 call and the observer as arguments, so its order and timing are tested with
 a fake clock and simulated guests; :mod:`corral.ops.projects` binds them to
@@ -68,15 +74,45 @@ Starter = Callable[[BootJob], None]  # raises CorralError when the guest cannot 
 HostObserver = Callable[[Sequence[Target]], dict[str, Observation]]
 
 
+class BootPlaces:
+    """The places to boot guests in on one service host, shared by every queue
+    that boots there at the same time (the projects of one command)."""
+
+    def __init__(self, slots: int) -> None:
+        self.slots = max(1, slots)
+        self._taken = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        """Take a place if one is free; whether it was."""
+        with self._lock:
+            if self._taken >= self.slots:
+                return False
+            self._taken += 1
+            return True
+
+    def give(self) -> None:
+        with self._lock:
+            self._taken = max(0, self._taken - 1)
+
+    def free(self) -> int:
+        with self._lock:
+            return self.slots - self._taken
+
+
 @dataclass(frozen=True, slots=True)
 class HostQueue:
-    """What one service host boots: its jobs in order, its places, and how to act there."""
+    """What one service host boots: its jobs in order, its places, and how to act there.
+
+    ``places``: shared with other queues on the same service host; None: the
+    queue's own ``slots`` places."""
 
     service_host: str
     jobs: tuple[BootJob, ...]
     slots: int
     start: Starter
     observe: HostObserver
+    places: BootPlaces | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +149,7 @@ def boot_host(
     leave the other guests to go on.
     """
     origin = clock() if origin is None else origin
-    slots = max(1, queue.slots)
+    places = queue.places or BootPlaces(queue.slots)
     waiting = deque(queue.jobs)
     booting: dict[str, _Booting] = {}
     done: dict[str, Outcome] = {}
@@ -124,44 +160,64 @@ def boot_host(
             round(item.began - origin, 1),
         )
         done[item.job.target.domain] = outcome
-        events.finished(queue.service_host, outcome)
-
-    while (waiting or booting) and not (stop is not None and stop.is_set()):
-        while waiting and len(booting) < slots:
-            item = _Booting(waiting.popleft(), clock())
-            if item.job.start:
-                try:
-                    queue.start(item.job)
-                except CorralError as error:
-                    finish(item, False, f"did not start: {error.message}", clock())
-                    continue
-            if item.job.target.kind is WaitKind.NONE:
-                finish(item, True, "not waited for", clock())
-                continue
-            booting[item.job.target.domain] = item
-            events.started(queue.service_host, item.job, len(booting))
-        if not booting:
-            continue
         try:
-            seen = queue.observe([b.job.target for b in booting.values()])
-            trouble = None
-        except CorralError as error:
-            seen, trouble = {}, f"service host {queue.service_host} not observed: {error.message}"
-        now = clock()
-        for name, item in list(booting.items()):
-            if trouble is not None:
-                observation: Observation | None = Observation("unknown", None, {})
-            else:
-                observation = seen.get(name)
-            verdict = settle(item.job.target, observation, now - item.began)
-            if verdict is None:
+            events.finished(queue.service_host, outcome)
+        finally:
+            places.give()  # after the event: a place is held from started to finished
+
+    try:
+        while (waiting or booting) and not (stop is not None and stop.is_set()):
+            while waiting and places.take():
+                item = _Booting(waiting.popleft(), clock())
+                if item.job.start:
+                    try:
+                        queue.start(item.job)
+                    except CorralError as error:
+                        finish(item, False, f"did not start: {error.message}", clock())
+                        continue
+                if item.job.target.kind is WaitKind.NONE:
+                    finish(item, True, "not waited for", clock())
+                    continue
+                booting[item.job.target.domain] = item
+                events.started(queue.service_host, item.job, len(booting))
+            if not booting:
+                if waiting:  # every place is another queue's: wait for one to free
+                    sleep(poll_s)
                 continue
-            reason = verdict.reason if trouble is None else f"{verdict.reason} ({trouble})"
-            del booting[name]
-            finish(item, verdict.ready, reason, now)
-        if booting and (len(booting) >= slots or not waiting):
-            sleep(poll_s)  # no place freed for a waiting guest: poll again later
+            _watch(queue, booting, finish, clock)
+            if booting and not (waiting and places.free()):
+                sleep(poll_s)  # no place freed for a waiting guest: poll again later
+    finally:
+        for _ in booting:  # interrupted: the places go back for the other queues
+            places.give()
     return [done[job.target.domain] for job in queue.jobs if job.target.domain in done]
+
+
+def _watch(
+    queue: HostQueue,
+    booting: dict[str, _Booting],
+    finish: Callable[[_Booting, bool, str, float], None],
+    clock: Callable[[], float],
+) -> None:
+    """One round of watching the booting guests: each one settled (ready, hopeless
+    or past its own timeout) is finished and leaves ``booting``."""
+    try:
+        seen = queue.observe([b.job.target for b in booting.values()])
+        trouble = None
+    except CorralError as error:
+        seen, trouble = {}, f"service host {queue.service_host} not observed: {error.message}"
+    now = clock()
+    for name, item in list(booting.items()):
+        if trouble is not None:
+            observation: Observation | None = Observation("unknown", None, {})
+        else:
+            observation = seen.get(name)
+        verdict = settle(item.job.target, observation, now - item.began)
+        if verdict is None:
+            continue
+        reason = verdict.reason if trouble is None else f"{verdict.reason} ({trouble})"
+        del booting[name]
+        finish(item, verdict.ready, reason, now)
 
 
 def boot_all(

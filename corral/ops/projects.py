@@ -423,7 +423,7 @@ def _start_hosts(
 
     networks = _networks_by_service_host(sighting)
     queues = []
-    for service_host, slots in _boot_slots(session, chosen, booted).items():
+    for service_host, places in _boot_places(session, chosen, booted).items():
         try:
             console_ok = session.capabilities(service_host).console_log
         except CorralError:
@@ -438,11 +438,12 @@ def _start_hosts(
             _observe_for_readiness, session, project, service_host,
             networks=networks.get(service_host, []), console_readable=console_ok,
         )
-        queues.append(booting.HostQueue(service_host, jobs, slots, start_job, observe))
+        queues.append(booting.HostQueue(service_host, jobs, places.slots, start_job, observe,
+                                        places))
         starting = sum(job.start for job in jobs)
         if starting:
             session.reporter.note(
-                f"booting {starting} host(s) on {service_host}, at most {slots} at once"
+                f"booting {starting} host(s) on {service_host}, at most {places.slots} at once"
             )
     with session.reporter.progress("booting hosts", len(chosen)) as bar:
         def finished(_service_host: str, outcome: Outcome) -> None:
@@ -462,18 +463,19 @@ def _start_hosts(
     )
 
 
-def _boot_slots(
+def _boot_places(
     session: Session, chosen: Sequence[ObservedHost], booted: Sequence[ObservedHost]
-) -> dict[str, int]:
-    """Guests to boot at once on each service host of ``chosen``: the site config's
-    ``boot_parallel``, else chosen from the host's CPUs and their load now. A host
-    where nothing is started (its guests run already, only watched) is not asked."""
+) -> dict[str, booting.BootPlaces]:
+    """Where guests boot on each service host of ``chosen``: a host that starts
+    something boots them in the session's places there, shared with the other
+    projects the session starts, as many as the site config's ``boot_parallel``
+    or, else, chosen from the host's CPUs and their load when the first project
+    boots there; a host where nothing is started (its guests run already, only
+    watched) has a place for each and is not asked."""
     hosts = sorted({seen.service_host for seen in chosen})
     starting = {seen.service_host for seen in booted}
 
     def slots(service_host: str) -> int:
-        if service_host not in starting:
-            return max(1, sum(seen.service_host == service_host for seen in chosen))
         config = session.site.service_hosts.get(service_host)
         if config is not None and config.boot_parallel is not None:
             return config.boot_parallel
@@ -486,7 +488,12 @@ def _boot_slots(
         busy = load.cpus * (load.cpu_percent or 0.0) / 100
         return booting.choose_slots(load.cpus, busy)
 
-    return dict(zip(hosts, session.parallel(slots, hosts), strict=True))
+    def places(service_host: str) -> booting.BootPlaces:
+        if service_host not in starting:
+            return booting.BootPlaces(sum(seen.service_host == service_host for seen in chosen))
+        return session.boot_places(service_host, partial(slots, service_host))
+
+    return dict(zip(hosts, session.parallel(places, hosts), strict=True))
 
 
 def _readiness(outcome: Outcome) -> HostReadiness:

@@ -19,6 +19,7 @@ from corral.backends.registry import BackendOpener
 from corral.config import SiteConfig, load_site_config
 from corral.errors import CorralError, NotFoundError
 from corral.images.registry import TemplateRegistry
+from corral.ops.booting import BootPlaces
 from corral.ops.deadline import each_within
 from corral.ops.identity import Identity
 from corral.ops.reporting import Reporter, SilentReporter
@@ -78,6 +79,7 @@ class Session:
         self._warnings: list[str] = []
         self._capabilities: dict[str, Capabilities] = {}
         self._host_workers: dict[str, int] = {}
+        self._boot_places: dict[str, BootPlaces] = {}
 
     @classmethod
     def open(cls, config_path: Path | None, reporter: Reporter | None = None) -> Session:
@@ -141,6 +143,18 @@ class Session:
             with self._lock:
                 self._capabilities[service_host] = known
         return known
+
+    def boot_places(self, service_host: str, choose: Callable[[], int]) -> BootPlaces:
+        """The places guests boot in on ``service_host``, shared by every project this
+        session starts (see :mod:`corral.ops.booting`); their number is ``choose()``-n
+        by the first project that boots there."""
+        with self._lock:
+            known = self._boot_places.get(service_host)
+        if known is not None:
+            return known
+        chosen = BootPlaces(choose())
+        with self._lock:
+            return self._boot_places.setdefault(service_host, chosen)
 
     def service_host_names(self) -> list[str]:
         return list(self.site.service_hosts)

@@ -4,6 +4,7 @@ simulated guests (pure logic: no libvirt, nothing booted)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -11,7 +12,15 @@ import pytest
 
 from corral.errors import BackendError
 from corral.model import Host, WaitKind, WaitSpec
-from corral.ops.booting import BootJob, Events, HostQueue, boot_all, boot_host, choose_slots
+from corral.ops.booting import (
+    BootJob,
+    BootPlaces,
+    Events,
+    HostQueue,
+    boot_all,
+    boot_host,
+    choose_slots,
+)
 from corral.ops.readiness import Observation, Target
 
 
@@ -195,6 +204,54 @@ def test_hosts_boot_side_by_side() -> None:
     results = boot_all(queues, poll_s=0.01)
     assert sorted(results) == ["lab-h1x", "lab-h2x", "lab-h3x"]
     assert all(o.ready for o in results.values())
+
+
+class RealClock(Clock):
+    """The monotonic clock, for queues run on threads."""
+
+    def __call__(self) -> float:
+        return time.monotonic()
+
+
+def test_the_projects_of_one_command_share_a_service_hosts_places() -> None:
+    """``up A B C`` boots at most K guests at once on a service host, not K per project:
+    the three projects' queues there take their places from one BootPlaces."""
+    places = BootPlaces(2)
+    lock = threading.Lock()
+    booting, peak = 0, 0
+
+    def started(_host: str, _job: BootJob, _count: int) -> None:
+        nonlocal booting, peak
+        with lock:
+            booting += 1
+            peak = max(peak, booting)
+
+    def finished(_host: str, _outcome: object) -> None:
+        nonlocal booting
+        with lock:
+            booting -= 1
+
+    queues = []
+    for project in ("a", "b", "c"):
+        guests = Guests(RealClock(), {f"{project}{i}": 0.05 for i in range(3)})
+        jobs = tuple(BootJob(Target(Host(name=f"{project}{i}"), f"{project}-g{i}"))
+                     for i in range(3))
+        queues.append(HostQueue("h1", jobs, 2, guests.start, guests.observe, places))
+    results = boot_all(queues, events=Events(started, finished), poll_s=0.01)
+    assert len(results) == 9 and all(o.ready for o in results.values())
+    assert peak == 2  # each queue alone would have booted 2: 6 at once
+    assert places.free() == 2
+
+
+def test_a_queue_interrupted_gives_its_places_back() -> None:
+    clock = Clock()
+    guests = Guests(clock, {"a": 5, "b": 5})
+    places = BootPlaces(2)
+    stop = threading.Event()
+    events = Events(started=lambda _host, _job, count: count == 2 and stop.set())
+    queue = HostQueue("local", (_job("a"), _job("b")), 2, guests.start, guests.observe, places)
+    assert boot_host(queue, events=events, clock=clock, sleep=clock.sleep, stop=stop) == []
+    assert places.free() == 2
 
 
 @pytest.mark.parametrize(("cpus", "busy", "slots"), [

@@ -55,3 +55,17 @@ def test_the_command_summarises_and_exits_with_the_first_failure(session, tmp_pa
     )
     assert ok.returncode == 0, ok.stderr
     assert [p["project"] for p in json.loads(ok.stdout)["projects"]] == ["md", "me"]
+
+
+def test_a_session_boots_every_project_in_one_set_of_places_per_service_host(session) -> None:
+    """The places of a service host are chosen once, by the first project that boots
+    there, and the others share them (see corral.ops.booting)."""
+    chosen: list[int] = []
+
+    def choose() -> int:
+        chosen.append(3)
+        return 3
+
+    first = session.boot_places("local", choose)
+    assert session.boot_places("local", lambda: 9) is first
+    assert (first.slots, chosen) == (3, [3])
