@@ -2,9 +2,13 @@
 group projects).
 
 Each project is brought up on its own, all of them at once (each under its
-own project lock, sharing the session's connections and worker bound); a
-project that fails fails alone, named with its error, while the others
-complete; the result says which is which.
+own project lock, sharing the session's connections, worker bound and boot
+places); a project that fails fails alone, named with its error, while the
+others complete; the result says which is which. Their hosts that the
+scheduler places are placed first, one project after another in the order
+given, each counting what the ones before it placed
+(:mod:`corral.ops.pending`), so that they spread over the service hosts as
+one project's hosts would, the same way each time.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corral.errors import CorralError
-from corral.ops.projects import up
+from corral.ops.projects import place_ahead, up
 from corral.ops.results import ApplyResult
 from corral.ops.session import Session
 from corral.ops.source import ProjectSource, SourceLike, as_source
@@ -53,6 +57,8 @@ def up_many(
         except CorralError as error:
             return error
 
+    for source in sources:
+        place_ahead(session, source)
     results: list[ApplyResult] = []
     failed: dict[str, CorralError] = {}
     for source, outcome in zip(sources, session.parallel(one, sources), strict=True):

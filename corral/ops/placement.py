@@ -29,6 +29,7 @@ from corral.backends.base import DomainStats, HostInfo
 from corral.model import PlacedBy, Project, Virt
 from corral.ops.deadline import describe_failure, each_within
 from corral.ops.observe import Sighting
+from corral.ops.pending import PendingHost
 from corral.ops.session import Session
 from corral.plan import ActionKind, Plan
 from corral.plan.placement import Limits, Load, Need, Request, ServiceHostState, place
@@ -102,6 +103,11 @@ def place_project(
         elif host.service_host is not None:
             fixed[name] = host.service_host
             why[name] = "site" if site.defaults.service_host is not None else "only"
+    policy = site.defaults.placement
+    decided = session.pending_placements.decided(project.name)
+    for name in project.hosts:
+        if name not in fixed and name in decided:  # placed before this up, in this session
+            fixed[name], why[name] = decided[name], policy
     unplaced = [name for name in project.hosts if name not in fixed]
     limited = {
         where for where in fixed.values()
@@ -120,9 +126,12 @@ def place_project(
                              f"{state.unreachable}")
     needs = [Need(h.name, h.memory_mib, h.vcpus, h.vncdisplay, h.virt is Virt.LXC)
              for h in project.hosts.values()]
-    policy = site.defaults.placement
     chosen = place(Request(needs, fixed, states, policy))
     why.update({name: policy for name in unplaced})
+    if unplaced or decided:
+        session.pending_placements.record(project.name, [
+            PendingHost(project.name, chosen[n.host], n) for n in needs
+            if why.get(n.host) == policy])
     return _placed(project, chosen, why)
 
 
@@ -160,6 +169,20 @@ def _states(
             for name, answer in zip(names, answers, strict=True)]
 
 
+def _with_pending(state: ServiceHostState, stats: list[DomainStats],
+                  pending: list[PendingHost]) -> ServiceHostState:
+    """``state`` with the hosts other projects of this session placed there and have
+    not defined yet (a host defined already is in ``stats``: counted once)."""
+    there = {(s.project, s.host) for s in stats}
+    waiting = [p.need for p in pending if (p.project, p.need.host) not in there]
+    if not waiting:
+        return state
+    others, now = state.others, state.now
+    for need in waiting:
+        others, now = others.plus(need), now.plus(need)
+    return replace(state, others=others, now=now)
+
+
 def _state(
     session: Session, name: str, project: str, schedulable: bool, answer: object
 ) -> ServiceHostState:
@@ -169,7 +192,7 @@ def _state(
         return ServiceHostState(name, limits, schedulable=schedulable,
                                 unreachable=describe_failure(answer))
     info = answer.info
-    return ServiceHostState(
+    return _with_pending(ServiceHostState(
         name, limits,
         others=_load(s for s in answer.stats if s.project != project),
         now=_load(answer.stats),
@@ -177,7 +200,7 @@ def _state(
         memory_mib=info.memory_mib if info else None,
         schedulable=schedulable,
         containers=info is not None and "lxc" in info.virt_types,
-    )
+    ), answer.stats, session.pending_placements.others(project, name))
 
 
 def _load(stats: Iterable[DomainStats]) -> Load:

@@ -34,7 +34,7 @@ from corral.errors import (
     SourceErrors,
     Span,
 )
-from corral.model import Host, Project
+from corral.model import Host, PlacedBy, Project
 from corral.ops import apply as applying
 from corral.ops import booting, switches
 from corral.ops.access import Access, authorize
@@ -146,9 +146,7 @@ def _apply(
         if prepare is not None:
             prepare(project)
         sighting = sight(session, project.name)
-        last = _recorded_model(session, project.name) if sighting.unreachable else None
-        placed = place_project(session, project, sighting, {
-            h.name: h.service_host for h in last.hosts.values()} if last else None)
+        placed = _place(session, project, sighting)
         project = placed.project
         _warn_idle(session, project, sighting.unreachable)
         plan = _plan(session, placed, sighting.project, prune=prune)
@@ -279,6 +277,32 @@ def build(
     first; ``operation`` names the run in the operation log."""
     return _apply(session, source, operation, recreate=recreate, wait_lock=wait_lock,
                   then_start="none", supplied=supplied, prepare=prepare)
+
+
+def _place(session: Session, project: Project, sighting: Sighting) -> Placed:
+    """The project placed on service hosts; a host recorded on a service host that
+    does not answer now stays there (see :func:`place_project`)."""
+    last = _recorded_model(session, project.name) if sighting.unreachable else None
+    return place_project(session, project, sighting, {
+        h.name: h.service_host for h in last.hosts.values()} if last else None)
+
+
+def place_ahead(session: Session, source: SourceLike) -> None:
+    """Place the project's new hosts now, for the session's later ``up`` of it to
+    keep (see :mod:`corral.ops.pending`): what :func:`up_many` does for each
+    project in turn, before bringing them all up at once. A project with no
+    host for the scheduler costs nothing; one that cannot be loaded, seen or
+    placed is left for its ``up`` to report."""
+    try:
+        project = as_source(source).load(session.site)
+        if not any(h.placed_by is not PlacedBy.FILE and h.service_host is None
+                   for h in project.hosts.values()):
+            return
+        if not session.identity.local:
+            authorize(session, session.identity, project.name, Access.WRITE, creating=True)
+        _place(session, project, sight(session, project.name))
+    except CorralError:
+        return
 
 
 def up(

@@ -22,6 +22,7 @@ from corral.images.registry import TemplateRegistry
 from corral.ops.booting import BootPlaces
 from corral.ops.deadline import each_within
 from corral.ops.identity import Identity
+from corral.ops.pending import PendingPlacements
 from corral.ops.reporting import Reporter, SilentReporter
 from corral.ops.workers import host_bound, overall_bound, run_bounded
 from corral.state.store import StateStore
@@ -80,6 +81,8 @@ class Session:
         self._capabilities: dict[str, Capabilities] = {}
         self._host_workers: dict[str, int] = {}
         self._boot_places: dict[str, BootPlaces] = {}
+        # where the scheduler put the new hosts of the projects this session places
+        self.pending_placements = PendingPlacements()
 
     @classmethod
     def open(cls, config_path: Path | None, reporter: Reporter | None = None) -> Session:

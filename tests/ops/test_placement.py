@@ -17,6 +17,7 @@ import pytest
 from corral.config import SiteConfig, parse_site_config
 from corral.errors import ConflictError
 from corral.ops import projects
+from corral.ops.many import up_many
 from corral.ops.observe import sight
 from corral.ops.results import plan_as_json
 from corral.ops.session import Session
@@ -195,3 +196,23 @@ def test_no_service_host_to_choose_from_is_said_so(open_session, tmp_path) -> No
     session = open_session(limits=limits)
     with pytest.raises(PlacementError, match=r"host a .*: no service host may be chosen"):
         projects.plan_source(session, project(tmp_path / "farm.corral", {"a": ""}))
+
+
+def test_the_projects_of_one_up_are_placed_in_turn_and_spread_like_one(
+    open_session, tmp_path
+) -> None:
+    """``corral up A B ...`` of one-host projects: each placement counts the hosts the
+    projects before it placed, so they spread in the order given, the same way
+    every time (placed each from what the others had defined by then, they
+    landed where the race between them put them)."""
+    session = open_session()
+    files = [project(tmp_path / f"p{i}.corral", {"n": ""}, name=f"p{i}") for i in range(1, 7)]
+    result = up_many(session, files, wait=False)
+    assert result.ok, result.failed
+    placed = {f"p{i}": where(session, f"p{i}")["n"] for i in range(1, 7)}
+    assert placed == {"p1": "h1", "p2": "h2", "p3": "h3", "p4": "h1", "p5": "h2", "p6": "h3"}
+    for i in range(1, 7):
+        projects.remove(session, f"p{i}")
+    with Session(session.site) as again:  # a new command
+        assert up_many(again, files, wait=False).ok
+        assert {f"p{i}": where(again, f"p{i}")["n"] for i in range(1, 7)} == placed
