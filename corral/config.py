@@ -106,6 +106,9 @@ class ServiceHost(_Section):
     # Directory on that machine where Corral keeps its uploaded copies of the
     # site's templates (a libvirt dir pool); None: the site's paths.templates.
     storage: str | None = None
+    # Directory on that machine under which each project's pool keeps its run
+    # copies, disks and seeds (PROJECT/ below it); None: the site's paths.runs.
+    runs: str | None = Field(default=None, min_length=1, pattern=r"^/")
     # A bridge on that machine joined at layer 2 to the same bridge on the other
     # service hosts: switches whose VMs sit on several service hosts go through it
     # (corral.plan.spans); without one, such a switch is refused at plan time.
@@ -216,6 +219,12 @@ class SiteConfig(_Section):
 
     def service_host(self, name: str) -> ServiceHost | None:
         return self.service_hosts.get(name)
+
+    def runs_of(self, service_host: str) -> Path:
+        """Where ``service_host`` keeps the projects' run copies, disks and seeds: its
+        own ``runs`` directory, else the site's ``paths.runs``."""
+        config = self.service_hosts.get(service_host)
+        return Path(config.runs) if config is not None and config.runs else self.paths.runs
 
     def schedulable(self) -> list[str]:
         """The service hosts the scheduler may choose, in name order."""

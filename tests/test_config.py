@@ -93,6 +93,8 @@ def test_unknown_key_names_file_key_and_suggestion(tmp_path: Path) -> None:
             "service_hosts.b.site_bridge: 'br site' is not a bridge name",
         ),
         ("[server]\nallowed_networks = ['10.0.0.300/8']\n", "server.allowed_networks"),
+        ("[service_hosts.b]\nuri = 'test:///default'\nruns = 'runs'\n",
+         "service_hosts.b.runs: String should match pattern '^/'"),
         ("[defaults]\nservice_host = 'nowhere'\n", "defaults.service_host 'nowhere' is not a"),
         ("[defaults\n", "Expected ']'"),
         ("source = '/x'\n", "unknown key 'source'"),

@@ -150,9 +150,11 @@ def _image_problem(
 
 
 def _corral_storage(session: Session, project: Project) -> tuple[PurePosixPath, ...]:
-    """The directories of the project's pools: the site's runs directory and each
-    ``filepath DIR``'s ``DIR/PROJECT``."""
-    places = {PurePosixPath(str(session.site.paths.runs))}
+    """The directories of the project's pools: the runs directory of each service
+    host it uses (the site's, or the host's own ``runs``) and each ``filepath
+    DIR``'s ``DIR/PROJECT``."""
+    places = {PurePosixPath(str(session.site.runs_of(h.placed_on)))
+              for h in project.hosts.values()} | {PurePosixPath(str(session.site.paths.runs))}
     places |= {PurePosixPath(h.filepath) / project.name
                for h in project.hosts.values() if h.filepath}
     return tuple(sorted(places))

@@ -175,7 +175,8 @@ class Session:
                     f"service host '{service_host}' is not in the site configuration",
                     hint=f"configured service hosts: {known}",
                 )
-            backend = self._backend_factory(service_host, config.uri, self.site.paths.runs)
+            backend = self._backend_factory(service_host, config.uri,
+                                            self.site.runs_of(service_host))
             self._backends[service_host] = backend
             return backend
 
