@@ -8,8 +8,11 @@ from typing import Any
 from fastapi.testclient import TestClient
 from server_support import CLIENT, Cast, write_site
 
+from corral.backends.base import DomainState, DomainStats
+from corral.ops.readings import HostReading
 from corral.ops.session import Session
 from corral.server.app import create_app
+from corral.server.metrics import RequestMetrics, render
 
 
 def test_no_or_a_bad_token_is_401_with_a_bearer_challenge(client: TestClient,
@@ -187,3 +190,26 @@ def test_verifying_the_template_copies_is_a_post_and_audited(
     assert [(e["user"], e["action"], e["target"], e["result"]) for e in entries
             if e["action"] == "template.verify"] == [
         ("alice", "template.verify", "*", "refused"), ("root", "template.verify", "local", "ok")]
+
+
+def test_the_api_documents_itself(client: TestClient) -> None:
+    """The OpenAPI document and its interactive page, both without a token (they say
+    what the API is, nothing of the site)."""
+    document = client.get("/api/openapi.json")
+    assert document.status_code == 200
+    assert "/api/v1/status" in document.json()["paths"]
+    page = client.get("/api/docs")
+    assert page.status_code == 200 and "swagger-ui" in page.text
+    assert "/api/openapi.json" in page.text
+
+
+def test_a_vms_cpu_time_is_a_counter_in_seconds() -> None:
+    """libvirt's test driver reports no CPU time, so the figure a QEMU guest gives is
+    rendered here from a reading that has one."""
+    vm = DomainStats(domain="lab-web", project="lab", host="web", service_host="h1",
+                     state=DomainState.RUNNING, memory_mib=128, vcpus=1,
+                     cpu_time_ns=2_500_000_000, uptime_s=10.0, cpu_percent=25.0)
+    text = render(RequestMetrics(), [HostReading("h1", True, None, (vm,))], {}).decode()
+    assert "# TYPE corral_vm_cpu_seconds_total counter" in text
+    assert _metric(text, "corral_vm_cpu_seconds_total", project="lab", host="web",
+                   service_host="h1") == 2.5
