@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from unittest import mock
 
 from corral.backends.base import DomainState
+from corral.cli.app import _register, app
+from corral.cli.errors import run_guarded
 from corral.ops import fleet, projects
 
 
@@ -79,3 +84,38 @@ def test_the_command_refuses_without_a_terminal_or_yes(session, tmp_path) -> Non
         capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False,
     )
     assert both.returncode == 7 and "either -p PROJECT or --all" in both.stderr
+
+
+class Terminal(io.StringIO):
+    """Standard input that is a terminal, holding what its user types."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def command(config: Path, *args: str, stdin: io.StringIO) -> tuple[int, str, str]:
+    """``corral --config CONFIG ARGS`` in this process (so on this test's libvirt test
+    driver), ``stdin`` as its standard input: exit code, stdout, stderr."""
+    _register()
+    out, err = io.StringIO(), io.StringIO()
+    with mock.patch("sys.stdin", stdin), redirect_stdout(out), redirect_stderr(err):
+        code = run_guarded(lambda: app(args=["--config", str(config), *args],
+                                       prog_name="corral", standalone_mode=False))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_the_command_asks_at_a_terminal_and_acts_only_on_yes(session, tmp_path) -> None:
+    config = Path(session.site.paths.state).parent / "corral.toml"
+    projects.up(session, project_file(tmp_path, "fe", 2), wait=False)
+    projects.up(session, project_file(tmp_path, "ff", 1), wait=False)
+    code, out, err = command(config, "stop", "--all", stdin=Terminal("n\n"))
+    assert code != 0 and "stop all 3 Corral VM(s) on 1 service host(s)? [y/N]" in out + err
+    assert "aborted: nothing was changed" in err
+    assert set(states(session).values()) == {DomainState.RUNNING}
+    code, out, err = command(config, "stop", "--all", stdin=Terminal("y\n"))
+    assert code == 0, err
+    assert set(states(session).values()) == {DomainState.SHUTOFF}
+    code, out, err = command(config, "start", "--all", "--yes", stdin=io.StringIO())
+    assert code == 0, err  # --yes: no terminal needed, nothing asked
+    assert "[y/N]" not in out + err
+    assert set(states(session).values()) == {DomainState.RUNNING}
