@@ -153,8 +153,9 @@ def _corral_storage(session: Session, project: Project) -> tuple[PurePosixPath, 
     """The directories of the project's pools: the runs directory of each service
     host it uses (the site's, or the host's own ``runs``) and each ``filepath
     DIR``'s ``DIR/PROJECT``."""
-    places = {PurePosixPath(str(session.site.runs_of(h.placed_on)))
-              for h in project.hosts.values()} | {PurePosixPath(str(session.site.paths.runs))}
+    places = {PurePosixPath(str(session.site.runs_of(h.service_host)))
+              for h in project.hosts.values() if h.service_host is not None}
+    places.add(PurePosixPath(str(session.site.paths.runs)))
     places |= {PurePosixPath(h.filepath) / project.name
                for h in project.hosts.values() if h.filepath}
     return tuple(sorted(places))

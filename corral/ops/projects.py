@@ -86,8 +86,9 @@ def plan_source(session: Session, source: SourceLike) -> Plan:
     """What ``up``/``upgrade`` would change; reads libvirt, changes nothing."""
     project = as_source(source).load(session.site)
     sighting = sight(session, project.name)
-    plan = _plan(session, place_project(session, project, sighting), sighting.project)
-    problems = device_problems(session, project, plan, sighting.unreachable)
+    placed = place_project(session, project, sighting)
+    plan = _plan(session, placed, sighting.project)
+    problems = device_problems(session, placed.project, plan, sighting.unreachable)
     if problems:
         raise SourceErrors(problems)
     return plan
