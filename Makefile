@@ -50,6 +50,14 @@ test: setup lint typecheck
 bench: setup
 	$(PY) bench/parse_resolve.py
 	$(PY) bench/status_scale.py
+	$(PY) bench/convert_scale.py
 	@$(CORRAL) template list --json | grep -q '"tiny"' || $(CORRAL) template build tiny
 	$(PY) bench/up_vs_libvirt.py
+	$(PY) bench/one_host_floors.py
+	$(PY) bench/up_many_hosts.py
+	$(PY) bench/status_many_hosts.py
+	$(PY) bench/migrate_vs_virsh.py
+	$(PY) bench/export_import.py
+	$(PY) bench/boot_storm.py
 	$(PY) bench/server_load.py
+	$(PY) bench/debian_template.py
