@@ -4,10 +4,13 @@
 One project of two tiny guests on h1: ``shared`` keeps its volumes on the
 directory every fake host sees (``filepath``), ``private`` in h1's own runs
 directory. No reboot is proved by the guest itself (``/proc/uptime`` read on
-its serial console before and after) and by the console logs libvirt keeps in
-each service host's private /var/log/libvirt: one ``corral-ready`` line (the
-guest prints it once per boot) on the host the guest booted on, none on the
-host it moved to.
+its serial console before and after) and by its console log (``corral vm
+log``), which holds the current boot only: before a live move it shows the
+one ``corral-ready`` line (the guest prints it once per boot); after it, on
+the target, it still shows that one line, followed by what the console
+printed there since (an uptime read): the move carried the log over.
+A guest that really booted again (``--offline``) prints that line again on
+the target, and its uptime is shorter than the move took.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +29,12 @@ import pytest
 
 from .fakehosts import FakeHosts
 from .guest_console import GuestConsole
-from .support import REPO, cli_env
+from .support import REPO, cli_env, wait_for
 
 pytestmark = pytest.mark.libvirt
 
 BOOT_LINE = "corral-ready"  # what the tiny guest prints once per boot (its kernel is quiet)
+SERVICE_HOSTS = ("h1", "h2", "h3")
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,8 @@ def lab(three_hosts: FakeHosts, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 def test_upgrade_moves_running_guests_live_without_a_reboot(lab: Lab) -> None:
     before = {h: lab.uptime("h1", h) for h in ("shared", "private")}
+    for host in ("shared", "private"):  # the log is read for real: it holds the one boot
+        assert lab.console_log(host).count(f"{BOOT_LINE} {host}") == 1
     lab.file.write_text(lab.file.read_text().replace("service_host h1", "service_host h2"))
 
     result = lab.corral("upgrade", "-f", str(lab.file), "--json")
@@ -158,8 +165,15 @@ def test_upgrade_moves_running_guests_live_without_a_reboot(lab: Lab) -> None:
     for host in ("shared", "private"):
         described = lab.corral("vm", "describe", f"{lab.name}.{host}")
         assert f"<source network='{lab.name}-sw{host}'" in described.stdout  # its switch
-        assert lab.uptime("h2", host) > before[host], f"{host} rebooted"
-        assert lab.console_log(host).count(f"{BOOT_LINE} {host}") <= 1  # no second boot
+        now = lab.uptime("h2", host)
+        assert now > before[host], f"{host} rebooted"
+        # The log on h2 goes on from h1's: the one boot, then the uptime just read
+        # there (so it is not an empty read), and nothing in between lost to a
+        # truncation (no NUL bytes where two writers overlapped).
+        log = lab.console_log(host)
+        assert log.count(f"{BOOT_LINE} {host}") == 1, log
+        assert log.index(f"{BOOT_LINE} {host}") < log.index(f"\n{now:.2f} "), log
+        assert "\0" not in log, log
     # copied disks leave nothing behind; shared ones are the very same files
     assert lab.volumes("h1", "private") == []
     assert lab.volumes("h2", "private") == [
@@ -207,3 +221,69 @@ def test_vm_migrate_moves_a_stopped_guest_cold_and_edits_the_file(lab: Lab) -> N
     assert lab.corral("plan", str(lab.file)).returncode == 0
     started = lab.corral("start", "-p", lab.name, "-h", "private")
     assert started.returncode == 0, started.stdout + started.stderr
+
+
+def _elsewhere(service_host: str) -> str:
+    """A fake host other than ``service_host`` to move a guest to."""
+    return next(h for h in SERVICE_HOSTS if h != service_host)
+
+
+def _service_host_line(text: str, host: str) -> int:
+    """The 1-based number of the ``service_host`` line in ``host``'s block."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"host {host} "))
+    return next(i for i in range(start, len(lines))
+                if lines[i].strip().startswith("service_host ")) + 1
+
+
+def test_vm_migrate_offline_boots_a_running_guest_again_on_the_target(lab: Lab) -> None:
+    """``--offline`` moves a running guest cold: shut down, moved stopped, started on
+    the target. It must end running there after a real boot (a boot line in the
+    target's log, an uptime shorter than the move), reported as ``cold``, with
+    the file naming the target like any ``vm migrate``."""
+    source, state = lab.where()["shared"]
+    assert state == "running"
+    target = _elsewhere(source)
+    text = lab.file.read_text()
+    line = _service_host_line(text, "shared")
+    began = time.monotonic()
+
+    result = lab.corral("vm", "migrate", f"{lab.name}.shared", target, "--offline",
+                        "--timeout", "5", "--json")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    moved = json.loads(result.stdout)
+    assert (moved["source"], moved["destination"], moved["mode"], moved["shared_storage"]) == (
+        source, target, "cold", True)
+    assert moved["file_updated"] is True, moved
+    assert lab.where()["shared"] == (target, "running")
+    lines = text.splitlines()
+    assert lab.file.read_text().splitlines() == [
+        *lines[:line - 1], f"    service_host {target}", *lines[line:]]
+    wait_for(lambda: f"{BOOT_LINE} shared" in lab.console_log("shared"), 120,
+             f"shared to boot on {target}")
+    assert lab.console_log("shared").count(f"{BOOT_LINE} shared") == 1
+    uptime = lab.uptime(target, "shared")
+    assert uptime < time.monotonic() - began, f"shared did not boot again ({uptime} s up)"
+    assert lab.corral("plan", str(lab.file)).returncode == 0  # nothing left to change
+
+
+def test_vm_migrate_no_update_file_keeps_the_file_and_names_the_line(lab: Lab) -> None:
+    """``--no-update-file`` moves the guest but leaves the project file byte for byte
+    as it was; the output names the file and the line to change, or a later
+    ``upgrade`` would move the guest back unnoticed."""
+    source, state = lab.where()["private"]
+    assert state == "running"
+    target = _elsewhere(source)
+    before = lab.file.read_bytes()
+    line = _service_host_line(before.decode(), "private")
+
+    result = lab.corral("vm", "migrate", f"{lab.name}.private", target, "--no-update-file")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert lab.file.read_bytes() == before
+    assert f"moved live from {source} to {target}" in result.stdout, result.stdout
+    assert (f"project file not changed; to keep the move: {lab.file}:{line}: "
+            f"change: service_host {source} -> {target}") in result.stdout, result.stdout
+    assert lab.where()["private"] == (target, "running")
+    assert lab.corral("plan", str(lab.file)).returncode == 9  # the file would move it back

@@ -18,6 +18,7 @@ import secrets
 import libvirt
 from lxml import etree
 
+from corral.backends.libvirt import pools
 from corral.backends.libvirt.connection import libvirt_errors
 
 PROBE_POOL_PREFIX = "corral.probe."  # not "corral-": no project pool
@@ -33,13 +34,13 @@ def image_format(conn: libvirt.virConnect, path: str) -> str | None:
     if volume is not None:
         return _format_of(volume)
     directory = posixpath.dirname(path)
-    for pool in _pools_at(conn, directory):
+    for pool in pools.at(conn, directory):
         with libvirt_errors(f"refresh storage pool {pool.name()}"):
             pool.refresh(0)
         volume = _known_volume(conn, path)
         if volume is not None:
             return _format_of(volume)
-    if _pools_at(conn, directory):
+    if pools.at(conn, directory):
         return None  # a pool holds the directory and lists no such file
     return _probe_with_transient_pool(conn, directory, posixpath.basename(path))
 
@@ -49,16 +50,6 @@ def _known_volume(conn: libvirt.virConnect, path: str) -> libvirt.virStorageVol 
         return conn.storageVolLookupByPath(path)
     except libvirt.libvirtError:
         return None
-
-
-def _pools_at(conn: libvirt.virConnect, directory: str) -> list[libvirt.virStoragePool]:
-    """The active pools whose target is ``directory``."""
-    found = []
-    for pool in conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):
-        target = etree.fromstring(pool.XMLDesc(0).encode()).findtext("target/path")
-        if target is not None and posixpath.normpath(target) == directory:
-            found.append(pool)
-    return found
 
 
 def _probe_with_transient_pool(

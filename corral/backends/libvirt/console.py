@@ -47,7 +47,7 @@ import libvirt
 from lxml import etree
 
 from corral.backends.base import StoragePlace
-from corral.backends.libvirt import names
+from corral.backends.libvirt import names, pools
 from corral.backends.libvirt.connection import error_code, libvirt_errors
 from corral.errors import BackendError
 from corral.model import Host
@@ -79,20 +79,24 @@ def console_output(conn: libvirt.virConnect, domain: libvirt.virDomain, *, local
         path = logged_path(domain)
     if path is None:
         raise BackendError(f"domain {name} keeps no console log (its serial port has no <log>)")
+    with libvirt_errors(f"read the console log of {name}"):
+        return log_bytes(conn, path, local=local).decode("utf-8", errors="replace")
+
+
+def log_bytes(conn: libvirt.virConnect, path: str, *, local: bool) -> bytes:
+    """The log file at ``path`` as it is now: read in place on this machine, through
+    its pool's download stream on another; empty when it does not exist yet."""
     if local:
         return _read_file(path)
-    with libvirt_errors(f"read the console log of {name}"):
-        volume = _volume_at(conn, path)
-        if volume is None:
-            return ""
-        return _download(conn, volume).decode("utf-8", errors="replace")
+    volume = _volume_at(conn, path)
+    return b"" if volume is None else _download(conn, volume)
 
 
-def _read_file(path: str) -> str:
+def _read_file(path: str) -> bytes:
     try:
-        return Path(path).read_text(encoding="utf-8", errors="replace")
+        return Path(path).read_bytes()
     except FileNotFoundError:
-        return ""
+        return b""
     except OSError as exc:
         raise BackendError(f"cannot read the console log {path}: {exc.strerror}") from exc
 
@@ -105,8 +109,7 @@ def _volume_at(conn: libvirt.virConnect, path: str) -> libvirt.virStorageVol | N
     if found is not None:
         return found
     directory = os.path.dirname(path)
-    active = conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)
-    holders = [pool for pool in active if _target_path(pool) == directory]
+    holders = pools.at(conn, directory)
     if not holders:
         raise BackendError(
             f"the console log {path} is on a remote service host, outside every storage pool",
@@ -125,11 +128,6 @@ def _lookup(conn: libvirt.virConnect, path: str) -> libvirt.virStorageVol | None
         if error_code(exc) in (libvirt.VIR_ERR_NO_STORAGE_VOL, libvirt.VIR_ERR_NO_STORAGE_POOL):
             return None
         raise
-
-
-def _target_path(pool: libvirt.virStoragePool) -> str | None:
-    root = etree.fromstring(pool.XMLDesc(0).encode())
-    return root.findtext("target/path")
 
 
 def _download(conn: libvirt.virConnect, volume: libvirt.virStorageVol) -> bytes:

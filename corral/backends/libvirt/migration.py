@@ -18,7 +18,9 @@ The destination XML is the source's own (so device addresses, the UUID and
 hand-made additions survive) with every file path retargeted: a file that is
 a volume of a pool on the source names the volume of the same pool and name
 on the target, and a disk's backing file is what the target's volume says it
-is backed by. Where the paths are the same, nothing changes.
+is backed by. Where the paths are the same, nothing changes. The serial
+console's log goes to the target's pool of the same name; a live move copies
+the log so far there and appends to it (see :func:`_continue_console_log`).
 
 Shared storage is decided by a probe, not by a path: a small volume created
 in the host's pool on the source must be listed, at the same path, by the
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import posixpath
 import secrets
 from collections.abc import Callable
 
@@ -38,7 +41,7 @@ import libvirt
 from lxml import etree
 
 from corral.backends.base import ObservedVolume
-from corral.backends.libvirt import lifecycle, pools, storage
+from corral.backends.libvirt import console, lifecycle, pools, storage
 from corral.backends.libvirt.connection import error_code, libvirt_errors
 from corral.errors import BackendError, ConflictError, NotFoundError
 
@@ -155,7 +158,67 @@ def retarget(
                                  lambda name: storage.boot_copy_for(name, target_host))
             if there is not None:
                 element.text = there.path()
+    for log in root.iterfind("devices/serial/log"):
+        path = log.get("file")
+        there_path = _log_path_there(source, target, path) if path else None
+        if there_path is not None:
+            log.set("file", there_path)
     return etree.tostring(root, encoding="unicode")
+
+
+def _log_path_there(
+    source: libvirt.virConnect, target: libvirt.virConnect, path: str
+) -> str | None:
+    """Where the target keeps the console log the source keeps at ``path``: the same
+    name in the directory of the target's pool of the same name (the service hosts'
+    runs directories may differ). None when no pool holds it on the source, or the
+    target has no such pool (left as it is)."""
+    directory, name = posixpath.split(path)
+    for pool in pools.at(source, directory):
+        counterpart = pools.find(target, pool.name())
+        there = pools.directory(counterpart) if counterpart is not None else None
+        if there is not None:
+            return posixpath.join(there, name)
+    return None
+
+
+def _continue_console_log(
+    source: libvirt.virConnect, target: libvirt.virConnect, domain: libvirt.virDomain,
+    live_xml: str, *, copy: bool,
+) -> str:
+    """``live_xml`` with the serial console's log appended to on the target instead
+    of begun afresh, after what the guest printed on the source: the log keeps
+    holding the whole of the current boot (what readiness and ``corral vm log``
+    read) wherever the guest runs. With storage not shared (``copy``) the
+    source's log is first copied into the target's pool; shared, it is the same
+    file. What the guest prints while its memory moves reaches the source's
+    log after the copy was made and is lost; the next boot on the target
+    truncates the log again (the persistent definition keeps ``append='off'``)."""
+    root = etree.fromstring(live_xml.encode())
+    for log in root.iterfind("devices/serial/log"):
+        path, here = log.get("file"), console.logged_path(domain)
+        if path is None or here is None:
+            continue
+        if copy:
+            _copy_log(source, here, target, path)
+        log.set("append", "on")
+    return etree.tostring(root, encoding="unicode")
+
+
+def _copy_log(source: libvirt.virConnect, here: str, target: libvirt.virConnect,
+              there: str) -> None:
+    """The source's log file at ``here`` as a volume at ``there`` on the target."""
+    data = console.log_bytes(source, here, local=storage.is_local(source))
+    directory, name = posixpath.split(there)
+    holders = pools.at(target, directory)
+    if not data or not holders:
+        return
+    pool = holders[0]
+    pool.refresh(0)  # a log virtlogd wrote there earlier is a volume only after it
+    stale = pools.find_volume(pool, name)
+    if stale is not None:
+        stale.delete(0)
+    storage.upload(target, pool.createXML(storage.raw_volume_xml(name, len(data)), 0), data)
 
 
 # --------------------------------------------------------------------------- live
@@ -181,6 +244,7 @@ def migrate_live(
             domain.XMLDesc(_XML_FLAGS | libvirt.VIR_DOMAIN_XML_INACTIVE), source, target, name,
             target_host,
         )
+        live_xml = _continue_console_log(source, target, domain, live_xml, copy=copy_storage)
     params: dict[str, object] = {
         libvirt.VIR_MIGRATE_PARAM_DEST_XML: live_xml,
         libvirt.VIR_MIGRATE_PARAM_PERSIST_XML: persistent_xml,

@@ -21,6 +21,7 @@ a daemon restart. Observing never starts a pool; only building does.
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -78,6 +79,20 @@ def logical_pool(volume_group: str) -> PoolSpec:
     etree.SubElement(target, "path").text = f"/dev/{volume_group}"
     xml = etree.tostring(root, encoding="unicode")
     return PoolSpec(names.lvm_pool_name(volume_group), "logical", xml)
+
+
+def directory(pool: libvirt.virStoragePool) -> str | None:
+    """The directory a pool keeps its volumes in (None for a pool without one)."""
+    target = etree.fromstring(pool.XMLDesc(0).encode()).findtext("target/path")
+    return posixpath.normpath(target) if target else None
+
+
+def at(conn: libvirt.virConnect, path: str) -> list[libvirt.virStoragePool]:
+    """The active pools whose directory is ``path``: a file there is their volume,
+    known to them once they are refreshed."""
+    where = posixpath.normpath(path)
+    active = conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)
+    return [pool for pool in active if directory(pool) == where]
 
 
 def find(conn: libvirt.virConnect, name: str) -> libvirt.virStoragePool | None:

@@ -474,7 +474,7 @@ def upload_seed(
         if local:
             _write_local(Path(volume.path()), iso)
         else:
-            _upload(conn, volume, iso)
+            upload(conn, volume, iso)
         return str(volume.path())
 
 
@@ -506,7 +506,8 @@ def _write_local(path: Path, data: bytes) -> None:
     os.replace(temporary, path)
 
 
-def _upload(conn: libvirt.virConnect, volume: libvirt.virStorageVol, data: bytes) -> None:
+def upload(conn: libvirt.virConnect, volume: libvirt.virStorageVol, data: bytes) -> None:
+    """Stream ``data`` into ``volume`` (small files: seeds, console logs)."""
     view = memoryview(data)
     chunks = (view[o : o + _CHUNK].tobytes() for o in range(0, len(data), _CHUNK))
     templatestore.stream_into(conn, volume, len(data), chunks)
