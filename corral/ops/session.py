@@ -24,7 +24,7 @@ from corral.ops.deadline import each_within
 from corral.ops.identity import Identity
 from corral.ops.pending import PendingPlacements
 from corral.ops.reporting import Reporter, SilentReporter
-from corral.ops.workers import host_bound, overall_bound, run_bounded
+from corral.ops.workers import HostPlaces, host_bound, overall_bound, run_bounded
 from corral.state.store import StateStore
 
 T = TypeVar("T")
@@ -80,6 +80,7 @@ class Session:
         self._warnings: list[str] = []
         self._capabilities: dict[str, Capabilities] = {}
         self._host_workers: dict[str, int] = {}
+        self._host_places = HostPlaces(self.host_workers)
         self._boot_places: dict[str, BootPlaces] = {}
         # where the scheduler put the new hosts of the projects this session places
         self.pending_placements = PendingPlacements()
@@ -190,7 +191,7 @@ class Session:
         return [self.backend(n) for n in (names or self.service_host_names())]
 
     def host_workers(self, service_host: str) -> int:
-        """How many calls at once this step may make on ``service_host``: from its
+        """How many calls at once this session may make on ``service_host``: from its
         CPU count (asked once per session, within a few seconds; a host that does
         not say gets the minimum), see :mod:`corral.ops.workers`."""
         if self.per_host_workers is not None:
@@ -245,7 +246,7 @@ class Session:
         overall = self.max_workers or overall_bound(len(items))
         return run_bounded(
             fn, items, where=where or (lambda _item: None),
-            per_host=self.host_workers, overall=overall,
+            per_host=self.host_workers, overall=overall, places=self._host_places,
         )
 
     def close(self) -> None:

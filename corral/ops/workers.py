@@ -13,16 +13,23 @@ process alike. Each parallel step is therefore bounded twice:
   and never more than the step has items.
 
 Items that belong to no service host (projects, for example) share the
-overall bound only. The bounds are per step, not per session, so a step run
-inside another (each project's VMs inside the projects) never waits for a
-worker its caller holds.
+overall bound only. The overall bound is per step; the per-host bound is
+also kept across the steps of a session that run at once (the VM steps of
+many projects brought up together): an item on a service host takes one of
+the session's places on that host (:class:`HostPlaces`) for as long as it
+runs. A step run inside such an item (a VM's volumes while it is built)
+takes no place of its own: it is part of the work its caller's place
+stands for, bounded by the step's own per-host bound. So a thread that
+waits for a place never holds one, and no two items can wait on each other.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
@@ -48,6 +55,46 @@ def overall_bound(items: int, local_cpus: int | None = None) -> int:
     return max(1, min(items, max(OVERALL_MIN, min(OVERALL_MAX, 4 * cpus))))
 
 
+# Whether the work running in this context holds a place on a service host: a
+# context variable, so each item's thread (which runs in a copy of its step's
+# context) knows whether the step it belongs to runs inside a held place.
+_HOLDS_PLACE: contextvars.ContextVar[bool] = contextvars.ContextVar("holds_place",
+                                                                     default=False)
+
+
+class HostPlaces:
+    """The places of one session on each service host: at most ``bound(host)``
+    items on a host run at once, whichever step they belong to."""
+
+    def __init__(self, bound: Callable[[str], int]) -> None:
+        self._bound = bound
+        self._lock = threading.Lock()
+        self._gates: dict[str, threading.BoundedSemaphore] = {}
+
+    def _gate(self, host: str) -> threading.BoundedSemaphore:
+        with self._lock:
+            gate = self._gates.get(host)
+        if gate is not None:
+            return gate
+        bound = max(1, self._bound(host))  # may ask the host: not under the lock
+        with self._lock:
+            return self._gates.setdefault(host, threading.BoundedSemaphore(bound))
+
+    @contextlib.contextmanager
+    def place(self, host: str) -> Iterator[None]:
+        """Hold a place on ``host`` while the block runs; inside a held place, none
+        is taken (see the module's docstring)."""
+        if _HOLDS_PLACE.get():
+            yield
+            return
+        with self._gate(host):
+            token = _HOLDS_PLACE.set(True)
+            try:
+                yield
+            finally:
+                _HOLDS_PLACE.reset(token)
+
+
 def run_bounded(
     fn: Callable[[T], R],
     items: Sequence[T],
@@ -55,12 +102,14 @@ def run_bounded(
     where: Callable[[T], str | None],
     per_host: Callable[[str], int],
     overall: int,
+    places: HostPlaces | None = None,
 ) -> tuple[dict[int, R], dict[int, CorralError]]:
     """``fn(item)`` for every item: results and the CorralErrors raised, by the
     item's index (one item failing stops no other). Items are grouped by ``where(item)``
     (their service host, or None); each group runs at most ``per_host(name)`` at
-    once, and all of them together at most ``overall``. Any other exception (a
-    bug, an interrupt) is raised once every item has finished."""
+    once, and all of them together at most ``overall``; with ``places``, each
+    item on a service host also holds one of its places there. Any other
+    exception (a bug, an interrupt) is raised once every item has finished."""
     done: dict[int, R] = {}
     failed: dict[int, CorralError] = {}
     groups: dict[str | None, list[int]] = {}
@@ -69,7 +118,10 @@ def run_bounded(
     gate = threading.BoundedSemaphore(max(1, overall))
 
     def one(index: int) -> R:
-        with gate:
+        host = where(items[index])
+        held = places.place(host) if places is not None and host is not None \
+            else contextlib.nullcontext()
+        with held, gate:
             return fn(items[index])
 
     pools: list[ThreadPoolExecutor] = []
@@ -80,7 +132,8 @@ def run_bounded(
             pool = ThreadPoolExecutor(max_workers=max(1, min(len(indexes), bound)),
                                       thread_name_prefix=f"corral-{key or 'any'}")
             pools.append(pool)
-            futures += [(i, pool.submit(one, i)) for i in indexes]
+            futures += [(i, pool.submit(contextvars.copy_context().run, one, i))
+                        for i in indexes]
     finally:
         for pool in pools:
             pool.shutdown(wait=True)

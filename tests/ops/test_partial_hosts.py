@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from corral.errors import CorralError, NotFoundError
 from corral.ops import projects, vms
 from corral.ops.session import Session
 from corral.ops.status import status_report
-from corral.ops.workers import host_bound, overall_bound, run_bounded
+from corral.ops.workers import HostPlaces, host_bound, overall_bound, run_bounded
 
 
 def free_port() -> int:
@@ -267,3 +268,59 @@ def test_run_bounded_keeps_each_hosts_bound_and_isolates_failures() -> None:
     assert peak["h1"] <= 2 and peak["h2"] <= 3 and peak["h1"] + peak["h2"] >= 3
     assert [items[i] for i in failed] == [("h2", 3)]
     assert len(done) == len(items) - 1 and done[0] == 0
+
+
+def _counting() -> tuple[dict[str, int], Callable[[str], None]]:
+    """A peak counter of items running at once per host, and the work that counts."""
+    running: dict[str, int] = {}
+    peak: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def work(host: str) -> None:
+        with lock:
+            running[host] = running.get(host, 0) + 1
+            peak[host] = max(peak.get(host, 0), running[host])
+        time.sleep(0.05)
+        with lock:
+            running[host] -= 1
+
+    return peak, work
+
+
+def test_steps_running_at_once_share_each_hosts_places() -> None:
+    """Two projects' VM steps at once (as ``up A B``) keep one host bound between
+    them, not one each; a host's bound does not slow another host."""
+    places = HostPlaces({"h1": 2, "h2": 3}.__getitem__)
+    peak, work = _counting()
+
+    def step(hosts: list[str]) -> None:
+        run_bounded(work, hosts, where=lambda h: h, per_host=lambda _h: 2, overall=8,
+                    places=places)
+
+    projects = [threading.Thread(target=step, args=(["h1"] * 4 + ["h2"] * 3,), daemon=True)
+                for _ in range(3)]
+    for thread in projects:
+        thread.start()
+    for thread in projects:
+        thread.join(10)
+    assert peak == {"h1": 2, "h2": 3}
+
+
+def test_a_step_inside_an_item_takes_no_place_of_its_own() -> None:
+    """An item holding the only place on h1 runs a step of its own on h1 (a VM's
+    volumes while it is built): it must finish, not wait for the place it holds."""
+    places = HostPlaces(lambda _host: 1)
+    peak, work = _counting()
+
+    def item(host: str) -> None:
+        run_bounded(work, [host] * 3, where=lambda h: h, per_host=lambda _h: 3, overall=3,
+                    places=places)
+
+    finished: list[object] = []
+    outer = threading.Thread(target=lambda: finished.append(run_bounded(
+        item, ["h1", "h1"], where=lambda h: h, per_host=lambda _h: 2, overall=2,
+        places=places)), daemon=True)  # a deadlock must not keep the tests from ending
+    outer.start()
+    outer.join(10)
+    assert finished and not outer.is_alive()
+    assert peak == {"h1": 3}  # the inner step's own bound; the two outer items in turn
