@@ -341,12 +341,13 @@ def _kind(kernel: Path | None, rootfs: Path | None) -> str:
 
 
 def _check_readable(name: str, role: str, path: Path) -> None:
-    """NotFoundError naming the file when it is missing, not a file, or unreadable."""
-    if not path.exists():
-        raise NotFoundError(f"template {name}: {role} file not found: {path}")
-    if not path.is_file():
-        raise NotFoundError(f"template {name}: {role} is not a regular file: {path}")
+    """NotFoundError naming the file when it is missing, not a file, or unreadable
+    (a name too long for the file system too: ``exists()`` raises on that)."""
     try:
+        if not path.exists():
+            raise NotFoundError(f"template {name}: {role} file not found: {path}")
+        if not path.is_file():
+            raise NotFoundError(f"template {name}: {role} is not a regular file: {path}")
         with path.open("rb") as handle:
             handle.read(1)
     except OSError as exc:

@@ -190,6 +190,15 @@ def test_directory_instead_of_file_is_named(registry: TemplateRegistry, tmp_path
     assert caught.value.message == f"template d: disk is not a regular file: {tmp_path}"
 
 
+def test_a_name_too_long_for_the_file_system_is_named(registry: TemplateRegistry,
+                                                      tmp_path: Path) -> None:
+    too_long = tmp_path / ("0" * 300)
+    with pytest.raises(NotFoundError) as caught:
+        registry.add("l", too_long)
+    assert caught.value.message == (
+        f"template l: cannot read disk file {too_long}: File name too long")
+
+
 def test_disk_with_backing_file_is_refused(registry: TemplateRegistry, qcow2_disk: Path) -> None:
     overlay = qemuimg.create_overlay(qcow2_disk, "qcow2", qcow2_disk.with_name("ov.qcow2"))
     assert overlay.backing_file
