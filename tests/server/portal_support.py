@@ -78,12 +78,14 @@ def concrete(path: str) -> str:
 
 
 @contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """``app`` under uvicorn on a free loopback port, in a thread of this process (so
-    it shares libvirt's test driver with the test); its base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+def serving(app: FastAPI, port: int | None = None) -> Iterator[str]:
+    """``app`` under uvicorn on a free loopback port (or ``port``: a server started
+    again where one was), in a thread of this process (so it shares libvirt's
+    test driver with the test); its base URL."""
+    if port is None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             timeout_graceful_shutdown=2)
     running = uvicorn.Server(config)

@@ -88,6 +88,36 @@ def test_a_vm_stops_and_starts_on_the_overview_without_a_reload(server: str,
     page.screenshot(path=str(ARTIFACTS / "overview-desktop.png"), full_page=True)
 
 
+def test_the_overview_greys_while_its_live_stream_is_lost_and_clears_when_back(
+    site: SiteConfig, admin_session: Session, cast: Cast, lab: dict[str, Any],
+    browser: Browser,
+) -> None:
+    """The server goes away under an open overview: its rows are greyed and the
+    notice says since when; started again on the same address, the page's
+    stream reconnects by itself and the marks go, without a reload."""
+    give_passwords(admin_session)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    live = page.locator("[sse-connect]")
+    with serving(create_app(site)) as url:
+        _log_in(page, url, "owner")
+        expect(page.locator('tr[data-vm="lab.web"]')).to_have_attribute("data-state", "running")
+        expect(live).not_to_have_class(re.compile("live-lost"))
+        page.evaluate("window.corralMarker = 'the same page'")
+    expect(live).to_have_class(re.compile("live-lost"), timeout=15_000)
+    expect(page.locator("#notice")).to_contain_text(re.compile(
+        r"Live updates lost at \d\d:\d\d:\d\d"))
+    grey = page.locator('tr[data-vm="lab.web"]').evaluate(
+        "row => getComputedStyle(row).color")
+    page.screenshot(path=str(ARTIFACTS / "overview-live-lost.png"), full_page=True)
+    port = int(url.rsplit(":", 1)[1])
+    with serving(create_app(site), port=port):
+        expect(live).not_to_have_class(re.compile("live-lost"), timeout=30_000)
+        expect(page.locator("#notice")).to_contain_text("Live updates are back")
+        assert page.locator('tr[data-vm="lab.web"]').evaluate(
+            "row => getComputedStyle(row).color") != grey
+        assert page.evaluate("window.corralMarker") == "the same page"
+
+
 def test_the_audit_page_for_an_administrator_and_not_for_a_user(server: str,
                                                                 browser: Browser) -> None:
     admin = browser.new_page()
