@@ -7,6 +7,8 @@ and one whose answers change fails the walk. The cast (conftest): alice owns
 is an administrator, and ``metrics`` is a metrics-only token of alice's.
 Each request that is let through really runs (on libvirt's test driver);
 jobs are waited for before the next request, so every answer is decided.
+Websocket routes are walked too: a refusal is the status of the answer that
+refuses the handshake, an opened websocket 101.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from typing import Any
 import libvirt
 import pytest
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIWebSocketRoute
 from fastapi.testclient import TestClient
 from server_support import LAB, ROLES, Cast, wait_job
+from starlette.testclient import WebSocketDenialResponse
 
 from corral.ops import projects
 from corral.ops.access import Access, share_project
@@ -125,6 +128,14 @@ def _vm(path: str) -> Case:
     return Case(path, writing(), before=lambda w: w.running())
 
 
+def _vm_console(path: str) -> Case:
+    """Typing on a console changes the VM: a writer's action; a read-only sharer is
+    refused before the websocket opens. Those let through reach libvirt, whose test
+    driver has no consoles (502 naming virDomainOpenConsole); a console that opens
+    and relays, as each role, is tests/server/test_remote_console.py's."""
+    return Case(path, writing(502), before=lambda w: w.running())
+
+
 PROJECT_FILE = {"text": LAB, "name": "lab.corral"}
 
 CASES: dict[tuple[str, str], list[Case]] = {
@@ -166,6 +177,7 @@ CASES: dict[tuple[str, str], list[Case]] = {
         Case("/api/v1/vms/lab.web/vcpus", writing(), {"count": 1})],
     ("GET", "/api/v1/vms/{target}/xml"): [Case("/api/v1/vms/lab.web/xml", reading())],
     ("GET", "/api/v1/vms/{target}/log"): [Case("/api/v1/vms/lab.web/log", reading())],
+    ("WEBSOCKET", "/api/v1/vms/{target}/console"): [_vm_console("/api/v1/vms/lab.web/console")],
     ("POST", "/api/v1/vms/{target}/migrate"): [
         Case("/api/v1/vms/lab.web/migrate", writing(202), {"service_host": "local"})],
     ("POST", "/api/v1/vms/batch/memory"): [
@@ -228,9 +240,13 @@ CASES: dict[tuple[str, str], list[Case]] = {
 
 def api_routes(app: FastAPI) -> list[tuple[str, str]]:
     """(method, path) of every route that takes the caller's credentials (the
-    portal's pages have tests of their own: tests/server/test_portal_*.py)."""
+    portal's pages have tests of their own: tests/server/test_portal_*.py);
+    a websocket's method is ``WEBSOCKET``."""
     found = []
     for route in app.routes:
+        if isinstance(route, APIWebSocketRoute):
+            found.append(("WEBSOCKET", route.path))
+            continue
         if not isinstance(route, APIRoute) or isinstance(route, PortalRoute):
             continue
         calls = {d.call for d in route.dependant.dependencies}
@@ -284,11 +300,23 @@ def _request(client: TestClient, method: str, case: Case, world: World,
     body = case.body
     if path == "/api/v1/templates" and method == "POST":
         body = {"name": f"added-{role}", "file": str(world.base())}
+    if method == "WEBSOCKET":
+        return _open_websocket(client, path, world.cast.headers(role))
     answer = client.request(method, path, headers=world.cast.headers(role), json=body,
                             params=case.params)
     if answer.status_code == 202:
         wait_job(client, answer.json()["href"], world.cast.headers("admin"))
     return answer.status_code, answer.text[:300]
+
+
+def _open_websocket(client: TestClient, path: str, headers: dict[str, str]) -> tuple[int, str]:
+    """101 when the websocket opened (closed again at once), else the status and
+    body of the answer that refused it before it opened."""
+    try:
+        with client.websocket_connect(path, headers=headers):
+            return 101, ""
+    except WebSocketDenialResponse as refused:
+        return refused.status_code, refused.text[:300]
 
 
 def test_every_route_answers_every_caller_as_expected(
