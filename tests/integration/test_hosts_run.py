@@ -53,19 +53,9 @@ host c { superclass node; service_host h3; network eth0 { switch lan3; address d
 """
 PLACED = {"a": "h1", "b": "h2", "c": "h3"}
 # The same shape under another name and subnets, for the host killed mid-``up``.
-MIDWAY = """
-global { project hmid }
-superclass node {
-    template tiny
-    memory 96M
-}
-switch lan1 { address 10.249.17.1/24 }
-switch lan2 { address 10.249.18.1/24 }
-switch lan3 { address 10.249.19.1/24 }
-host a { superclass node; service_host h1; network eth0 { switch lan1; address dhcp } }
-host b { superclass node; service_host h2; network eth0 { switch lan2; address dhcp } }
-host c { superclass node; service_host h3; network eth0 { switch lan3; address dhcp } }
-"""
+MIDWAY = (PROJECT.replace("project hrun", "project hmid")
+          .replace("10.249.7.", "10.249.17.").replace("10.249.8.", "10.249.18.")
+          .replace("10.249.9.", "10.249.19."))
 
 
 def libvirtd_of(hosts: FakeHosts, name: str) -> int:

@@ -7,7 +7,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import httpx
@@ -100,3 +100,16 @@ def serving(app: FastAPI, port: int | None = None) -> Iterator[str]:
     finally:
         running.should_exit = True
         thread.join(timeout=15)
+
+
+def sse_events(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """(event, data) of each server-sent event of a stream's lines."""
+    event, data = "", []
+    for line in lines:
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: "):
+            data.append(line[6:])
+        elif line == "" and event:
+            yield event, "\n".join(data)
+            event, data = "", []

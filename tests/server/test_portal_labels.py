@@ -26,7 +26,16 @@ from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from portal_support import NAMES, PASSWORD, browser, give_passwords, log_in, login_post, serving
+from portal_support import (
+    NAMES,
+    PASSWORD,
+    browser,
+    give_passwords,
+    log_in,
+    login_post,
+    serving,
+    sse_events,
+)
 from server_support import Cast
 
 from corral.config import SiteConfig
@@ -196,19 +205,6 @@ def test_every_page_names_its_controls(app: FastAPI, portal: dict[str, str]) -> 
     assert not problems, _report(problems)
 
 
-def _events(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
-    """(event, data) of each server-sent event of a stream's lines."""
-    event, data = "", []
-    for line in lines:
-        if line.startswith("event: "):
-            event = line[7:]
-        elif line.startswith("data: "):
-            data.append(line[6:])
-        elif line == "" and event:
-            yield event, "\n".join(data)
-            event, data = "", []
-
-
 def _filled_swaps(client: httpx.Client, pages: list[str]) -> dict[str, set[str]]:
     """For each event stream one of ``pages`` connects to, the events it shows at
     once (the swap targets the page fills in): those the stream sends at once. The
@@ -244,7 +240,7 @@ def test_every_event_stream_names_its_controls(app: FastAPI, site: SiteConfig,
                     awaited, seen = filled.get(path, set()), set()
                     with client.stream("GET", path) as stream:
                         assert stream.status_code == 200, (role, path)
-                        for event, data in _events(stream.iter_lines()):
+                        for event, data in sse_events(stream.iter_lines()):
                             seen.add(event)
                             if found := unnamed_controls(data):
                                 problems[f"{role} {path} {event}"] = found

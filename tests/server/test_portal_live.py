@@ -8,26 +8,13 @@ from typing import Any
 
 import httpx
 import libvirt
-from portal_support import NAMES, PASSWORD, give_passwords, login_post, serving
+from portal_support import NAMES, PASSWORD, give_passwords, login_post, serving, sse_events
 from server_support import Cast
 
 from corral.config import SiteConfig
 from corral.ops.session import Session
 from corral.server.app import create_app
 from corral.server.portal.feed import PERIOD_S
-
-
-def _events(lines: Any) -> Any:
-    """(event, data) of each server-sent event of a stream's lines."""
-    event, data = "", []
-    for line in lines:
-        if line.startswith("event: "):
-            event = line[7:]
-        elif line.startswith("data: "):
-            data.append(line[6:])
-        elif line == "" and event:
-            yield event, "\n".join(data)
-            event, data = "", []
 
 
 def test_a_domain_change_reaches_the_overview_stream_at_once(
@@ -39,7 +26,7 @@ def test_a_domain_change_reaches_the_overview_stream_at_once(
         assert logged_in.status_code == 303
         with client.stream("GET", "/overview/events") as stream:
             assert stream.headers["content-type"].startswith("text/event-stream")
-            events = _events(stream.iter_lines())
+            events = sse_events(stream.iter_lines())
             first = next(data for event, data in events if event == "vms")
             assert 'data-vm="lab.web" data-state="running"' in first
             time.sleep(0.5)
@@ -67,7 +54,7 @@ def test_a_vm_page_follows_its_vm_and_ends_when_it_is_hidden(
         assert login_post(client, {"user": NAMES["writer"], "password": PASSWORD}
                            ).status_code == 303
         with client.stream("GET", "/vms/lab.web/events") as stream:
-            events = _events(stream.iter_lines())
+            events = sse_events(stream.iter_lines())
             first = next(data for event, data in events if event == "details")
             assert ">running<" in first and "Pause lab.web" in first
             conn = libvirt.open("test:///default")
