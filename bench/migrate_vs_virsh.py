@@ -118,7 +118,7 @@ SPANS.wrap(migrate_ops, "ensure_switches", "switches")
 SPANS.wrap(migrate_ops, "prepare_target", "prepare")
 SPANS.wrap(migrate_ops, "update_host", "define")
 SPANS.wrap(migrate_ops, "release_shared_pools", "pools")
-STEPS = (("sight",), ("switches", "prepare"), ("migrate3",), ("define", "pools+retire"))
+STEPS = (("sight",), ("switches", "prepare"), ("migrate3",), ("define", "pools", "retire"))
 
 
 def _project(name: str, host: str, filepath: Path | None, subnet: int, layout: str) -> str:

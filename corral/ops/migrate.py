@@ -356,11 +356,13 @@ def vm_migrate(
             if restart:
                 session.backend(service_host).start(seen.domain)
 
-        def on_source() -> None:  # what the guest left behind
-            release_shared_pools(session, project, [move])
-            retire_networks(session, sighting, spans)
-
-        session.parallel(_run_step, [on_target, on_source])
+        # What the guest left behind on the source, each beside the other and
+        # beside the target's update: they touch different objects.
+        session.parallel(_run_step, [
+            on_target,
+            lambda: release_shared_pools(session, project, [move]),
+            lambda: retire_networks(session, sighting, spans),
+        ])
         entry.detail = f"{move.mode} from {move.source} to {move.target}"
     file, updated, note = _record_in_file(session, project, host, service_host,
                                           update=update_file)
